@@ -1,0 +1,1 @@
+"""Temporal activities: thin classes with their adapters injected."""

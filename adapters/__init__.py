@@ -1,0 +1,1 @@
+"""The outside world Switchover acts on: document storage, the modern store, routers."""

@@ -1,0 +1,67 @@
+"""Settings, read once from ``SWITCHOVER_*`` environment variables (and ``.env``)."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+TASK_QUEUE_WORKFLOWS = "switchover-workflows"
+TASK_QUEUE_OCR = "switchover-ocr"
+TASK_QUEUE_IO = "switchover-io"
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set. Defaults give the embedded, one-machine stack."""
+
+    model_config = SettingsConfigDict(env_prefix="SWITCHOVER_", env_file=".env", extra="ignore")
+
+    home: Path = Field(default=Path(".switchover"), description="state folder of the embedded stack")
+    database_url: str | None = Field(
+        default=None, description="engine database; default SQLite in the state folder"
+    )
+    storage_url: str | None = Field(
+        default=None, description="file:///path or s3://bucket/prefix; default the state folder"
+    )
+    s3_endpoint_url: str | None = None
+    s3_region: str = "eu-west-2"
+
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    temporal_tls: bool = False
+    temporal_tls_cert: Path | None = None
+    temporal_tls_key: Path | None = None
+    temporal_tls_ca: Path | None = None
+    temporal_api_key: str | None = None
+    temporal_ui_port: int = 8233
+
+    forms_dir: Path | None = Field(
+        default=None, description="extra folder of form templates beside the bundled ones"
+    )
+    ocr_workers: int = Field(default_factory=lambda: os.cpu_count() or 1)
+    io_workers: int = 8
+    max_image_pixels: int = 120_000_000
+    max_pdf_pages: int = 2000
+    log_level: str = "INFO"
+    log_format: str = Field(default="auto", description="auto | console | json")
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.home / 'switchover.db').resolve()}"
+
+    @property
+    def resolved_storage_url(self) -> str:
+        if self.storage_url:
+            return self.storage_url
+        return (self.home / "objects").resolve().as_uri()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""Legacy sources (sql, copybook, csv, dbf, access): read-only. Built by a later issue."""

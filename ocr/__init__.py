@@ -1,0 +1,1 @@
+"""Pages to fields: rasterise, preprocess, OCR, lay out, extract, validate."""

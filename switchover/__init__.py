@@ -1,0 +1,1 @@
+"""The application shell: CLI, worker, dev-server launcher."""
