@@ -123,7 +123,9 @@ class FormTemplate(_Strict):
     fields: list[FieldSpec]
     review: ReviewRules = Field(default_factory=ReviewRules)
     legacy_match: LegacyMatch | None = None
-    costs: Costs = Field(default_factory=lambda: Costs(paper_gbp=Decimal(0), digital_gbp=Decimal(0)))
+    costs: Costs = Field(
+        default_factory=lambda: Costs(paper_gbp=Decimal(0), digital_gbp=Decimal(0))
+    )
     version: Literal[1] = 1
 
     @model_validator(mode="after")

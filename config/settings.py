@@ -19,7 +19,9 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="SWITCHOVER_", env_file=".env", extra="ignore")
 
-    home: Path = Field(default=Path(".switchover"), description="state folder of the embedded stack")
+    home: Path = Field(
+        default=Path(".switchover"), description="state folder of the embedded stack"
+    )
     database_url: str | None = Field(
         default=None, description="engine database; default SQLite in the state folder"
     )

@@ -1,0 +1,88 @@
+"""The worker: one process polling the three task queues, or a chosen subset for scale-out.
+
+Workflow tasks are cheap and run on ``switchover-workflows``; OCR activities are
+CPU-bound and run on ``switchover-ocr`` with as many slots as cores; database and
+storage activities run on ``switchover-io``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import os
+from collections.abc import Callable, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from config.settings import TASK_QUEUE_IO, TASK_QUEUE_OCR, TASK_QUEUE_WORKFLOWS, Settings
+from workflows.digitise import DigitiseBatchWorkflow, DigitiseFormWorkflow
+
+WORKFLOWS: list[type] = [DigitiseFormWorkflow, DigitiseBatchWorkflow]
+ALL_QUEUES = (TASK_QUEUE_WORKFLOWS, TASK_QUEUE_OCR, TASK_QUEUE_IO)
+
+
+@dataclass(frozen=True)
+class ActivitySet:
+    """The activity callables of each queue, built with their adapters injected."""
+
+    ocr: Sequence[Callable[..., Any]]
+    io: Sequence[Callable[..., Any]]
+
+
+def build_workers(
+    client: Client,
+    activities: ActivitySet,
+    *,
+    queues: Sequence[str] = ALL_QUEUES,
+    ocr_slots: int | None = None,
+    io_slots: int = 8,
+) -> list[Worker]:
+    """Workers for the chosen task queues. OCR slots default to the core count."""
+    ocr_slots = ocr_slots or os.cpu_count() or 1
+    # Tesseract must not spread one page over every core: we run pages side by side.
+    os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+    workers: list[Worker] = []
+    if TASK_QUEUE_WORKFLOWS in queues:
+        workers.append(Worker(client, task_queue=TASK_QUEUE_WORKFLOWS, workflows=WORKFLOWS))
+    if TASK_QUEUE_OCR in queues:
+        workers.append(
+            Worker(
+                client,
+                task_queue=TASK_QUEUE_OCR,
+                activities=list(activities.ocr),
+                activity_executor=concurrent.futures.ThreadPoolExecutor(ocr_slots),
+                max_concurrent_activities=ocr_slots,
+            )
+        )
+    if TASK_QUEUE_IO in queues:
+        workers.append(
+            Worker(
+                client,
+                task_queue=TASK_QUEUE_IO,
+                activities=list(activities.io),
+                activity_executor=concurrent.futures.ThreadPoolExecutor(io_slots),
+                max_concurrent_activities=io_slots,
+            )
+        )
+    return workers
+
+
+async def run_workers(workers: Sequence[Worker], stop: asyncio.Event) -> None:
+    """Run the workers until ``stop`` is set, then shut them down, finishing current tasks."""
+    async with AsyncExitStack() as stack:
+        for worker in workers:
+            await stack.enter_async_context(worker)
+        await stop.wait()
+
+
+def production_activities(settings: Settings) -> ActivitySet:
+    """The real activities, wired to the storage, database and templates the settings name."""
+    from activities.digitise import DigitiseActivities, OcrActivities
+
+    io = DigitiseActivities.from_settings(settings)
+    ocr = OcrActivities.from_settings(settings)
+    return ActivitySet(ocr=ocr.all(), io=io.all())
