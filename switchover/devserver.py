@@ -124,7 +124,7 @@ def start_dev_server(
                 str(ui_port),
                 "--log-level",
                 "warn",
-            ],  # fmt: skip
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

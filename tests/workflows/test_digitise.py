@@ -198,7 +198,7 @@ async def test_batch_bounds_concurrency_and_continues_as_new(
                 total=len(docs),
                 max_concurrent=3,
                 starts_per_run=4,
-            ),  # fmt: skip
+            ),
             id=wf_id(),
             task_queue=TASK_QUEUE_WORKFLOWS,
             result_type=DigitiseBatchResult,
