@@ -17,5 +17,6 @@ BAD_INPUT_TYPES = (
     "BlankPageError",
     "UnknownFormError",
     "TemplateError",
+    "PlanError",
 )
 """Failure types that mean the document itself is bad: quarantine it, never retry."""

@@ -31,8 +31,8 @@ PERSONAL_KEYS = frozenset(
 )  # fmt: skip
 
 _PATTERNS = [
-    # National Insurance number: two letters, six digits, A-D (spaces allowed).
-    re.compile(r"\b[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]\s?\d{2}\s?\d{2}\s?\d{2}\s?[A-D]?\b", re.I),
+    # National Insurance number, read broadly (invalid ones are still personal data).
+    re.compile(r"\b[A-Z]{2}\s?\d{2}\s?\d{2}\s?\d{2}\s?[A-D]?\b", re.I),
     # UK postcode.
     re.compile(r"\b(GIR\s?0AA|[A-PR-UWYZ][A-HK-Y]?\d[A-Z\d]?\s?\d[ABD-HJLNP-UW-Z]{2})\b", re.I),
     # Dates written with separators: 01/02/1980, 1980-02-01, 1.2.80.
@@ -96,6 +96,16 @@ class _RedactingFormatter(logging.Formatter):
         return redact_text(super().format(record))
 
 
+class _CurrentStderr:
+    """Writes to whatever ``sys.stderr`` is at the time (test capture, a redirected worker)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 _configured = False
 
 
@@ -126,10 +136,10 @@ def configure_logging(level: str = "INFO", fmt: str = "auto", *, force: bool = F
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=not force,
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(_CurrentStderr())  # type: ignore[arg-type]
     handler.setFormatter(_RedactingFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]

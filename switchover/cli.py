@@ -1,5 +1,337 @@
-"""The ``switchover`` command (placeholder until the CLI lands)."""
+"""The ``switchover`` command: the contract of DESIGN.md's command-line section.
+
+Exit codes: 0 success, 1 a check failed, 2 bad usage or bad input, 3 a service it
+needs is unreachable; always with one clear line on stderr. Heavy imports (OCR,
+database, Temporal) happen inside the commands that need them, so ``--help`` is quick.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Coroutine, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from config.log import configure_logging
+from config.settings import Settings, get_settings
+from domain.errors import ExitCode, SwitchoverError
+
+T = TypeVar("T")
 
 
+class _Group(click.Group):
+    """Turns our errors into one line on stderr and the exit code of DESIGN.md."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SwitchoverError as e:
+            click.echo(f"switchover: {e}", err=True)
+            sys.exit(int(e.exit_code))
+        except KeyboardInterrupt:
+            click.echo("switchover: interrupted", err=True)
+            sys.exit(130)
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+def _print_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+@click.group(cls=_Group)
+@click.version_option(package_name="switchover")
 def main() -> None:
-    raise SystemExit("switchover: not built yet")
+    """Switchover: move public services off paper and off outdated IT."""
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+
+
+# --- the stack -----------------------------------------------------------------------
+
+
+@main.command()
+def up() -> None:
+    """Start the embedded Temporal server and a worker; Ctrl-C stops everything."""
+    from switchover.stack import run_embedded_stack
+
+    _run(run_embedded_stack(get_settings()))
+
+
+@main.command()
+@click.option(
+    "--queue",
+    "queues",
+    multiple=True,
+    type=click.Choice(["switchover-workflows", "switchover-ocr", "switchover-io"]),
+    help="Poll only these task queues (default: all three).",
+)
+def worker(queues: Sequence[str]) -> None:
+    """Run a worker against the Temporal address of the settings (scale-out)."""
+    from switchover.stack import run_worker_only
+
+    _run(run_worker_only(get_settings(), queues=tuple(queues) or None))
+
+
+@main.command()
+@click.option("--count", default=3, show_default=True, help="Samples of each form type.")
+def demo(count: int) -> None:
+    """The whole story on bundled samples, then a summary."""
+    from switchover.demo import run_demo
+
+    _run(run_demo(get_settings(), count=count))
+
+
+@main.group(cls=_Group)
+def db() -> None:
+    """The engine's own database."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Bring the engine database's schema up to date (Alembic)."""
+    from db.migrate import upgrade
+
+    settings = get_settings()
+    upgrade(settings.resolved_database_url)
+    click.echo("engine database is up to date")
+
+
+# --- forms ---------------------------------------------------------------------------
+
+
+def _templates(settings: Settings) -> dict[str, Any]:
+    from config.form_template import load_templates
+
+    return load_templates(settings.forms_dir)
+
+
+@main.group(cls=_Group)
+def forms() -> None:
+    """Digitise forms."""
+
+
+@forms.command("extract")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--template", "form_type", help="Form type; recognised from the page if omitted.")
+@click.option("--jobs", type=int, default=None, help="Processes to use (default: cores).")
+@click.option("--json", "as_json", is_flag=True, help="Print DESIGN.md's JSON shape.")
+def forms_extract(
+    files: Sequence[str], form_type: str | None, jobs: int | None, as_json: bool
+) -> None:
+    """Extract fields from FILES in this process, without Temporal."""
+    from ocr import extract_files
+
+    settings = get_settings()
+    templates = _templates(settings)
+    if form_type and form_type not in templates:
+        raise click.BadParameter(f"no template {form_type!r}; known: {', '.join(templates)}")
+    results = extract_files([Path(f) for f in files], templates, form_type=form_type, jobs=jobs)
+    failed = 0
+    out: list[dict[str, Any]] = []
+    for result in results:
+        if isinstance(result, SwitchoverError):
+            failed += 1
+            click.echo(f"switchover: {result}", err=True)
+            continue
+        out.append(result.model_dump(mode="json"))
+    if as_json:
+        _print_json(out)
+    else:
+        for item in out:
+            flag = "needs review" if item["needs_review"] else "ok"
+            click.echo(f"{item['file']}: {item['form_type']} ({flag})")
+            for name, fld in item["fields"].items():
+                mark = " " if fld["valid"] else "!"
+                click.echo(f"  {mark} {name:<28} {fld['value']!s:<32} {fld['confidence']:.2f}")
+            for reason in item["reasons"]:
+                click.echo(f"    review: {reason['field'] or '-'}: {reason['detail']}")
+    if failed:
+        sys.exit(int(ExitCode.BAD_INPUT))
+
+
+@forms.command("ingest")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--template", "form_type", help="Form type; recognised from the page if omitted.")
+@click.option("--wait", is_flag=True, help="Wait until every form is decided or with a person.")
+@click.option("--json", "as_json", is_flag=True)
+def forms_ingest(paths: Sequence[str], form_type: str | None, wait: bool, as_json: bool) -> None:
+    """Store the files at PATHS and digitise them on the workers."""
+    from switchover.ingest import ingest
+
+    summary = _run(ingest(get_settings(), [Path(p) for p in paths], form_type, wait=wait))
+    if as_json:
+        _print_json(summary)
+    else:
+        for line in summary["lines"]:
+            click.echo(line)
+
+
+@forms.command("specimens")
+@click.argument("out", type=click.Path(file_okay=False))
+@click.option("--count", default=3, show_default=True, help="Specimens of each form type.")
+@click.option("--template", "form_type", help="Only this form type.")
+@click.option("--seed", default=1, show_default=True)
+def forms_specimens(out: str, count: int, form_type: str | None, seed: int) -> None:
+    """Print filled sample forms, scan-like images and their ground truth into OUT."""
+    from switchover.specimens import write_specimens
+
+    written = write_specimens(Path(out), form_type=form_type, count=count, seed=seed)
+    click.echo(f"wrote {len(written)} specimens to {out}")
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print DESIGN.md's JSON shape.")
+def ocr(files: Sequence[str], as_json: bool) -> None:
+    """Words per page with boxes and confidences (for writing templates)."""
+    from ocr import read_words
+
+    out = [read_words(Path(f)).model_dump(mode="json") for f in files]
+    if as_json:
+        _print_json(out)
+        return
+    for doc in out:
+        for page in doc["pages"]:
+            click.echo(f"{doc['file']} page {page['page']} ({page['source']}):")
+            for word in page["words"]:
+                x0, y0, x1, y1 = word["bbox"]
+                click.echo(
+                    f"  {word['confidence']:.2f} [{x0:.3f} {y0:.3f} {x1:.3f} {y1:.3f}] "
+                    f"{word['text']}"
+                )
+
+
+# --- review --------------------------------------------------------------------------
+
+
+@main.group(cls=_Group)
+def review() -> None:
+    """The caseworker's review queue, from the terminal."""
+
+
+@review.command("list")
+@click.option("--status", default="open", show_default=True, help="open | approved | rejected")
+@click.option("--template", "form_type")
+@click.option("--json", "as_json", is_flag=True)
+def review_list(status: str, form_type: str | None, as_json: bool) -> None:
+    """Review tasks, soonest due first."""
+    from switchover.review import list_tasks
+
+    tasks = list_tasks(get_settings(), status=status, form_type=form_type)
+    if as_json:
+        _print_json(tasks)
+        return
+    if not tasks:
+        click.echo(f"no {status} review tasks")
+    for task in tasks:
+        escalated = " ESCALATED" if task["escalated_at"] else ""
+        reasons = "; ".join(r["detail"] for r in task["reasons"])
+        click.echo(
+            f"{task['id']:>5}  {task['form_type'] or '?':<20} due {task['due_at'][:16]}"
+            f"{escalated}  {reasons}"
+        )
+
+
+@review.command("show")
+@click.argument("task_id", type=int)
+@click.option("--json", "as_json", is_flag=True)
+def review_show(task_id: int, as_json: bool) -> None:
+    """One task: its fields with values, confidences and errors."""
+    from switchover.review import show_task
+
+    task = show_task(get_settings(), task_id)
+    if as_json:
+        _print_json(task)
+        return
+    click.echo(f"task {task['id']} ({task['status']}), form {task['form_type']}, "
+               f"document {task['filename']}")  # fmt: skip
+    for name, fld in task["fields"].items():
+        mark = " " if fld["valid"] else "!"
+        error = f"  <- {fld['error']}" if fld.get("error") else ""
+        click.echo(f"  {mark} {name:<28} {fld['value']!s:<32} {fld['confidence']:.2f}{error}")
+
+
+def _parse_sets(sets: Sequence[str]) -> dict[str, str]:
+    corrections: dict[str, str] = {}
+    for item in sets:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise click.BadParameter(f"--set takes field=value, not {item!r}")
+        corrections[name.strip()] = value
+    return corrections
+
+
+@review.command("approve")
+@click.argument("task_id", type=int)
+@click.option("--set", "sets", multiple=True, help="A corrected value: field=value.")
+@click.option("--by", "decided_by", envvar="USER", default="caseworker", show_default=True)
+def review_approve(task_id: int, sets: Sequence[str], decided_by: str) -> None:
+    """Approve a form, with corrected values."""
+    from domain.digitise import Decision, ReviewDecision
+    from switchover.review import decide
+
+    decision = ReviewDecision(
+        decision=Decision.APPROVE, decided_by=decided_by, corrections=_parse_sets(sets)
+    )
+    outcome = _run(decide(get_settings(), task_id, decision))
+    if not outcome.accepted:
+        for name, error in outcome.errors.items():
+            click.echo(f"switchover: {name}: {error}", err=True)
+        sys.exit(int(ExitCode.BAD_INPUT))
+    click.echo(f"task {task_id}: {outcome.status.value}")
+
+
+@review.command("reject")
+@click.argument("task_id", type=int)
+@click.option("--reason", required=True, help="Why the form is rejected.")
+@click.option("--by", "decided_by", envvar="USER", default="caseworker", show_default=True)
+def review_reject(task_id: int, reason: str, decided_by: str) -> None:
+    """Reject a form, with a reason."""
+    from domain.digitise import Decision, ReviewDecision
+    from switchover.review import decide
+
+    decision = ReviewDecision(decision=Decision.REJECT, decided_by=decided_by, reason=reason)
+    outcome = _run(decide(get_settings(), task_id, decision))
+    click.echo(f"task {task_id}: {outcome.status.value}")
+
+
+# --- savings -------------------------------------------------------------------------
+
+
+@main.group(cls=_Group)
+def savings() -> None:
+    """The savings ledger."""
+
+
+@savings.command("report")
+@click.option("--csv", "as_csv", is_flag=True)
+@click.option("--json", "as_json", is_flag=True)
+def savings_report(as_csv: bool, as_json: bool) -> None:
+    """Totals saved, by kind and subject."""
+    from switchover.review import savings_rows
+
+    rows = savings_rows(get_settings())
+    if as_json:
+        _print_json(rows)
+    elif as_csv:
+        import csv
+
+        writer = csv.writer(sys.stdout)
+        writer.writerow(["kind", "subject", "entries", "amount_gbp"])
+        for row in rows:
+            writer.writerow([row["kind"], row["subject"], row["entries"], row["amount_gbp"]])
+    else:
+        total = sum((float(r["amount_gbp"]) for r in rows), 0.0)
+        for row in rows:
+            click.echo(
+                f"{row['kind']:<8} {row['subject']:<28} {row['entries']:>7} "
+                f"£{float(row['amount_gbp']):>12,.2f}"
+            )
+        click.echo(f"{'total':<37} {'':>7} £{total:>12,.2f}")

@@ -1,0 +1,59 @@
+# The two commands of the README: `make demo` and `make test`. Each does all the set-up a
+# fresh machine needs: Debian packages (as root; otherwise it says what to install), the
+# virtualenv and the Python packages. Nothing downloads at run time.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+# Debian packages: a command or data file to look for, and the package that brings it.
+APT_NEEDS := tesseract:tesseract-ocr \
+             /usr/share/tesseract-ocr/5/tessdata/eng.traineddata:tesseract-ocr-eng \
+             /usr/share/tesseract-ocr/5/tessdata/osd.traineddata:tesseract-ocr-osd
+
+.PHONY: demo test lint typecheck unit system-deps venv clean
+
+demo: system-deps venv
+	$(BIN)/switchover demo
+
+test: system-deps venv lint typecheck unit
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: venv
+	$(BIN)/mypy
+
+unit: venv
+	$(BIN)/pytest -ra $(PYTEST_ARGS)
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+system-deps:
+	@missing=""; \
+	for need in $(APT_NEEDS); do \
+	  what=$${need%%:*}; pkg=$${need##*:}; \
+	  if [ "$${what#/}" != "$$what" ]; then test -e "$$what" || missing="$$missing $$pkg"; \
+	  else command -v "$$what" >/dev/null 2>&1 || missing="$$missing $$pkg"; fi; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else \
+	    echo "Switchover needs these Debian packages; install them with:"; \
+	    echo "  sudo apt-get install -y$$missing"; \
+	    exit 1; \
+	  fi; \
+	fi
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

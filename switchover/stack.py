@@ -1,0 +1,97 @@
+"""Running the stack: the embedded one of ``switchover up``, or a worker alone."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+from temporalio.client import Client
+
+from config.log import get_logger
+from config.settings import Settings
+from domain.errors import LaunchError, ServiceUnavailableError
+from switchover.devserver import start_dev_server
+from switchover.temporal import connect
+from switchover.worker import ALL_QUEUES, build_workers, production_activities, run_workers
+
+log = get_logger(__name__)
+
+
+async def connect_patiently(settings: Settings, timeout: float = 30.0) -> Client:
+    """Connect, retrying while a just-started server finishes starting."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        try:
+            return await connect(settings)
+        except ServiceUnavailableError:
+            if loop.time() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+
+
+def _split_address(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    try:
+        return host or "127.0.0.1", int(port)
+    except ValueError as e:
+        raise LaunchError(f"SWITCHOVER_TEMPORAL_ADDRESS {address!r} is not host:port") from e
+
+
+def _stop_on_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+
+@asynccontextmanager
+async def embedded_temporal(settings: Settings) -> AsyncIterator[Client]:
+    """The dev server of the settings' state folder, running for the block's length."""
+    host, port = _split_address(settings.temporal_address)
+    server = await asyncio.to_thread(
+        start_dev_server, settings.home, host=host, port=port, ui_port=settings.temporal_ui_port
+    )
+    try:
+        yield await connect_patiently(settings)
+    finally:
+        await asyncio.to_thread(server.stop)
+
+
+async def run_embedded_stack(settings: Settings) -> None:
+    """``switchover up``: database schema, dev server, worker; Ctrl-C stops all in order."""
+    from db.migrate import upgrade
+
+    await asyncio.to_thread(upgrade, settings.resolved_database_url)
+    async with embedded_temporal(settings) as client:
+        workers = build_workers(
+            client, production_activities(settings), ocr_slots=settings.ocr_workers,
+            io_slots=settings.io_workers,
+        )  # fmt: skip
+        stop = asyncio.Event()
+        _stop_on_signals(stop)
+        print(
+            f"Switchover is up.\n"
+            f"  Temporal  {settings.temporal_address} (UI http://localhost:{settings.temporal_ui_port})\n"
+            f"  worker    {', '.join(ALL_QUEUES)}\n"
+            f"  state     {settings.home.resolve()}\n"
+            f"Ctrl-C stops everything.",
+            file=sys.stderr,
+        )
+        await run_workers(workers, stop)
+    print("Switchover stopped.", file=sys.stderr)
+
+
+async def run_worker_only(settings: Settings, queues: Sequence[str] | None = None) -> None:
+    """``switchover worker``: poll the chosen queues of whatever Temporal the settings name."""
+    client = await connect(settings)
+    workers = build_workers(
+        client, production_activities(settings), queues=queues or ALL_QUEUES,
+        ocr_slots=settings.ocr_workers, io_slots=settings.io_workers,
+    )  # fmt: skip
+    stop = asyncio.Event()
+    _stop_on_signals(stop)
+    log.info("worker_started", queues=list(queues or ALL_QUEUES), address=settings.temporal_address)
+    await run_workers(workers, stop)
