@@ -108,8 +108,8 @@ class LegacyMatch(_Strict):
 
 
 class Costs(_Strict):
-    paper_gbp: Decimal = Field(ge=0)
-    digital_gbp: Decimal = Field(ge=0)
+    paper_gbp: Decimal = Field(ge=0, decimal_places=2)
+    digital_gbp: Decimal = Field(ge=0, decimal_places=2)
 
     @property
     def saving_gbp(self) -> Decimal:

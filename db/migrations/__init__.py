@@ -1,0 +1,1 @@
+"""Alembic migrations of the engine database; run them with ``db.migrate.upgrade``."""

@@ -1,0 +1,224 @@
+"""The engine's tables, as SQLAlchemy 2 typed models on one ``DeclarativeBase``.
+
+Only the digitisation tables exist so far; the migration tables (systems, runs,
+checkpoints, cutover state...) come with the issues that need them. Alembic owns the
+schema: change a model here, then add a migration in ``db/migrations/versions``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Date,
+    Enum,
+    ForeignKey,
+    Index,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from db.types import (
+    Actor,
+    CreatedAt,
+    FormType,
+    IntPK,
+    Money,
+    RowRef,
+    Sha256,
+    StorageKey,
+    Timestamp,
+    UTCDateTime,
+    WorkflowId,
+)
+from domain.digitise import RecordStatus  # one set of states, shared with workflows
+
+# Stable constraint names: Alembic needs them to alter constraints, SQLite batch mode most of all.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """The one declarative base of the engine database."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {
+        dt.datetime: UTCDateTime(),
+        dt.date: Date(),
+        Decimal: Money(),
+        dict[str, Any]: JSON(),
+        list[dict[str, Any]]: JSON(),
+    }
+
+
+class ReviewStatus(StrEnum):
+    """Where a review task is: open until a caseworker decides it."""
+
+    OPEN = "open"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class LedgerKind(StrEnum):
+    """What a ledger entry saves: a digitised form, or a retired system's run cost."""
+
+    FORM = "form"
+    SYSTEM = "system"
+
+
+def _status_type(enum: type[StrEnum], name: str) -> Enum:
+    # VARCHAR plus a CHECK constraint rather than a native PostgreSQL enum: adding a
+    # status later is then a plain migration on both backends.
+    return Enum(
+        enum,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=32,
+        values_callable=lambda members: [member.value for member in members],
+        validate_strings=True,
+    )
+
+
+class Document(Base):
+    """An original file as received, stored once per content (its sha256 is its id)."""
+
+    __tablename__ = "documents"
+
+    id: Mapped[Sha256] = mapped_column(primary_key=True)
+    filename: Mapped[str] = mapped_column(String(1024), comment="name when first seen")
+    content_type: Mapped[str] = mapped_column(String(255))
+    size_bytes: Mapped[int] = mapped_column(BigInteger())
+    storage_key: Mapped[StorageKey]
+    created_at: Mapped[CreatedAt]
+
+    __table_args__ = (Index(None, "created_at"),)
+
+
+class QuarantinedDocument(Base):
+    """A document that could not be processed, with why, kept for a person to see."""
+
+    __tablename__ = "quarantined_documents"
+
+    id: Mapped[IntPK]
+    # No foreign key: a file can be refused before it is registered as a document.
+    document_sha256: Mapped[Sha256]
+    filename: Mapped[str] = mapped_column(String(1024))
+    error_type: Mapped[str] = mapped_column(String(100), comment="a domain.errors class name")
+    reason: Mapped[str] = mapped_column(Text())
+    where: Mapped[str | None] = mapped_column(String(255), comment="file or page")
+    storage_key: Mapped[StorageKey] = mapped_column(comment="key of the quarantined copy")
+    created_at: Mapped[CreatedAt]
+
+    __table_args__ = (Index(None, "document_sha256"), Index(None, "created_at"))
+
+
+class FormRecord(Base):
+    """The structured record digitisation made from one document."""
+
+    __tablename__ = "form_records"
+
+    id: Mapped[IntPK]
+    document_id: Mapped[Sha256] = mapped_column(ForeignKey("documents.id"))
+    form_type: Mapped[FormType | None]
+    status: Mapped[RecordStatus] = mapped_column(_status_type(RecordStatus, "status"))
+    fields: Mapped[dict[str, Any]] = mapped_column(
+        comment="name -> domain.forms.ExtractedField dumped as JSON"
+    )
+    reasons: Mapped[list[dict[str, Any]]] = mapped_column(
+        comment="domain.forms.ReviewReason dumped as JSON"
+    )
+    workflow_id: Mapped[WorkflowId] = mapped_column(unique=True)
+    legacy_match: Mapped[dict[str, Any] | None]
+    created_at: Mapped[CreatedAt]
+    decided_at: Mapped[Timestamp | None]
+
+    document: Mapped[Document] = relationship(lazy="raise")
+
+    __table_args__ = (
+        Index(None, "status", "form_type"),
+        Index(None, "document_id"),
+        Index(None, "created_at"),
+    )
+
+
+class ReviewTask(Base):
+    """A record that needs a caseworker: corrections, then approval or rejection."""
+
+    __tablename__ = "review_tasks"
+
+    id: Mapped[IntPK]
+    record_id: Mapped[RowRef] = mapped_column(ForeignKey("form_records.id"), unique=True)
+    workflow_id: Mapped[WorkflowId] = mapped_column(index=True)
+    form_type: Mapped[FormType | None]
+    reasons: Mapped[list[dict[str, Any]]]
+    status: Mapped[ReviewStatus] = mapped_column(_status_type(ReviewStatus, "status"))
+    due_at: Mapped[Timestamp] = mapped_column(comment="SLA deadline; escalation after it")
+    escalated_at: Mapped[Timestamp | None]
+    claimed_by: Mapped[Actor | None]
+    claim_expires_at: Mapped[Timestamp | None]
+    decided_by: Mapped[Actor | None]
+    decision: Mapped[dict[str, Any] | None] = mapped_column(comment="corrections and reason")
+    created_at: Mapped[CreatedAt]
+    decided_at: Mapped[Timestamp | None]
+
+    record: Mapped[FormRecord] = relationship(lazy="raise")
+
+    __table_args__ = (
+        # The queue: open tasks of a form type, soonest due first.
+        Index(None, "status", "form_type", "due_at"),
+        Index(None, "status", "due_at"),
+    )
+
+
+class LedgerEntry(Base):
+    """Money saved: a form handled digitally, or a legacy system no longer run."""
+
+    __tablename__ = "ledger_entries"
+
+    id: Mapped[IntPK]
+    kind: Mapped[LedgerKind] = mapped_column(_status_type(LedgerKind, "kind"))
+    subject: Mapped[str] = mapped_column(String(255), comment="form type or system id")
+    ref: Mapped[str] = mapped_column(String(255), comment="what was saved on: a record id")
+    amount_gbp: Mapped[Decimal]
+    occurred_on: Mapped[dt.date]
+    note: Mapped[str | None] = mapped_column(Text())
+    created_at: Mapped[CreatedAt]
+
+    __table_args__ = (
+        # One entry per thing saved on, so a retried activity cannot count it twice.
+        UniqueConstraint("kind", "ref"),
+        Index(None, "kind", "subject", "occurred_on"),
+        Index(None, "occurred_on"),
+    )
+
+
+class AuditEvent(Base):
+    """Who did what to which subject, hash-chained so that changes to history show."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[IntPK]
+    occurred_at: Mapped[Timestamp]
+    actor: Mapped[Actor]
+    action: Mapped[str] = mapped_column(String(100))
+    subject_type: Mapped[str] = mapped_column(String(100))
+    subject_id: Mapped[str] = mapped_column(String(255))
+    detail: Mapped[dict[str, Any]]
+    prev_hash: Mapped[Sha256]
+    hash: Mapped[Sha256] = mapped_column(unique=True)
+
+    __table_args__ = (Index(None, "subject_type", "subject_id"), Index(None, "occurred_at"))
