@@ -8,8 +8,9 @@ retry policies can tell bad input from a passing outage.
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable
-from typing import ParamSpec, TypeVar
+import inspect
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar, cast
 
 from temporalio.exceptions import ApplicationError
 
@@ -24,13 +25,23 @@ def to_application_error(error: SwitchoverError) -> ApplicationError:
     return ApplicationError(str(error), type=error.type_name, non_retryable=not error.retryable)
 
 
-def translated(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
-    """Decorate an async activity so that our errors leave it as ``ApplicationError``."""
+def translated(fn: Callable[P, R]) -> Callable[P, R]:
+    """Decorate an activity so that our errors leave it as ``ApplicationError``."""
+    if inspect.iscoroutinefunction(fn):
+
+        @functools.wraps(fn)
+        async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
+            try:
+                return await fn(*args, **kwargs)
+            except SwitchoverError as e:
+                raise to_application_error(e) from e
+
+        return cast(Callable[P, R], async_wrapper)
 
     @functools.wraps(fn)
-    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
-            return await fn(*args, **kwargs)
+            return fn(*args, **kwargs)
         except SwitchoverError as e:
             raise to_application_error(e) from e
 

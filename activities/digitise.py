@@ -1,0 +1,364 @@
+"""Digitisation activities: thin methods over the OCR pipeline, the engine database and the
+document store, which are handed in by the worker (or by a test).
+
+Each is idempotent, because Temporal may run any of them again: the database functions
+they call upsert by workflow, task or (kind, ref), and storage is content-addressed.
+They log field names and counts, never values. They are synchronous: the worker runs
+them in thread pools, so the database and Tesseract never block its event loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from temporalio import activity
+
+from activities import names
+from activities.errors import translated
+from adapters.storage import DocumentStore, open_store
+from config.form_template import FormTemplate, load_templates
+from config.log import get_logger
+from config.settings import Settings
+from db import audit, documents, ledger, records, review
+from db.models import LedgerKind
+from db.session import session_scope
+from domain.digitise import (
+    CheckDecisionInput,
+    Decision,
+    DocumentRef,
+    EscalateInput,
+    ExtractFormInput,
+    FinaliseInput,
+    ManifestPage,
+    QuarantineInput,
+    ReadManifestInput,
+    RecordStatus,
+    ReviewOutcome,
+    SavedRecord,
+    SaveExtractionInput,
+)
+from domain.errors import NotFoundError, TemplateError
+from domain.forms import ExtractedField, FormExtraction, ReviewReason
+
+log = get_logger(__name__)
+
+MANIFEST_CHUNK = 100
+"""Documents per manifest object: a batch reads its manifest one object at a time."""
+
+SYSTEM_ACTOR = "switchover"
+
+
+def manifest_chunk_key(prefix: str, index: int) -> str:
+    return f"{prefix}/{index:06d}.jsonl"
+
+
+def write_manifest(store: DocumentStore, prefix: str, refs: list[DocumentRef]) -> None:
+    """Store a batch's documents as numbered chunks under ``prefix``."""
+    for index in range(0, max(len(refs), 1), MANIFEST_CHUNK):
+        lines = "\n".join(r.model_dump_json() for r in refs[index : index + MANIFEST_CHUNK])
+        store.put_at(manifest_chunk_key(prefix, index // MANIFEST_CHUNK), lines.encode())
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _template(templates: dict[str, FormTemplate], form_type: str | None) -> FormTemplate:
+    if form_type is None or form_type not in templates:
+        raise TemplateError(f"no template for form type {form_type!r}")
+    return templates[form_type]
+
+
+@dataclass
+class OcrActivities:
+    """The CPU-bound activity, run on the OCR queue (one slot per core)."""
+
+    store: DocumentStore
+    templates: dict[str, FormTemplate]
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> OcrActivities:
+        return cls(open_store(settings.resolved_storage_url, settings),
+                   load_templates(settings.forms_dir))  # fmt: skip
+
+    @activity.defn(name=names.EXTRACT_FORM)
+    @translated
+    def extract_form(self, request: ExtractFormInput) -> FormExtraction:
+        """Read the stored document and extract its fields; pages report as heartbeats."""
+        from ocr import extract_path
+
+        document = request.document
+        with _local_copy(self.store, document) as path:
+            extraction = extract_path(
+                path,
+                self.templates,
+                form_type=request.form_type,
+                display_name=document.filename,
+                on_page=activity.heartbeat,
+            )
+        log.info(
+            "form_extracted",
+            document=document.document_id[:12],
+            form_type=extraction.form_type,
+            fields=len(extraction.fields),
+            needs_review=extraction.needs_review,
+            doubtful=[r.field for r in extraction.reasons],
+        )
+        return extraction
+
+    def all(self) -> list[Callable[..., Any]]:
+        return [self.extract_form]
+
+
+@contextlib.contextmanager
+def _local_copy(store: DocumentStore, document: DocumentRef) -> Iterator[Path]:
+    """The document as a local file, so a 300-page PDF is read page by page, not held."""
+    suffix = Path(document.filename).suffix[:10]
+    with tempfile.TemporaryDirectory(prefix="switchover-") as folder:
+        path = Path(folder) / f"document{suffix}"
+        with store.open(document.storage_key) as source, path.open("wb") as target:
+            while chunk := source.read(1 << 20):
+                target.write(chunk)
+        yield path
+
+
+@dataclass
+class DigitiseActivities:
+    """Database and storage activities, run on the IO queue."""
+
+    store: DocumentStore
+    database_url: str
+    templates: dict[str, FormTemplate]
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DigitiseActivities:
+        return cls(
+            open_store(settings.resolved_storage_url, settings),
+            settings.resolved_database_url,
+            load_templates(settings.forms_dir),
+        )
+
+    @activity.defn(name=names.REGISTER_DOCUMENT)
+    @translated
+    def register_document(self, document: DocumentRef) -> None:
+        with session_scope(self.database_url) as session:
+            documents.register_document(
+                session,
+                sha256=document.document_id,
+                filename=document.filename,
+                content_type=document.content_type or "application/octet-stream",
+                size_bytes=document.size_bytes,
+                storage_key=document.storage_key,
+            )
+            audit.append_audit_event(
+                session, actor=SYSTEM_ACTOR, action="received", subject_type="document",
+                subject_id=document.document_id,
+                detail={"workflow_id": activity.info().workflow_id, "size": document.size_bytes},
+            )  # fmt: skip
+
+    @activity.defn(name=names.QUARANTINE_DOCUMENT)
+    @translated
+    def quarantine_document(self, request: QuarantineInput) -> None:
+        document = request.document
+        key = f"quarantine/{document.document_id}/{Path(document.filename).name}"
+        with self.store.open(document.storage_key) as source:
+            self.store.put_at(key, source.read())
+        with session_scope(self.database_url) as session:
+            documents.quarantine_document(
+                session, sha256=document.document_id, filename=document.filename,
+                error_type=request.error_type, reason=request.reason, storage_key=key,
+                where=document.filename,
+            )  # fmt: skip
+            record = records.save_form_record(
+                session, workflow_id=request.workflow_id, document_id=document.document_id,
+                form_type=None, status=RecordStatus.QUARANTINED, fields={},
+                reasons=[ReviewReason(field=None, code="quarantined", detail=request.reason)],
+            )  # fmt: skip
+            session.flush()
+            audit.append_audit_event(
+                session, actor=SYSTEM_ACTOR, action="quarantined", subject_type="form_record",
+                subject_id=str(record.id),
+                detail={"error_type": request.error_type, "quarantine_key": key},
+            )  # fmt: skip
+        log.warning("document_quarantined", document=document.document_id[:12],
+                    error_type=request.error_type)  # fmt: skip
+
+    @activity.defn(name=names.SAVE_EXTRACTION)
+    @translated
+    def save_extraction(self, request: SaveExtractionInput) -> SavedRecord:
+        extraction = request.extraction
+        template = _template(self.templates, extraction.form_type)
+        status = (
+            RecordStatus.AWAITING_REVIEW if extraction.needs_review else RecordStatus.PROCESSING
+        )
+        with session_scope(self.database_url) as session:
+            try:
+                records.get_form_record_by_workflow(session, request.workflow_id)
+                first_time = False
+            except NotFoundError:
+                first_time = True
+            record = records.save_form_record(
+                session, workflow_id=request.workflow_id, document_id=request.document.document_id,
+                form_type=extraction.form_type, status=status, fields=extraction.fields,
+                reasons=extraction.reasons,
+            )  # fmt: skip
+            session.flush()
+            if first_time:
+                audit.append_audit_event(
+                    session, actor=SYSTEM_ACTOR, action="extracted", subject_type="form_record",
+                    subject_id=str(record.id),
+                    detail={"form_type": extraction.form_type, "fields": len(extraction.fields),
+                            "pages": extraction.pages},
+                )  # fmt: skip
+            if not extraction.needs_review:
+                return SavedRecord(record_id=record.id)
+            sla = dt.timedelta(hours=template.review.sla_hours)
+            task = review.open_review_task(
+                session, record_id=record.id, workflow_id=request.workflow_id,
+                form_type=extraction.form_type, reasons=extraction.reasons,
+                due_at=_now() + sla,
+            )  # fmt: skip
+            session.flush()
+            if first_time:
+                audit.append_audit_event(
+                    session, actor=SYSTEM_ACTOR, action="flagged", subject_type="form_record",
+                    subject_id=str(record.id),
+                    detail={"task_id": task.id,
+                            "reasons": [{"field": r.field, "code": r.code}
+                                        for r in extraction.reasons]},
+                )  # fmt: skip
+            return SavedRecord(
+                record_id=record.id, task_id=task.id, due_at=task.due_at,
+                sla_seconds=sla.total_seconds(),
+            )  # fmt: skip
+
+    @activity.defn(name=names.ESCALATE_REVIEW)
+    @translated
+    def escalate_review(self, request: EscalateInput) -> None:
+        with session_scope(self.database_url) as session:
+            task = review.record_escalation(session, request.task_id)
+            audit.append_audit_event(
+                session, actor=SYSTEM_ACTOR, action="escalated", subject_type="form_record",
+                subject_id=str(request.record_id),
+                detail={"task_id": task.id, "due_at": task.due_at.isoformat()},
+            )  # fmt: skip
+        log.warning("review_escalated", task_id=request.task_id)
+
+    @activity.defn(name=names.CHECK_DECISION)
+    @translated
+    def check_decision(self, request: CheckDecisionInput) -> ReviewOutcome:
+        """Validate a caseworker's corrections exactly as the pipeline validates values."""
+        from ocr.validators import normalise
+
+        decision = request.decision
+        if decision.decision is Decision.REJECT:
+            return ReviewOutcome(accepted=True, status=RecordStatus.REJECTED, fields=request.fields)
+        template = _template(self.templates, request.form_type)
+        known = {spec.name: spec for spec in template.fields}
+        fields = dict(request.fields)
+        errors: dict[str, str] = {}
+        for name, raw in decision.corrections.items():
+            spec = known.get(name)
+            if spec is None:
+                errors[name] = f"{template.form_type} has no field {name!r}"
+                continue
+            value, error = normalise(spec, raw)
+            if error is not None and not (error == "empty" and not spec.required):
+                errors[name] = error
+                continue
+            previous = fields.get(name, ExtractedField())
+            fields[name] = previous.model_copy(
+                update={"value": value, "valid": True, "confidence": 1.0, "error": None}
+            )
+        for spec in template.fields:
+            field = fields.get(spec.name)
+            still_wrong = field is None or (not field.valid and spec.name not in errors)
+            if still_wrong and (spec.required or (field is not None and field.value is not None)):
+                errors.setdefault(
+                    spec.name,
+                    (field.error if field is not None and field.error else "needs a value")
+                    + " (correct it, or reject the form)",
+                )
+        if errors:
+            return ReviewOutcome(accepted=False, status=RecordStatus.AWAITING_REVIEW, errors=errors)
+        return ReviewOutcome(accepted=True, status=RecordStatus.APPROVED, fields=fields)
+
+    @activity.defn(name=names.FINALISE_RECORD)
+    @translated
+    def finalise_record(self, request: FinaliseInput) -> None:
+        """Approve or reject the record, close its task, and enter the saving in the ledger."""
+        approved = request.status is RecordStatus.APPROVED
+        with session_scope(self.database_url) as session:
+            record = records.get_form_record(session, request.record_id)
+            before = {name: dict(value) for name, value in (record.fields or {}).items()}
+            record = records.save_form_record(
+                session, workflow_id=request.workflow_id, document_id=record.document_id,
+                form_type=record.form_type, status=request.status,
+                fields=request.fields, reasons=[ReviewReason.model_validate(r)
+                                                for r in record.reasons],
+                decided_at=_now(),
+            )  # fmt: skip
+            if request.task_id is not None:
+                corrections = {
+                    name: field.value
+                    for name, field in request.fields.items()
+                    if before.get(name, {}).get("value") != field.value
+                }
+                review.decide_review(
+                    session, request.task_id, approve=approved, decided_by=request.decided_by,
+                    corrections=corrections, reason=request.reason,
+                )  # fmt: skip
+                # The trail is immutable, so it names the fields corrected, never the values
+                # (those live in the record, where they can be corrected or erased).
+                for name in sorted(corrections):
+                    audit.append_audit_event(
+                        session, actor=request.decided_by, action="corrected",
+                        subject_type="form_record", subject_id=str(record.id),
+                        detail={"field": name},
+                    )  # fmt: skip
+            audit.append_audit_event(
+                session, actor=request.decided_by, action=request.status.value,
+                subject_type="form_record", subject_id=str(record.id),
+                detail={"reason": request.reason} if request.reason else {},
+            )  # fmt: skip
+            template = self.templates.get(record.form_type or "")
+            if template is not None:
+                ledger.add_ledger_entry(
+                    session, kind=LedgerKind.FORM, subject=template.form_type,
+                    ref=f"form-record:{record.id}", amount_gbp=template.costs.saving_gbp,
+                    occurred_on=_now().date(),
+                    note=f"{template.costs.paper_gbp} paper - {template.costs.digital_gbp} digital",
+                )  # fmt: skip
+        log.info("record_finalised", record_id=request.record_id, status=request.status.value)
+
+    @activity.defn(name=names.READ_MANIFEST)
+    @translated
+    def read_manifest(self, request: ReadManifestInput) -> ManifestPage:
+        refs: list[DocumentRef] = []
+        position = request.offset
+        end = request.offset + request.limit
+        while position < end:
+            chunk, start = divmod(position, MANIFEST_CHUNK)
+            try:
+                text = self.store.get(manifest_chunk_key(request.manifest_key, chunk)).decode()
+            except NotFoundError:
+                break
+            lines = [line for line in text.splitlines() if line.strip()]
+            taken = lines[start : start + (end - position)]
+            if not taken:
+                break
+            refs.extend(DocumentRef.model_validate_json(line) for line in taken)
+            position += len(taken)
+        return ManifestPage(documents=refs)
+
+    def all(self) -> list[Callable[..., Any]]:
+        return [
+            self.register_document, self.quarantine_document, self.save_extraction,
+            self.escalate_review, self.check_decision, self.finalise_record, self.read_manifest,
+        ]  # fmt: skip
