@@ -1,0 +1,59 @@
+"""Specimen forms: realistic filled-in British government forms with ground truth.
+
+Fills the bundled templates (``config/forms/*.yaml``) with made-up British test
+data, prints them to PDF and turns them into scans and phone photos, each with a
+JSON of the values an extraction should find. Tests, benchmarks and the demo use
+them; ``switchover forms specimens OUT --count N`` calls :func:`write_specimens`.
+
+Example:
+    >>> from pathlib import Path
+    >>> from switchover.specimens import write_specimens
+    >>> specimens = write_specimens(Path("samples"), count=4, seed=7, variants=("scan",))
+"""
+
+from switchover.specimens._british import is_valid_ni_number
+from switchover.specimens._degradation import PhotoEffects, ScanEffects, bilevel, photograph, scan
+from switchover.specimens._designs import FormDesign, Section, design_for
+from switchover.specimens._filling import (
+    REFERENCE_DATE,
+    Applicant,
+    FilledField,
+    FilledForm,
+    fill_form,
+)
+from switchover.specimens._rendering import FieldBoxes, RenderedForm, rasterise, render_pdf
+from switchover.specimens._writing import (
+    DEFAULT_VARIANTS,
+    DPI,
+    VARIANTS,
+    Specimen,
+    write_specimen,
+    write_specimens,
+)
+
+__all__ = [
+    "DEFAULT_VARIANTS",
+    "DPI",
+    "REFERENCE_DATE",
+    "VARIANTS",
+    "Applicant",
+    "FieldBoxes",
+    "FilledField",
+    "FilledForm",
+    "FormDesign",
+    "PhotoEffects",
+    "RenderedForm",
+    "ScanEffects",
+    "Section",
+    "Specimen",
+    "bilevel",
+    "design_for",
+    "fill_form",
+    "is_valid_ni_number",
+    "photograph",
+    "rasterise",
+    "render_pdf",
+    "scan",
+    "write_specimen",
+    "write_specimens",
+]
