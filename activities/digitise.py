@@ -296,6 +296,8 @@ class DigitiseActivities:
         approved = request.status is RecordStatus.APPROVED
         with session_scope(self.database_url) as session:
             record = records.get_form_record(session, request.record_id)
+            if record.status is request.status and record.decided_at is not None:
+                return  # a retry: the first attempt committed all of what follows at once
             before = {name: dict(value) for name, value in (record.fields or {}).items()}
             record = records.save_form_record(
                 session, workflow_id=request.workflow_id, document_id=record.document_id,
