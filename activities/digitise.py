@@ -11,9 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import multiprocessing
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +48,7 @@ from domain.digitise import (
     SavedRecord,
     SaveExtractionInput,
 )
-from domain.errors import NotFoundError, TemplateError
+from domain.errors import NotFoundError, OcrEngineError, TemplateError
 from domain.forms import ExtractedField, FormExtraction, ReviewReason
 
 log = get_logger(__name__)
@@ -75,33 +80,80 @@ def _template(templates: dict[str, FormTemplate], form_type: str | None) -> Form
     return templates[form_type]
 
 
+def _extract_in_child(
+    path: Path, templates: dict[str, FormTemplate], form_type: str | None, display_name: str
+) -> FormExtraction:
+    from ocr import extract_path
+
+    return extract_path(path, templates, form_type=form_type, display_name=display_name)
+
+
 @dataclass
 class OcrActivities:
-    """The CPU-bound activity, run on the OCR queue (one slot per core)."""
+    """The CPU-bound activity, run on the OCR queue (one slot per core).
+
+    Tesseract runs in child processes, never in the worker: an engine that aborts on a
+    strange page (Tesseract asserts rather than raising) takes down one child, and the
+    worker replaces the pool and reports a retryable ``OcrEngineError``.
+    """
 
     store: DocumentStore
     templates: dict[str, FormTemplate]
+    processes: int = 1
+    heartbeat_seconds: float = 10.0
+    extract: Callable[..., FormExtraction] = _extract_in_child
+    """What the child process runs; tests hand in one that crashes."""
+    _pool: ProcessPoolExecutor | None = field(default=None, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> OcrActivities:
         return cls(open_store(settings.resolved_storage_url, settings),
-                   load_templates(settings.forms_dir))  # fmt: skip
+                   load_templates(settings.forms_dir), processes=settings.ocr_workers)  # fmt: skip
+
+    def _get_pool(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                # forkserver, not fork: the worker process has threads of its own.
+                self._pool = ProcessPoolExecutor(
+                    self.processes, mp_context=multiprocessing.get_context("forkserver")
+                )
+            return self._pool
+
+    def _discard_pool(self, pool: ProcessPoolExecutor) -> None:
+        with self._lock:
+            if self._pool is pool:
+                self._pool = None
+        pool.shutdown(wait=False, cancel_futures=False)
+
+    def close(self) -> None:
+        """End the child processes (the worker calls this when it stops)."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     @activity.defn(name=names.EXTRACT_FORM)
     @translated
     def extract_form(self, request: ExtractFormInput) -> FormExtraction:
-        """Read the stored document and extract its fields; pages report as heartbeats."""
-        from ocr import extract_path
-
+        """Read the stored document and extract its fields, heartbeating while it works."""
         document = request.document
         with _local_copy(self.store, document) as path:
-            extraction = extract_path(
-                path,
-                self.templates,
-                form_type=request.form_type,
-                display_name=document.filename,
-                on_page=activity.heartbeat,
-            )
+            pool = self._get_pool()
+            future = pool.submit(self.extract, path, self.templates, request.form_type,
+                                 document.filename)  # fmt: skip
+            try:
+                while True:
+                    try:
+                        extraction = future.result(timeout=self.heartbeat_seconds)
+                        break
+                    except FuturesTimeout:
+                        activity.heartbeat("reading pages")
+            except BrokenProcessPool as e:
+                self._discard_pool(pool)
+                raise OcrEngineError(
+                    "the OCR engine crashed while reading this document", where=document.filename
+                ) from e
         log.info(
             "form_extracted",
             document=document.document_id[:12],
@@ -277,12 +329,14 @@ class DigitiseActivities:
                 update={"value": value, "valid": True, "confidence": 1.0, "error": None}
             )
         for spec in template.fields:
-            field = fields.get(spec.name)
-            still_wrong = field is None or (not field.valid and spec.name not in errors)
-            if still_wrong and (spec.required or (field is not None and field.value is not None)):
+            current = fields.get(spec.name)
+            still_wrong = current is None or (not current.valid and spec.name not in errors)
+            if still_wrong and (
+                spec.required or (current is not None and current.value is not None)
+            ):
                 errors.setdefault(
                     spec.name,
-                    (field.error if field is not None and field.error else "needs a value")
+                    (current.error if current is not None and current.error else "needs a value")
                     + " (correct it, or reject the form)",
                 )
         if errors:

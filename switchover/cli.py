@@ -328,10 +328,12 @@ def savings_report(as_csv: bool, as_json: bool) -> None:
         for row in rows:
             writer.writerow([row["kind"], row["subject"], row["entries"], row["amount_gbp"]])
     else:
-        total = sum((float(r["amount_gbp"]) for r in rows), 0.0)
+        from decimal import Decimal
+
+        total = sum((Decimal(r["amount_gbp"]) for r in rows), Decimal(0))
         for row in rows:
             click.echo(
                 f"{row['kind']:<8} {row['subject']:<28} {row['entries']:>7} "
-                f"£{float(row['amount_gbp']):>12,.2f}"
+                f"£{Decimal(row['amount_gbp']):>12,.2f}"
             )
         click.echo(f"{'total':<37} {'':>7} £{total:>12,.2f}")

@@ -82,10 +82,10 @@ async def run_demo(settings: Settings, *, count: int = 3) -> None:
 
     await asyncio.to_thread(upgrade, settings.resolved_database_url)
     async with _temporal(settings) as client:
-        workers = build_workers(client, production_activities(settings),
-                                ocr_slots=settings.ocr_workers)  # fmt: skip
+        activities = production_activities(settings)
+        workers = build_workers(client, activities, ocr_slots=settings.ocr_workers)
         stop = asyncio.Event()
-        worker_task = asyncio.create_task(run_workers(workers, stop))
+        worker_task = asyncio.create_task(run_workers(workers, stop, activities))
         try:
             say(f"2. Ingesting {len(files)} files as one batch "
                 f"(watch it at http://localhost:{settings.temporal_ui_port}) ...")  # fmt: skip

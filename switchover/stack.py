@@ -66,10 +66,10 @@ async def run_embedded_stack(settings: Settings) -> None:
 
     await asyncio.to_thread(upgrade, settings.resolved_database_url)
     async with embedded_temporal(settings) as client:
+        activities = production_activities(settings)
         workers = build_workers(
-            client, production_activities(settings), ocr_slots=settings.ocr_workers,
-            io_slots=settings.io_workers,
-        )  # fmt: skip
+            client, activities, ocr_slots=settings.ocr_workers, io_slots=settings.io_workers
+        )
         stop = asyncio.Event()
         _stop_on_signals(stop)
         print(
@@ -80,18 +80,19 @@ async def run_embedded_stack(settings: Settings) -> None:
             f"Ctrl-C stops everything.",
             file=sys.stderr,
         )
-        await run_workers(workers, stop)
+        await run_workers(workers, stop, activities)
     print("Switchover stopped.", file=sys.stderr)
 
 
 async def run_worker_only(settings: Settings, queues: Sequence[str] | None = None) -> None:
     """``switchover worker``: poll the chosen queues of whatever Temporal the settings name."""
     client = await connect(settings)
+    activities = production_activities(settings)
     workers = build_workers(
-        client, production_activities(settings), queues=queues or ALL_QUEUES,
+        client, activities, queues=queues or ALL_QUEUES,
         ocr_slots=settings.ocr_workers, io_slots=settings.io_workers,
     )  # fmt: skip
     stop = asyncio.Event()
     _stop_on_signals(stop)
     log.info("worker_started", queues=list(queues or ALL_QUEUES), address=settings.temporal_address)
-    await run_workers(workers, stop)
+    await run_workers(workers, stop, activities)

@@ -31,6 +31,7 @@ class ActivitySet:
 
     ocr: Sequence[Callable[..., Any]]
     io: Sequence[Callable[..., Any]]
+    close: Callable[[], None] = lambda: None
 
 
 def build_workers(
@@ -71,12 +72,19 @@ def build_workers(
     return workers
 
 
-async def run_workers(workers: Sequence[Worker], stop: asyncio.Event) -> None:
-    """Run the workers until ``stop`` is set, then shut them down, finishing current tasks."""
-    async with AsyncExitStack() as stack:
-        for worker in workers:
-            await stack.enter_async_context(worker)
-        await stop.wait()
+async def run_workers(
+    workers: Sequence[Worker], stop: asyncio.Event, activities: ActivitySet | None = None
+) -> None:
+    """Run the workers until ``stop`` is set, then shut them down, finishing current tasks,
+    and release what the activities hold (the OCR processes)."""
+    try:
+        async with AsyncExitStack() as stack:
+            for worker in workers:
+                await stack.enter_async_context(worker)
+            await stop.wait()
+    finally:
+        if activities is not None:
+            await asyncio.to_thread(activities.close)
 
 
 def production_activities(settings: Settings) -> ActivitySet:
@@ -85,4 +93,4 @@ def production_activities(settings: Settings) -> ActivitySet:
 
     io = DigitiseActivities.from_settings(settings)
     ocr = OcrActivities.from_settings(settings)
-    return ActivitySet(ocr=ocr.all(), io=io.all())
+    return ActivitySet(ocr=ocr.all(), io=io.all(), close=ocr.close)

@@ -21,6 +21,7 @@ from domain.digitise import (
     Decision,
     DocumentRef,
     EscalateInput,
+    ExtractFormInput,
     FinaliseInput,
     QuarantineInput,
     ReadManifestInput,
@@ -181,3 +182,28 @@ def test_unknown_form_type_is_bad_input_for_temporal(acts, env):
         )
     assert caught.value.type == "TemplateError"
     assert caught.value.non_retryable
+
+
+def abort_like_tesseract(*_args: object) -> FormExtraction:
+    import os
+
+    os.abort()  # what Tesseract does on a failed internal assertion
+
+
+def test_ocr_engine_crash_is_contained_and_retryable(tmp_path: Path):
+    from activities.digitise import OcrActivities
+    from ocr import extract_path as _  # noqa: F401  (the pipeline imports in the test process)
+
+    store = LocalStore(tmp_path / "objects")
+    obj = store.put(b"%PDF-1.4 not really")
+    doc = DocumentRef(document_id=obj.sha256, filename="x.pdf", storage_key=obj.key)
+    ocr = OcrActivities(store, load_templates(), extract=abort_like_tesseract)
+    try:
+        for _attempt in range(2):  # the pool is replaced, so the worker can go on
+            with pytest.raises(ApplicationError) as caught:
+                ActivityEnvironment().run(ocr.extract_form, ExtractFormInput(document=doc))
+            assert caught.value.type == "OcrEngineError"
+            assert not caught.value.non_retryable
+            assert "x.pdf" in caught.value.message
+    finally:
+        ocr.close()
