@@ -89,13 +89,6 @@ def _render_exception_redacted(
     return event_dict
 
 
-class _RedactingFormatter(logging.Formatter):
-    """For records from the standard library (Temporal's, Alembic's, uvicorn's)."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        return redact_text(super().format(record))
-
-
 class _CurrentStderr:
     """Writes to whatever ``sys.stderr`` is at the time (test capture, a redirected worker)."""
 
@@ -126,11 +119,12 @@ def configure_logging(level: str = "INFO", fmt: str = "auto", *, force: bool = F
         if use_console
         else structlog.processors.JSONRenderer(sort_keys=True)
     )
+    stamp = structlog.processors.TimeStamper(fmt="iso", utc=True)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            stamp,
             _render_exception_redacted,
             redact_personal_data,
             renderer,
@@ -140,7 +134,23 @@ def configure_logging(level: str = "INFO", fmt: str = "auto", *, force: bool = F
         cache_logger_on_first_use=not force,
     )
     handler = logging.StreamHandler(cast(TextIO, _CurrentStderr()))
-    handler.setFormatter(_RedactingFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    # Records from the standard library (Temporal's, Alembic's) go through the same
+    # redaction and renderer, so every line has one format.
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[
+                structlog.stdlib.add_log_level,
+                structlog.stdlib.add_logger_name,
+                stamp,
+            ],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                _render_exception_redacted,
+                redact_personal_data,
+                renderer,
+            ],
+        )
+    )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

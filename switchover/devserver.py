@@ -51,6 +51,16 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: ask Linux to end the server if we die without stopping it
+    (killed, or aborted by a crashing library), so no orphan holds the ports."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 @dataclass
 class DevServer:
     """A running dev server started by us; ``stop()`` ends it."""
@@ -81,6 +91,8 @@ def start_dev_server(
     startup_timeout: float = 60.0,
 ) -> DevServer:
     """Start the dev server with its state in ``home/temporal.db``; wait until it answers.
+
+    Call it from the main thread: the server is tied to the life of the calling thread.
 
     Raises:
         LaunchError: a port already in use, a server left running by an earlier
@@ -129,6 +141,7 @@ def start_dev_server(
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C reaches us; we stop the server in order
+            preexec_fn=_die_with_parent,
         )
     pid_file.write_text(str(process.pid))
     server = DevServer(process, pid_file, f"{host}:{port}", ui_port)

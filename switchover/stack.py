@@ -51,8 +51,9 @@ def _stop_on_signals(stop: asyncio.Event) -> None:
 async def embedded_temporal(settings: Settings) -> AsyncIterator[Client]:
     """The dev server of the settings' state folder, running for the block's length."""
     host, port = _split_address(settings.temporal_address)
-    server = await asyncio.to_thread(
-        start_dev_server, settings.home, host=host, port=port, ui_port=settings.temporal_ui_port
+    # In this thread, not a helper thread: the server ends with the thread that started it.
+    server = start_dev_server(
+        settings.home, host=host, port=port, ui_port=settings.temporal_ui_port
     )
     try:
         yield await connect_patiently(settings)

@@ -243,7 +243,8 @@ class DigitiseFormWorkflow:
     @workflow.update
     async def decide(self, decision: ReviewDecision) -> ReviewOutcome:
         """The caseworker's decision. Corrections are validated exactly as the pipeline
-        validates; invalid ones come back as errors and the task stays open."""
+        validates; invalid ones come back as errors and the task stays open. An accepted
+        decision is answered when the record has been saved with it."""
         self._deciding = True
         try:
             outcome = await workflow.execute_activity(
@@ -258,10 +259,13 @@ class DigitiseFormWorkflow:
             )
         finally:
             self._deciding = False
-        if outcome.accepted:
-            self._fields = outcome.fields
-            self._decision = decision
-        return outcome
+        if not outcome.accepted:
+            return outcome
+        self._fields = outcome.fields
+        self._decision = decision
+        # Answer once the record is saved, so the caseworker's "approved" is the truth.
+        await workflow.wait_condition(lambda: self._state.stage == "done")
+        return outcome.model_copy(update={"status": self._state.status})
 
     @decide.validator
     def _validate_decision(self, decision: ReviewDecision) -> None:
