@@ -44,6 +44,8 @@ class Settings(BaseSettings):
         default=None, description="extra folder of form templates beside the bundled ones"
     )
     ocr_workers: int = Field(default_factory=lambda: os.cpu_count() or 1)
+    ocr_page_engine: str = Field(default="tesserocr", description="tesserocr | tesseract")
+    ocr_field_engine: str = Field(default="tesserocr", description="tesserocr | tesseract")
     io_workers: int = 8
     max_image_pixels: int = 120_000_000
     max_pdf_pages: int = 2000

@@ -1,0 +1,75 @@
+"""Throughput: ``forms extract`` (``ocr.extract_files``) against plain ``tesseract``.
+
+Both run over the same scanned pages in the same run, each using every core: the
+pipeline through its process pool, raw Tesseract as one CLI process per core. Also
+measures extraction from digital PDFs (text layer, no OCR).
+
+    .venv/bin/python bench/ocr_throughput.py [PAGES]     # default 20 scanned pages
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from config.form_template import load_templates
+from domain.forms import FormExtraction
+from ocr import extract_files
+from switchover.specimens import write_specimens
+
+
+def raw_tesseract(paths: list[Path], jobs: int) -> float:
+    """Seconds for ``tesseract FILE stdout`` over every page, ``jobs`` processes at a time."""
+    env = os.environ | {"OMP_THREAD_LIMIT": "1"}
+
+    def one(path: Path) -> None:
+        subprocess.run(
+            ["tesseract", str(path), "stdout", "tsv"], capture_output=True, check=True, env=env
+        )
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(jobs) as pool:
+        list(pool.map(one, paths))
+    return time.perf_counter() - started
+
+
+def pipeline(paths: list[Path], jobs: int) -> float:
+    templates = load_templates()
+    started = time.perf_counter()
+    results = extract_files(paths, templates, jobs=jobs)
+    elapsed = time.perf_counter() - started
+    failed = [r for r in results if not isinstance(r, FormExtraction)]
+    assert not failed, failed
+    return elapsed
+
+
+def main() -> None:
+    pages = int(sys.argv[1]) if len(sys.argv) > 1 else 20
+    jobs = os.cpu_count() or 1
+    with tempfile.TemporaryDirectory() as folder:
+        specimens = write_specimens(Path(folder), count=pages, seed=5, variants=("digital", "scan"))
+        scans = [s.files["scan"] for s in specimens]
+        digital = [s.files["digital"] for s in specimens]
+        digital_pages = 2 * len(digital)  # the specimens' PDFs have two pages
+        # Raw first, pipeline second, then raw again: the machine drifts, so average.
+        raw_a = raw_tesseract(scans, jobs)
+        ours = pipeline(scans, jobs)
+        raw_b = raw_tesseract(scans, jobs)
+        digital_seconds = pipeline(digital, jobs)
+    raw = (raw_a + raw_b) / 2
+    print(f"OCR throughput, {pages} scanned A4 pages at 300 dpi, {jobs} cores")
+    print("| what | pages/s |")
+    print("|---|---|")
+    print(f"| raw tesseract CLI, {jobs} processes | {pages / raw:.2f} |")
+    print(f"| forms extract (extract_files, jobs={jobs}) | {pages / ours:.2f} |")
+    print(f"| ratio pipeline / raw | {raw / ours:.2f} |")
+    print(f"| digital PDF extraction (text layer) | {digital_pages / digital_seconds:.1f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,308 @@
+"""OCR engines behind one interface, and the one place Tesseract's failures become ours.
+
+Two engines read with Tesseract:
+
+* ``TesseractCliEngine`` runs the ``tesseract`` program through pytesseract, giving it
+  a file at the right DPI (a PIL image reaches it without its DPI, and costs more).
+* ``TesserocrEngine`` runs Tesseract inside this process through tesserocr: no process
+  start and no image file per call, which matters for the many small field crops.
+
+Tesseract parallelises with OpenMP, which on a busy machine makes one page 4× slower;
+we run pages in parallel processes instead, so ``OMP_THREAD_LIMIT=1`` is set here,
+before any Tesseract starts (subprocesses inherit it, and tesserocr is imported later).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ["OMP_THREAD_LIMIT"] = "1"
+
+import re
+import shutil
+import subprocess
+import tempfile
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import IntEnum
+from functools import cache
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+from PIL import Image
+
+from domain.errors import OcrEngineError
+
+GrayImage = np.ndarray[Any, np.dtype[np.uint8]]
+PixelBox = tuple[int, int, int, int]
+"""x0, y0, x1, y1 in pixels."""
+
+LANGUAGE = "eng"
+TIMEOUT_SECONDS = 120
+
+_TESSDATA_CANDIDATES = [
+    "/usr/share/tesseract-ocr/5/tessdata",
+    "/usr/share/tesseract-ocr/4.00/tessdata",
+    "/usr/share/tessdata",
+    "/usr/local/share/tessdata",
+    "/opt/homebrew/share/tessdata",
+]
+
+
+class PageSegMode(IntEnum):
+    """Tesseract's page segmentation modes that we use."""
+
+    AUTO = 3
+    SINGLE_BLOCK = 6
+    SINGLE_LINE = 7
+    SINGLE_WORD = 8
+    SPARSE = 11
+
+
+@dataclass(frozen=True)
+class OcrWord:
+    """A word as an engine read it: text, confidence 0..1, box in pixels.
+
+    ``weakest_char`` is the lowest confidence of its characters when the engine gives
+    them: Tesseract marks down whole words that are not in its dictionary (postcodes,
+    dates), while its per-character confidences show a real misreading.
+    """
+
+    text: str
+    confidence: float
+    box: PixelBox
+    weakest_char: float | None = None
+
+
+@dataclass(frozen=True)
+class Orientation:
+    """How far to turn a page clockwise to make it upright, and how sure OSD is."""
+
+    rotate: int
+    confidence: float
+
+
+class OcrEngine(ABC):
+    """Reads words from a grayscale image. Engines are picked by name (``engine_for``)."""
+
+    name: ClassVar[str]
+
+    @abstractmethod
+    def read(
+        self, image: GrayImage, *, dpi: int, mode: PageSegMode = PageSegMode.AUTO
+    ) -> list[OcrWord]:
+        """The words of an image.
+
+        Args:
+            image: 8-bit grayscale pixels.
+            dpi: the image's resolution; Tesseract sizes its expectations by it.
+            mode: how Tesseract should segment the image.
+
+        Raises:
+            OcrEngineError: Tesseract is missing, crashed or timed out.
+        """
+
+    @abstractmethod
+    def orientation(self, image: GrayImage, *, dpi: int) -> Orientation:
+        """Which way up the text is (Tesseract OSD).
+
+        Raises:
+            OcrEngineError: Tesseract is missing, crashed or timed out.
+        """
+
+
+@contextmanager
+def tesseract_failures(what: str) -> Iterator[None]:
+    """Turn whatever Tesseract raises into ``OcrEngineError``: the one place that does."""
+    try:
+        yield
+    except OcrEngineError:
+        raise
+    except Exception as e:  # pytesseract and tesserocr raise plain and varied types
+        raise OcrEngineError(f"Tesseract failed while {what}: {type(e).__name__}: {e}") from e
+
+
+@cache
+def tessdata_dir() -> str:
+    """The folder holding ``eng.traineddata``: TESSDATA_PREFIX, what the CLI reports, or a
+    usual place.
+
+    Raises:
+        OcrEngineError: no folder holds the English model.
+    """
+    candidates: list[str] = []
+    if prefix := os.environ.get("TESSDATA_PREFIX"):
+        candidates += [prefix, str(Path(prefix) / "tessdata")]
+    if binary := shutil.which("tesseract"):
+        try:
+            listing = subprocess.run(
+                [binary, "--list-langs"], capture_output=True, text=True, timeout=30, check=False
+            )
+            if found := re.search(r'"([^"]+)"', listing.stdout + listing.stderr):
+                candidates.append(found.group(1))
+        except (OSError, subprocess.SubprocessError):
+            pass
+    candidates += _TESSDATA_CANDIDATES
+    for folder in candidates:
+        if (Path(folder) / f"{LANGUAGE}.traineddata").is_file():
+            return folder.rstrip("/") + "/"
+    raise OcrEngineError(f"no Tesseract language data ({LANGUAGE}.traineddata) found")
+
+
+class TesseractCliEngine(OcrEngine):
+    """The ``tesseract`` program through pytesseract, one process per call."""
+
+    name = "tesseract"
+
+    def read(
+        self, image: GrayImage, *, dpi: int, mode: PageSegMode = PageSegMode.AUTO
+    ) -> list[OcrWord]:
+        import pytesseract
+
+        with _image_file(image, dpi) as path, tesseract_failures("reading a page"):
+            data = pytesseract.image_to_data(
+                path,
+                lang=LANGUAGE,
+                config=f"--psm {int(mode)} --dpi {dpi}",
+                output_type=pytesseract.Output.DICT,
+                timeout=TIMEOUT_SECONDS,
+            )
+        words = []
+        for text, conf, left, top, width, height in zip(
+            data["text"],
+            data["conf"],
+            data["left"],
+            data["top"],
+            data["width"],
+            data["height"],
+            strict=True,
+        ):
+            text = str(text).strip()
+            if text and float(conf) >= 0:
+                box = (int(left), int(top), int(left) + int(width), int(top) + int(height))
+                words.append(OcrWord(text, float(conf) / 100.0, box))
+        return words
+
+    def orientation(self, image: GrayImage, *, dpi: int) -> Orientation:
+        import pytesseract
+
+        with _image_file(image, dpi) as path, tesseract_failures("detecting orientation"):
+            try:
+                report = pytesseract.image_to_osd(
+                    path, config=f"--psm 0 --dpi {dpi}", timeout=TIMEOUT_SECONDS
+                )
+            except pytesseract.TesseractError:
+                # OSD refuses pages with too few characters: nothing to turn.
+                return Orientation(0, 0.0)
+        rotate = re.search(r"Rotate:\s*(\d+)", report)
+        confidence = re.search(r"Orientation confidence:\s*([\d.]+)", report)
+        return Orientation(
+            int(rotate.group(1)) if rotate else 0,
+            float(confidence.group(1)) if confidence else 0.0,
+        )
+
+
+class TesserocrEngine(OcrEngine):
+    """Tesseract in this process through tesserocr; one instance per process (not
+    thread-safe)."""
+
+    name = "tesserocr"
+
+    def __init__(self) -> None:
+        with tesseract_failures("starting"):
+            import tesserocr
+
+            self._tesserocr = tesserocr
+            self._api = tesserocr.PyTessBaseAPI(path=tessdata_dir(), lang=LANGUAGE)
+        self._osd_api: Any = None
+
+    def read(
+        self, image: GrayImage, *, dpi: int, mode: PageSegMode = PageSegMode.AUTO
+    ) -> list[OcrWord]:
+        api = self._api
+        image = np.ascontiguousarray(image)
+        height, width = image.shape[:2]
+        with tesseract_failures("reading an image"):
+            api.SetPageSegMode(int(mode))
+            api.SetImageBytes(image.tobytes(), width, height, 1, width)
+            api.SetSourceResolution(dpi)
+            api.Recognize()
+            words = self._words(api.GetIterator())
+            api.Clear()
+        return words
+
+    def _words(self, iterator: Any) -> list[OcrWord]:
+        # Walk symbol by symbol, starting a word at each word boundary, so each word
+        # carries its weakest character's confidence.
+        ril = self._tesserocr.RIL
+        words: list[OcrWord] = []
+        if iterator is None:
+            return words
+        text, confidence, box = "", 0.0, None
+        chars: list[float] = []
+        iterator.Begin()
+        while True:
+            if iterator.IsAtBeginningOf(ril.WORD):
+                if text and box:
+                    words.append(OcrWord(text, confidence, box, min(chars, default=None)))
+                text = (iterator.GetUTF8Text(ril.WORD) or "").strip()
+                confidence = iterator.Confidence(ril.WORD) / 100.0
+                box, chars = iterator.BoundingBox(ril.WORD), []
+            chars.append(iterator.Confidence(ril.SYMBOL) / 100.0)
+            if not iterator.Next(ril.SYMBOL):
+                break
+        if text and box:
+            words.append(OcrWord(text, confidence, box, min(chars, default=None)))
+        return words
+
+    def orientation(self, image: GrayImage, *, dpi: int) -> Orientation:
+        tesserocr = self._tesserocr
+        image = np.ascontiguousarray(image)
+        height, width = image.shape[:2]
+        with tesseract_failures("detecting orientation"):
+            if self._osd_api is None:
+                self._osd_api = tesserocr.PyTessBaseAPI(
+                    path=tessdata_dir(), lang="osd", psm=tesserocr.PSM.OSD_ONLY
+                )
+            api = self._osd_api
+            api.SetImageBytes(image.tobytes(), width, height, 1, width)
+            api.SetSourceResolution(dpi)
+            found = api.DetectOrientationScript()
+            api.Clear()
+        if not found:
+            return Orientation(0, 0.0)
+        # tesserocr reports how the text is turned; turning back undoes it.
+        return Orientation((360 - int(found["orient_deg"])) % 360, float(found["orient_conf"]))
+
+
+_ENGINES: dict[str, type[OcrEngine]] = {
+    TesseractCliEngine.name: TesseractCliEngine,
+    TesserocrEngine.name: TesserocrEngine,
+}
+
+
+@cache
+def engine_for(name: str) -> OcrEngine:
+    """The engine of that name (``tesseract`` or ``tesserocr``), one per process.
+
+    Raises:
+        OcrEngineError: no engine has that name, or it cannot start.
+    """
+    try:
+        engine_class = _ENGINES[name]
+    except KeyError:
+        known = ", ".join(sorted(_ENGINES))
+        raise OcrEngineError(f"unknown OCR engine {name!r} (known: {known})") from None
+    return engine_class()
+
+
+@contextmanager
+def _image_file(image: GrayImage, dpi: int) -> Iterator[str]:
+    # PNG at the lowest compression: Tesseract decodes it fast and it carries the DPI.
+    with tempfile.NamedTemporaryFile(suffix=".png", prefix="switchover-ocr-") as f:
+        Image.fromarray(image).save(f, format="PNG", dpi=(dpi, dpi), compress_level=1)
+        f.flush()
+        yield f.name

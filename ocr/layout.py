@@ -1,0 +1,139 @@
+"""Layout: words into lines and phrases, and printed labels found among them.
+
+Works on ``Word`` boxes as fractions of the page, so OCR words and text-layer words
+are treated alike.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from rapidfuzz import fuzz
+
+from domain.forms import BBox, Word
+
+# A gap wider than this many line heights splits a line into phrases (label | value).
+_PHRASE_GAP = 1.5
+# Lowest fuzzy score (0..100) for a run of words to count as a label.
+LABEL_MIN_SCORE = 80.0
+
+
+@dataclass(frozen=True)
+class Phrase:
+    """Words on one line with no wide gap between them."""
+
+    words: tuple[Word, ...]
+
+    @property
+    def bbox(self) -> BBox:
+        return union(w.bbox for w in self.words)
+
+
+@dataclass(frozen=True)
+class LabelMatch:
+    """Where a printed label was found."""
+
+    words: tuple[Word, ...]
+    score: float
+
+    @property
+    def bbox(self) -> BBox:
+        return union(w.bbox for w in self.words)
+
+
+def union(boxes: Iterable[BBox]) -> BBox:
+    """The smallest box holding all the boxes."""
+    x0s, y0s, x1s, y1s = zip(*boxes, strict=True)
+    return (min(x0s), min(y0s), max(x1s), max(y1s))
+
+
+def group_lines(words: Sequence[Word]) -> list[list[Word]]:
+    """Words into lines, top to bottom, each line left to right.
+
+    A word joins a line when their vertical extents overlap by half the smaller height.
+    """
+    lines: list[list[Word]] = []
+    extents: list[tuple[float, float]] = []
+    for word in sorted(words, key=lambda w: (w.bbox[1] + w.bbox[3]) / 2):
+        y0, y1 = word.bbox[1], word.bbox[3]
+        for index in range(len(lines) - 1, max(-1, len(lines) - 4), -1):
+            top, bottom = extents[index]
+            overlap = min(bottom, y1) - max(top, y0)
+            if overlap > 0.5 * min(bottom - top, y1 - y0):
+                lines[index].append(word)
+                extents[index] = (min(top, y0), max(bottom, y1))
+                break
+        else:
+            lines.append([word])
+            extents.append((y0, y1))
+    return [sorted(line, key=lambda w: w.bbox[0]) for line in lines]
+
+
+def phrases(words: Sequence[Word]) -> list[Phrase]:
+    """Lines split at wide gaps: on a form, a label and its value are separate phrases."""
+    found = []
+    for line in group_lines(words):
+        height = sorted(w.bbox[3] - w.bbox[1] for w in line)[len(line) // 2]
+        current = [line[0]]
+        for word in line[1:]:
+            if word.bbox[0] - current[-1].bbox[2] > _PHRASE_GAP * height:
+                found.append(Phrase(tuple(current)))
+                current = []
+            current.append(word)
+        found.append(Phrase(tuple(current)))
+    return found
+
+
+def comparable(text: str) -> str:
+    """Lower case, punctuation dropped, spaces collapsed: how labels are compared."""
+    return " ".join(re.sub(r"[^\w£@]+", " ", text.lower()).split())
+
+
+def find_label(
+    label: str, candidates: Sequence[Phrase], taken: set[int] | None = None
+) -> LabelMatch | None:
+    """The best run of consecutive words in a phrase that reads as ``label``.
+
+    Runs may be a word shorter or longer than the label (OCR splits and joins words).
+    Words whose ``id`` is in ``taken`` belong to another label and are skipped.
+
+    Returns:
+        The match, or None when nothing scores at least ``LABEL_MIN_SCORE``.
+    """
+    target = comparable(label)
+    size = len(target.split())
+    taken = taken or set()
+    best: LabelMatch | None = None
+    for phrase in candidates:
+        words = phrase.words
+        for length in range(max(1, size - 1), size + 2):
+            for start in range(len(words) - length + 1):
+                run = words[start : start + length]
+                if any(id(w) in taken for w in run):
+                    continue
+                text = comparable(" ".join(w.text for w in run))
+                if not text:
+                    continue
+                score = fuzz.ratio(text, target)
+                # Prefer a label that stands alone over one inside a longer phrase
+                # ("Surname" rather than the end of "Previous surname").
+                if len(run) < len(words):
+                    score -= 2.0
+                if score >= LABEL_MIN_SCORE and (best is None or score > best.score):
+                    best = LabelMatch(tuple(run), score)
+    return best
+
+
+def words_in(words: Iterable[Word], region: BBox, *, min_overlap: float = 0.5) -> list[Word]:
+    """The words whose boxes lie mostly inside ``region``, in reading order."""
+    x0, y0, x1, y1 = region
+    inside = []
+    for word in words:
+        wx0, wy0, wx1, wy1 = word.bbox
+        area = (wx1 - wx0) * (wy1 - wy0)
+        overlap = max(0.0, min(x1, wx1) - max(x0, wx0)) * max(0.0, min(y1, wy1) - max(y0, wy0))
+        if area > 0 and overlap >= min_overlap * area:
+            inside.append(word)
+    return [w for line in group_lines(inside) for w in line]

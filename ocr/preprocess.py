@@ -1,0 +1,217 @@
+"""Preprocessing: small pure stages over grayscale page images (numpy arrays).
+
+Each stage takes pixels and returns pixels (or a measurement), so the pipeline reads
+as a chain and each stage is tested alone. Heavy measurements (skew, the page outline
+in a photo) run on a reduced copy: they need the shape of the page, not its detail.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cv2
+import numpy as np
+
+GrayImage = np.ndarray[Any, np.dtype[np.uint8]]
+
+TARGET_DPI = 300
+# A4 is 11.69 in tall and US Letter 11 in: a page's long side is about 11.3 in.
+_PAGE_LONG_SIDE_IN = 11.3
+_MAX_UPSCALE = 3.0
+
+
+# --- resolution ------------------------------------------------------------------------
+
+
+def effective_dpi(image: GrayImage, declared: int | None) -> int:
+    """The resolution of a page image: what the file declares when plausible, else what
+    a whole A4/Letter page at this pixel size would be."""
+    estimated = round(max(image.shape[:2]) / _PAGE_LONG_SIDE_IN)
+    if declared and 0.5 * estimated <= declared <= 2.0 * estimated:
+        return declared
+    return max(50, min(1200, estimated))
+
+
+def normalise_resolution(
+    image: GrayImage, dpi: int, target: int = TARGET_DPI
+) -> tuple[GrayImage, int]:
+    """Scale a page towards ``target`` dpi, where Tesseract reads best.
+
+    Low-resolution scans (fax, FUNSD's ~100 dpi) gain a lot from upscaling; very high
+    resolutions only cost time. Within 20% of the target the page is left alone.
+
+    Returns:
+        The scaled image and its new dpi.
+    """
+    factor = min(target / dpi, _MAX_UPSCALE)
+    if 0.8 <= factor <= 1.25:
+        return image, dpi
+    return scale(image, factor), round(dpi * factor)
+
+
+def scale(image: GrayImage, factor: float) -> GrayImage:
+    """Resize by a factor: cubic when enlarging (smooth strokes), area when reducing."""
+    height, width = image.shape[:2]
+    size = (max(1, round(width * factor)), max(1, round(height * factor)))
+    interpolation = cv2.INTER_CUBIC if factor > 1 else cv2.INTER_AREA
+    return np.asarray(cv2.resize(image, size, interpolation=interpolation), dtype=np.uint8)
+
+
+def _reduced(image: GrayImage, long_side: int) -> tuple[GrayImage, float]:
+    factor = min(1.0, long_side / max(image.shape[:2]))
+    return (scale(image, factor) if factor < 1.0 else image), factor
+
+
+# --- photos: find the page and flatten it ---------------------------------------------
+
+
+def find_page(image: GrayImage) -> GrayImage:
+    """Cut the page out of a photo and undo its perspective (four-point warp).
+
+    The page is the largest bright four-cornered outline. When none is clear (a flat
+    scan, a page that fills the frame), the image is returned as it is.
+    """
+    small, factor = _reduced(image, 1000)
+    blurred = cv2.GaussianBlur(small, (5, 5), 0)
+    _, bright = cv2.threshold(blurred, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    bright = cv2.morphologyEx(bright, cv2.MORPH_CLOSE, np.ones((9, 9), np.uint8))
+    contours, _ = cv2.findContours(bright, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
+        return image
+    outline = max(contours, key=cv2.contourArea)
+    area_share = cv2.contourArea(outline) / float(small.shape[0] * small.shape[1])
+    # Under a quarter of the frame is not a page; over 97% means no background shows.
+    if not 0.25 <= area_share <= 0.97:
+        return image
+    corners = cv2.approxPolyDP(outline, 0.02 * cv2.arcLength(outline, True), True)
+    if len(corners) != 4:
+        return image
+    quad = _order_corners(corners.reshape(4, 2).astype(np.float32) / factor)
+    return _warp(image, quad)
+
+
+def _order_corners(points: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """Top-left, top-right, bottom-right, bottom-left."""
+    sums = points.sum(axis=1)
+    diffs = np.diff(points, axis=1).ravel()
+    return np.array(
+        [
+            points[np.argmin(sums)],
+            points[np.argmin(diffs)],
+            points[np.argmax(sums)],
+            points[np.argmax(diffs)],
+        ],
+        dtype=np.float32,
+    )
+
+
+def _warp(image: GrayImage, quad: np.ndarray[Any, Any]) -> GrayImage:
+    top_left, top_right, bottom_right, bottom_left = quad
+    width = round(
+        max(np.linalg.norm(top_right - top_left), np.linalg.norm(bottom_right - bottom_left))
+    )
+    height = round(
+        max(np.linalg.norm(bottom_left - top_left), np.linalg.norm(bottom_right - top_right))
+    )
+    target = np.array(
+        [[0, 0], [width - 1, 0], [width - 1, height - 1], [0, height - 1]], dtype=np.float32
+    )
+    matrix = cv2.getPerspectiveTransform(quad, target)
+    warped = cv2.warpPerspective(
+        image, matrix, (width, height), flags=cv2.INTER_CUBIC, borderValue=255
+    )
+    return np.asarray(warped, dtype=np.uint8)
+
+
+def flatten_lighting(image: GrayImage) -> GrayImage:
+    """Even out shadows and gradients (photos): divide by a blurred copy of the page."""
+    small, _factor = _reduced(image, 500)
+    background = cv2.medianBlur(cv2.dilate(small, np.ones((7, 7), np.uint8)), 21)
+    background = cv2.resize(background, (image.shape[1], image.shape[0]))
+    flattened = cv2.divide(image, background, scale=255)
+    return np.asarray(flattened, dtype=np.uint8)
+
+
+# --- orientation and skew --------------------------------------------------------------
+
+
+def rotate_quarter(image: GrayImage, degrees: int) -> GrayImage:
+    """Turn clockwise by 0, 90, 180 or 270 degrees (lossless)."""
+    turns = {0: None, 90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180}
+    turns[270] = cv2.ROTATE_90_COUNTERCLOCKWISE
+    code = turns[degrees % 360]
+    return image if code is None else np.asarray(cv2.rotate(image, code), dtype=np.uint8)
+
+
+def text_runs_across(image: GrayImage) -> bool:
+    """Whether the text lines run across the page (0/180) rather than up it (90/270).
+
+    Lines of text make the row profile of a page spiky; on a page turned a quarter the
+    column profile is the spiky one. Cheap, and it saves an OSD call on upright pages.
+    """
+    ink = _ink(image, 800)
+    return _profile_score(ink, axis=1) >= 0.8 * _profile_score(ink, axis=0)
+
+
+def skew_angle(image: GrayImage, max_degrees: float = 8.0) -> float:
+    """The angle (degrees, counter-clockwise) that makes text lines horizontal.
+
+    Projection-profile search: the rotation whose row sums are spikiest has the lines
+    level. Coarse steps first, then fine ones around the best.
+    """
+    ink = _ink(image, 1000)
+    best = _best_angle(ink, np.arange(-max_degrees, max_degrees + 0.01, 0.5))
+    return _best_angle(ink, np.arange(best - 0.5, best + 0.51, 0.1))
+
+
+def deskew(image: GrayImage, angle: float) -> GrayImage:
+    """Rotate by ``angle`` degrees counter-clockwise, filling the corners with paper."""
+    if abs(angle) < 0.05:
+        return image
+    height, width = image.shape[:2]
+    matrix = cv2.getRotationMatrix2D((width / 2, height / 2), angle, 1.0)
+    rotated = cv2.warpAffine(
+        image, matrix, (width, height), flags=cv2.INTER_LINEAR, borderValue=255
+    )
+    return np.asarray(rotated, dtype=np.uint8)
+
+
+def _ink(image: GrayImage, long_side: int) -> GrayImage:
+    small, _ = _reduced(image, long_side)
+    _, ink = cv2.threshold(small, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+    return np.asarray(ink, dtype=np.uint8)
+
+
+def _profile_score(ink: GrayImage, axis: int) -> float:
+    profile = ink.sum(axis=axis, dtype=np.float64)
+    return float(np.square(np.diff(profile)).sum())
+
+
+def _best_angle(ink: GrayImage, angles: np.ndarray[Any, Any]) -> float:
+    scores = [_profile_score(deskew(ink, float(a)) if a else ink, axis=1) for a in angles]
+    return round(float(angles[int(np.argmax(scores))]), 2)
+
+
+# --- cleaning --------------------------------------------------------------------------
+
+
+def remove_specks(image: GrayImage) -> GrayImage:
+    """Remove salt-and-pepper noise (scanner dust) without thinning strokes at 300 dpi."""
+    return np.asarray(cv2.medianBlur(image, 3), dtype=np.uint8)
+
+
+def noise_level(image: GrayImage) -> float:
+    """Share of ink pixels that are isolated specks: high on dusty or noisy scans."""
+    ink = _ink(image, 1600)
+    opened = cv2.morphologyEx(ink, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
+    total = int(np.count_nonzero(ink))
+    return 0.0 if total == 0 else 1.0 - np.count_nonzero(opened) / total
+
+
+def is_blank(image: GrayImage) -> bool:
+    """Whether a page carries (almost) no ink: under 0.05% of it clearly darker than the
+    paper. Reducing first averages scanner specks away."""
+    small, _ = _reduced(image, 800)
+    paper = float(np.median(small))
+    dark = np.count_nonzero(small < paper - 60)
+    return bool(dark < 0.0005 * small.size)

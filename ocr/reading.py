@@ -1,0 +1,222 @@
+"""One page, read: the preprocessing chain, then OCR (or the PDF's text layer).
+
+``read_page`` is the unit of work a process in the pool runs. It keeps the cleaned,
+deskewed page image, because field extraction crops values out of it and reads them
+again, one line at a time.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from config.settings import get_settings
+from domain.forms import PageWords, Word, WordSource
+from ocr import preprocess
+from ocr.engines import GrayImage, OcrEngine, OcrWord, engine_for
+from ocr.pages import PDF_RENDER_DPI, Page, RasterPage, TextPage
+
+# A page where fewer than this share of the words read are confident may be upside down.
+_MIN_CONFIDENT_SHARE = 0.5
+_CONFIDENT = 0.6
+# A speck count above this share of the ink calls for a median filter.
+_NOISY = 0.15
+_LEGIBLE = re.compile(r"[A-Za-z0-9]{2,}")
+
+
+@dataclass(frozen=True)
+class OcrOptions:
+    """How pages are read. Defaults come from settings where settings say.
+
+    Attributes:
+        page_engine: engine for whole pages (``tesserocr`` in process, or ``tesseract``).
+        field_engine: engine for field crops, read one line at a time.
+        target_dpi: resolution pages are normalised to before OCR.
+        label_dpi: resolution of the whole-page pass when extracting a form: it only has
+            to find the printed labels, and values are re-read from crops at
+            ``target_dpi``, so a lower resolution saves time.
+    """
+
+    page_engine: str = "tesserocr"
+    field_engine: str = "tesserocr"
+    target_dpi: int = preprocess.TARGET_DPI
+    label_dpi: int = 200
+
+    @classmethod
+    def from_settings(cls) -> OcrOptions:
+        """Options from settings (``ocr_page_engine``/``ocr_field_engine`` when present)."""
+        settings = get_settings()
+        return cls(
+            page_engine=settings.ocr_page_engine,
+            field_engine=settings.ocr_field_engine,
+        )
+
+
+@dataclass
+class ReadPage:
+    """A page after reading: its words and, for OCRed pages, the cleaned image.
+
+    Attributes:
+        number: 1-based page number.
+        source: OCR or the PDF's text layer.
+        words: boxes as fractions of ``image``'s page.
+        dpi: resolution of ``image``.
+        blank: nothing legible was found.
+    """
+
+    number: int
+    source: WordSource
+    words: list[Word]
+    dpi: int
+    width_px: int
+    height_px: int
+    blank: bool = False
+    _image: GrayImage | None = field(default=None, repr=False)
+    _text_page: TextPage | None = field(default=None, repr=False)
+
+    def image(self) -> GrayImage:
+        """The page's pixels (a text-layer page is rasterised on first use)."""
+        if self._image is None:
+            assert self._text_page is not None
+            self._image = self._text_page.render(self.dpi)
+        return self._image
+
+    def to_page_words(self) -> PageWords:
+        """The ``switchover ocr --json`` view of this page."""
+        return PageWords(
+            page=self.number,
+            source=self.source,
+            width_px=self.width_px,
+            height_px=self.height_px,
+            words=self.words,
+        )
+
+
+def read_page(page: Page, options: OcrOptions, *, for_fields: bool = False) -> ReadPage:
+    """Read one page: the text layer when it has one, else preprocess and OCR.
+
+    Args:
+        page: from ``Document.pages``.
+        options: engines and resolutions.
+        for_fields: the words only serve to find labels (values are re-read from crops),
+            so the whole-page pass may run at ``options.label_dpi``.
+
+    Raises:
+        OcrEngineError: Tesseract failed.
+    """
+    if isinstance(page, TextPage):
+        return _read_text_page(page)
+    return _read_raster_page(page, options, for_fields=for_fields)
+
+
+def _read_text_page(page: TextPage) -> ReadPage:
+    # Checkbox ink is measured on a render at modest resolution: it is enough for ink.
+    dpi = 150
+    return ReadPage(
+        number=page.number,
+        source=WordSource.TEXT_LAYER,
+        words=page.words,
+        dpi=dpi,
+        width_px=round(page.width_pt * PDF_RENDER_DPI / 72),
+        height_px=round(page.height_pt * PDF_RENDER_DPI / 72),
+        blank=not any(_LEGIBLE.search(w.text) for w in page.words),
+        _text_page=page,
+    )
+
+
+def prepare(page: RasterPage, engine: OcrEngine, options: OcrOptions) -> tuple[GrayImage, int]:
+    """The preprocessing chain: page finding (photos), resolution, orientation, skew,
+    noise.
+
+    Returns:
+        The cleaned image and its dpi.
+    """
+    image = page.image
+    if page.is_photo:
+        image = preprocess.flatten_lighting(preprocess.find_page(image))
+    dpi = preprocess.effective_dpi(image, page.dpi)
+    image, dpi = preprocess.normalise_resolution(image, dpi, options.target_dpi)
+    if preprocess.is_blank(image):
+        return image, dpi
+    if not preprocess.text_runs_across(image):
+        image = _turn_upright(image, dpi, engine)
+    image = preprocess.deskew(image, preprocess.skew_angle(image))
+    if preprocess.noise_level(image) > _NOISY:
+        image = preprocess.remove_specks(image)
+    return image, dpi
+
+
+def _read_raster_page(page: RasterPage, options: OcrOptions, *, for_fields: bool) -> ReadPage:
+    engine = engine_for(options.page_engine)
+    image, dpi = prepare(page, engine, options)
+    height, width = image.shape[:2]
+    result = ReadPage(page.number, WordSource.OCR, [], dpi, width, height, _image=image)
+    if preprocess.is_blank(image):
+        result.blank = True
+        return result
+    words = _ocr(image, dpi, engine, options, for_fields=for_fields)
+    if _looks_misread(words):
+        # Mostly unsure words: the page may be upside down. Only now pay for OSD.
+        turned = _turn_upright(image, dpi, engine)
+        if turned is not image:
+            turned_words = _ocr(turned, dpi, engine, options, for_fields=for_fields)
+            if _confident_words(turned_words) > _confident_words(words):
+                image, words = turned, turned_words
+                height, width = image.shape[:2]
+    result.words = [_as_word(w, width, height) for w in words]
+    result.width_px, result.height_px = width, height
+    result._image = image
+    result.blank = not any(w.confidence >= 0.5 and _LEGIBLE.search(w.text) for w in result.words)
+    return result
+
+
+def _ocr(
+    image: GrayImage, dpi: int, engine: OcrEngine, options: OcrOptions, *, for_fields: bool
+) -> list[OcrWord]:
+    if not for_fields or dpi <= options.label_dpi * 1.1:
+        return engine.read(image, dpi=dpi)
+    factor = options.label_dpi / dpi
+    small = preprocess.scale(image, factor)
+    return [
+        OcrWord(w.text, w.confidence, _scaled_box(w.box, 1 / factor), w.weakest_char)
+        for w in engine.read(small, dpi=options.label_dpi)
+    ]
+
+
+def _scaled_box(box: tuple[int, int, int, int], factor: float) -> tuple[int, int, int, int]:
+    x0, y0, x1, y1 = box
+    return round(x0 * factor), round(y0 * factor), round(x1 * factor), round(y1 * factor)
+
+
+def _turn_upright(image: GrayImage, dpi: int, engine: OcrEngine) -> GrayImage:
+    # OSD needs only the shapes of letters: a 150-dpi copy is enough and 4× cheaper.
+    factor = min(1.0, 150 / dpi)
+    found = engine.orientation(preprocess.scale(image, factor), dpi=round(dpi * factor))
+    if found.rotate % 360 == 0 or found.confidence < 1.0:
+        return image
+    return preprocess.rotate_quarter(image, found.rotate)
+
+
+def _looks_misread(words: list[OcrWord]) -> bool:
+    legible = sum(1 for w in words if _LEGIBLE.search(w.text))
+    return legible == 0 or _confident_words(words) < _MIN_CONFIDENT_SHARE * legible
+
+
+def _confident_words(words: list[OcrWord]) -> int:
+    return sum(1 for w in words if w.confidence >= _CONFIDENT and _LEGIBLE.search(w.text))
+
+
+def _as_word(word: OcrWord, width: int, height: int) -> Word:
+    x0, y0, x1, y1 = word.box
+    return Word(
+        text=word.text,
+        confidence=float(np.clip(word.confidence, 0.0, 1.0)),
+        bbox=(
+            max(0.0, x0 / width),
+            max(0.0, y0 / height),
+            min(1.0, x1 / width),
+            min(1.0, y1 / height),
+        ),
+    )

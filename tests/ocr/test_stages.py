@@ -1,0 +1,94 @@
+"""Preprocessing stages and the engines, each alone."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import pytest
+
+from domain.errors import OcrEngineError
+from ocr import engines, preprocess
+from ocr.engines import OcrEngine, PageSegMode, TesseractCliEngine, engine_for
+from tests.ocr import sample_forms
+
+
+def test_skew_is_measured_and_undone(clean_page: np.ndarray[Any, Any]) -> None:
+    tilted = sample_forms.scan_like(clean_page, angle=2.0, noise=5)
+    angle = preprocess.skew_angle(tilted)
+    assert angle == pytest.approx(-2.0, abs=0.15)
+    assert abs(preprocess.skew_angle(preprocess.deskew(tilted, angle))) <= 0.15
+
+
+def test_quarter_turns_are_seen_cheaply(clean_page: np.ndarray[Any, Any]) -> None:
+    assert preprocess.text_runs_across(clean_page)
+    assert not preprocess.text_runs_across(preprocess.rotate_quarter(clean_page, 90))
+
+
+def test_resolution_normalised_towards_300_dpi(clean_page: np.ndarray[Any, Any]) -> None:
+    small = preprocess.scale(clean_page, 1 / 3)
+    assert preprocess.effective_dpi(small, None) == pytest.approx(100, abs=5)
+    bigger, dpi = preprocess.normalise_resolution(small, 100)
+    assert dpi == 300
+    assert bigger.shape[0] == pytest.approx(clean_page.shape[0], abs=3)
+    same, dpi = preprocess.normalise_resolution(clean_page, 300)
+    assert same is clean_page
+    assert dpi == 300
+
+
+def test_photo_page_found_and_flattened(clean_page: np.ndarray[Any, Any]) -> None:
+    photo = sample_forms.photo_like(clean_page)
+    page = preprocess.find_page(photo)
+    height, width = page.shape
+    assert height / width == pytest.approx(clean_page.shape[0] / clean_page.shape[1], rel=0.06)
+    assert preprocess.find_page(clean_page) is clean_page  # a flat scan stays as it is
+
+
+def test_blank_and_noise(clean_page: np.ndarray[Any, Any]) -> None:
+    assert preprocess.is_blank(np.full((1000, 700), 240, np.uint8))
+    assert not preprocess.is_blank(clean_page)
+    grain = sample_forms.scan_like(np.full((3508, 2480), 255, np.uint8), angle=0)
+    assert preprocess.is_blank(grain)
+
+
+@pytest.mark.parametrize("name", ["tesseract", "tesserocr"])
+def test_engines_read_words_with_boxes(clean_page: np.ndarray[Any, Any], name: str) -> None:
+    engine = engine_for(name)
+    crop = clean_page[620:760, 980:2320]  # the surname box
+    words = engine.read(crop, dpi=300, mode=PageSegMode.SINGLE_LINE)
+    assert [w.text for w in words] == ["OKAFOR"]
+    (word,) = words
+    assert word.confidence > 0.8
+    x0, y0, x1, y1 = word.box
+    assert 0 <= x0 < x1 <= crop.shape[1]
+    assert 0 <= y0 < y1 <= crop.shape[0]
+
+
+def test_orientation_by_osd(clean_page: np.ndarray[Any, Any]) -> None:
+    small = preprocess.scale(clean_page, 0.5)
+    for name in ["tesseract", "tesserocr"]:
+        engine = engine_for(name)
+        assert engine.orientation(preprocess.rotate_quarter(small, 90), dpi=150).rotate == 270
+        assert engine.orientation(preprocess.rotate_quarter(small, 180), dpi=150).rotate == 180
+
+
+def test_thread_limit_set_before_tesseract_starts() -> None:
+    assert os.environ["OMP_THREAD_LIMIT"] == "1"
+
+
+def test_tesseract_failures_become_ocr_engine_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pytesseract
+
+    monkeypatch.setattr(pytesseract.pytesseract, "tesseract_cmd", "/nonexistent/tesseract")
+    with pytest.raises(OcrEngineError, match="TesseractNotFoundError"):
+        TesseractCliEngine().read(np.full((50, 50), 255, np.uint8), dpi=300)
+    with pytest.raises(OcrEngineError, match="crashed"), engines.tesseract_failures("testing"):
+        raise RuntimeError("crashed")
+    with pytest.raises(OcrEngineError, match="unknown OCR engine"):
+        engine_for("abbyy")
+
+
+def test_engines_share_one_interface() -> None:
+    assert all(isinstance(engine_for(n), OcrEngine) for n in ["tesseract", "tesserocr"])
+    assert engines.tessdata_dir().endswith("/")
