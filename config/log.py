@@ -27,6 +27,8 @@ PERSONAL_KEYS = frozenset(
         "postcode", "post_code", "address", "address_line_1", "address_line_2", "street",
         "town", "email", "phone", "telephone", "mobile", "value", "values", "old_value",
         "new_value", "corrections", "fields", "text", "words", "citizen",
+        # People name their uploads after themselves ("J Smith DOB 1961.pdf").
+        "file", "filename", "file_name",
     }
 )  # fmt: skip
 
@@ -158,5 +160,11 @@ def configure_logging(level: str = "INFO", fmt: str = "auto", *, force: bool = F
 
 
 def get_logger(name: str | None = None) -> Any:
-    """A structlog logger; ``configure_logging`` must have run (the CLI does it first)."""
+    """A structlog logger. Configures logging from the settings if nothing has yet, so a
+    child process (an OCR pool's) never logs through structlog's unredacted defaults."""
+    if not _configured:
+        from config.settings import get_settings
+
+        settings = get_settings()
+        configure_logging(settings.log_level, settings.log_format)
     return structlog.get_logger(name)

@@ -98,3 +98,20 @@ def test_console_renderer_is_redacted(capsys: pytest.CaptureFixture[str]):
     finally:
         structlog.reset_defaults()
         configure_logging("INFO", "json", force=True)
+
+
+def test_a_fresh_process_logs_redacted_without_being_told_to():
+    import subprocess
+    import sys
+
+    code = (
+        "from config.log import get_logger\n"
+        "get_logger('child').info('form extracted', file='Okafor Amara.pdf', note='AB123456C')\n"
+    )
+    env = {"SWITCHOVER_LOG_FORMAT": "json", "PATH": ""}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    assert "form extracted" in done.stderr
+    assert "Okafor" not in done.stderr + done.stdout
+    assert "AB123456C" not in done.stderr + done.stdout
