@@ -13,7 +13,7 @@ import contextlib
 import sys
 from collections import Counter
 from collections.abc import AsyncIterator
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -29,18 +29,6 @@ from switchover.worker import build_workers, production_activities, run_workers
 
 def say(text: str = "") -> None:
     print(text, file=sys.stdout, flush=True)
-
-
-def same_value(extracted: Any, truth: Any) -> bool:
-    """Whether an extracted value equals the ground truth, after normalisation."""
-    if truth is None or truth == "":
-        return extracted is None or extracted == "" or extracted is False
-    if isinstance(truth, bool) or isinstance(extracted, bool):
-        return bool(extracted) == bool(truth)
-    try:
-        return Decimal(str(extracted)) == Decimal(str(truth))
-    except (InvalidOperation, ValueError):
-        return str(extracted).strip().upper() == str(truth).strip().upper()
 
 
 @contextlib.asynccontextmanager
@@ -153,37 +141,31 @@ def _truth_for(filename: str, specimens: list[Any]) -> dict[str, Any] | None:
 def _report(settings: Settings, specimens: list[Any], savings_rows: Any) -> None:
     from db import records
     from db.session import session_scope
+    from switchover.specimens import FieldScore
 
     outcomes: Counter[str] = Counter()
-    right = wrong_unflagged = total = 0
+    score = FieldScore()
     with session_scope(settings.resolved_database_url) as session:
         for record in records.list_form_records(session, limit=10_000):
             outcomes[record.status.value] += 1
-            document = record.document_id
             truth = next(
                 (s.truth for s in specimens
-                 if any(_sha256(p) == document for p in s.files.values())),
+                 if any(_sha256(p) == record.document_id for p in s.files.values())),
                 None,
             )  # fmt: skip
             if truth is None:
                 continue
-            flagged = {r.get("field") for r in record.reasons}
-            for name, expected in truth.items():
-                field = (record.fields or {}).get(name, {})
-                total += 1
-                if same_value(field.get("value"), expected):
-                    right += 1
-                elif name not in flagged:
-                    wrong_unflagged += 1
+            values = {name: f.get("value") for name, f in (record.fields or {}).items()}
+            score.add(truth, values, {r.get("field") for r in record.reasons})
     say("4. Summary")
     say(
         "   records: "
         + ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in sorted(outcomes.items()))
     )
-    if total:
-        say(f"   fields exactly right: {right}/{total} ({100 * right / total:.1f}%); "
-            f"wrong and not flagged for review: {wrong_unflagged} "
-            f"({100 * wrong_unflagged / total:.2f}%)")  # fmt: skip
+    if score.fields:
+        say(f"   fields exactly right: {score.right}/{score.fields} "
+            f"({100 * score.exact_rate:.1f}%); wrong and not flagged for review: "
+            f"{score.wrong_unflagged} ({100 * score.wrong_unflagged_rate:.2f}%)")  # fmt: skip
     rows = savings_rows(settings)
     total_saved = sum((Decimal(r["amount_gbp"]) for r in rows), Decimal(0))
     for row in rows:

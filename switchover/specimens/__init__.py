@@ -22,6 +22,7 @@ from switchover.specimens._filling import (
     fill_form,
 )
 from switchover.specimens._rendering import FieldBoxes, RenderedForm, rasterise, render_pdf
+from switchover.specimens._scoring import FieldScore
 from switchover.specimens._writing import (
     DEFAULT_VARIANTS,
     DPI,
@@ -38,6 +39,7 @@ __all__ = [
     "VARIANTS",
     "Applicant",
     "FieldBoxes",
+    "FieldScore",
     "FilledField",
     "FilledForm",
     "FormDesign",
