@@ -49,26 +49,21 @@ def build_workers(
     workers: list[Worker] = []
     if TASK_QUEUE_WORKFLOWS in queues:
         workers.append(Worker(client, task_queue=TASK_QUEUE_WORKFLOWS, workflows=WORKFLOWS))
-    if TASK_QUEUE_OCR in queues:
-        workers.append(
-            Worker(
-                client,
-                task_queue=TASK_QUEUE_OCR,
-                activities=list(activities.ocr),
-                activity_executor=concurrent.futures.ThreadPoolExecutor(ocr_slots),
-                max_concurrent_activities=ocr_slots,
+    for queue, functions, slots in (
+        (TASK_QUEUE_OCR, activities.ocr, ocr_slots),
+        (TASK_QUEUE_IO, activities.io, io_slots),
+    ):
+        if queue in queues:
+            # Activities are synchronous: each runs in a thread of its queue's own pool.
+            workers.append(
+                Worker(
+                    client,
+                    task_queue=queue,
+                    activities=list(functions),
+                    activity_executor=concurrent.futures.ThreadPoolExecutor(slots),
+                    max_concurrent_activities=slots,
+                )
             )
-        )
-    if TASK_QUEUE_IO in queues:
-        workers.append(
-            Worker(
-                client,
-                task_queue=TASK_QUEUE_IO,
-                activities=list(activities.io),
-                activity_executor=concurrent.futures.ThreadPoolExecutor(io_slots),
-                max_concurrent_activities=io_slots,
-            )
-        )
     return workers
 
 

@@ -22,6 +22,7 @@ from domain.digitise import (
     DigitiseFormInput,
     DigitiseFormResult,
     DigitiseFormStatus,
+    DocumentRef,
     RecordStatus,
     ReviewDecision,
     ReviewOutcome,
@@ -54,6 +55,17 @@ async def awaiting_review(handle: WorkflowHandle) -> DigitiseFormStatus:
 
 def wf_id() -> str:
     return f"test-{uuid.uuid4()}"
+
+
+async def start_form(
+    client: Client, doc: DocumentRef
+) -> WorkflowHandle[DigitiseFormWorkflow, DigitiseFormResult]:
+    return await client.start_workflow(
+        DigitiseFormWorkflow.run,
+        DigitiseFormInput(document=doc),
+        id=wf_id(),
+        task_queue=TASK_QUEUE_WORKFLOWS,
+    )
 
 
 async def test_clean_form_is_approved_without_a_person(time_skipping_env: WorkflowEnvironment):
@@ -96,13 +108,7 @@ async def test_doubtful_form_waits_escalates_after_sla_then_takes_decision(
     fake = FakeDigitiseActivities(sla_seconds=48 * 3600)
     client = time_skipping_env.client
     async with running(client, fake):
-        handle = await client.start_workflow(
-            DigitiseFormWorkflow.run,
-            DigitiseFormInput(document=document("d")),
-            id=wf_id(),
-            task_queue=TASK_QUEUE_WORKFLOWS,
-            result_type=DigitiseFormResult,
-        )
+        handle = await start_form(client, document("d"))
         # 49 hours pass in moments on the time-skipping server.
         await time_skipping_env.sleep(timedelta(hours=49))
         state = await handle.query(DigitiseFormWorkflow.status, result_type=DigitiseFormStatus)
@@ -137,13 +143,7 @@ async def test_second_decision_is_refused_not_overwritten(time_skipping_env: Wor
     fake = FakeDigitiseActivities()
     client = time_skipping_env.client
     async with running(client, fake):
-        handle = await client.start_workflow(
-            DigitiseFormWorkflow.run,
-            DigitiseFormInput(document=document("d", 1)),
-            id=wf_id(),
-            task_queue=TASK_QUEUE_WORKFLOWS,
-            result_type=DigitiseFormResult,
-        )
+        handle = await start_form(client, document("d", 1))
         await awaiting_review(handle)
         first = await handle.execute_update(
             DigitiseFormWorkflow.decide,
@@ -170,12 +170,7 @@ async def test_rejection_without_reason_is_refused(time_skipping_env: WorkflowEn
     fake = FakeDigitiseActivities()
     client = time_skipping_env.client
     async with running(client, fake):
-        handle = await client.start_workflow(
-            DigitiseFormWorkflow.run,
-            DigitiseFormInput(document=document("d", 2)),
-            id=wf_id(),
-            task_queue=TASK_QUEUE_WORKFLOWS,
-        )
+        handle = await start_form(client, document("d", 2))
         await awaiting_review(handle)
         with pytest.raises(WorkflowUpdateFailedError):
             await handle.execute_update(
@@ -218,13 +213,7 @@ async def test_two_caseworkers_at_once_one_decision_wins(time_skipping_env: Work
     fake = FakeDigitiseActivities()
     client = time_skipping_env.client
     async with running(client, fake):
-        handle = await client.start_workflow(
-            DigitiseFormWorkflow.run,
-            DigitiseFormInput(document=document("d", 3)),
-            id=wf_id(),
-            task_queue=TASK_QUEUE_WORKFLOWS,
-            result_type=DigitiseFormResult,
-        )
+        handle = await start_form(client, document("d", 3))
         await awaiting_review(handle)
         decisions = [
             ReviewDecision(decision=Decision.APPROVE, decided_by="cw1"),
