@@ -10,14 +10,16 @@ STAMP  := $(VENV)/.installed
 # Debian packages: a command or data file to look for, and the package that brings it.
 APT_NEEDS := tesseract:tesseract-ocr \
              /usr/share/tesseract-ocr/5/tessdata/eng.traineddata:tesseract-ocr-eng \
-             /usr/share/tesseract-ocr/5/tessdata/osd.traineddata:tesseract-ocr-osd
+             /usr/share/tesseract-ocr/5/tessdata/osd.traineddata:tesseract-ocr-osd \
+             npm:npm \
+             chromium:chromium
 
-.PHONY: demo test lint typecheck unit system-deps venv clean
+.PHONY: demo test lint typecheck unit system-deps venv web-assets clean
 
-demo: system-deps venv
+demo: system-deps venv web-assets
 	$(BIN)/switchover demo
 
-test: system-deps venv lint typecheck unit
+test: system-deps venv web-assets lint typecheck unit
 
 lint: venv
 	$(BIN)/ruff check .
@@ -35,6 +37,13 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+# The GOV.UK and MOJ design systems, served from node_modules (never copied into the repo).
+web-assets: node_modules/.installed
+
+node_modules/.installed: package-lock.json
+	npm ci --no-audit --no-fund
 	touch $@
 
 system-deps:
@@ -56,4 +65,4 @@ system-deps:
 	fi
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache

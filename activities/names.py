@@ -18,5 +18,6 @@ BAD_INPUT_TYPES = (
     "UnknownFormError",
     "TemplateError",
     "PlanError",
+    "LegacyReadError",
 )
 """Failure types that mean the document itself is bad: quarantine it, never retry."""

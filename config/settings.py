@@ -6,7 +6,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 TASK_QUEUE_WORKFLOWS = "switchover-workflows"
@@ -49,6 +49,36 @@ class Settings(BaseSettings):
     io_workers: int = 8
     max_image_pixels: int = 120_000_000
     max_pdf_pages: int = 2000
+    # --- web app (switchover.web) ---
+    web_host: str = "127.0.0.1"
+    web_port: int = 8000
+    web_secret_key: SecretStr | None = Field(
+        default=None,
+        description="signs short-lived cookies (sign-in form, single sign-on); the same on "
+        "every replica. Default: a random key kept in the state folder",
+    )
+    web_secure_cookies: bool = Field(
+        default=False, description="mark cookies Secure: set when served behind TLS"
+    )
+    web_session_hours: float = Field(default=8.0, description="a session ends after idle time")
+    web_claim_minutes: float = Field(default=30.0, description="a caseworker's claim on a task")
+    web_max_sign_in_failures: int = 5
+    web_lockout_minutes: float = 15.0
+    web_assets_dir: Path | None = Field(
+        default=None, description="node_modules holding govuk-frontend; default the repository's"
+    )
+    # Optional single sign-on (OpenID Connect). Roles come from a claim of the ID token.
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: SecretStr | None = None
+    oidc_scopes: str = "openid profile email"
+    oidc_roles_claim: str = "roles"
+    oidc_role_map: dict[str, str] = Field(
+        default_factory=dict,
+        description="claim value -> role (JSON); a value that is a role's name maps to it",
+    )
+    oidc_username_claim: str = "preferred_username"
+
     log_level: str = "INFO"
     log_format: str = Field(default="auto", description="auto | console | json")
 

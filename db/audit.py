@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import and_, or_, select, text
 from sqlalchemy.orm import Session
 
 from config.log import get_logger
@@ -178,4 +178,23 @@ def _broken(checked: int, head: str, event: AuditEvent, problem: str) -> AuditCh
         head_hash=head,
         broken_at=event.id,
         problem=f"audit event {event.id}: {problem}",
+    )
+
+
+def audit_events_for(
+    session: Session, subjects: list[tuple[str, str | int]], *, limit: int = 500
+) -> list[AuditEvent]:
+    """The events about any of ``subjects`` (``(subject_type, subject_id)`` pairs), oldest
+    first: a record's timeline is the events of the record and of its document.
+    """
+    if not subjects:
+        return []
+    condition = or_(
+        *(
+            and_(AuditEvent.subject_type == kind, AuditEvent.subject_id == str(ident))
+            for kind, ident in subjects
+        )
+    )
+    return list(
+        session.scalars(select(AuditEvent).where(condition).order_by(AuditEvent.id).limit(limit))
     )

@@ -15,10 +15,12 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Date,
     Enum,
     ForeignKey,
     Index,
+    Integer,
     MetaData,
     String,
     Text,
@@ -40,6 +42,7 @@ from db.types import (
     WorkflowId,
 )
 from domain.digitise import RecordStatus  # one set of states, shared with workflows
+from domain.systems import SystemStage
 
 # Stable constraint names: Alembic needs them to alter constraints, SQLite batch mode most of all.
 NAMING_CONVENTION = {
@@ -70,6 +73,15 @@ class ReviewStatus(StrEnum):
     OPEN = "open"
     APPROVED = "approved"
     REJECTED = "rejected"
+
+
+class Role(StrEnum):
+    """What a person may do in the web app; a person may hold several roles."""
+
+    CASEWORKER = "caseworker"  # works the review queue
+    ENGINEER = "engineer"  # migrations, cutover approvals
+    MANAGER = "manager"  # the programme dashboard, exports
+    ADMIN = "admin"  # people's accounts
 
 
 class LedgerKind(StrEnum):
@@ -222,3 +234,95 @@ class AuditEvent(Base):
     hash: Mapped[Sha256] = mapped_column(unique=True)
 
     __table_args__ = (Index(None, "subject_type", "subject_id"), Index(None, "occurred_at"))
+
+
+class System(Base):
+    """A legacy system in the programme: what it costs, how risky it is, how far along."""
+
+    __tablename__ = "systems"
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True, comment="the plan's system id")
+    name: Mapped[str] = mapped_column(String(255))
+    department: Mapped[str] = mapped_column(String(255))
+    stage: Mapped[SystemStage] = mapped_column(_status_type(SystemStage, "stage"))
+    cutover_percent: Mapped[int | None] = mapped_column(comment="share of traffic on modern")
+    risk_score: Mapped[int] = mapped_column(comment="CDDO legacy risk score out of 30")
+    annual_run_cost_gbp: Mapped[Decimal]
+    migration_cost_gbp: Mapped[Decimal]
+    rows_total: Mapped[int | None] = mapped_column(BigInteger())
+    rows_migrated: Mapped[int] = mapped_column(BigInteger(), default=0)
+    last_reconciliation_passed: Mapped[bool | None]
+    last_reconciliation_at: Mapped[Timestamp | None]
+    retired_on: Mapped[dt.date | None] = mapped_column(comment="run cost saved from this day")
+    created_at: Mapped[CreatedAt]
+    updated_at: Mapped[CreatedAt]
+
+    __table_args__ = (Index(None, "stage"), Index(None, "department"))
+
+
+class SystemStageChange(Base):
+    """One step of a system's history: the stage it entered, when, and who moved it."""
+
+    __tablename__ = "system_stage_changes"
+
+    id: Mapped[IntPK]
+    system_id: Mapped[str] = mapped_column(String(100), ForeignKey("systems.id"))
+    stage: Mapped[SystemStage] = mapped_column(_status_type(SystemStage, "stage"))
+    cutover_percent: Mapped[int | None]
+    occurred_at: Mapped[Timestamp]
+    actor: Mapped[Actor]
+    note: Mapped[str | None] = mapped_column(Text())
+
+    __table_args__ = (Index(None, "system_id", "occurred_at"),)
+
+
+# --- web accounts ----------------------------------------------------------------------
+
+
+class User(Base):
+    """A person who signs in to the web app: a local account, or one made by single sign-on."""
+
+    __tablename__ = "users"
+
+    id: Mapped[IntPK]
+    username: Mapped[Actor] = mapped_column(unique=True, comment="what the audit trail names")
+    display_name: Mapped[str] = mapped_column(String(255))
+    password_hash: Mapped[str | None] = mapped_column(
+        String(255), comment="argon2; null for single sign-on accounts"
+    )
+    oidc_subject: Mapped[str | None] = mapped_column(
+        String(512), unique=True, comment="issuer|sub of a single sign-on account"
+    )
+    roles: Mapped[list[str]] = mapped_column(JSON(), comment="db.models.Role values")
+    active: Mapped[bool] = mapped_column(Boolean(), default=True)
+    created_at: Mapped[CreatedAt]
+    last_signed_in_at: Mapped[Timestamp | None]
+
+
+class WebSession(Base):
+    """A signed-in browser. The cookie holds a random token; only its sha256 is stored, so
+    a copy of the database does not let anyone sign in as someone else."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[Sha256] = mapped_column(primary_key=True, comment="sha256 of the cookie token")
+    user_id: Mapped[RowRef] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[CreatedAt]
+    last_seen_at: Mapped[Timestamp]
+    expires_at: Mapped[Timestamp]
+
+    user: Mapped[User] = relationship(lazy="raise")
+
+    __table_args__ = (Index(None, "user_id"), Index(None, "expires_at"))
+
+
+class SignInThrottle(Base):
+    """Failed sign-ins per username, kept in the database so every web replica sees them."""
+
+    __tablename__ = "sign_in_throttles"
+
+    username: Mapped[Actor] = mapped_column(primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer(), default=0)
+    last_failure_at: Mapped[Timestamp | None]
+    locked_until: Mapped[Timestamp | None]

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from config.log import get_logger
@@ -180,3 +180,80 @@ def decide_review(
     if task.status == status and task.decided_by == decided_by and task.decision == decision:
         return task
     raise ConflictError(f"review task {task_id} is already {task.status} by {task.decided_by}")
+
+
+def claim_task(
+    session: Session,
+    task_id: int,
+    *,
+    by: str,
+    lease: dt.timedelta,
+    now: dt.datetime | None = None,
+) -> ReviewTask:
+    """Claim an open task for one caseworker for ``lease``, or renew their own claim.
+
+    One conditional UPDATE: it succeeds only while the task is open and unclaimed, claimed
+    by ``by``, or its claim has expired. Two caseworkers claiming at once cannot both win.
+
+    Args:
+        session: the caller's session.
+        task_id: the task to claim.
+        by: the caseworker.
+        lease: how long the claim lasts; claiming again renews it.
+        now: the current time; default now.
+
+    Raises:
+        NotFoundError: no such task.
+        ConflictError: the task is decided, or someone else holds an unexpired claim.
+    """
+    now = now or utcnow()
+    result = session.execute(
+        update(ReviewTask)
+        .where(
+            ReviewTask.id == task_id,
+            ReviewTask.status == ReviewStatus.OPEN,
+            or_(
+                ReviewTask.claimed_by.is_(None),
+                ReviewTask.claimed_by == by,
+                ReviewTask.claim_expires_at.is_(None),
+                ReviewTask.claim_expires_at <= now,
+            ),
+        )
+        .values(claimed_by=by, claim_expires_at=now + lease)
+    )
+    task = get_review_task(session, task_id)
+    if cast(CursorResult[Any], result).rowcount:
+        log.info("review_task.claimed", task_id=task_id)
+        return task
+    if task.status is not ReviewStatus.OPEN:
+        raise ConflictError(f"review task {task_id} is already {task.status}")
+    raise ConflictError(f"review task {task_id} is claimed by {task.claimed_by}")
+
+
+def release_claim(session: Session, task_id: int, *, by: str) -> bool:
+    """Give up a caseworker's claim on a task, so that someone else can take it.
+
+    Returns:
+        True when ``by`` held the claim and it is released; False when they did not hold it
+        (nothing changes: a claim is never released on someone else's behalf).
+
+    Raises:
+        NotFoundError: no such task.
+    """
+    result = session.execute(
+        update(ReviewTask)
+        .where(ReviewTask.id == task_id, ReviewTask.claimed_by == by)
+        .values(claimed_by=None, claim_expires_at=None)
+    )
+    get_review_task(session, task_id)
+    released = bool(cast(CursorResult[Any], result).rowcount)
+    if released:
+        log.info("review_task.released", task_id=task_id)
+    return released
+
+
+def claim_holder(task: ReviewTask, *, now: dt.datetime | None = None) -> str | None:
+    """Who holds an unexpired claim on the task, if anyone."""
+    if task.claimed_by is None or task.claim_expires_at is None:
+        return None
+    return task.claimed_by if task.claim_expires_at > (now or utcnow()) else None

@@ -77,6 +77,36 @@ class PlanError(BadInputError):
     """A migration plan that does not follow the plan format."""
 
 
+class LegacyReadError(BadInputError):
+    """A legacy record or file that cannot be decoded exactly: a truncated file, an
+    undecodable byte in the declared code page, an unreadable page.
+
+    Attributes:
+        table: the table, file or record layout being read.
+        record: the 1-based record number, when the error is in one record.
+        offset: the byte offset in the file, when the source is a file.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        table: str,
+        record: int | None = None,
+        offset: int | None = None,
+        where: str | None = None,
+    ) -> None:
+        self.table = table
+        self.record = record
+        self.offset = offset
+        parts = [where or table]
+        if record is not None:
+            parts.append(f"record {record}")
+        if offset is not None:
+            parts.append(f"byte offset {offset}")
+        super().__init__(message, where=", ".join(parts))
+
+
 class ValidationFailed(SwitchoverError):
     """A check ran and found problems (reconciliation mismatch, invalid plan)."""
 
@@ -140,6 +170,7 @@ ERROR_TYPES: dict[str, type[SwitchoverError]] = {
         UnknownFormError,
         TemplateError,
         PlanError,
+        LegacyReadError,
         ValidationFailed,
         NotFoundError,
         ConflictError,

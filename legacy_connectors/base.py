@@ -73,6 +73,30 @@ class ReadStats:
     rows: int = 0
     skipped: list[SkippedRecord] = field(default_factory=list)
     deleted_skipped: int = 0  # dBase/Access rows marked deleted
+    # Dates the source holds as "no date" placeholders (MariaDB's 0000-00-00, a month or day
+    # of 0): read as None and counted per column, so a report can show them.
+    zero_dates: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StartsWith:
+    """A blocking value for ``candidates``: the column's text starts with ``prefix``."""
+
+    prefix: str
+
+
+@dataclass(frozen=True)
+class InYear:
+    """A blocking value for ``candidates``: the column's date falls in ``year``."""
+
+    year: int
+
+
+RECORD_NUMBER = "_record"
+"""Pseudo-key of file sources: the 1-based record number, i.e. the file's own order."""
+
+ROW_HASH = "_row_hash"
+"""Pseudo-key of SQL tables without a usable key: the md5 of the row's canonical form."""
 
 
 @runtime_checkable

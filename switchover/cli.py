@@ -337,3 +337,81 @@ def savings_report(as_csv: bool, as_json: bool) -> None:
                 f"£{Decimal(row['amount_gbp']):>12,.2f}"
             )
         click.echo(f"{'total':<37} {'':>7} £{total:>12,.2f}")
+
+
+# --- web -----------------------------------------------------------------------------
+
+
+@main.command()
+def web() -> None:
+    """Serve the web app alone (scale-out: run several behind a reverse proxy)."""
+    from switchover.stack import run_web_only
+
+    _run(run_web_only(get_settings()))
+
+
+@main.group(cls=_Group)
+def users() -> None:
+    """People who sign in to the web app."""
+
+
+@users.command("add")
+@click.argument("username")
+@click.option(
+    "--role",
+    "roles",
+    multiple=True,
+    required=True,
+    type=click.Choice(["caseworker", "engineer", "manager", "admin"]),
+    help="A role (repeat for several).",
+)
+@click.option("--name", "display_name", help="The name shown in the app (default USERNAME).")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def users_add(
+    username: str, roles: Sequence[str], display_name: str | None, password_stdin: bool
+) -> None:
+    """Add a local account; the password is prompted for (or read with --password-stdin)."""
+    from db import accounts
+    from db.session import session_scope
+    from switchover.web.auth import hash_password
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if len(password) < 12:
+        raise click.BadParameter("a password needs at least 12 characters", param_hint="password")
+    settings = get_settings()
+    with session_scope(settings.resolved_database_url) as session:
+        accounts.create_user(
+            session,
+            username=username,
+            roles=roles,
+            display_name=display_name,
+            password_hash=hash_password(password),
+        )
+    click.echo(f"added {username} ({', '.join(sorted(roles))})")
+
+
+@users.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def users_list(as_json: bool) -> None:
+    """Every account and its roles."""
+    from db import accounts
+    from db.session import session_scope
+
+    with session_scope(get_settings().resolved_database_url) as session:
+        rows: list[dict[str, Any]] = [
+            {
+                "username": u.username,
+                "roles": u.roles,
+                "active": u.active,
+                "single_sign_on": u.oidc_subject is not None,
+            }
+            for u in accounts.list_users(session)
+        ]
+    if as_json:
+        _print_json(rows)
+        return
+    for row in rows:
+        click.echo(f"{row['username']:<32} {', '.join(row['roles'])}")

@@ -62,7 +62,7 @@ async def embedded_temporal(settings: Settings) -> AsyncIterator[Client]:
 
 
 async def run_embedded_stack(settings: Settings) -> None:
-    """``switchover up``: database schema, dev server, worker; Ctrl-C stops all in order."""
+    """``switchover up``: database schema, dev server, worker and web app; Ctrl-C stops all."""
     from db.migrate import upgrade
 
     await asyncio.to_thread(upgrade, settings.resolved_database_url)
@@ -73,16 +73,47 @@ async def run_embedded_stack(settings: Settings) -> None:
         )
         stop = asyncio.Event()
         _stop_on_signals(stop)
+        web = asyncio.create_task(_web_beside_worker(settings, stop))
         print(
             f"Switchover is up.\n"
             f"  Temporal  {settings.temporal_address} (UI http://localhost:{settings.temporal_ui_port})\n"
             f"  worker    {', '.join(ALL_QUEUES)}\n"
+            f"  web       http://{settings.web_host}:{settings.web_port}\n"
             f"  state     {settings.home.resolve()}\n"
             f"Ctrl-C stops everything.",
             file=sys.stderr,
         )
-        await run_workers(workers, stop, activities)
+        try:
+            await run_workers(workers, stop, activities)
+        finally:
+            stop.set()
+            await web
     print("Switchover stopped.", file=sys.stderr)
+
+
+async def _web_beside_worker(settings: Settings, stop: asyncio.Event) -> None:
+    # The worker is the heart of the stack: a web app that cannot start (port taken,
+    # front-end packages not installed) is reported, and the worker runs on without it.
+    from switchover.web import serve
+
+    try:
+        await serve(settings, stop)
+    except LaunchError as e:
+        print(f"switchover: web app not started: {e}", file=sys.stderr)
+        log.error("web_not_started", error=str(e))
+
+
+async def run_web_only(settings: Settings) -> None:
+    """``switchover web``: the web app alone; its state is in the database and Temporal."""
+    from db.migrate import upgrade
+    from switchover.web import serve
+
+    await asyncio.to_thread(upgrade, settings.resolved_database_url)
+    stop = asyncio.Event()
+    _stop_on_signals(stop)
+    print(f"Switchover web on http://{settings.web_host}:{settings.web_port}; Ctrl-C stops it.",
+          file=sys.stderr)  # fmt: skip
+    await serve(settings, stop)
 
 
 async def run_worker_only(settings: Settings, queues: Sequence[str] | None = None) -> None:

@@ -1,0 +1,213 @@
+"""Signing in and out (local accounts, and single sign-on when configured), and the start page."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi.responses import RedirectResponse
+from starlette.datastructures import FormData
+
+from config.log import get_logger
+from config.settings import Settings
+from db import accounts
+from db.audit import append_audit_event
+from db.session import session_scope
+from db.types import utcnow
+from domain.errors import ConflictError
+from switchover.web import oidc
+from switchover.web.auth import (
+    CheckedForm,
+    SignedIn,
+    checked_sign_in_form,
+    end_session,
+    safe_next,
+    start_session,
+    verify_password,
+)
+from switchover.web.rendering import render
+
+log = get_logger(__name__)
+router = APIRouter()
+
+SignInForm = Annotated[FormData, Depends(checked_sign_in_form)]
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+@router.get("/")
+def start_page(request: Request, user: SignedIn) -> Response:
+    """Where a person lands: the areas their roles open."""
+    return render(request, "home.html", {"title": f"Hello, {user.display_name}"})
+
+
+@router.get("/sign-in")
+def sign_in_page(request: Request, next: str = "/", signed_out: bool = False) -> Response:
+    """The sign-in form."""
+    notice = "You have signed out." if signed_out else None
+    return _sign_in_form(request, next=safe_next(next), notice=notice)
+
+
+def _sign_in_form(
+    request: Request,
+    *,
+    next: str,
+    username: str = "",
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+    notice: str | None = None,
+) -> Response:
+    errors = errors or {}
+    return render(
+        request,
+        "account/sign_in.html",
+        {
+            "title": "Sign in",
+            "next": next,
+            "username": username,
+            "field_errors": errors,
+            "errors": [{"text": text, "href": f"#{name}"} for name, text in errors.items()],
+            "oidc_enabled": oidc.enabled(_settings(request)),
+            "notice": notice,
+        },
+        status_code=status_code,
+    )
+
+
+@router.post("/sign-in")
+def sign_in(request: Request, form: SignInForm) -> Response:
+    """Check a username and password; after too many failures in a row, lock the username."""
+    settings = _settings(request)
+    username = str(form.get("username") or "").strip()
+    password = str(form.get("password") or "")
+    next_page = safe_next(str(form.get("next") or "/"))
+    errors: dict[str, str] = {}
+    if not username:
+        errors["username"] = "Enter your username"
+    if not password:
+        errors["password"] = "Enter your password"  # noqa: S105 - a message, not a secret
+    if errors:
+        return _sign_in_form(
+            request, next=next_page, username=username, errors=errors, status_code=400
+        )
+
+    now = utcnow()
+    with session_scope(settings.resolved_database_url) as session:
+        locked_until = accounts.sign_in_locked_until(session, username, now=now)
+        user = accounts.get_user_by_username(session, username)
+        ok = (
+            locked_until is None
+            and user is not None
+            and user.active
+            and verify_password(user.password_hash, password)
+        )
+        if ok and user is not None:
+            accounts.clear_sign_in_failures(session, username)
+            append_audit_event(
+                session,
+                actor=username,
+                action="signed_in",
+                subject_type="user",
+                subject_id=user.id,
+                detail={"method": "password"},
+            )
+            user_id = user.id
+        elif locked_until is None:
+            locked_until = accounts.record_sign_in_failure(
+                session,
+                username,
+                now=now,
+                max_failures=settings.web_max_sign_in_failures,
+                lockout=dt.timedelta(minutes=settings.web_lockout_minutes),
+            )
+            append_audit_event(
+                session,
+                actor=username,
+                action="sign_in_failed",
+                subject_type="user",
+                subject_id=username,
+                detail={"locked": locked_until is not None},
+            )
+    if not ok:
+        log.info("sign_in.refused", locked=locked_until is not None)
+        message = (
+            "You have entered the wrong details too many times. Wait "
+            f"{int(settings.web_lockout_minutes)} minutes, then try again."
+            if locked_until is not None
+            else "Enter a correct username and password"
+        )
+        # The same answer whether or not the username exists.
+        return _sign_in_form(
+            request,
+            next=next_page,
+            username=username,
+            errors={"username": message},
+            status_code=401,
+        )
+    response = RedirectResponse(next_page, status_code=303)
+    start_session(request, response, user_id)
+    return response
+
+
+@router.post("/sign-out")
+def sign_out(request: Request, user: SignedIn, form: CheckedForm) -> Response:
+    """End the session: its row is deleted, not only the cookie."""
+    with session_scope(_settings(request).resolved_database_url) as session:
+        append_audit_event(
+            session,
+            actor=user.username,
+            action="signed_out",
+            subject_type="user",
+            subject_id=user.id,
+        )
+    response = RedirectResponse("/sign-in?signed_out=1", status_code=303)
+    end_session(request, response)
+    return response
+
+
+@router.get("/sign-in/sso")
+async def single_sign_on(request: Request, next: str = "/") -> Response:
+    """Send the browser to the identity provider (OpenID Connect, code flow with PKCE)."""
+    settings = _settings(request)
+    if not oidc.enabled(settings):
+        raise HTTPException(404, "Single sign-on is not set up for this service.")
+    return await oidc.start(request, settings, next_page=safe_next(next))
+
+
+@router.get("/sign-in/sso/callback")
+async def single_sign_on_callback(request: Request) -> Response:
+    """The identity provider's answer: check it, map its roles, start a session."""
+    settings = _settings(request)
+    if not oidc.enabled(settings):
+        raise HTTPException(404, "Single sign-on is not set up for this service.")
+    identity, next_page = await oidc.finish(request, settings)
+    if not identity.roles:
+        raise HTTPException(403, "Your account has no role in this service. Ask an administrator.")
+    with session_scope(settings.resolved_database_url) as session:
+        try:
+            user = accounts.upsert_oidc_user(
+                session,
+                subject=identity.subject,
+                username=identity.username,
+                display_name=identity.display_name,
+                roles=sorted(identity.roles),
+            )
+        except ConflictError as e:
+            raise HTTPException(403, "A local account already has this name.") from e
+        append_audit_event(
+            session,
+            actor=user.username,
+            action="signed_in",
+            subject_type="user",
+            subject_id=user.id,
+            detail={"method": "oidc"},
+        )
+        user_id = user.id
+    response = RedirectResponse(next_page, status_code=303)
+    oidc.forget_state(request, response)
+    start_session(request, response, user_id)
+    return response

@@ -1,0 +1,273 @@
+"""The web app's guards: sign-in everywhere, roles on the server, CSRF on every form,
+no data for tasks one may not see, sessions that really end, lock-out, redacted logs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from sqlalchemy import func, select
+
+from config.log import configure_logging
+from config.settings import Settings
+from db.models import WebSession
+from db.review import claim_task
+from db.session import session_scope
+from tests.db.factories import make_task
+from tests.web.conftest import PASSWORD, csrf_of
+
+# Every page and action with an example path; {task} is replaced by a real task id.
+PAGES = ["/", "/review", "/review/tasks/{task}", "/review/tasks/{task}/pages/1.png", "/admin/users"]
+ACTIONS = [
+    "/sign-out",
+    "/review/tasks/{task}/claim",
+    "/review/tasks/{task}/release",
+    "/review/tasks/{task}/decision",
+]
+PUBLIC = {"/sign-in", "/sign-in/sso", "/sign-in/sso/callback", "/healthz"}
+
+
+@pytest.fixture
+def task_id(settings: Settings) -> int:
+    with session_scope(settings.resolved_database_url) as session:
+        return make_task(session).id
+
+
+def test_every_route_is_listed_here(settings) -> None:
+    # A new route must be added to PAGES or ACTIONS (or PUBLIC), so the tests below cover it.
+    import importlib
+
+    from switchover.web import AREAS, create_app
+
+    every = list(create_app(settings).routes)
+    for area in AREAS:
+        every += importlib.import_module(area.router_module).router.routes
+    routes = {
+        (method, route.path)
+        for route in every
+        if getattr(route, "methods", None)
+        for method in route.methods
+        if method != "HEAD"
+    }
+    covered = {("GET", p.replace("{task}", "{task_id}")) for p in PAGES}
+    covered |= {("POST", p.replace("{task}", "{task_id}")) for p in ACTIONS}
+    covered = {(m, p.replace("pages/1.png", "pages/{page}.png")) for m, p in covered}
+    public = {(m, p) for m, p in routes if p in PUBLIC}
+    assert routes - public == covered
+
+
+@pytest.mark.parametrize("path", PAGES + ACTIONS)
+def test_without_sign_in_every_page_redirects_to_sign_in(app_client, task_id, path) -> None:
+    url = path.format(task=task_id)
+    method = app_client.post if path in ACTIONS else app_client.get
+    answer = method(url, follow_redirects=False)
+    assert answer.status_code == 303
+    assert answer.headers["location"].startswith("/sign-in?next=")
+
+
+@pytest.mark.parametrize(
+    ("role", "path", "allowed"),
+    [
+        ("caseworker", "/review", True),
+        ("caseworker", "/admin/users", False),
+        ("engineer", "/review", False),
+        ("engineer", "/review/tasks/{task}", False),
+        ("engineer", "/review/tasks/{task}/pages/1.png", False),
+        ("manager", "/review", False),
+        ("manager", "/admin/users", False),
+        ("admin", "/admin/users", True),
+        ("admin", "/review/tasks/{task}", False),
+    ],
+)
+def test_each_role_is_refused_what_it_may_not_see(client_for, task_id, role, path, allowed):
+    client = client_for(f"someone-{role}", role)
+    answer = client.get(path.format(task=task_id), follow_redirects=False)
+    assert (answer.status_code == 200) is allowed, answer.status_code
+    if not allowed:
+        assert answer.status_code == 403
+        assert "You do not have permission" in answer.text
+        assert "OKAFOR" not in answer.text
+
+
+@pytest.mark.parametrize("role", ["engineer", "manager", "admin"])
+def test_each_role_is_refused_the_caseworkers_actions(client_for, task_id, role):
+    client = client_for(f"someone-{role}", role)
+    token = csrf_of(client.get("/").text)
+    for action in ACTIONS[1:]:
+        answer = client.post(
+            action.format(task=task_id),
+            data={"csrf_token": token, "action": "approve"},
+            follow_redirects=False,
+        )
+        assert answer.status_code == 403, action
+
+
+@pytest.mark.parametrize("action", ACTIONS)
+@pytest.mark.parametrize("token", [None, "forged"])
+def test_a_form_post_without_the_csrf_token_is_refused(client_for, task_id, action, token):
+    client = client_for("cw1", "caseworker")
+    data = {"action": "approve"} | ({"csrf_token": token} if token else {})
+    answer = client.post(action.format(task=task_id), data=data, follow_redirects=False)
+    assert answer.status_code == 403
+    assert "This form has expired" in answer.text
+
+
+def test_the_sign_in_form_needs_its_own_csrf_token(app_client, settings) -> None:
+    from tests.web.conftest import add_user
+
+    add_user(settings, "cw1", "caseworker")
+    answer = app_client.post(
+        "/sign-in", data={"username": "cw1", "password": PASSWORD}, follow_redirects=False
+    )
+    assert answer.status_code == 403
+    assert "switchover_session" not in app_client.cookies
+
+
+def test_unknown_task_gives_404_and_someone_elses_claimed_task_403(client_for, settings, task_id):
+    cw1 = client_for("cw1", "caseworker")
+    assert cw1.get("/review/tasks/999999").status_code == 404
+    assert cw1.get("/review/tasks/abc").status_code in (404, 422)
+    with session_scope(settings.resolved_database_url) as session:
+        claim_task(session, task_id, by="cw2", lease=dt.timedelta(minutes=30))
+    page = cw1.get(f"/review/tasks/{task_id}")
+    assert page.status_code == 403
+    assert "cw2 is working on this form" in page.text
+    assert "OKAFOR" not in page.text
+    assert cw1.get(f"/review/tasks/{task_id}/pages/1.png").status_code == 403
+    token = csrf_of(cw1.get("/review").text)
+    claim = cw1.post(
+        f"/review/tasks/{task_id}/claim", data={"csrf_token": token}, follow_redirects=False
+    )
+    assert claim.status_code == 403
+
+
+def test_session_cookie_flags_and_sign_out_deletes_the_session(client_for, settings) -> None:
+    client = client_for("cw1", "caseworker")
+    with session_scope(settings.resolved_database_url) as session:
+        assert session.scalar(select(func.count()).select_from(WebSession)) == 1
+    cookie = client.cookies.get("switchover_session")
+    assert cookie
+    page = client.get("/")
+    token = csrf_of(page.text)
+    out = client.post("/sign-out", data={"csrf_token": token}, follow_redirects=False)
+    assert out.status_code == 303
+    assert "switchover_session=" in out.headers["set-cookie"]
+    with session_scope(settings.resolved_database_url) as session:
+        assert session.scalar(select(func.count()).select_from(WebSession)) == 0
+    # The old cookie, replayed, is worth nothing now.
+    client.cookies.set("switchover_session", cookie)
+    assert client.get("/review", follow_redirects=False).status_code == 303
+
+
+def test_cookies_are_httponly_lax_and_secure_when_set(settings, tmp_path) -> None:
+    from fastapi.testclient import TestClient
+
+    from switchover.web import create_app
+    from tests.web.conftest import add_user
+
+    add_user(settings, "cw1", "caseworker")
+    secure = settings.model_copy(update={"web_secure_cookies": True})
+    with TestClient(create_app(secure), base_url="https://testserver") as client:
+        token = csrf_of(client.get("/sign-in").text)
+        answer = client.post(
+            "/sign-in",
+            data={"username": "cw1", "password": PASSWORD, "csrf_token": token},
+            follow_redirects=False,
+        )
+    header = answer.headers["set-cookie"].lower()
+    assert "httponly" in header
+    assert "samesite=lax" in header
+    assert "secure" in header
+
+
+def test_repeated_failures_lock_the_username_even_with_the_right_password(app_client, settings):
+    from tests.web.conftest import add_user
+
+    add_user(settings, "cw1", "caseworker")
+    for _ in range(3):
+        token = csrf_of(app_client.get("/sign-in").text)
+        wrong = app_client.post(
+            "/sign-in", data={"username": "cw1", "password": "nope", "csrf_token": token}
+        )
+        assert wrong.status_code == 401
+    assert "too many times" in wrong.text
+    token = csrf_of(app_client.get("/sign-in").text)
+    right = app_client.post(
+        "/sign-in", data={"username": "cw1", "password": PASSWORD, "csrf_token": token}
+    )
+    assert right.status_code == 401
+    assert "too many times" in right.text
+    # A second web replica sees the same lock (it is in the database).
+    from fastapi.testclient import TestClient
+
+    from switchover.web import create_app
+
+    with TestClient(create_app(settings)) as other:
+        token = csrf_of(other.get("/sign-in").text)
+        again = other.post(
+            "/sign-in", data={"username": "cw1", "password": PASSWORD, "csrf_token": token}
+        )
+        assert again.status_code == 401
+
+
+def test_an_unknown_username_gets_the_same_answer(app_client) -> None:
+    token = csrf_of(app_client.get("/sign-in").text)
+    answer = app_client.post(
+        "/sign-in", data={"username": "nobody", "password": "x", "csrf_token": token}
+    )
+    assert answer.status_code == 401
+    assert "Enter a correct username and password" in answer.text
+
+
+def test_sign_in_goes_back_only_to_this_site(app_client, settings) -> None:
+    from tests.web.conftest import add_user
+
+    add_user(settings, "cw1", "caseworker")
+    token = csrf_of(app_client.get("/sign-in").text)
+    answer = app_client.post(
+        "/sign-in",
+        data={
+            "username": "cw1",
+            "password": PASSWORD,
+            "csrf_token": token,
+            "next": "//evil.example/",
+        },
+        follow_redirects=False,
+    )
+    assert answer.headers["location"] == "/"
+
+
+def test_pages_carry_security_headers_and_no_caching(client_for) -> None:
+    client = client_for("cw1", "caseworker")
+    answer = client.get("/review")
+    assert "default-src 'self'" in answer.headers["content-security-policy"]
+    assert answer.headers["x-frame-options"] == "DENY"
+    assert answer.headers["cache-control"] == "no-store"
+
+
+def test_no_personal_data_in_the_logs(client_for, settings, task_id, capsys) -> None:
+    configure_logging("DEBUG", "json", force=True)
+    try:
+        client = client_for("cw1", "caseworker")
+        token = csrf_of(client.get("/review").text)
+        client.post(f"/review/tasks/{task_id}/claim", data={"csrf_token": token})
+        client.get(f"/review/tasks/{task_id}")
+        # A decision with personal data in it; Temporal is not running, so it fails.
+        client.post(
+            f"/review/tasks/{task_id}/decision",
+            data={
+                "csrf_token": token,
+                "action": "approve",
+                "field-surname": "SMITHERINGTON",
+                "field-date_of_birth": "12/03/1961",
+            },
+        )
+        client.post("/sign-in", data={"username": "cw1", "password": PASSWORD, "csrf_token": token})
+    finally:
+        configure_logging(settings.log_level, settings.log_format, force=True)
+    logged = capsys.readouterr().err
+    lines = [json.loads(line) for line in logged.splitlines() if line.startswith("{")]
+    assert any(line.get("event") == "audit.appended" for line in lines)
+    for secret in ("SMITHERINGTON", "OKAFOR", "1961", PASSWORD):
+        assert secret not in logged
