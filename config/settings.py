@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
@@ -49,6 +50,9 @@ class Settings(BaseSettings):
     io_workers: int = 8
     max_image_pixels: int = 120_000_000
     max_pdf_pages: int = 2000
+    savings_target_gbp_per_year: Decimal | None = Field(
+        default=None, description="the programme's yearly savings target, for the dashboard"
+    )
     # --- web app (switchover.web) ---
     web_host: str = "127.0.0.1"
     web_port: int = 8000

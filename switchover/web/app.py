@@ -54,6 +54,10 @@ AREAS: list[Area] = [
         nav=NavItem("Review queue", "/review", frozenset({Role.CASEWORKER})),
     ),
     Area(
+        "switchover.web.routers.dashboard",
+        nav=NavItem("Programme", "/dashboard", frozenset({Role.MANAGER})),
+    ),
+    Area(
         "switchover.web.routers.admin",
         nav=NavItem("Users", "/admin/users", frozenset({Role.ADMIN})),
     ),

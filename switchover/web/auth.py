@@ -194,6 +194,7 @@ def require_role(*roles: Role) -> Callable[[CurrentUser], CurrentUser]:
 
 Caseworker = Annotated[CurrentUser, Depends(require_role(Role.CASEWORKER))]
 Admin = Annotated[CurrentUser, Depends(require_role(Role.ADMIN))]
+Manager = Annotated[CurrentUser, Depends(require_role(Role.MANAGER))]
 
 
 async def checked_form(request: Request, user: SignedIn) -> FormData:

@@ -18,7 +18,15 @@ from tests.db.factories import make_task
 from tests.web.conftest import PASSWORD, csrf_of
 
 # Every page and action with an example path; {task} is replaced by a real task id.
-PAGES = ["/", "/review", "/review/tasks/{task}", "/review/tasks/{task}/pages/1.png", "/admin/users"]
+PAGES = [
+    "/", "/review", "/review/tasks/{task}", "/review/tasks/{task}/pages/1.png", "/admin/users",
+    "/dashboard", "/dashboard/systems/electoral", "/dashboard/export/systems.csv",
+]  # fmt: skip
+# Example paths whose route has parameters other than the task's.
+ROUTE_OF = {
+    "/dashboard/systems/electoral": "/dashboard/systems/{system_id}",
+    "/dashboard/export/systems.csv": "/dashboard/export/{table}.{fmt}",
+}
 ACTIONS = [
     "/sign-out",
     "/review/tasks/{task}/claim",
@@ -50,7 +58,7 @@ def test_every_route_is_listed_here(settings) -> None:
         for method in route.methods
         if method != "HEAD"
     }
-    covered = {("GET", p.replace("{task}", "{task_id}")) for p in PAGES}
+    covered = {("GET", ROUTE_OF.get(p, p).replace("{task}", "{task_id}")) for p in PAGES}
     covered |= {("POST", p.replace("{task}", "{task_id}")) for p in ACTIONS}
     covered = {(m, p.replace("pages/1.png", "pages/{page}.png")) for m, p in covered}
     public = {(m, p) for m, p in routes if p in PUBLIC}
@@ -78,6 +86,11 @@ def test_without_sign_in_every_page_redirects_to_sign_in(app_client, task_id, pa
         ("manager", "/admin/users", False),
         ("admin", "/admin/users", True),
         ("admin", "/review/tasks/{task}", False),
+        ("manager", "/dashboard", True),
+        ("manager", "/dashboard/export/systems.csv", True),
+        ("caseworker", "/dashboard", False),
+        ("engineer", "/dashboard/export/systems.json", False),
+        ("admin", "/dashboard/systems/electoral", False),
     ],
 )
 def test_each_role_is_refused_what_it_may_not_see(client_for, task_id, role, path, allowed):
