@@ -12,7 +12,10 @@ APT_NEEDS := tesseract:tesseract-ocr \
              /usr/share/tesseract-ocr/5/tessdata/eng.traineddata:tesseract-ocr-eng \
              /usr/share/tesseract-ocr/5/tessdata/osd.traineddata:tesseract-ocr-osd \
              npm:npm \
-             chromium:chromium
+             chromium:chromium \
+             mdb-json:mdbtools \
+             mysql:mariadb-client \
+             psql:postgresql-client
 
 .PHONY: demo test lint typecheck unit system-deps venv web-assets clean
 

@@ -1,0 +1,393 @@
+"""The migration plan format (DESIGN.md, "Migration plan format"), as pydantic models.
+
+``load_plan(path)`` reads a plan file and validates it. Every problem is reported with
+the file, the line and the field (``electoral.yaml, line 14, tables[0].key: ...``), since
+engineers write these files by hand. Paths in a file source (csv, dbf, access, copybook)
+are resolved relative to the plan file.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from domain.errors import PlanError
+
+_TRANSFORM = re.compile(
+    r"^(strip|upper|lower|title|int|ebcdic-packed|date:.+|decimal:\d+|null_if:.*|map:.+"
+    r"|[A-Za-z_][\w.]*:[A-Za-z_]\w*)$"
+)
+
+
+class _Model(BaseModel):
+    # A misspelt option must fail loudly rather than be ignored.
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class SystemPlan(_Model):
+    """The legacy system being retired, and what it costs."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    name: str
+    department: str | None = None
+    annual_run_cost_gbp: float = Field(default=0, ge=0)
+    migration_cost_gbp: float = Field(default=0, ge=0)
+    risk_score: int | None = Field(default=None, ge=0, le=30)
+
+
+class SqlSourceConfig(_Model):
+    """A database reached through SQLAlchemy: ``mysql+pymysql://``, ``postgresql+psycopg://``,
+    ``sqlite:///``, or any other dialect installed."""
+
+    kind: Literal["sql"]
+    url: str
+    db_schema: str | None = Field(default=None, alias="schema")
+    connect_timeout_s: int = Field(default=10, gt=0)
+
+    def resolved(self, base: Path) -> SqlSourceConfig:
+        """The config with a relative SQLite file resolved against ``base``."""
+        prefix = "sqlite:///"
+        rest = self.url[len(prefix) :]
+        if self.url.startswith(prefix) and rest and not rest.startswith(("/", ":memory:")):
+            return self.model_copy(update={"url": prefix + str((base / rest).resolve())})
+        return self
+
+
+class _FileSourceConfig(_Model):
+    quarantine_bad_records: bool = False
+    """Set a record that does not decode aside (counted in ReadStats.skipped, with its
+    record number, byte offset and reason) instead of failing the read."""
+
+    def resolved(self, base: Path) -> Any:
+        """The config with every relative path made absolute against ``base``."""
+        update = {
+            name: (base / value).resolve()
+            for name, value in self
+            if isinstance(value, Path) and not value.is_absolute()
+        }
+        return self.model_copy(update=update)
+
+
+class CopybookSourceConfig(_FileSourceConfig):
+    """Mainframe files described by a COBOL copybook (EBCDIC)."""
+
+    kind: Literal["copybook"]
+    copybook: Path
+    data: Path
+    encoding: str = "cp037"
+    record_format: Literal["F", "FB", "V", "VB"] = "F"
+    rdw_counts_header: bool = True
+    segment_field: str | None = None
+    segments: dict[str, str] = Field(default_factory=dict)
+    redefines: dict[str, str] = Field(default_factory=dict)
+
+
+class FixedWidthField(_Model):
+    """One column of a fixed-width text file: 1-based start column and width."""
+
+    name: str
+    start: int = Field(ge=1)
+    length: int = Field(ge=1)
+
+
+class CsvSourceConfig(_FileSourceConfig):
+    """Delimited or fixed-width text exports: one file, or a folder of them (a table each)."""
+
+    kind: Literal["csv"]
+    path: Path
+    delimiter: str | None = Field(default=None, min_length=1, max_length=1)
+    """None: sniffed from the start of each file."""
+    quotechar: str = Field(default='"', min_length=1, max_length=1)
+    encoding: str = "utf-8"
+    """Any code page Python knows; a UTF-8 byte-order mark is dropped."""
+    header: bool | None = None
+    """Whether the first line names the columns; default yes for delimited, no for fixed-width."""
+    column_names: list[str] | None = None
+    """Column names for files without a header row."""
+    layout: list[FixedWidthField] | None = None
+    """Given: the files are fixed-width text with these columns."""
+    empty_as_null: bool = True
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        return _check_encoding(value)
+
+    @model_validator(mode="after")
+    def _names_without_header(self) -> CsvSourceConfig:
+        if self.header is False and self.layout is None and not self.column_names:
+            raise ValueError("a file without a header needs column_names (or a layout)")
+        return self
+
+
+class DbfSourceConfig(_FileSourceConfig):
+    """dBase III/IV, FoxPro and Visual FoxPro tables: one .dbf file, or a folder of them."""
+
+    kind: Literal["dbf"]
+    path: Path
+    encoding: str | None = None
+    """None: the code page the file's header declares (its language driver byte)."""
+    ignore_missing_memo: bool = False
+    """Read memo columns as null when the .dbt/.fpt file is missing, instead of failing."""
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str | None) -> str | None:
+        return None if value is None else _check_encoding(value)
+
+
+class AccessSourceConfig(_FileSourceConfig):
+    """A Microsoft Access database (.mdb, Jet 3/4; .accdb), read with mdbtools."""
+
+    kind: Literal["access"]
+    path: Path
+
+
+SourceConfig = Annotated[
+    SqlSourceConfig | CopybookSourceConfig | CsvSourceConfig | DbfSourceConfig | AccessSourceConfig,
+    Field(discriminator="kind"),
+]
+
+
+class TargetPlan(_Model):
+    """Where the modern copy lives."""
+
+    url: str
+    db_schema: str | None = Field(default=None, alias="schema")
+
+
+class ColumnMapping(_Model):
+    """A source column's target name and transform."""
+
+    to: str
+    transform: str | None = None
+
+    @field_validator("transform")
+    @classmethod
+    def _known_transform(cls, value: str | None) -> str | None:
+        if value is not None and not _TRANSFORM.match(value):
+            raise ValueError(
+                f"unknown transform {value!r}: use strip, upper, lower, title, int, date:FMT, "
+                "decimal:N, null_if:A|B, map:A=B|C=D, ebcdic-packed, or module:function"
+            )
+        return value
+
+
+class TablePlan(_Model):
+    """One table to copy and reconcile."""
+
+    source: str
+    target: str
+    key: list[str] | None = Field(default=None, min_length=1)
+    """None: the key the source declares (a primary key, or a file's record order)."""
+    columns: dict[str, str | ColumnMapping] = Field(default_factory=dict)
+    where: str | None = None
+    tolerance: dict[str, float] = Field(default_factory=dict)
+
+    def column_mapping(self, source_column: str) -> ColumnMapping:
+        """Where a source column goes: as mapped, or under its lower-cased name."""
+        mapped = self.columns.get(source_column)
+        if mapped is None:
+            return ColumnMapping(to=source_column.lower())
+        if isinstance(mapped, str):
+            return ColumnMapping(to=mapped)
+        return mapped
+
+
+class GatesPlan(_Model):
+    """What each cutover stage must show before the next."""
+
+    max_error_rate: float = Field(default=0.01, ge=0, le=1)
+    max_p95_ms: float = Field(default=800, gt=0)
+    max_mismatch_rate: float = Field(default=0.001, ge=0, le=1)
+    min_requests: int = Field(default=200, ge=0)
+    soak_minutes: float = Field(default=30, ge=0)
+
+
+class CutoverPlan(_Model):
+    """Weighted stages from legacy to modern, gated."""
+
+    router: Literal["builtin", "nginx", "aws-alb"] = "builtin"
+    legacy_url: str
+    modern_url: str
+    stages: list[int] = Field(default_factory=lambda: [5, 25, 50, 100], min_length=1)
+    sticky_key: str | None = None
+    shadow: bool = True
+    gates: GatesPlan = Field(default_factory=GatesPlan)
+    on_gate_failure: Literal["rollback", "freeze"] = "rollback"
+    approval: Literal["required", "auto"] = "required"
+
+    @field_validator("stages")
+    @classmethod
+    def _rising_to_100(cls, stages: list[int]) -> list[int]:
+        if any(not 0 < s <= 100 for s in stages) or stages != sorted(set(stages)):
+            raise ValueError("stages must be rising percentages between 1 and 100")
+        if stages[-1] != 100:
+            raise ValueError("the last stage must be 100")
+        return stages
+
+
+class DecommissionPlan(_Model):
+    """Freeze, archive and retire."""
+
+    freeze_sql: list[str] = Field(default_factory=list)
+    archive: bool = True
+    checklist: list[str] = Field(default_factory=list)
+
+
+class MigrationPlan(_Model):
+    """A whole migration plan file."""
+
+    system: SystemPlan
+    source: SourceConfig
+    target: TargetPlan
+    tables: list[TablePlan] = Field(min_length=1)
+    batch_rows: int = Field(default=10_000, gt=0)
+    cutover: CutoverPlan | None = None
+    decommission: DecommissionPlan = Field(default_factory=DecommissionPlan)
+
+    def table(self, name: str) -> TablePlan:
+        """The table plan whose source or target is ``name``.
+
+        Raises:
+            PlanError: when the plan has no such table.
+        """
+        for table in self.tables:
+            if name in (table.source, table.target):
+                return table
+        known = ", ".join(t.source for t in self.tables)
+        raise PlanError(f"the plan has no table {name!r}; it has {known}")
+
+
+def _check_encoding(value: str) -> str:
+    import codecs
+
+    try:
+        codecs.lookup(value)
+    except LookupError:
+        raise ValueError(f"unknown encoding {value!r}") from None
+    return value
+
+
+# --- loading, with line numbers ---------------------------------------------------------
+
+_Path = tuple[str | int, ...]
+
+
+def _build(loader: yaml.SafeLoader, node: yaml.Node, path: _Path, lines: dict[_Path, int]) -> Any:
+    """Turn a composed YAML node into Python data, noting the line of every key and item."""
+    if isinstance(node, yaml.MappingNode):
+        loader.flatten_mapping(node)
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            if key in out:
+                raise PlanError(f"line {key_node.start_mark.line + 1}: {key!r} is given twice")
+            lines[(*path, key)] = key_node.start_mark.line + 1
+            out[key] = _build(loader, value_node, (*path, key), lines)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        items = []
+        for index, item in enumerate(node.value):
+            lines[(*path, index)] = item.start_mark.line + 1
+            items.append(_build(loader, item, (*path, index), lines))
+        return items
+    return loader.construct_object(node, deep=True)
+
+
+def _where(
+    data: Any, loc: tuple[str | int, ...], lines: dict[_Path, int]
+) -> tuple[int | None, str]:
+    """The line and dotted field name of a pydantic error location.
+
+    A discriminated union adds its tag (``csv``) to the location; parts that are not in
+    the data are left out of the name.
+    """
+    path: list[str | int] = []
+    node = data
+    for part in loc:
+        if isinstance(node, list) and isinstance(part, int) and part < len(node):  # noqa: SIM114
+            node = node[part]
+            path.append(part)
+        elif isinstance(node, dict) and part in node:
+            node = node[part]
+            path.append(part)
+        elif isinstance(node, dict) and part not in node and part == loc[-1]:
+            path.append(part)  # a missing or unknown field: name it at its parent's line
+    line = None
+    for end in range(len(path), 0, -1):
+        line = lines.get(tuple(path[:end]))
+        if line is not None:
+            break
+    name = ""
+    for part in path:
+        name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
+    return line, name or "plan"
+
+
+def parse_plan(text: str, *, filename: str = "plan", base: Path | None = None) -> MigrationPlan:
+    """Validate a plan given as YAML text.
+
+    Args:
+        text: the plan's YAML.
+        filename: named in error messages.
+        base: folder that relative source paths are resolved against (default: as given).
+
+    Raises:
+        PlanError: naming the file, line and field of every problem.
+    """
+    loader = yaml.SafeLoader(text)
+    lines: dict[_Path, int] = {}
+    try:
+        node = loader.get_single_node()
+        data = {} if node is None else _build(loader, node, (), lines)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        at = f", line {mark.line + 1}" if mark else ""
+        raise PlanError(f"not valid YAML: {e.problem or e}", where=f"{filename}{at}") from e
+    except PlanError as e:
+        raise PlanError(e.message, where=filename) from e
+    finally:
+        loader.dispose()
+    if not isinstance(data, dict):
+        raise PlanError(
+            "a plan is a mapping with system, source, target and tables", where=filename
+        )
+    try:
+        plan = MigrationPlan.model_validate(data)
+    except ValidationError as e:
+        problems = []
+        for error in e.errors():
+            line, name = _where(data, tuple(error["loc"]), lines)
+            at = f"line {line}, " if line else ""
+            message = str(error["msg"]).removeprefix("Value error, ")
+            problems.append(f"{at}{name}: {message}")
+        raise PlanError("; ".join(problems), where=filename) from e
+    if base is not None:
+        plan = plan.model_copy(update={"source": plan.source.resolved(base)})
+    return plan
+
+
+def load_plan(path: Path | str) -> MigrationPlan:
+    """Read and validate a migration plan file.
+
+    Args:
+        path: the plan's YAML file.
+
+    Returns:
+        The plan, with file-source paths made absolute relative to the plan file.
+
+    Raises:
+        PlanError: the file is missing, not YAML, or not a valid plan; the message names
+            the file, line and field.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise PlanError(f"cannot read the plan: {e}", where=str(path)) from e
+    return parse_plan(text, filename=str(path), base=path.resolve().parent)

@@ -1,0 +1,622 @@
+"""``LegacySource`` over a mainframe data file described by a COBOL copybook.
+
+Tables: one per 01 record, or, in a multi-segment file, one per layout the ``segments``
+option names (a 01 record or a REDEFINES view; a record whose segment field names no
+layout is a bad record, never silently passed over). Every table starts with the
+``_record`` column: the 1-based position of the record in the file, counting records of
+every segment. It is the table's declared key.
+
+Order and resumption: a file has no index, so ``read`` streams in file order. Read by
+``_record`` (the file's own order) it resumes after any record cheaply (fixed-length
+files seek straight to it). Read by another key, the file must already be in that key's
+order: the read checks it as it streams and fails, naming the record, where it is not.
+"""
+
+from __future__ import annotations
+
+import bisect
+import io
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from domain.errors import LegacyReadError, PlanError
+from legacy_connectors import canonical
+from legacy_connectors.base import (
+    RECORD_NUMBER,
+    InYear,
+    Key,
+    ReadStats,
+    Row,
+    SegmentChecksum,
+    SkippedRecord,
+    StartsWith,
+    TableInfo,
+)
+from legacy_connectors.copybook.codepages import code_page
+from legacy_connectors.copybook.decoder import (
+    FieldDecoder,
+    FieldInvalid,
+    RecordDecoder,
+    RecordError,
+    field_decoder,
+)
+from legacy_connectors.copybook.layout import Field, Node, areas, columns_of, flatten, lay_out
+from legacy_connectors.copybook.parser import parse_copybook
+
+_CHUNK_BYTES = 4 << 20
+_SAMPLE = 4096
+
+
+@dataclass
+class _Table:
+    info: TableInfo
+    decoder: RecordDecoder
+    segment_values: frozenset[str] | None
+    batch: Any = None
+    compiled: bool = False
+
+
+def _segment_key(value: Any) -> str:
+    if isinstance(value, str):
+        return value.strip(" \x00")
+    return "" if value is None else str(value)
+
+
+class CopybookSource:
+    """A read-only copybook + data file source (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        copybook: Path,
+        data: Path,
+        encoding: str = "cp037",
+        record_format: str = "F",
+        rdw_counts_header: bool = True,
+        rdw_big_endian: bool = True,
+        segment_field: str | None = None,
+        segments: Mapping[str, str] | None = None,
+        redefines: Mapping[str, str] | None = None,
+        quarantine_bad_records: bool = False,
+        record_length: int | None = None,
+        float_format: str = "ieee754",
+    ) -> None:
+        if record_format not in ("F", "FB", "V", "VB"):
+            raise PlanError(f"record_format must be F, FB, V or VB, not {record_format!r}")
+        if float_format not in ("ieee754", "ibm"):
+            raise PlanError(f"float_format must be ieee754 or ibm, not {float_format!r}")
+        if segments and not segment_field:
+            raise PlanError("segments need a segment_field")
+        self.copybook = Path(copybook)
+        self.data = Path(data)
+        self.variable = record_format in ("V", "VB")
+        self.rdw_counts_header = rdw_counts_header
+        self.rdw_big_endian = rdw_big_endian
+        self.quarantine = quarantine_bad_records
+        self.cp = code_page(encoding)
+        self.float_format = float_format
+        self._segment_field = segment_field.upper() if segment_field else None
+        self._segments = {str(k).strip(): v.upper() for k, v in (segments or {}).items()}
+        self._redefines = {k.upper(): v.upper() for k, v in (redefines or {}).items()}
+        self._record_length = record_length
+        self._tables: dict[str, _Table] | None = None
+        self._segment: tuple[Field, FieldDecoder] | None = None
+        self.reclen = 0
+
+    # --- LegacySource ------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Parse the copybook and check the data file. Idempotent."""
+        if self._tables is not None:
+            return
+        if not self.data.is_file():
+            raise LegacyReadError("data file not found", table="", where=str(self.data))
+        try:
+            text = self.copybook.read_text(encoding="utf-8", errors="strict")
+        except UnicodeDecodeError:
+            text = self.copybook.read_text(encoding="latin-1")
+        except OSError as e:
+            raise PlanError(
+                f"cannot read the copybook: {e.strerror}", where=str(self.copybook)
+            ) from e
+        records = parse_copybook(text, path=str(self.copybook))
+        nodes = [lay_out(r, str(self.copybook)) for r in records]
+        self.reclen = self._record_length or max(n.size for n in nodes)
+        self._tables = self._build_tables(nodes)
+
+    def close(self) -> None:
+        """Nothing stays open between calls: each read opens and closes the file."""
+
+    def describe(self) -> Sequence[TableInfo]:
+        """A table per 01 record, or per segment layout."""
+        return [t.info for t in self._all().values()]
+
+    def count(self, table: str, where: str | None = None) -> int:
+        """Records of the table in the file, whether or not every field decodes."""
+        if where is not None:
+            raise PlanError("a copybook source cannot filter with `where`")
+        t = self._table(table)
+        if not self.variable and t.segment_values is None:
+            size = self.data.stat().st_size
+            return -(-size // self.reclen)
+        total = 0
+        for _, _, rec in self._records(0):
+            if t.segment_values is None or self._segment_of(rec) in t.segment_values:
+                total += 1
+        return total
+
+    def key_bounds(self, table: str, key: Sequence[str]) -> tuple[Key, Key] | None:
+        """Smallest and largest key, streamed."""
+        low: Key | None = None
+        high: Key | None = None
+        for batch in self._stream(table, ReadStats()):
+            for row in batch:
+                k = tuple(row[c] for c in key)
+                if low is None or k < low:
+                    low = k
+                if high is None or k > high:
+                    high = k
+        return None if low is None or high is None else (low, high)
+
+    def read(
+        self,
+        table: str,
+        key: Sequence[str],
+        *,
+        after: Key | None = None,
+        upto: Key | None = None,
+        batch_rows: int = 10_000,
+        stats: ReadStats | None = None,
+    ) -> Iterator[list[Row]]:
+        """Rows in file order, in batches, strictly after ``after`` and up to ``upto``.
+
+        Raises:
+            LegacyReadError: a bad record (unless quarantine is on), or, for a key other
+                than ``_record``, a file that is not in that key's order.
+        """
+        stats = stats if stats is not None else ReadStats()
+        key = tuple(key)
+        t = self._table(table)
+        for c in key:
+            t.info.column(c)
+        if key == (RECORD_NUMBER,):
+            start = int(after[0]) if after else 0
+            stop = int(upto[0]) if upto else None
+            for batch in self._stream(table, stats, start=start, batch_rows=batch_rows):
+                if stop is not None and batch and batch[-1][RECORD_NUMBER] > stop:
+                    batch = [r for r in batch if r[RECORD_NUMBER] <= stop]
+                    if batch:
+                        stats.rows += len(batch)
+                        yield batch
+                    return
+                if batch:
+                    stats.rows += len(batch)
+                    yield batch
+            return
+        previous: Key | None = None
+        out: list[Row] = []
+        for batch in self._stream(table, stats, batch_rows=batch_rows):
+            for row in batch:
+                k = tuple(row[c] for c in key)
+                if previous is not None and not _less(previous, k):
+                    raise LegacyReadError(
+                        f"the file is not in {', '.join(key)} order here; read it by "
+                        f"{RECORD_NUMBER} (file order) instead",
+                        table=table,
+                        record=row[RECORD_NUMBER],
+                        where=f"{self.data}, {table}",
+                    )
+                previous = k
+                if after is not None and not _less(tuple(after), k):
+                    continue
+                if upto is not None and _less(tuple(upto), k):
+                    if out:
+                        stats.rows += len(out)
+                        yield out
+                    return
+                out.append(row)
+                if len(out) >= batch_rows:
+                    stats.rows += len(out)
+                    yield out
+                    out = []
+        if out:
+            stats.rows += len(out)
+            yield out
+
+    def segment_checksums(
+        self, table: str, key: Sequence[str], columns: Sequence[str], segments: int
+    ) -> list[SegmentChecksum]:
+        """Per key range, rows and checksum (``legacy_connectors.canonical``), streamed.
+
+        Ranges: a single numeric key's span is cut into equal parts; other keys are cut at
+        quantiles of a sample of their values.
+        """
+        info = self._table(table).info
+        scales = [info.column(c).scale if info.column(c).scale else None for c in columns]
+        bounds = self._boundaries(table, tuple(key), max(1, segments))
+        rows = [0] * (len(bounds) + 1)
+        sums = [0] * (len(bounds) + 1)
+        for batch in self._stream(table, ReadStats()):
+            for row in batch:
+                k = tuple(row[c] for c in key)
+                i = bisect.bisect_right(bounds, k)
+                rows[i] += 1
+                sums[i] += canonical.row_fold([row[c] for c in columns], scales)
+        edges: list[Key | None] = [None, *bounds, None]
+        return [
+            SegmentChecksum(edges[i], edges[i + 1], rows[i], sums[i] % canonical.CHECKSUM_MODULUS)
+            for i in range(len(rows))
+        ]
+
+    def lookup(self, table: str, key: Sequence[str], keys: Sequence[Key]) -> dict[Key, Row]:
+        """Rows with these keys; by ``_record`` in a fixed-length file, read directly."""
+        wanted = {tuple(k) for k in keys}
+        found: dict[Key, Row] = {}
+        if tuple(key) == (RECORD_NUMBER,) and not self.variable:
+            for (number,) in sorted(wanted):
+                for batch in self._stream(table, ReadStats(), start=int(number) - 1, batch_rows=1):
+                    for row in batch:
+                        if row[RECORD_NUMBER] == number:
+                            found[(number,)] = row
+                    break
+            return found
+        for batch in self._stream(table, ReadStats()):
+            for row in batch:
+                k = tuple(row[c] for c in key)
+                if k in wanted:
+                    found[k] = row
+        return found
+
+    def candidates(self, table: str, blocking: Mapping[str, Any], *, limit: int = 50) -> list[Row]:
+        """Rows matching every blocking value (equal, ``StartsWith``, ``InYear``), streamed."""
+        out: list[Row] = []
+        for batch in self._stream(table, ReadStats()):
+            for row in batch:
+                if all(_matches(row.get(c), v) for c, v in blocking.items()):
+                    out.append(row)
+                    if len(out) >= limit:
+                        return out
+        return out
+
+    # --- tables ------------------------------------------------------------------------
+
+    def _all(self) -> dict[str, _Table]:
+        self.open()
+        assert self._tables is not None
+        return self._tables
+
+    def _table(self, name: str) -> _Table:
+        tables = self._all()
+        if name not in tables:
+            raise PlanError(
+                f"no table {name!r} in {self.copybook.name}; it has {', '.join(tables)}"
+            )
+        return tables[name]
+
+    def _build_tables(self, nodes: list[Node]) -> dict[str, _Table]:
+        all_areas = {n.name: areas(n) for n in nodes}
+        for area, view in self._redefines.items():
+            owner = [r for r, a in all_areas.items() if area in a]
+            if not owner or view not in all_areas[owner[0]][area]:
+                raise PlanError(f"redefines: {area} is not a REDEFINES area with a view {view}")
+        odo: dict[str, tuple[int, int]] = {}
+        stack = list(nodes)
+        while stack:
+            node = stack.pop()
+            if node.item.depending_on:
+                low, high = odo.get(node.item.depending_on, (node.item.occurs_min or 0, 0))
+                odo[node.item.depending_on] = (low, max(high, node.occurs))
+            stack.extend(node.children)
+
+        def make(
+            name: str, node: Node, chosen: dict[str, str], values: frozenset[str] | None
+        ) -> _Table:
+            fields = flatten(node, chosen)
+            decoder = RecordDecoder(
+                fields,
+                self.cp,
+                record_number=RECORD_NUMBER,
+                odo_ranges=odo,
+                ibm_float=self.float_format == "ibm",
+            )
+            hint = None
+            if values is None and not self.variable and self.data.exists():
+                hint = -(-self.data.stat().st_size // self.reclen)
+            info = TableInfo(name, columns_of(fields, RECORD_NUMBER), (RECORD_NUMBER,), hint)
+            return _Table(info, decoder, values)
+
+        tables: dict[str, _Table] = {}
+        if not self._segments:
+            for node in nodes:
+                tables[node.name] = make(node.name, node, dict(self._redefines), None)
+            return tables
+        assert self._segment_field is not None
+        seg = None
+        for node in nodes:
+            for f in flatten(node, {}):
+                if f.name == self._segment_field and not f.present_if and not f.shifts:
+                    seg = f
+                    break
+            if seg:
+                break
+        if seg is None:
+            raise PlanError(f"segment_field {self._segment_field} is not a field of the copybook")
+        self._segment = (
+            seg,
+            field_decoder(
+                seg.type,
+                self.cp,
+                RecordDecoder([], self.cp, record_number="", odo_ranges={}).alphabet,
+            ),
+        )
+        by_layout: dict[str, set[str]] = {}
+        for value, layout in self._segments.items():
+            by_layout.setdefault(layout, set()).add(value)
+        for layout, values in by_layout.items():
+            found = None
+            for node in nodes:
+                if node.name == layout:
+                    found = (node, dict(self._redefines))
+                    break
+                for area, views in all_areas[node.name].items():
+                    if layout in views:
+                        found = (node, {**self._redefines, area: layout})
+                        break
+                if found:
+                    break
+            if found is None:
+                raise PlanError(f"segments: {layout} is neither an 01 record nor a REDEFINES view")
+            tables[layout] = make(layout, found[0], found[1], frozenset(values))
+        return tables
+
+    # --- records -----------------------------------------------------------------------
+
+    def _segment_of(self, rec: bytes) -> str | None:
+        assert self._segment is not None
+        f, decode = self._segment
+        if len(rec) < f.end:
+            return None
+        try:
+            return _segment_key(decode(rec[f.offset : f.end]))
+        except FieldInvalid:
+            return None
+
+    def _records(self, start: int) -> Iterator[tuple[int, int, bytes]]:
+        """(1-based number, file offset, bytes) of each record after the first ``start``."""
+        if not self.variable:
+            for first, buf in self._fixed_chunks(start, max(1, _CHUNK_BYTES // self.reclen)):
+                for k in range(0, len(buf), self.reclen):
+                    yield (
+                        first + k // self.reclen + 1,
+                        (first * self.reclen) + k,
+                        buf[k : k + self.reclen],
+                    )
+            return
+        yield from self._variable_records(start)
+
+    def _fixed_chunks(self, start: int, per_chunk: int) -> Iterator[tuple[int, bytes]]:
+        with self.data.open("rb") as fh:
+            fh.seek(start * self.reclen)
+            index = start
+            while True:
+                buf = fh.read(per_chunk * self.reclen)
+                if not buf:
+                    return
+                yield index, buf
+                index += len(buf) // self.reclen
+                if len(buf) % self.reclen:
+                    return
+
+    def _variable_records(self, start: int) -> Iterator[tuple[int, int, bytes]]:
+        size = self.data.stat().st_size
+        with self.data.open("rb", buffering=0) as raw:
+            fh = io.BufferedReader(raw, buffer_size=1 << 20)
+            offset = 0
+            number = 0
+            while offset < size:
+                header = fh.read(4)
+                number += 1
+                if len(header) < 4:
+                    raise _Framing(
+                        number,
+                        offset,
+                        f"the file ends inside a record descriptor word ({len(header)} of 4 bytes)",
+                    )
+                if self.rdw_big_endian:
+                    length = int.from_bytes(header[0:2], "big")
+                else:
+                    length = int.from_bytes(header[2:4], "little")
+                payload = length - 4 if self.rdw_counts_header else length
+                if payload < 0:
+                    raise _Framing(
+                        number,
+                        offset,
+                        f"the record descriptor word says {length} bytes, less than its own 4",
+                    )
+                if offset + 4 + payload > size:
+                    raise _Framing(
+                        number,
+                        offset,
+                        f"the record descriptor word says {payload} bytes follow, past the end "
+                        f"of the file ({size - offset - 4} left)",
+                    )
+                if number <= start:
+                    fh.seek(payload, os.SEEK_CUR)
+                    offset += 4 + payload
+                    continue
+                yield number, offset + 4, fh.read(payload)
+                offset += 4 + payload
+
+    def _bad(
+        self, table: str, number: int, offset: int, reason: str, raw: bytes | None, stats: ReadStats
+    ) -> None:
+        if not self.quarantine:
+            raise LegacyReadError(
+                reason, table=table, record=number, offset=offset, where=f"{self.data}, {table}"
+            )
+        stats.skipped.append(SkippedRecord(table, number, offset, reason, raw))
+
+    def _exact(
+        self, t: _Table, rec: bytes, number: int, offset: int, stats: ReadStats
+    ) -> Row | None:
+        name = t.info.name
+        if t.segment_values is not None:
+            assert self._segment is not None
+            seg_field, decode = self._segment
+            if len(rec) < seg_field.end:
+                self._bad(
+                    name,
+                    number,
+                    offset + len(rec),
+                    f"the record is {len(rec)} bytes, too short to hold {seg_field.column}",
+                    rec,
+                    stats,
+                )
+                return None
+            try:
+                value = _segment_key(decode(rec[seg_field.offset : seg_field.end]))
+            except FieldInvalid as e:
+                self._bad(
+                    name,
+                    number,
+                    offset + seg_field.offset + e.index,
+                    f"{seg_field.column}: {e.reason}",
+                    rec,
+                    stats,
+                )
+                return None
+            if value not in t.segment_values:
+                if value in self._segments:
+                    return None
+                self._bad(
+                    name,
+                    number,
+                    offset + seg_field.offset,
+                    f"{seg_field.column} names no layout in `segments`",
+                    rec,
+                    stats,
+                )
+                return None
+        try:
+            return t.decoder.decode(rec, number)
+        except RecordError as e:
+            self._bad(name, number, offset + e.offset, e.reason, rec, stats)
+            return None
+
+    def _compiled(self, t: _Table) -> Any:
+        if not t.compiled:
+            t.compiled = True
+            t.batch = t.decoder.compile_batch() if self.cp.total else None
+        return t.batch
+
+    def _stream(
+        self, table: str, stats: ReadStats, *, start: int = 0, batch_rows: int = 10_000
+    ) -> Iterator[list[Row]]:
+        """Decoded rows of a table in file order after the first ``start`` records (rows
+        are not counted in ``stats.rows``; bad records are, in ``stats.skipped``)."""
+        t = self._table(table)
+        fast = self._compiled(t)
+        if not self.variable and fast is not None and t.segment_values is None:
+            yield from self._fast_fixed(t, fast, start, batch_rows, stats)
+            return
+        out: list[Row] = []
+        try:
+            for number, offset, rec in self._records(start):
+                row = self._exact(t, rec, number, offset, stats)
+                if row is not None:
+                    out.append(row)
+                    if len(out) >= batch_rows:
+                        yield out
+                        out = []
+        except _Framing as e:
+            # The record boundaries are lost from here on: the rest is one bad record.
+            if out:
+                yield out
+                out = []
+            self._bad(table, e.number, e.offset, e.reason, None, stats)
+        if out:
+            yield out
+
+    def _fast_fixed(
+        self, t: _Table, fast: Any, start: int, batch_rows: int, stats: ReadStats
+    ) -> Iterator[list[Row]]:
+        reclen = self.reclen
+        decode = self.cp.decoder()
+        hexed = t.decoder.needs_hex
+        per_chunk = max(1, min(batch_rows, _CHUNK_BYTES // reclen))
+        for first, buf in self._fixed_chunks(start, per_chunk):
+            n = len(buf) // reclen
+            text = decode(buf[: n * reclen])
+            hx = buf.hex() if hexed else None
+
+            def slow(k: int, buf: bytes = buf, first: int = first) -> Row | None:
+                rec = buf[k * reclen : (k + 1) * reclen]
+                return self._exact(t, rec, first + k + 1, (first + k) * reclen, stats)
+
+            rows = fast(buf, text, hx, n, reclen, first + 1, slow)
+            if len(buf) % reclen:
+                row = slow(n)
+                if row is not None:
+                    rows.append(row)
+            if rows:
+                yield rows
+
+    def _boundaries(self, table: str, key: Key, segments: int) -> list[Key]:
+        if segments <= 1:
+            return []
+        sample: list[Key] = []
+        seen = 0
+        step = 1
+        for batch in self._stream(table, ReadStats()):
+            for row in batch:
+                seen += 1
+                if seen % step:
+                    continue
+                sample.append(tuple(row[c] for c in key))
+                if len(sample) >= 2 * _SAMPLE:
+                    sample = sample[::2]
+                    step *= 2
+        if not sample:
+            return []
+        if len(key) == 1 and all(
+            isinstance(k[0], int | Decimal) and not isinstance(k[0], bool) for k in sample
+        ):
+            low, high = min(sample)[0], max(sample)[0]
+            width = (high - low) / segments
+            cuts = sorted({(low + width * i) for i in range(1, segments)})
+            if all(isinstance(k[0], int) for k in sample):
+                cuts = sorted({int(low + (high - low) * i // segments) for i in range(1, segments)})
+            return [(c,) for c in cuts if low < c <= high]
+        sample.sort()
+        return sorted({sample[len(sample) * i // segments] for i in range(1, segments)})
+
+
+class _Framing(Exception):
+    def __init__(self, number: int, offset: int, reason: str) -> None:
+        super().__init__(reason)
+        self.number = number
+        self.offset = offset
+        self.reason = reason
+
+
+def _less(a: Key, b: Key) -> bool:
+    try:
+        return a < b
+    except TypeError:
+        return False
+
+
+def _matches(value: Any, wanted: Any) -> bool:
+    if isinstance(wanted, StartsWith):
+        return isinstance(value, str) and value.upper().startswith(wanted.prefix.upper())
+    if isinstance(wanted, InYear):
+        if hasattr(value, "year"):
+            return bool(value.year == wanted.year)
+        return value is not None and str(value).strip()[:4] == str(wanted.year)
+    if isinstance(value, str) and isinstance(wanted, str):
+        return value.strip().upper() == wanted.strip().upper()
+    return bool(value == wanted)
