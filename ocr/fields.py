@@ -5,11 +5,16 @@ several words), take the region right of or below it (or the template's zone), a
 read the value there. On OCRed pages the value is cropped from the deskewed page,
 stripped of box lines and read again as one line: whole-page layout analysis often
 breaks on boxed values, a crop read on its own does not. Tick boxes are judged by the
-ink inside the box nearest the label.
+ink inside the box nearest the label on its line.
+
+A value is only as sure as its weakest sign: readings that disagree, an e-mail or free
+text that looks like a typical misreading, or tick-box ink near the threshold bring its
+confidence below the template's review bar, so a person looks.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import cv2
@@ -17,7 +22,7 @@ import numpy as np
 
 from config.form_template import FieldSpec, FieldType, FormTemplate, Position
 from domain.forms import BBox, ExtractedField, ReviewReason, Word, WordSource
-from ocr import layout
+from ocr import layout, preprocess
 from ocr.engines import GrayImage, OcrEngine, OcrWord, PageSegMode
 from ocr.reading import ReadPage
 from ocr.validators import normalise
@@ -25,12 +30,23 @@ from ocr.validators import normalise
 # Gap between a label and its value region, as a share of the page width.
 _GAP = 0.004
 _RIGHT_MARGIN = 0.98
-# Share of a tick box's inside that must be ink for it to count as ticked.
-_TICKED_INK = 0.05
+# Share of a tick box's inside that must be ink for it to count as ticked, and the band
+# around it where the ink says neither (see ``tick_confidence``).
+TICKED_INK = 0.05
+UNSURE_INK = (0.02, 0.10)
 # Confidence given to a value whose readings disagree: below any sensible review bar.
 DISAGREEMENT_CONFIDENCE = 0.5
 # Confidence of a value read from a text layer, or of an empty box seen as empty.
 _CERTAIN = 1.0
+# Field types read a third time (see ``read_crop``), and the scale of that reading.
+_THOROUGH = frozenset({FieldType.EMAIL})
+_THIRD_READING_SCALE = 0.7
+# In an e-mail's local part, a letter beside the digit OCR confuses it with ("l1", "0o"):
+# one glyph read as two, or the wrong one of the pair, still makes a valid address.
+_CONFUSED_NEIGHBOURS = re.compile(r"[lij|!]1|1[lij|!]|o0|0o")
+# Characters that have no business in an address or other free text but that OCR makes
+# of box edges and stray marks ("8]" for "81"): a value holding one is doubtful.
+_ODD_IN_TEXT = re.compile(r"[^\w\s,.'’\-/&#()]|_")
 
 
 @dataclass(frozen=True)
@@ -39,6 +55,8 @@ class ValueReading:
 
     ``others`` are further readings of the same crop (prepared differently): when they
     normalise to a different value, the field is doubtful whatever the confidences say.
+    ``typed`` text comes from a PDF's text layer: it is what was typed, so it cannot
+    look like a misreading.
     """
 
     text: str
@@ -46,6 +64,7 @@ class ValueReading:
     bbox: BBox
     saw_ink: bool = True
     others: tuple[tuple[str, float], ...] = ()
+    typed: bool = False
 
 
 def extract_fields(
@@ -75,8 +94,8 @@ def extract_fields(
         label_box = label.bbox if label else None
         other_labels = [m.bbox for name, m in labels.items() if name != spec.name]
         if spec.type is FieldType.CHECKBOX:
-            assert label_box is not None
-            fields[spec.name] = read_checkbox(page, label_box)
+            assert label is not None
+            fields[spec.name] = read_checkbox(page, label)
             continue
         region = value_region(spec, label_box, other_labels)
         reading = read_value(spec, page, region, value_words, engine)
@@ -148,8 +167,14 @@ def read_value(
     if page.source is WordSource.TEXT_LAYER:
         text = " ".join(w.text for w in words)
         box = layout.union(w.bbox for w in words) if words else region
-        return ValueReading(text, _CERTAIN, box, saw_ink=bool(words))
-    crop_reading = read_crop(page, region, engine, multiline=_is_multiline(spec, region, page))
+        return ValueReading(text, _CERTAIN, box, saw_ink=bool(words), typed=True)
+    crop_reading = read_crop(
+        page,
+        region,
+        engine,
+        multiline=_is_multiline(spec, region, page),
+        thorough=spec.type in _THOROUGH,
+    )
     if crop_reading.text or not words:
         return crop_reading
     # The crop read nothing although the page pass saw words: keep those, doubtfully.
@@ -163,8 +188,16 @@ def _is_multiline(spec: FieldSpec, region: BBox, page: ReadPage) -> bool:
     return spec.position is not Position.RIGHT and height_px > 0.3 * page.dpi
 
 
-def read_crop(page: ReadPage, region: BBox, engine: OcrEngine, *, multiline: bool) -> ValueReading:
-    """Crop a region from the cleaned page, remove box lines, and read it again."""
+def read_crop(
+    page: ReadPage, region: BBox, engine: OcrEngine, *, multiline: bool, thorough: bool = False
+) -> ValueReading:
+    """Crop a region from the cleaned page, remove box lines, and read it again.
+
+    Args:
+        thorough: read a third time, from a copy at ``_THIRD_READING_SCALE``: for values
+            whose every misreading is still valid (an e-mail address), where only
+            disagreement between readings shows the doubt.
+    """
     image = page.image()
     height, width = image.shape[:2]
     x0, y0 = round(region[0] * width), round(region[1] * height)
@@ -189,10 +222,14 @@ def read_crop(page: ReadPage, region: BBox, engine: OcrEngine, *, multiline: boo
     box = ((x0 + ix0) / width, (y0 + iy0) / height, (x0 + ix1) / width, (y0 + iy1) / height)
     # Two readings: as cleaned, and slightly smoothed (scanner grain misleads Tesseract
     # into extra or changed characters). Where they disagree, a person should look.
-    readings = [
-        _line_text(engine.read(variant, dpi=page.dpi, mode=mode))
-        for variant in (text_crop, np.asarray(cv2.GaussianBlur(text_crop, (3, 3), 0), np.uint8))
-    ]
+    variants = [text_crop, np.asarray(cv2.GaussianBlur(text_crop, (3, 3), 0), np.uint8)]
+    if thorough:
+        # Resampled smaller, the letters' pixels fall differently: on the specimens this
+        # reading disagreed with the other two on most e-mails they both misread
+        # ("walton1" as "waltonl1"), and agreed on nearly all they read right. The dpi
+        # stays the page's, as measured.
+        variants.append(preprocess.scale(text_crop, _THIRD_READING_SCALE))
+    readings = [_line_text(engine.read(v, dpi=page.dpi, mode=mode)) for v in variants]
     readings.sort(key=lambda r: r[1], reverse=True)
     (text, confidence), others = readings[0], tuple(readings[1:])
     return ValueReading(text, confidence, box, others=others)
@@ -250,31 +287,30 @@ def _ink_box(crop: GrayImage, dpi: int) -> tuple[int, int, int, int] | None:
 # --- tick boxes ------------------------------------------------------------------------
 
 
-def read_checkbox(page: ReadPage, label: BBox) -> ExtractedField:
-    """Whether the tick box nearest the label is ticked, from the ink inside it."""
+def read_checkbox(page: ReadPage, label: layout.LabelMatch) -> ExtractedField:
+    """Whether the tick box beside the label is ticked, from the ink inside it.
+
+    The box must sit on the label's line: a box from the row above or below (which the
+    search band reaches when rows are close) would report that row's answer. Ink that
+    is neither clearly absent nor clearly a mark sends the field to review.
+    """
     image = page.image()
     height, width = image.shape[:2]
-    lx0, ly0, lx1, ly1 = label
-    label_h = (ly1 - ly0) * height
+    lx0, _, lx1, _ = label.bbox
+    label_h, label_cy = _label_line(label, height)
     # Search the label's line, from a little left of it to well right of it.
     x0 = max(0, round(lx0 * width - 6 * label_h))
     x1 = min(width, round(lx1 * width + 0.45 * width))
-    y0 = max(0, round(ly0 * height - 1.5 * label_h))
-    y1 = min(height, round(ly1 * height + 1.5 * label_h))
+    y0 = max(0, round(label_cy - 2.0 * label_h))
+    y1 = min(height, round(label_cy + 2.0 * label_h))
     band = image[y0:y1, x0:x1]
-    box = _nearest_box(band, (lx0 * width - x0, lx1 * width - x0), label_h)
+    box = _nearest_box(band, (lx0 * width - x0, lx1 * width - x0), label_h, label_cy - y0)
     if box is None:
         return ExtractedField(
-            value=None, confidence=0.0, page=page.number, bbox=label, error="no tick box found"
+            value=None, confidence=0.0, page=page.number, bbox=label.bbox, error="no tick box found"
         )
     bx, by, bw, bh = box
-    inset_x, inset_y = max(2, bw // 5), max(2, bh // 5)
-    inside = band[by + inset_y : by + bh - inset_y, bx + inset_x : bx + bw - inset_x]
-    density = float(np.count_nonzero(inside < 128)) / max(1, inside.size)
-    ticked = density >= _TICKED_INK
-    # Sure when the ink is far from the threshold either way.
-    margin = abs(density - _TICKED_INK) / _TICKED_INK
-    confidence = float(min(1.0, 0.5 + 0.5 * margin))
+    density = tick_ink(band[by : by + bh, bx : bx + bw])
     bbox = (
         (x0 + bx) / width,
         (y0 + by) / height,
@@ -282,14 +318,54 @@ def read_checkbox(page: ReadPage, label: BBox) -> ExtractedField:
         (y0 + by + bh) / height,
     )
     return ExtractedField(
-        value=ticked, confidence=confidence, valid=True, page=page.number, bbox=bbox
+        value=density >= TICKED_INK,
+        confidence=tick_confidence(density),
+        valid=True,
+        page=page.number,
+        bbox=_rounded(bbox),
     )
 
 
+def tick_ink(box: GrayImage) -> float:
+    """Share of the inside of a tick box (its outline cut away) that is ink."""
+    height, width = box.shape[:2]
+    inset_x, inset_y = max(2, width // 5), max(2, height // 5)
+    inside = box[inset_y : height - inset_y, inset_x : width - inset_x]
+    return float(np.count_nonzero(inside < 128)) / max(1, inside.size)
+
+
+def tick_confidence(density: float) -> float:
+    """How sure ``density >= TICKED_INK`` is.
+
+    Empty boxes measure under 1% ink and ticked ones 14% or more on scans and photos
+    alike; between ``UNSURE_INK`` bounds lies a faint mark, a speck, or part of the
+    outline caught by a misplaced box: a person decides. Outside it, sureness grows
+    with the distance from the band.
+    """
+    low, high = UNSURE_INK
+    if low < density < high:
+        return DISAGREEMENT_CONFIDENCE
+    distance = low - density if density <= low else density - high
+    return round(0.9 + 0.1 * min(1.0, distance / low), 3)
+
+
+def _label_line(label: layout.LabelMatch, page_height: int) -> tuple[float, float]:
+    """The height of the label's letters and the middle of its line, in pixels.
+
+    Medians over the label's words: one word whose box took in a box edge or the
+    tick box beside it would otherwise make the label look twice as tall.
+    """
+    words = [w for w in label.words if layout.comparable(w.text)] or list(label.words)
+    heights = sorted((w.bbox[3] - w.bbox[1]) * page_height for w in words)
+    middles = sorted((w.bbox[1] + w.bbox[3]) / 2 * page_height for w in words)
+    return heights[len(heights) // 2], middles[len(middles) // 2]
+
+
 def _nearest_box(
-    band: GrayImage, label_span: tuple[float, float], label_h: float
+    band: GrayImage, label_span: tuple[float, float], label_h: float, label_cy: float
 ) -> tuple[int, int, int, int] | None:
-    """The square outline in the band nearest the label (x, y, w, h in band pixels)."""
+    """The square outline on the label's line nearest the label (x, y, w, h in band
+    pixels)."""
     if band.size == 0:
         return None
     _, ink = cv2.threshold(band, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
@@ -298,9 +374,15 @@ def _nearest_box(
     for contour in contours:
         x, y, w, h = cv2.boundingRect(contour)
         square = 0.7 <= w / max(h, 1) <= 1.4
-        sized = 0.8 * label_h <= h <= 4.0 * label_h
-        # An outline, not a filled blob or a letter: its hull fills most of the box.
-        if not (square and sized) or cv2.contourArea(contour) < 0.6 * w * h:
+        # Label heights vary with what the words' boxes took in, so the lower bound is
+        # loose; a box's straight sides are what tell it from a round letter ("O").
+        sized = 0.5 * label_h <= h <= 4.0 * label_h
+        # An outline with straight sides: its contour fills nearly all of its bounding
+        # rectangle (a box 0.9 or more, even tilted a little; an "O" about 0.78).
+        if not (square and sized) or cv2.contourArea(contour) < 0.85 * w * h:
+            continue
+        # On the label's line: the label's middle lies within the box's height.
+        if abs(y + h / 2 - label_cy) > 0.6 * h:
             continue
         centre = x + w / 2
         if label_span[0] <= centre <= label_span[1]:
@@ -329,8 +411,16 @@ def _judge(spec: FieldSpec, reading: ValueReading, page: int) -> ExtractedField:
             bbox=reading.bbox,
             error="required but empty" if spec.required else None,
         )
+    if not any(c.isalnum() for c in reading.text):
+        # Only marks ("|", "]", "_"): a box edge or a speck, not an answer. Money and
+        # numbers would otherwise turn "|" into 1.
+        return ExtractedField(
+            page=page, bbox=reading.bbox, confidence=0.0, error="ink found but not read"
+        )
     value, error = normalise(spec, reading.text)
     confidence = reading.confidence
+    if not reading.typed:
+        confidence = min(confidence, _plausibility(spec, value, error))
     for other_text, other_confidence in reading.others:
         other_value, other_error = normalise(spec, other_text)
         if other_value == value:
@@ -348,6 +438,17 @@ def _judge(spec: FieldSpec, reading: ValueReading, page: int) -> ExtractedField:
         bbox=_rounded(reading.bbox),
         error=error,
     )
+
+
+def _plausibility(spec: FieldSpec, value: object, error: str | None) -> float:
+    """A cap on the confidence of a valid value that looks like a typical misreading."""
+    if error is not None or not isinstance(value, str):
+        return _CERTAIN
+    if spec.type is FieldType.EMAIL and _CONFUSED_NEIGHBOURS.search(value.split("@")[0]):
+        return DISAGREEMENT_CONFIDENCE
+    if spec.type is FieldType.TEXT and _ODD_IN_TEXT.search(value):
+        return DISAGREEMENT_CONFIDENCE
+    return _CERTAIN
 
 
 def _rounded(box: BBox) -> BBox:

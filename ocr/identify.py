@@ -9,10 +9,16 @@ from rapidfuzz import fuzz
 from config.form_template import FormTemplate
 from domain.errors import UnknownFormError
 from domain.forms import Word
+from ocr import layout
 from ocr.layout import comparable
 
 # Lowest fuzzy score (0..100) for a phrase to count as present on the page.
 PHRASE_MIN_SCORE = 85.0
+# Recognising a form by its field labels instead: at least this many labels on page 1,
+# this share of them found, and this lead in share over the next template.
+_MIN_LABELS = 5
+_LABELS_FOUND = 0.8
+_LABELS_LEAD = 0.3
 
 
 def identify_form(
@@ -39,9 +45,36 @@ def identify_form(
         if score is not None and (best is None or score > best[0]):
             best = (score, template)
     if best is None:
+        by_labels = _by_labels(words, templates)
+        if by_labels is not None:
+            return by_labels
         known = ", ".join(sorted(templates)) or "none loaded"
         raise UnknownFormError(f"the document matches no form template ({known})", where=where)
     return best[1]
+
+
+def _by_labels(words: Iterable[Word], templates: Mapping[str, FormTemplate]) -> FormTemplate | None:
+    """The template whose field labels the page carries, when its match rules failed.
+
+    The rules' phrases are often small print (a subtitle) that a blurred phone photo
+    loses while the larger labels survive. Only a clear winner counts: nearly all of
+    its labels found, and far more of them than of any other template's (forms share
+    labels such as "Surname").
+    """
+    candidates = layout.phrases(list(words))
+    shares = []
+    for template in templates.values():
+        labels = [s.label for s in template.fields if s.label and s.page == 1]
+        if len(labels) < _MIN_LABELS:
+            continue
+        found = sum(layout.find_label(label, candidates) is not None for label in labels)
+        shares.append((found / len(labels), template))
+    shares.sort(key=lambda pair: pair[0], reverse=True)
+    if not shares or shares[0][0] < _LABELS_FOUND:
+        return None
+    if len(shares) > 1 and shares[0][0] - shares[1][0] < _LABELS_LEAD:
+        return None
+    return shares[0][1]
 
 
 def match_score(text: str, template: FormTemplate) -> float | None:

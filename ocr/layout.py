@@ -113,13 +113,17 @@ def find_label(
                 run = words[start : start + length]
                 if any(id(w) in taken for w in run):
                     continue
-                text = comparable(" ".join(w.text for w in run))
-                if not text:
+                # A run never starts or ends with a word of no letters: that is a box
+                # edge or a tick box read as "[|", and taking it would stretch the
+                # label's box over the tick box or value box beside it.
+                if not (comparable(run[0].text) and comparable(run[-1].text)):
                     continue
+                text = comparable(" ".join(w.text for w in run))
                 score = fuzz.ratio(text, target)
                 # Prefer a label that stands alone over one inside a longer phrase
                 # ("Surname" rather than the end of "Previous surname").
-                if len(run) < len(words):
+                outside = words[:start] + words[start + length :]
+                if any(comparable(w.text) for w in outside):
                     score -= 2.0
                 if score >= LABEL_MIN_SCORE and (best is None or score > best.score):
                     best = LabelMatch(tuple(run), score)

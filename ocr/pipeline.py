@@ -32,7 +32,7 @@ from ocr.engines import engine_for
 from ocr.fields import extract_fields, review_reasons
 from ocr.identify import identify_form
 from ocr.pages import Document, Source, open_document
-from ocr.reading import OcrOptions, read_page
+from ocr.reading import OcrOptions, read_in_full, read_page
 
 log = get_logger(__name__)
 
@@ -287,7 +287,14 @@ def _extract_page(
         if read.blank:
             return outcome
         if template is None:
-            template = identify_form(read.words, templates, where=where)
+            try:
+                template = identify_form(read.words, templates, where=where)
+            except UnknownFormError:
+                # The quick low-resolution pass may have missed the very words that
+                # identify the form; the full-resolution words are worth one more try.
+                if not read_in_full(read, options):
+                    raise
+                template = identify_form(read.words, templates, where=where)
             outcome.form_type = template.form_type
         outcome.fields = extract_fields(template, read, engine_for(options.field_engine))
         return outcome

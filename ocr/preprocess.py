@@ -83,11 +83,58 @@ def find_page(image: GrayImage) -> GrayImage:
     # Under a quarter of the frame is not a page; over 97% means no background shows.
     if not 0.25 <= area_share <= 0.97:
         return image
-    corners = cv2.approxPolyDP(outline, 0.02 * cv2.arcLength(outline, True), True)
-    if len(corners) != 4:
+    corners = page_corners(outline)
+    if corners is None:
         return image
-    quad = _order_corners(corners.reshape(4, 2).astype(np.float32) / factor)
-    return _warp(image, quad)
+    return _warp(image, _order_corners(corners / factor))
+
+
+def page_corners(outline: np.ndarray[Any, Any]) -> np.ndarray[Any, Any] | None:
+    """The four corners of a page's outline (float32, 4×2), or None when it has no
+    four clear sides.
+
+    A corner in shadow falls below the brightness threshold and is cut off, leaving a
+    fifth short edge; so the page's sides are the four longest edges of the outline's
+    hull, and its corners are where those meet.
+    """
+    hull = cv2.convexHull(outline)
+    # A fine approximation, so that a cut corner shows as an edge of its own rather than
+    # being merged into a corner placed at one end of the cut.
+    approx = cv2.approxPolyDP(hull, 0.01 * cv2.arcLength(hull, True), True).reshape(-1, 2)
+    if not 4 <= len(approx) <= 8:
+        return None
+    points = approx.astype(np.float64)
+    edges = [(points[i], points[(i + 1) % len(points)]) for i in range(len(points))]
+    lengths = [float(np.linalg.norm(b - a)) for a, b in edges]
+    longest = sorted(sorted(range(len(edges)), key=lambda i: -lengths[i])[:4])
+    corners = []
+    for index, following in zip(longest, longest[1:] + longest[:1], strict=True):
+        corner = _intersection(edges[index], edges[following])
+        if corner is None:
+            return None
+        corners.append(corner)
+    quad = np.array(corners, dtype=np.float32)
+    # The cut-off corners are restored, not invented: the page only grows a little
+    # (the approximation cuts a hair off the hull, hence 0.97).
+    hull_area = cv2.contourArea(hull.astype(np.float32))
+    if not 0.97 * hull_area <= cv2.contourArea(quad) <= 1.15 * hull_area:
+        return None
+    return quad
+
+
+def _intersection(
+    first: tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]],
+    second: tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]],
+) -> tuple[float, float] | None:
+    """Where the lines through two edges cross, or None when they are near parallel."""
+    (a, b), (c, d) = first, second
+    direction1, direction2 = b - a, d - c
+    cross = direction1[0] * direction2[1] - direction1[1] * direction2[0]
+    if abs(cross) < 1e-6 * np.linalg.norm(direction1) * np.linalg.norm(direction2) + 1e-9:
+        return None
+    t = ((c[0] - a[0]) * direction2[1] - (c[1] - a[1]) * direction2[0]) / cross
+    point = a + t * direction1
+    return float(point[0]), float(point[1])
 
 
 def _order_corners(points: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:

@@ -172,6 +172,23 @@ def _read_raster_page(page: RasterPage, options: OcrOptions, *, for_fields: bool
     return result
 
 
+def read_in_full(page: ReadPage, options: OcrOptions) -> bool:
+    """Read an OCRed page's words again at its full resolution, when the first pass
+    ran at ``options.label_dpi``.
+
+    For when the reduced pass was not enough to recognise the form: on some phone
+    photos it drops a line of small print that the form's match rules need.
+
+    Returns:
+        Whether the words were read again (and replaced).
+    """
+    if page.source is not WordSource.OCR or page.blank or page.dpi <= options.label_dpi * 1.1:
+        return False
+    words = engine_for(options.page_engine).read(page.image(), dpi=page.dpi)
+    page.words = [_as_word(w, page.width_px, page.height_px) for w in words]
+    return True
+
+
 def _ocr(
     image: GrayImage, dpi: int, engine: OcrEngine, options: OcrOptions, *, for_fields: bool
 ) -> list[OcrWord]:

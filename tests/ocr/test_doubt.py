@@ -1,0 +1,209 @@
+"""Doubtful reads go to review: tick boxes near the ink threshold or on the wrong line,
+e-mails whose readings disagree or look like a typical misreading, marks that are not
+values, odd characters in free text, and labels that swallowed a tick box. Also photos
+that lose what recognises them: a page corner in shadow, a form's small-print title."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+
+from config.form_template import FieldSpec, load_templates
+from domain.errors import UnknownFormError
+from domain.forms import BBox, Word, WordSource
+from ocr import fields, layout, preprocess
+from ocr.fields import ValueReading
+from ocr.identify import identify_form
+from ocr.reading import ReadPage
+
+MIN_CONFIDENCE = 0.80  # both bundled templates' review bar
+NO_BOX: BBox = (0.0, 0.0, 0.1, 0.1)
+
+
+def spec(type_: str, **extra: object) -> FieldSpec:
+    return FieldSpec.model_validate({"name": "f", "label": "F", "type": type_, **extra})
+
+
+def judged(type_: str, text: str, *others: str, confidence: float = 0.97) -> Any:
+    reading = ValueReading(text, confidence, NO_BOX, others=tuple((o, 0.96) for o in others))
+    return fields._judge(spec(type_), reading, 1)
+
+
+# --- tick boxes ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("density", "sure"),
+    [(0.0, True), (0.01, True), (0.03, False), (0.05, False), (0.09, False), (0.15, True)],
+)
+def test_tick_ink_near_the_threshold_is_doubtful(density: float, sure: bool) -> None:
+    assert (fields.tick_confidence(density) >= MIN_CONFIDENCE) is sure
+
+
+def test_a_faint_mark_in_a_tick_box_is_sent_to_review() -> None:
+    box = np.full((60, 60), 255, np.uint8)
+    cv2.rectangle(box, (0, 0), (59, 59), 0, 3)
+    assert fields.tick_ink(box) == 0.0
+    box[25:31, 20:40] = 0  # a short stroke: about 3% of the inside
+    density = fields.tick_ink(box)
+    assert fields.UNSURE_INK[0] < density < fields.UNSURE_INK[1]
+    assert fields.tick_confidence(density) < MIN_CONFIDENCE
+
+
+def _tick_row_page(ticked_row: int) -> tuple[ReadPage, list[layout.LabelMatch]]:
+    """Two labels on close rows, each with a box to its right; only one box ticked."""
+    image = np.full((400, 1200), 255, np.uint8)
+    labels = []
+    for row, top in enumerate((100, 170)):
+        cv2.putText(image, "Label", (100, top + 40), cv2.FONT_HERSHEY_SIMPLEX, 1.2, 0, 3)
+        cv2.rectangle(image, (300, top), (355, top + 55), 0, 3)
+        if row == ticked_row:
+            cv2.line(image, (305, top + 5), (350, top + 50), 0, 5)
+            cv2.line(image, (350, top + 5), (305, top + 50), 0, 5)
+        # The label's words, one of them stretched tall as page OCR sometimes makes it.
+        word = Word(
+            text="Label", confidence=0.9, bbox=(100 / 1200, top / 400, 230 / 1200, (top + 45) / 400)
+        )
+        tall = Word(
+            text="Label",
+            confidence=0.9,
+            bbox=(100 / 1200, (top - 30) / 400, 230 / 1200, (top + 75) / 400),
+        )
+        labels.append(layout.LabelMatch((word if row == 0 else tall,), 100.0))
+    page = ReadPage(1, WordSource.OCR, [], 300, 1200, 400, _image=image)
+    return page, labels
+
+
+@pytest.mark.parametrize("ticked_row", [0, 1])
+def test_each_label_reads_the_box_on_its_own_line(ticked_row: int) -> None:
+    page, labels = _tick_row_page(ticked_row)
+    for row, label in enumerate(labels):
+        result = fields.read_checkbox(page, label)
+        assert result.error is None
+        assert result.value is (row == ticked_row)
+        assert result.confidence >= MIN_CONFIDENCE
+
+
+def test_a_label_does_not_swallow_the_tick_box_read_as_a_word() -> None:
+    def word(text: str, x0: float, x1: float) -> Word:
+        return Word(text=text, confidence=0.9, bbox=(x0, 0.50, x1, 0.51))
+
+    words = [
+        word("I", 0.08, 0.083),
+        word("live", 0.09, 0.11),
+        word("with", 0.115, 0.14),
+        word("a", 0.145, 0.15),
+        word("partner", 0.155, 0.2),
+        word("[|", 0.21, 0.23),
+    ]
+    match = layout.find_label("I live with a partner", layout.phrases(words))
+    assert match is not None
+    assert [w.text for w in match.words] == ["I", "live", "with", "a", "partner"]
+
+
+# --- e-mails and other values ----------------------------------------------------------
+
+
+def test_an_email_whose_readings_disagree_is_flagged() -> None:
+    result = judged("email", "john.ali4@yahoo.co.uk", "john.ali4d@yahoo.co.uk")
+    assert result.valid
+    assert result.confidence < MIN_CONFIDENCE
+
+
+def test_an_email_whose_readings_agree_passes() -> None:
+    result = judged("email", "Ronald.Bell@icloud.com", "ronald.bell@icloud.com")
+    assert result.value == "ronald.bell@icloud.com"
+    assert result.confidence >= MIN_CONFIDENCE
+
+
+@pytest.mark.parametrize("address", ["declan.waltonl1@gmail.com", "jo.o0@example.org"])
+def test_an_email_with_a_letter_beside_its_lookalike_digit_is_flagged(address: str) -> None:
+    result = judged("email", address, address)
+    assert result.valid
+    assert result.confidence < MIN_CONFIDENCE
+
+
+def test_marks_alone_are_not_a_value() -> None:
+    result = judged("money", "|", "|")
+    assert result.value is None
+    assert result.error == "ink found but not read"
+    assert result.confidence < MIN_CONFIDENCE
+
+
+@pytest.mark.parametrize(
+    ("text", "sure"), [("81 PARK WAY, SHEFFIELD", True), ("8] PARK WAY, SHEFFIELD", False)]
+)
+def test_odd_characters_in_free_text_are_doubtful(text: str, sure: bool) -> None:
+    result = judged("text", text, text)
+    assert result.valid
+    assert (result.confidence >= MIN_CONFIDENCE) is sure
+
+
+def test_emails_are_read_a_third_time() -> None:
+    calls: list[tuple[int, int]] = []
+
+    class Engine:
+        def read(self, image: Any, *, dpi: int, mode: Any = None) -> list[Any]:
+            calls.append(image.shape)
+            return []
+
+    image = np.full((100, 600), 255, np.uint8)
+    cv2.putText(image, "a.b@c.uk", (20, 70), cv2.FONT_HERSHEY_SIMPLEX, 1.5, 0, 3)
+    page = ReadPage(1, WordSource.OCR, [], 300, 600, 100, _image=image)
+    fields.read_crop(page, (0, 0, 1, 1), Engine(), multiline=False)  # type: ignore[arg-type]
+    assert len(calls) == 2
+    fields.read_crop(page, (0, 0, 1, 1), Engine(), multiline=False, thorough=True)  # type: ignore[arg-type]
+    assert len(calls) == 5
+    assert calls[-1][1] < calls[-2][1]  # the third reading is of a smaller copy
+
+
+# --- photos ----------------------------------------------------------------------------
+
+
+def test_a_page_with_a_corner_in_shadow_keeps_four_corners() -> None:
+    # A page outline whose top-left corner was cut off by the brightness threshold.
+    outline = np.array([[635, 78], [674, 909], [112, 855], [61, 144], [118, 80]], np.int32)
+    corners = preprocess.page_corners(outline.reshape(-1, 1, 2))
+    assert corners is not None
+    assert len(corners) == 4
+    restored = min(corners, key=lambda p: float(p[0] + p[1]))
+    assert restored == pytest.approx((56.4, 80.2), abs=1.0)
+
+
+# --- recognising the form --------------------------------------------------------------
+
+
+def _label_words(labels: list[str]) -> list[Word]:
+    words = []
+    for row, label in enumerate(labels):
+        x = 0.08
+        for text in label.split():
+            width = 0.012 * len(text)
+            words.append(
+                Word(text=text, confidence=0.9, bbox=(x, 0.03 * row, x + width, 0.03 * row + 0.01))
+            )
+            x += width + 0.008
+    return words
+
+
+def test_a_form_whose_title_was_lost_is_recognised_by_its_labels() -> None:
+    templates = load_templates()
+    register = templates["register-to-vote"]
+    labels = [s.label for s in register.fields if s.label]
+    # No title, no match phrase: only the labels survived (one of them misread).
+    labels[0] = labels[0][:-1] + "x"
+    assert identify_form(_label_words(labels), templates).form_type == "register-to-vote"
+
+
+def test_labels_that_several_forms_share_recognise_none() -> None:
+    shared = ["Surname", "Date of birth", "National Insurance number", "Postcode", "Date signed"]
+    with pytest.raises(UnknownFormError):
+        identify_form(_label_words(shared), load_templates())
+
+
+def test_typed_text_never_looks_like_a_misreading() -> None:
+    reading = ValueReading("paul1@example.org", 1.0, NO_BOX, typed=True)
+    assert fields._judge(spec("email"), reading, 1).confidence == 1.0
