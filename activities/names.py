@@ -21,3 +21,13 @@ BAD_INPUT_TYPES = (
     "LegacyReadError",
 )
 """Failure types that mean the document itself is bad: quarantine it, never retry."""
+
+# Migration (workflows.migrate; activities.migrate). RECONCILE_TABLE is implemented with the
+# reconciliation engine: ReconcileTableInput -> ReconcileTableResult (domain.migration).
+PROFILE_SYSTEM = "profile_system"
+PREPARE_TARGET = "prepare_target"
+COPY_BATCH = "copy_batch"
+RECONCILE_TABLE = "reconcile_table"
+RESYNC_KEYS = "resync_keys"
+CATCH_UP_TABLE = "catch_up_table"
+RECORD_MIGRATION_STAGE = "record_migration_stage"

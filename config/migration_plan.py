@@ -187,6 +187,9 @@ class TablePlan(_Model):
     columns: dict[str, str | ColumnMapping] = Field(default_factory=dict)
     where: str | None = None
     tolerance: dict[str, float] = Field(default_factory=dict)
+    updated_at: str | None = None
+    """A source column holding each row's last change: catch-up re-copies rows changed
+    since the copy began by it (otherwise catch-up re-diffs)."""
 
     def column_mapping(self, source_column: str) -> ColumnMapping:
         """Where a source column goes: as mapped, or under its lower-cased name."""

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     Enum,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -326,3 +327,37 @@ class SignInThrottle(Base):
     failures: Mapped[int] = mapped_column(Integer(), default=0)
     last_failure_at: Mapped[Timestamp | None]
     locked_until: Mapped[Timestamp | None]
+
+
+# --- reconciliation --------------------------------------------------------------------
+
+
+class ReconciliationReport(Base):
+    """One table's reconciliation: legacy against target, with its findings.
+
+    ``report`` holds ``domain.reconciliation.TableReport`` dumped as JSON: samples of the
+    differing keys and values (personal data, shown to the engineer who runs the
+    migration), with complete counts beside them in columns for listing and charts.
+    """
+
+    __tablename__ = "reconciliation_reports"
+
+    id: Mapped[IntPK]
+    # No foreign key: `switchover reconcile` may run before the system is registered.
+    system_id: Mapped[str] = mapped_column(String(100), comment="the plan's system id")
+    run_id: Mapped[WorkflowId | None] = mapped_column(comment="the migration run, if any")
+    table_name: Mapped[str] = mapped_column(String(255), comment="the target table")
+    source_table: Mapped[str] = mapped_column(String(255))
+    passed: Mapped[bool] = mapped_column(Boolean())
+    legacy_rows: Mapped[int] = mapped_column(BigInteger())
+    target_rows: Mapped[int] = mapped_column(BigInteger())
+    missing_count: Mapped[int] = mapped_column(BigInteger())
+    extra_count: Mapped[int] = mapped_column(BigInteger())
+    changed_count: Mapped[int] = mapped_column(BigInteger())
+    stopped: Mapped[str | None] = mapped_column(Text(), comment="why a budget ended it early")
+    method: Mapped[str] = mapped_column(String(32), comment="segments, streamed or keys")
+    seconds: Mapped[float] = mapped_column(Float())
+    report: Mapped[dict[str, Any]] = mapped_column(comment="domain.reconciliation.TableReport")
+    created_at: Mapped[CreatedAt]
+
+    __table_args__ = (Index(None, "system_id", "table_name", "created_at"),)

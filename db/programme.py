@@ -289,3 +289,22 @@ def forms_per_day(session: Session, *, days: Sequence[dt.date]) -> list[tuple[dt
                       if created < end and (decided is None or decided >= end))  # fmt: skip
         out.append((day, on_day, backlog))
     return out
+
+
+def record_reconciliation(
+    session: Session, system_id: str, *, passed: bool, at: dt.datetime | None = None
+) -> bool:
+    """Note a system's latest reconciliation on its row, for the dashboard.
+
+    Returns:
+        False when the system is not in the programme yet (nothing to update).
+    """
+    system = session.get(System, system_id)
+    if system is None:
+        return False
+    now = at or dt.datetime.now(dt.UTC)
+    system.last_reconciliation_passed = passed
+    system.last_reconciliation_at = now
+    system.updated_at = now
+    session.flush()
+    return True

@@ -481,3 +481,261 @@ def source_dump(plan_file: str, table: str, limit: int | None) -> None:
         out.flush()
     finally:
         legacy.close()
+
+
+# --- reconciliation ------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("plan_file", metavar="PLAN", type=click.Path(dir_okay=False))
+@click.option("--table", "tables", multiple=True, help="Only this table (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print DESIGN.md's JSON shape.")
+@click.option(
+    "--time-budget",
+    type=click.FloatRange(min=0, min_open=True),
+    default=3600.0,
+    show_default=True,
+    help="Seconds per table before stopping early.",
+)
+@click.option(
+    "--diff-budget",
+    type=click.IntRange(min=0),
+    default=10_000,
+    show_default=True,
+    help="Differences per table before stopping early.",
+)
+@click.option(
+    "--samples",
+    type=click.IntRange(min=0),
+    default=100,
+    show_default=True,
+    help="Keys and changed rows listed per kind (counts are always complete).",
+)
+def reconcile(
+    plan_file: str,
+    tables: Sequence[str],
+    as_json: bool,
+    time_budget: float,
+    diff_budget: int,
+    samples: int,
+) -> None:
+    """Diff the plan's legacy tables against the target, in this process; store the report.
+
+    Exits 1 when any table has differences (or a budget stopped it early).
+    """
+    from activities.reconcile import reconcile_plan
+    from adapters.reconciliation import Budgets
+    from config.migration_plan import load_plan
+    from db.migrate import current_revision, head_revision, upgrade
+
+    plan = load_plan(plan_file)
+    settings = get_settings()
+    if current_revision(settings.resolved_database_url) != head_revision():
+        upgrade(settings.resolved_database_url)  # reports need their table
+    budgets = Budgets(time_s=time_budget, differences=diff_budget, samples=samples)
+    report = reconcile_plan(settings.resolved_database_url, plan, tables=tables, budgets=budgets)
+    if as_json:
+        _print_json(report.design_json())
+    else:
+        for table in report.tables:
+            verdict = "passed" if table.passed else "FAILED"
+            click.echo(
+                f"{table.table}: {verdict}  legacy {table.legacy_rows}, target "
+                f"{table.target_rows}; {table.missing_count} missing, {table.extra_count} "
+                f"extra, {table.changed_count} changed ({table.method}, {table.seconds:.1f} s)"
+            )
+            if table.stopped:
+                click.echo(f"  {table.stopped}")
+            for key in table.missing:
+                click.echo(f"  missing {key}")
+            for key in table.extra:
+                click.echo(f"  extra   {key}")
+            for row in table.changed:
+                for name, (legacy, target) in row.columns.items():
+                    click.echo(f"  changed {row.key} {name}: {legacy!r} -> {target!r}")
+    if not report.passed:
+        for table in report.tables:
+            if not table.passed:
+                click.echo(
+                    f"switchover: {table.table}: {table.stopped or 'differences found'}", err=True
+                )
+        sys.exit(int(ExitCode.CHECK_FAILED))
+
+
+# --- migration -----------------------------------------------------------------------
+
+
+@main.group(cls=_Group)
+def migrate() -> None:
+    """Staged migration of a legacy system: validate the plan, run it, watch it."""
+
+
+def _migration_id(system_id: str) -> str:
+    return f"migrate-{system_id}"
+
+
+@migrate.command("validate")
+@click.argument("plan_file", metavar="PLAN", type=click.Path(dir_okay=False))
+@click.option("--sample", type=click.IntRange(min=0), default=1000, show_default=True,
+              help="Rows per table to try the transforms on.")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True)
+def migrate_validate(plan_file: str, sample: int, as_json: bool) -> None:
+    """Check PLAN against the real source and target; exit 1 with a report if it fails."""
+    from activities.migrate import check_plan
+    from config.migration_plan import load_plan
+
+    check = check_plan(load_plan(plan_file), sample_rows=sample)
+    if as_json:
+        _print_json({**check.model_dump(mode="json"), "passed": check.passed})
+    else:
+        for problem in check.problems:
+            click.echo(f"plan: {problem}")
+        for table in check.tables:
+            verdict = "ok" if not table.problems else "PROBLEMS"
+            rows = "?" if table.rows is None else table.rows
+            click.echo(f"{table.table} -> {table.target}: {verdict}  {rows} rows, "
+                       f"{table.sampled} sampled")  # fmt: skip
+            for problem in table.problems:
+                click.echo(f"  {problem}")
+            for key in table.duplicate_examples:
+                click.echo(f"  repeated key {key}")
+    if not check.passed:
+        failing = sum(1 for t in check.tables if t.problems) + bool(check.problems)
+        click.echo(f"switchover: the plan has problems ({failing} to fix)", err=True)
+        sys.exit(int(ExitCode.CHECK_FAILED))
+
+
+@migrate.command("run")
+@click.argument("plan_file", metavar="PLAN", type=click.Path(dir_okay=False, exists=True))
+@click.option("--wait", is_flag=True, help="Wait until the run ends or stops at --until.")
+@click.option(
+    "--until",
+    type=click.Choice(["profile", "copy", "reconcile", "catch-up"]),
+    default=None,
+    help="Stop after this stage (default: up to the hand-off for cutover).",
+)
+@click.option("--parallel", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Tables copied at the same time.")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True)
+def migrate_run(
+    plan_file: str, wait: bool, until: str | None, parallel: int, as_json: bool
+) -> None:
+    """Start the staged migration of PLAN's system on the workers."""
+    from config.migration_plan import load_plan
+    from domain.errors import ConflictError
+    from domain.migration import MigrateSystemInput, MigrateSystemResult, MigrationStage, RunState
+    from switchover.temporal import connect
+    from workflows.migrate import MigrateSystemWorkflow
+
+    plan = load_plan(plan_file)
+    request = MigrateSystemInput(
+        plan_path=str(Path(plan_file).resolve()),
+        until=MigrationStage(until) if until else None,
+        max_parallel_tables=parallel,
+    )
+
+    async def start() -> MigrateSystemResult | None:
+        from temporalio.exceptions import WorkflowAlreadyStartedError
+
+        from config.settings import TASK_QUEUE_WORKFLOWS
+
+        client = await connect(get_settings())
+        try:
+            handle = await client.start_workflow(
+                MigrateSystemWorkflow.run, request, id=_migration_id(plan.system.id),
+                task_queue=TASK_QUEUE_WORKFLOWS,
+            )  # fmt: skip
+        except WorkflowAlreadyStartedError as e:
+            raise ConflictError(f"a migration of {plan.system.id} is already running") from e
+        if not wait:
+            return None
+        return await handle.result()
+
+    result = _run(start())
+    if result is None:
+        if as_json:
+            _print_json({"system": plan.system.id, "workflow_id": _migration_id(plan.system.id)})
+        else:
+            click.echo(f"started {_migration_id(plan.system.id)}; "
+                       f"watch it with: switchover migrate status {plan.system.id}")  # fmt: skip
+        return
+    if as_json:
+        _print_json(result.model_dump(mode="json"))
+    else:
+        click.echo(f"{result.system_id}: {result.state.value} after {result.stage.value}")
+        for table in result.tables.values():
+            click.echo(f"  {table.table}: {table.state.value}, {table.rows_copied} rows copied")
+    if result.state in (RunState.ABORTED, RunState.CANCELLED):
+        click.echo(f"switchover: the migration was {result.state.value}", err=True)
+        sys.exit(int(ExitCode.CHECK_FAILED))
+
+
+@migrate.command("status")
+@click.argument("system", required=False)
+@click.option("--json", "as_json", is_flag=True)
+def migrate_status(system: str | None, as_json: bool) -> None:
+    """Stage and per-table progress (rows copied, rate, ETA) of SYSTEM's migration, or of
+    every migration Temporal knows."""
+    from domain.migration import TableState
+    from switchover.temporal import connect
+    from workflows.migrate import CopyTableWorkflow, MigrateSystemWorkflow
+
+    async def gather() -> list[dict[str, Any]]:
+        from temporalio.service import RPCError
+
+        from domain.errors import NotFoundError
+
+        client = await connect(get_settings())
+        if system:
+            ids = [_migration_id(system)]
+        else:
+            query = "WorkflowType = 'MigrateSystemWorkflow'"
+            ids = sorted({w.id async for w in client.list_workflows(query)})
+        out = []
+        for workflow_id in ids:
+            handle = client.get_workflow_handle_for(MigrateSystemWorkflow.run, workflow_id)
+            try:
+                state = await handle.query(MigrateSystemWorkflow.status)
+            except RPCError as e:
+                if system:
+                    raise NotFoundError(f"no migration of {system}: {e.message}") from e
+                continue
+            tables = []
+            for name, table in state.tables.items():
+                entry: dict[str, Any] = {"table": name, "state": table.state.value,
+                                         "rows_total": table.rows_total,
+                                         "rows_copied": table.rows_copied,
+                                         "rows_per_second": None, "eta_seconds": None}  # fmt: skip
+                if table.state in (TableState.COPYING, TableState.PAUSED):
+                    child_id = f"{workflow_id}/copy/{name}"
+                    child = client.get_workflow_handle_for(CopyTableWorkflow.run, child_id)
+                    try:
+                        progress = await child.query(CopyTableWorkflow.progress)
+                        entry.update(state=progress.state.value, rows_copied=progress.rows_copied,
+                                     rows_per_second=round(progress.rows_per_second, 1),
+                                     eta_seconds=progress.eta_seconds)  # fmt: skip
+                    except RPCError:
+                        pass  # between runs of the copy: the parent's figures stand
+                if table.reconciliation is not None:
+                    r = table.reconciliation
+                    entry["reconciliation"] = {"passed": r.passed, "missing": r.missing,
+                                               "extra": r.extra, "changed": r.changed}  # fmt: skip
+                tables.append(entry)
+            out.append({"system": state.system_id, "workflow_id": workflow_id,
+                        "stage": state.stage.value, "state": state.state.value,
+                        "tables": tables})  # fmt: skip
+        return out
+
+    migrations = _run(gather())
+    if as_json:
+        _print_json(migrations)
+        return
+    if not migrations:
+        click.echo("no migrations")
+    for item in migrations:
+        click.echo(f"{item['system']}: {item['stage']}, {item['state']}")
+        for t in item["tables"]:
+            rate = f", {t['rows_per_second']:.0f} rows/s" if t["rows_per_second"] else ""
+            eta = f", ETA {t['eta_seconds']:.0f} s" if t["eta_seconds"] is not None else ""
+            click.echo(f"  {t['table']}: {t['state']}  {t['rows_copied']}/{t['rows_total']} "
+                       f"rows{rate}{eta}")  # fmt: skip

@@ -20,8 +20,14 @@ from temporalio.worker import Worker
 
 from config.settings import TASK_QUEUE_IO, TASK_QUEUE_OCR, TASK_QUEUE_WORKFLOWS, Settings
 from workflows.digitise import DigitiseBatchWorkflow, DigitiseFormWorkflow
+from workflows.migrate import CopyTableWorkflow, MigrateSystemWorkflow
 
-WORKFLOWS: list[type] = [DigitiseFormWorkflow, DigitiseBatchWorkflow]
+WORKFLOWS: list[type] = [
+    DigitiseFormWorkflow,
+    DigitiseBatchWorkflow,
+    MigrateSystemWorkflow,
+    CopyTableWorkflow,
+]
 ALL_QUEUES = (TASK_QUEUE_WORKFLOWS, TASK_QUEUE_OCR, TASK_QUEUE_IO)
 
 
@@ -85,7 +91,13 @@ async def run_workers(
 def production_activities(settings: Settings) -> ActivitySet:
     """The real activities, wired to the storage, database and templates the settings name."""
     from activities.digitise import DigitiseActivities, OcrActivities
+    from activities.migrate import MigrationActivities
+    from activities.reconcile import ReconcileActivities
 
     io = DigitiseActivities.from_settings(settings)
     ocr = OcrActivities.from_settings(settings)
-    return ActivitySet(ocr=ocr.all(), io=io.all(), close=ocr.close)
+    migration = MigrationActivities.from_settings(settings)
+    reconcile = ReconcileActivities.from_settings(settings)
+    return ActivitySet(
+        ocr=ocr.all(), io=[*io.all(), *migration.all(), *reconcile.all()], close=ocr.close
+    )

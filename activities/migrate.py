@@ -1,0 +1,539 @@
+"""Migration activities: profile, prepare the target, copy a key range, re-sync keys,
+catch up, record stages. All run on the IO queue.
+
+Each receives references (the plan's path, a table's name, key bounds) and reads the rows
+itself, so no row travels through Temporal. Each is idempotent: loads upsert by key, so
+a batch that runs again (a retry after a crash) leaves one row per key. A copy heartbeats
+its last committed key after every load; a retried attempt resumes from there. Logs carry
+table names and counts, never values.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import queue
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from temporalio import activity
+
+from activities import names
+from activities.errors import translated
+from adapters.mapping import RowMapper
+from adapters.target import PostgresTarget, open_target
+from config.log import get_logger
+from config.migration_plan import MigrationPlan, TablePlan, load_plan
+from config.settings import Settings
+from domain.errors import LegacyReadError, PlanError, SwitchoverError
+from domain.migration import (
+    CatchUpInput,
+    CatchUpResult,
+    CopyBatchInput,
+    CopyBatchResult,
+    KeyValues,
+    PlanCheck,
+    PrepareTargetInput,
+    ProfileInput,
+    ProfileResult,
+    RecordStageInput,
+    ResyncKeysInput,
+    ResyncKeysResult,
+    TableCheck,
+    TableProfile,
+)
+from legacy_connectors import Key, LegacySource, Row, TableInfo, open_source
+
+log = get_logger(__name__)
+
+ACTOR = "switchover-migration"
+CATCH_UP_MARGIN = dt.timedelta(hours=1)
+"""Catch-up re-copies from this long before the copy began: clocks of old systems drift,
+and re-copying a row costs nothing but time."""
+
+SourceOpener = Callable[..., LegacySource]
+TargetOpener = Callable[[Any], PostgresTarget]
+
+
+def key_from_wire(info: TableInfo, key: Sequence[str], values: KeyValues | None) -> Key | None:
+    """Key values as the source reads them, from their JSON form in Temporal payloads
+    (dates and decimals arrive as strings).
+
+    Args:
+        info: the source table.
+        key: the key's column names.
+        values: the values, in key order; None passes through.
+    """
+    if values is None:
+        return None
+    out: list[Any] = []
+    for name, value in zip(key, values, strict=True):
+        try:
+            kind = info.column(name).type
+        except KeyError:
+            kind = "integer" if name == "_record" else "text"
+        if isinstance(value, str):
+            if kind == "date":
+                value = dt.date.fromisoformat(value)
+            elif kind == "datetime":
+                value = dt.datetime.fromisoformat(value)
+            elif kind.startswith("decimal"):
+                value = Decimal(value)
+            elif kind == "integer":
+                value = int(value)
+        out.append(value)
+    return tuple(out)
+
+
+class _ReadAhead:
+    """Reads the next batch in a thread while the current one loads, so the legacy read
+    (the driver, in Python) and the target's COPY (in the database's process) overlap.
+
+    At most two batches wait beside the one loading: memory stays bounded by the batch.
+    The source is used by the reading thread only, until ``close`` returns.
+    """
+
+    _END = object()
+
+    def __init__(self, batches: Iterator[list[Row]]) -> None:
+        self._batches = batches
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=1)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read, name="read-ahead", daemon=True)
+        self._thread.start()
+
+    def _put(self, item: Any) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _read(self) -> None:
+        try:
+            for batch in self._batches:
+                if not self._put(batch):
+                    return
+            self._put(self._END)
+        except BaseException as e:  # handed to the loading thread, which raises it
+            self._put(e)
+        finally:
+            close = getattr(self._batches, "close", None)
+            if close is not None:
+                close()
+
+    def __iter__(self) -> Iterator[list[Row]]:
+        while True:
+            item = self._queue.get()
+            if item is self._END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def close(self) -> None:
+        """Stop reading and wait for the thread, so the source can be closed after."""
+        self._stop.set()
+        with contextlib.suppress(queue.Empty):
+            while True:
+                self._queue.get_nowait()
+        self._thread.join(timeout=60)
+
+
+def _table_info(source: LegacySource, table: str) -> TableInfo:
+    for info in source.describe():
+        if info.name == table:
+            return info
+    raise PlanError(f"the source has no table {table!r}")
+
+
+@dataclass
+class MigrationActivities:
+    """The migration's IO activities, with the source and target openers injected."""
+
+    database_url: str
+    source_opener: SourceOpener = open_source
+    target_opener: TargetOpener = open_target
+    heartbeat: Callable[..., None] = activity.heartbeat
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> MigrationActivities:
+        return cls(settings.resolved_database_url)
+
+    def all(self) -> list[Callable[..., Any]]:
+        return [
+            self.profile_system,
+            self.prepare_target,
+            self.copy_batch,
+            self.resync_keys,
+            self.catch_up_table,
+            self.record_migration_stage,
+        ]
+
+    @contextmanager
+    def _source(
+        self, plan: MigrationPlan, *, extra: Mapping[str, str] | None = None
+    ) -> Iterator[LegacySource]:
+        filters = {t.source: t.where for t in plan.tables if t.where}
+        for table, condition in (extra or {}).items():
+            filters[table] = (
+                f"({filters[table]}) AND ({condition})" if table in filters else condition
+            )
+        source = self.source_opener(plan.source, filters=filters or None)
+        try:
+            yield source
+        finally:
+            source.close()
+
+    @contextmanager
+    def _target(self, plan: MigrationPlan) -> Iterator[PostgresTarget]:
+        target = self.target_opener(plan.target)
+        try:
+            yield target
+        finally:
+            target.close()
+
+    @activity.defn(name=names.PROFILE_SYSTEM)
+    @translated
+    def profile_system(self, request: ProfileInput) -> ProfileResult:
+        """Counts, key bounds and mappings of every table; the plan checked against the source."""
+        plan = load_plan(request.plan_path)
+        tables = []
+        with self._source(plan) as source:
+            infos = {info.name: info for info in source.describe()}
+            for table_plan in plan.tables:
+                info = infos.get(table_plan.source)
+                if info is None:
+                    raise PlanError(f"the source has no table {table_plan.source!r}")
+                mapper = RowMapper(table_plan, info)
+                rows = source.count(table_plan.source)  # the plan's `where` is a source filter
+                bounds = source.key_bounds(table_plan.source, mapper.source_key)
+                tables.append(
+                    TableProfile(
+                        table=table_plan.source,
+                        target=table_plan.target,
+                        key=list(mapper.source_key),
+                        rows=rows,
+                        lowest=list(bounds[0]) if bounds else None,
+                        highest=list(bounds[1]) if bounds else None,
+                    )
+                )
+        log.info("profiled", system=plan.system.id, tables=len(tables))
+        return ProfileResult(
+            system_id=plan.system.id,
+            system_name=plan.system.name,
+            tables=tables,
+            batch_rows=plan.batch_rows,
+        )
+
+    @activity.defn(name=names.PREPARE_TARGET)
+    @translated
+    def prepare_target(self, request: PrepareTargetInput) -> bool:
+        """Create the target table from the mapping, or check the existing one."""
+        plan = load_plan(request.plan_path)
+        table_plan = plan.table(request.table)
+        with self._source(plan) as source:
+            mapper = RowMapper(table_plan, _table_info(source, table_plan.source))
+        with self._target(plan) as target:
+            return target.prepare(table_plan.target, mapper.target_columns, mapper.target_key)
+
+    @activity.defn(name=names.COPY_BATCH)
+    @translated
+    def copy_batch(self, request: CopyBatchInput) -> CopyBatchResult:
+        """Copy up to ``max_rows`` rows after a key, heartbeating the last key loaded.
+
+        A retried attempt starts after the key its last heartbeat carried.
+        """
+        plan = load_plan(request.plan_path)
+        table_plan = plan.table(request.table)
+        after_wire, rows = request.after, 0
+        details = activity.info().heartbeat_details if activity.in_activity() else ()
+        if details:
+            after_wire, rows = details[0][0], int(details[0][1])
+        with self._source(plan) as source, self._target(plan) as target:
+            info = _table_info(source, table_plan.source)
+            mapper = RowMapper(table_plan, info)
+            after = key_from_wire(info, mapper.source_key, after_wire)
+            upto = key_from_wire(info, mapper.source_key, request.upto)
+            last = after_wire
+            done = True
+            batch_rows = min(plan.batch_rows, request.max_rows)
+            batches = _ReadAhead(
+                source.read(table_plan.source, mapper.source_key, after=after, upto=upto,
+                            batch_rows=batch_rows)
+            )  # fmt: skip
+            try:
+                for batch in batches:
+                    if not batch:
+                        continue
+                    self._load(target, table_plan, mapper, batch)
+                    rows += len(batch)
+                    last = [batch[-1][k] for k in mapper.source_key]
+                    self.heartbeat([last, rows])
+                    if rows >= request.max_rows:
+                        done = False
+                        break
+            finally:
+                batches.close()
+        return CopyBatchResult(rows=rows, last_key=last, done=done)
+
+    def _load(
+        self, target: PostgresTarget, table_plan: TablePlan, mapper: RowMapper, batch: list[Any]
+    ) -> int:
+        columns = [c.name for c in mapper.target_columns]
+        values = [mapper.values(row) for row in batch]
+        return target.upsert(table_plan.target, columns, mapper.target_key, values)
+
+    @activity.defn(name=names.RESYNC_KEYS)
+    @translated
+    def resync_keys(self, request: ResyncKeysInput) -> ResyncKeysResult:
+        """Copy the differing keys again: upsert those the legacy side has, delete the rest.
+
+        Without keys in the request, the reconciliation engine finds them (every one: a
+        diff that runs out of budget fails rather than re-syncing part of the table).
+        """
+        plan = load_plan(request.plan_path)
+        table_plan = plan.table(request.table)
+        with self._source(plan) as source, self._target(plan) as target:
+            info = _table_info(source, table_plan.source)
+            mapper = RowMapper(table_plan, info)
+            if request.keys is None:
+                recopy, delete = self.differing_keys(plan, table_plan.source)
+            else:
+                given = [key_from_wire(info, mapper.source_key, k) for k in request.keys]
+                recopy, delete = [k for k in given if k is not None], []
+            found = source.lookup(table_plan.source, mapper.source_key, recopy) if recopy else {}
+            upserted = self._load(target, table_plan, mapper, list(found.values())) if found else 0
+            delete += [mapper.map_key(k) for k in recopy if k not in found]
+            deleted = target.delete_keys(table_plan.target, mapper.target_key, delete)
+        log.info("resynced", table=request.table, upserted=upserted, deleted=deleted)
+        return ResyncKeysResult(upserted=upserted, deleted=deleted)
+
+    def differing_keys(self, plan: MigrationPlan, table: str) -> tuple[list[Key], list[Key]]:
+        """Source keys to copy again and target keys to delete, from the reconciliation engine."""
+        from adapters.reconciliation.engine import open_reconciler
+
+        with open_reconciler(plan, progress=lambda _note: self.heartbeat()) as reconciler:
+            keys = reconciler.differing_keys(table)
+        return list(keys.recopy), list(keys.delete)
+
+    @activity.defn(name=names.CATCH_UP_TABLE)
+    @translated
+    def catch_up_table(self, request: CatchUpInput) -> CatchUpResult:
+        """Re-copy the rows changed since the copy began, by the plan's ``updated_at`` column.
+
+        Without one (or for a file source) nothing is copied here: the reconciliation that
+        follows finds the changes and the workflow re-syncs them.
+        """
+        plan = load_plan(request.plan_path)
+        table_plan = plan.table(request.table)
+        if table_plan.updated_at is None or plan.source.kind != "sql":
+            return CatchUpResult(rows=0, by_updated_at=False)
+        since = (request.since - CATCH_UP_MARGIN).replace(tzinfo=None)
+        condition = f"{table_plan.updated_at} >= '{since:%Y-%m-%d %H:%M:%S}'"
+        rows = 0
+        extra = {table_plan.source: condition}
+        with self._source(plan, extra=extra) as source, self._target(plan) as target:
+            info = _table_info(source, table_plan.source)
+            mapper = RowMapper(table_plan, info)
+            for batch in source.read(
+                table_plan.source, mapper.source_key, batch_rows=plan.batch_rows
+            ):
+                if batch:
+                    rows += self._load(target, table_plan, mapper, batch)
+                    self.heartbeat([None, rows])
+        log.info("caught up", table=request.table, rows=rows)
+        return CatchUpResult(rows=rows, by_updated_at=True)
+
+    @activity.defn(name=names.RECORD_MIGRATION_STAGE)
+    @translated
+    def record_migration_stage(self, request: RecordStageInput) -> None:
+        """Record a stage or a gate in the engine database, for the programme dashboard."""
+        from db.programme import move_system, register_system
+        from db.session import session_scope
+        from domain.systems import SystemStage
+
+        plan = load_plan(request.plan_path)
+        stage = SystemStage(request.stage)
+        with session_scope(self.database_url) as session:
+            system = register_system(
+                session,
+                system_id=plan.system.id,
+                name=plan.system.name,
+                department=plan.system.department or "",
+                risk_score=plan.system.risk_score or 0,
+                annual_run_cost_gbp=Decimal(str(plan.system.annual_run_cost_gbp)),
+                migration_cost_gbp=Decimal(str(plan.system.migration_cost_gbp)),
+                actor=ACTOR,
+            )
+            # A retried activity must not record the same step twice.
+            if system.stage is not stage or request.note:
+                move_system(session, plan.system.id, stage, actor=ACTOR, note=request.note)
+            if request.rows_migrated is not None:
+                system.rows_migrated = request.rows_migrated
+            if request.rows_total is not None:
+                system.rows_total = request.rows_total
+            if request.reconciliation_passed is not None:
+                system.last_reconciliation_passed = request.reconciliation_passed
+                system.last_reconciliation_at = dt.datetime.now(dt.UTC)
+
+
+DUPLICATE_EXAMPLES = 5
+
+
+def check_plan(
+    plan: MigrationPlan,
+    *,
+    source_opener: SourceOpener = open_source,
+    target_opener: TargetOpener = open_target,
+    sample_rows: int = 1_000,
+) -> PlanCheck:
+    """Check a plan against the real source and target, without changing either.
+
+    Per table: the table and its mapped and key columns exist, the key is unique (or how
+    many key values repeat, with examples), the transforms parse and apply to the first
+    ``sample_rows`` rows, and an existing target table can take the mapped columns.
+
+    Returns:
+        The findings; ``passed`` when there are none. Messages name tables, columns and
+        transforms, never row values (keys excepted, as in reconciliation reports).
+    """
+    from adapters.target import postgres_type
+
+    check = PlanCheck(system_id=plan.system.id)
+    filters = {t.source: t.where for t in plan.tables if t.where}
+    try:
+        source = source_opener(plan.source, filters=filters or None)
+    except SwitchoverError as e:
+        check.problems.append(f"source: {e}")
+        return check
+    target: PostgresTarget | None = None
+    try:
+        try:
+            target = target_opener(plan.target)
+        except SwitchoverError as e:
+            check.problems.append(f"target: {e}")
+        infos = {info.name: info for info in source.describe()}
+        for table_plan in plan.tables:
+            table = TableCheck(table=table_plan.source, target=table_plan.target)
+            check.tables.append(table)
+            info = infos.get(table_plan.source)
+            if info is None:
+                table.problems.append(f"the source has no table {table_plan.source!r}")
+                continue
+            try:
+                mapper = RowMapper(table_plan, info)
+                for column in mapper.target_columns:
+                    postgres_type(column)
+            except PlanError as e:
+                table.problems.append(e.message)
+                continue
+            try:
+                table.rows = source.count(table_plan.source)
+                _check_keys(plan, table_plan, mapper, source, table)
+                _check_sample(table_plan, mapper, source, table, sample_rows)
+            except SwitchoverError as e:
+                table.problems.append(f"reading the source: {e}")
+            if target is not None:
+                try:
+                    found = target.problems(table_plan.target, mapper.target_columns)
+                except SwitchoverError as e:
+                    found = [str(e)]
+                table.problems += [f"target {table_plan.target}: {p}" for p in found]
+    finally:
+        source.close()
+        if target is not None:
+            target.close()
+    return check
+
+
+def _check_keys(
+    plan: MigrationPlan,
+    table_plan: TablePlan,
+    mapper: RowMapper,
+    source: LegacySource,
+    table: TableCheck,
+) -> None:
+    if plan.source.kind == "sql" and not set(mapper.source_key) & {"_row_hash"}:
+        repeated, examples = _sql_duplicates(plan, table_plan, mapper.source_key)
+    else:
+        repeated, examples = _streamed_duplicates(table_plan, mapper, source)
+    table.duplicate_keys, table.duplicate_examples = repeated, examples
+    if repeated:
+        table.problems.append(
+            f"the key ({', '.join(mapper.source_key)}) is not unique: {repeated} key values "
+            "repeat; a copy would keep one row of each"
+        )
+
+
+def _sql_duplicates(
+    plan: MigrationPlan, table_plan: TablePlan, key: Sequence[str]
+) -> tuple[int, list[KeyValues]]:
+    # The database groups the keys itself: exact, and nothing streams.
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(plan.source.url)  # type: ignore[union-attr]
+    schema = getattr(plan.source, "db_schema", None)
+    columns: list[sa.ColumnClause[Any]] = [sa.column(k) for k in key]
+    source_table = sa.table(table_plan.source, *columns, schema=schema)
+    groups = sa.select(*columns).select_from(source_table).group_by(*columns)
+    if table_plan.where:
+        groups = groups.where(sa.text(table_plan.where))
+    groups = groups.having(sa.func.count() > 1)
+    try:
+        with engine.connect() as conn:
+            repeated = conn.execute(sa.select(sa.func.count()).select_from(groups.subquery()))
+            count = int(repeated.scalar_one())
+            examples = [list(r) for r in conn.execute(groups.limit(DUPLICATE_EXAMPLES))]
+    finally:
+        engine.dispose()
+    return count, examples
+
+
+def _streamed_duplicates(
+    table_plan: TablePlan, mapper: RowMapper, source: LegacySource
+) -> tuple[int, list[KeyValues]]:
+    # Rows come in key order, so a repeated key is the same as the one before it.
+    count, previous = 0, None
+    examples: list[KeyValues] = []
+    for batch in source.read(table_plan.source, mapper.source_key, batch_rows=50_000):
+        for row in batch:
+            key = tuple(row[k] for k in mapper.source_key)
+            if key == previous:
+                count += 1
+                if len(examples) < DUPLICATE_EXAMPLES:
+                    examples.append(list(key))
+            previous = key
+    return count, examples
+
+
+def _check_sample(
+    table_plan: TablePlan,
+    mapper: RowMapper,
+    source: LegacySource,
+    table: TableCheck,
+    sample_rows: int,
+) -> None:
+    failures: dict[str, int] = {}
+    batches = source.read(table_plan.source, mapper.source_key, batch_rows=max(sample_rows, 1))
+    try:
+        for batch in batches:
+            for row in batch[:sample_rows]:
+                table.sampled += 1
+                try:
+                    mapper.map(row)
+                except LegacyReadError as e:
+                    failures[e.message] = failures.get(e.message, 0) + 1
+            break
+    finally:
+        close = getattr(batches, "close", None)
+        if close is not None:
+            close()
+    for message, rows in failures.items():
+        table.problems.append(f"{message}: {rows} of the first {table.sampled} rows")

@@ -1,0 +1,185 @@
+"""Reconciliation: the ``reconcile_table`` activity, and the in-process run of the CLI.
+
+Both diff with ``adapters.reconciliation`` and store each table's report in the engine
+database (``reconciliation_reports``). The activity answers the migration's gate with
+counts and the differing keys (for a re-sync), never row values: the values stay in the
+stored report, which ``report_id`` names. Nothing here logs a row value.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any
+
+from temporalio import activity
+
+from activities import names
+from activities.errors import translated
+from adapters.reconciliation import Budgets, Reconciler, open_reconciler
+from config.log import get_logger
+from config.migration_plan import MigrationPlan, load_plan
+from config.settings import Settings
+from db.models import ReconciliationReport
+from db.programme import record_reconciliation
+from db.session import session_scope
+from domain.migration import ReconcileTableInput, ReconcileTableResult
+from domain.reconciliation import SystemReport, TableReport, report_value
+from legacy_connectors.base import Key
+
+log = get_logger(__name__)
+
+ReconcilerOpener = Callable[..., AbstractContextManager[Reconciler]]
+
+
+def store_report(
+    database_url: str,
+    system_id: str,
+    report: TableReport,
+    *,
+    run_id: str | None = None,
+    system_passed: bool | None = None,
+) -> int:
+    """Store one table's report; optionally note the system's result on its programme row.
+
+    Args:
+        database_url: the engine database.
+        system_id: the plan's system id.
+        report: the table's report.
+        run_id: the migration run (workflow id) it belongs to, if any.
+        system_passed: the whole system's result to record on its row, when known.
+
+    Returns:
+        The stored report's id.
+    """
+    now = dt.datetime.now(dt.UTC)
+    with session_scope(database_url) as session:
+        row = ReconciliationReport(
+            system_id=system_id, run_id=run_id, table_name=report.table,
+            source_table=report.source_table, passed=report.passed,
+            legacy_rows=report.legacy_rows, target_rows=report.target_rows,
+            missing_count=report.missing_count, extra_count=report.extra_count,
+            changed_count=report.changed_count, stopped=report.stopped, method=report.method,
+            seconds=report.seconds, report=report.model_dump(mode="json"), created_at=now,
+        )  # fmt: skip
+        session.add(row)
+        if system_passed is not None:
+            record_reconciliation(session, system_id, passed=system_passed, at=now)
+        session.flush()
+        return row.id
+
+
+def _wire_key(legacy: Any, table: str, key: Sequence[str], values: list[Any]) -> Key:
+    """A key as JSON carried it, typed again as the source's columns are."""
+    from activities.migrate import key_from_wire
+
+    info = next((t for t in legacy.describe() if t.name == table), None)
+    typed = key_from_wire(info, key, values) if info is not None else tuple(values)
+    return tuple(values) if typed is None else typed
+
+
+@dataclass
+class ReconcileActivities:
+    """The reconcile activity, run on the IO queue.
+
+    Attributes:
+        database_url: the engine database, where reports are stored.
+        budgets: time and diff budgets and the sample size of every run (also how many
+            differing keys go back to the workflow, for people: a re-sync finds them all
+            itself, so that Temporal's history stays small).
+        heartbeat: called with progress notes (the activity's heartbeat).
+        opener: opens a reconciler for a plan (tests hand in their own).
+    """
+
+    database_url: str
+    budgets: Budgets = field(default_factory=Budgets)
+    heartbeat: Callable[..., None] = activity.heartbeat
+    opener: ReconcilerOpener = open_reconciler
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ReconcileActivities:
+        return cls(settings.resolved_database_url)
+
+    @activity.defn(name=names.RECONCILE_TABLE)
+    @translated
+    def reconcile_table(self, request: ReconcileTableInput) -> ReconcileTableResult:
+        """Diff one table (or only some keys of it), store the report, answer the gate.
+
+        A failed table marks the system's last reconciliation failed; the workflow marks
+        it passed when every table's gate has passed.
+        """
+        plan = load_plan(request.plan_path)
+        table_plan = plan.table(request.table)
+        info = activity.info() if activity.in_activity() else None
+        with self.opener(plan, budgets=self.budgets, progress=self.heartbeat) as reconciler:
+            only = None
+            if request.keys is not None:
+                key = table_plan.key or _declared_key(reconciler, table_plan.source)
+                only = [
+                    _wire_key(reconciler.legacy, table_plan.source, key, k) for k in request.keys
+                ]
+            result = reconciler.reconcile(request.table, only=only)
+        report = result.report
+        report_id = store_report(
+            self.database_url, plan.system.id, report,
+            run_id=info.workflow_id if info is not None else None,
+            system_passed=False if not report.passed else None,
+        )  # fmt: skip
+        keys = result.keys.legacy_side[: self.budgets.samples]
+        return ReconcileTableResult(
+            table=request.table,
+            passed=report.passed,
+            legacy_rows=report.legacy_rows,
+            target_rows=report.target_rows,
+            missing=report.missing_count,
+            extra=report.extra_count,
+            changed=report.changed_count,
+            differing_keys=[[report_value(v) for v in k] for k in keys],
+            stopped=report.stopped,
+            report_id=report_id,
+        )
+
+    def all(self) -> list[Callable[..., Any]]:
+        return [self.reconcile_table]
+
+
+def _declared_key(reconciler: Reconciler, table: str) -> list[str]:
+    info = next((t for t in reconciler.legacy.describe() if t.name == table), None)
+    return list(info.key or ()) if info is not None else []
+
+
+def reconcile_plan(
+    database_url: str,
+    plan: MigrationPlan,
+    *,
+    tables: Sequence[str] = (),
+    budgets: Budgets | None = None,
+    opener: ReconcilerOpener = open_reconciler,
+) -> SystemReport:
+    """Reconcile a plan's tables in this process (``switchover reconcile``) and store the
+    reports, noting the system's result on its programme row when it is registered.
+
+    Args:
+        database_url: the engine database (migrated to the newest schema).
+        plan: the plan.
+        tables: source or target names of the tables to reconcile; default all.
+        budgets: time and diff budgets and the sample size.
+        opener: opens a reconciler for the plan.
+
+    Raises:
+        PlanError: a table the plan does not have, or a plan that does not fit the data.
+        DatabaseError: a database cannot be reached.
+    """
+    chosen = [plan.table(name) for name in tables] if tables else list(plan.tables)
+    reports = []
+    with opener(plan, budgets=budgets) as reconciler:
+        for table_plan in chosen:
+            reports.append(reconciler.reconcile_table(table_plan.source))
+    system = SystemReport(system=plan.system.id, tables=reports)
+    for index, report in enumerate(reports):
+        last = index == len(reports) - 1
+        store_report(database_url, plan.system.id, report,
+                     system_passed=system.passed if last else None)  # fmt: skip
+    return system

@@ -1,0 +1,319 @@
+"""Inputs and results of the migration workflows and activities.
+
+Only references travel through Temporal: the plan's path, a table's name, key bounds and
+counts, never rows. Key values are lists in the key's column order (JSON has no tuples).
+
+The reconcile contract (``activities.names.RECONCILE_TABLE``, implemented with the
+reconciliation engine): ``ReconcileTableInput`` → ``ReconcileTableResult``. It compares
+one table's legacy rows, mapped by ``adapters.mapping.RowMapper``, with the target, and
+decides ``passed`` with the plan's tolerances.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+KeyValues = list[Any]
+"""One row's key, values in the key's column order."""
+
+
+class MigrationStage(StrEnum):
+    """The migration stages this workflow runs, in order (DESIGN.md, migration flow)."""
+
+    PROFILE = "profile"
+    COPY = "copy"
+    RECONCILE = "reconcile"
+    CATCH_UP = "catch-up"
+
+    @property
+    def order(self) -> int:
+        return list(MigrationStage).index(self)
+
+
+class TableState(StrEnum):
+    PENDING = "pending"
+    COPYING = "copying"
+    PAUSED = "paused"
+    COPIED = "copied"
+    RECONCILING = "reconciling"
+    AWAITING_DECISION = "awaiting_decision"
+    RESYNCING = "resyncing"
+    PASSED = "passed"
+    ACCEPTED = "accepted"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+class RunState(StrEnum):
+    RUNNING = "running"
+    PAUSED = "paused"
+    AWAITING_DECISION = "awaiting_decision"
+    READY_FOR_CUTOVER = "ready_for_cutover"
+    STOPPED = "stopped"  # reached the stage asked for with --until
+    CANCELLED = "cancelled"
+    ABORTED = "aborted"
+
+
+# --- profile --------------------------------------------------------------------------
+
+
+class ProfileInput(BaseModel):
+    plan_path: str
+
+
+class TableProfile(BaseModel):
+    """One table as found in the source, checked against the plan."""
+
+    table: str  # the plan's source name
+    target: str
+    key: list[str]
+    rows: int
+    lowest: KeyValues | None = None
+    highest: KeyValues | None = None
+
+
+class ProfileResult(BaseModel):
+    system_id: str
+    system_name: str
+    tables: list[TableProfile]
+    batch_rows: int
+
+
+# --- copy -----------------------------------------------------------------------------
+
+
+class PrepareTargetInput(BaseModel):
+    plan_path: str
+    table: str
+
+
+class CopyBatchInput(BaseModel):
+    """Copy rows with keys strictly after ``after`` and up to ``upto`` (inclusive), at most
+    ``max_rows`` of them."""
+
+    plan_path: str
+    table: str
+    after: KeyValues | None = None
+    upto: KeyValues | None = None
+    max_rows: int = Field(default=100_000, gt=0)
+
+
+class CopyBatchResult(BaseModel):
+    rows: int
+    last_key: KeyValues | None  # None: nothing copied
+    done: bool  # the range is exhausted
+
+
+class CopyTableInput(BaseModel):
+    """A table's copy; carried across continue-as-new with the progress so far."""
+
+    plan_path: str
+    table: str
+    upto: KeyValues | None = None
+    lowest: KeyValues | None = None
+    """With ``upto``, for a single integer key: the copy splits the keys into ranges of
+    about ``batch_max_rows`` rows, each read by one query that ends by itself."""
+    rows_total: int = 0
+    batch_max_rows: int = 100_000
+    batches_per_run: int = Field(default=50, gt=0)
+    """Batches before the workflow continues as new, so history stays bounded."""
+    after: KeyValues | None = None
+    rows_copied: int = 0
+    started_at: datetime | None = None
+    paused: bool = False
+    parent_workflow_id: str | None = None
+    run_number: int = 1  # continue-as-new generation
+    heartbeat_timeout_s: float = Field(default=120.0, gt=0)
+    """Silence this long from a copy activity means its worker died: it is retried, from
+    the last key it reported."""
+
+
+class CopyTableProgress(BaseModel):
+    """What the copy's ``progress`` query answers."""
+
+    table: str
+    state: TableState = TableState.PENDING
+    rows_copied: int = 0
+    rows_total: int = 0
+    rows_per_second: float = 0.0
+    eta_seconds: float | None = None
+    last_key: KeyValues | None = None
+    runs: int = 1  # continue-as-new generations of this copy, counting this one
+
+
+class CopyTableResult(BaseModel):
+    table: str
+    rows_copied: int
+    cancelled: bool = False
+
+
+# --- reconcile (implemented with the reconciliation engine) ------------------------------
+
+
+class ReconcileTableInput(BaseModel):
+    """Reconcile one table of a plan.
+
+    Attributes:
+        keys: only these legacy keys; None for the whole table.
+    """
+
+    plan_path: str
+    table: str
+    keys: list[KeyValues] | None = None
+
+
+class ReconcileTableResult(BaseModel):
+    """One table's reconciliation, as the gate needs it.
+
+    Attributes:
+        passed: every difference is within the plan's tolerances.
+        missing, extra, changed: counts of keys absent from the target, absent from the
+            legacy side, and present on both with differing values beyond tolerance.
+        differing_keys: a sample of legacy-side keys of those differences, for people;
+            a re-sync finds every differing key itself (``ResyncKeysInput``).
+        stopped: why the diff ended early (a budget), if it did; it then fails.
+        report_id: the stored report, when the engine stores one.
+    """
+
+    table: str
+    passed: bool
+    legacy_rows: int = 0
+    target_rows: int = 0
+    missing: int = 0
+    extra: int = 0
+    changed: int = 0
+    differing_keys: list[KeyValues] = Field(default_factory=list)
+    stopped: str | None = None
+    report_id: int | None = None
+
+
+class ResyncKeysInput(BaseModel):
+    """Copy the differing keys again: upsert those the legacy side has, delete the rest.
+
+    Attributes:
+        keys: these legacy keys; None: the keys the reconciliation engine finds differ
+            (``Reconciler.differing_keys``), found inside the activity so that no key list
+            travels through Temporal.
+    """
+
+    plan_path: str
+    table: str
+    keys: list[KeyValues] | None = None
+
+
+class ResyncKeysResult(BaseModel):
+    upserted: int
+    deleted: int
+
+
+class CatchUpInput(BaseModel):
+    """Re-copy a table's rows changed since ``since`` (by the plan's ``updated_at`` column)."""
+
+    plan_path: str
+    table: str
+    since: datetime
+
+
+class CatchUpResult(BaseModel):
+    rows: int
+    by_updated_at: bool  # False: the plan names no updated_at column; nothing re-copied
+
+
+# --- gate ---------------------------------------------------------------------------
+
+
+class GateAction(StrEnum):
+    RESYNC = "resync"
+    ACCEPT = "accept"
+    ABORT = "abort"
+
+
+class GateDecision(BaseModel):
+    """The engineer's answer to a failed gate."""
+
+    table: str
+    action: GateAction
+    reason: str | None = None
+    decided_by: str = "engineer"
+
+
+# --- the system's run ----------------------------------------------------------------
+
+
+class MigrateSystemInput(BaseModel):
+    plan_path: str
+    until: MigrationStage | None = None
+    """Stop after this stage; None: run up to the hand-off for cutover."""
+    max_parallel_tables: int = Field(default=2, gt=0)
+    batch_max_rows: int = Field(default=100_000, gt=0)
+    batches_per_run: int = Field(default=50, gt=0)
+    heartbeat_timeout_s: float = Field(default=120.0, gt=0)
+
+
+class TableStatus(BaseModel):
+    table: str
+    state: TableState = TableState.PENDING
+    rows_total: int = 0
+    rows_copied: int = 0
+    reconciliation: ReconcileTableResult | None = None
+    decision: GateDecision | None = None
+
+
+class MigrationStatus(BaseModel):
+    """What ``MigrateSystemWorkflow``'s ``status`` query answers."""
+
+    system_id: str | None = None
+    stage: MigrationStage = MigrationStage.PROFILE
+    state: RunState = RunState.RUNNING
+    tables: dict[str, TableStatus] = Field(default_factory=dict)
+    copy_started_at: datetime | None = None
+
+
+class MigrateSystemResult(BaseModel):
+    system_id: str
+    state: RunState
+    stage: MigrationStage
+    tables: dict[str, TableStatus]
+
+
+class RecordStageInput(BaseModel):
+    """Record a stage or a gate for the programme dashboard."""
+
+    plan_path: str
+    stage: str  # a domain.systems.SystemStage value
+    note: str | None = None
+    rows_migrated: int | None = None
+    rows_total: int | None = None
+    reconciliation_passed: bool | None = None
+
+
+# --- plan validation (switchover migrate validate) -------------------------------------
+
+
+class TableCheck(BaseModel):
+    """One table of a plan, checked against the real source and target."""
+
+    table: str
+    target: str
+    rows: int | None = None
+    sampled: int = 0
+    duplicate_keys: int = 0
+    """Key values held by more than one row."""
+    duplicate_examples: list[KeyValues] = Field(default_factory=list)
+    problems: list[str] = Field(default_factory=list)
+
+
+class PlanCheck(BaseModel):
+    """A plan checked against the real source and target."""
+
+    system_id: str
+    problems: list[str] = Field(default_factory=list)
+    tables: list[TableCheck] = Field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.problems and all(not t.problems for t in self.tables)

@@ -1,0 +1,357 @@
+"""MigrateSystemWorkflow and CopyTableWorkflow on the time-skipping test server, with fake
+activities registered under the real names: copy in ranges across continue-as-new, pause,
+resume, cancel, and gates that wait for the engineer."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from temporalio import activity
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.testing import WorkflowEnvironment
+
+from activities import names
+from config.settings import TASK_QUEUE_IO, TASK_QUEUE_WORKFLOWS
+from domain.migration import (
+    CatchUpInput,
+    CatchUpResult,
+    CopyBatchInput,
+    CopyBatchResult,
+    GateAction,
+    GateDecision,
+    MigrateSystemInput,
+    MigrateSystemResult,
+    MigrationStage,
+    MigrationStatus,
+    PrepareTargetInput,
+    ProfileInput,
+    ProfileResult,
+    ReconcileTableInput,
+    ReconcileTableResult,
+    RecordStageInput,
+    ResyncKeysInput,
+    ResyncKeysResult,
+    RunState,
+    TableProfile,
+    TableState,
+)
+from switchover.worker import ActivitySet, build_workers, run_workers
+from workflows.migrate import CopyTableWorkflow, MigrateSystemWorkflow
+
+
+@dataclass
+class FakeMigration:
+    """Tables of integer keys 1..N; records every call; reconciliation fails on demand."""
+
+    rows: dict[str, int] = field(default_factory=lambda: {"A": 95, "B": 40})
+    failing: Counter[str] = field(default_factory=Counter)  # table -> reconciliations to fail
+    changed_during_copy: Counter[str] = field(default_factory=Counter)
+    """table -> reconciliations to fail once catch-up began (rows changed during the copy)"""
+    copy_delay_s: float = 0.0
+    reconcile_delay_s: float = 0.0
+    copied: Counter[tuple[str, int]] = field(default_factory=Counter)
+    copy_calls: list[CopyBatchInput] = field(default_factory=list)
+    resyncs: list[str] = field(default_factory=list)
+    catch_ups: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    prepared: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @activity.defn(name=names.PROFILE_SYSTEM)
+    def profile_system(self, request: ProfileInput) -> ProfileResult:
+        tables = [TableProfile(table=t, target=t.lower(), key=["ID"], rows=n, lowest=[1],
+                               highest=[n]) for t, n in self.rows.items()]  # fmt: skip
+        return ProfileResult(system_id="legacy-test", system_name="Test", tables=tables,
+                             batch_rows=10)  # fmt: skip
+
+    @activity.defn(name=names.PREPARE_TARGET)
+    def prepare_target(self, request: PrepareTargetInput) -> bool:
+        self.prepared.append(request.table)
+        return True
+
+    @activity.defn(name=names.COPY_BATCH)
+    def copy_batch(self, request: CopyBatchInput) -> CopyBatchResult:
+        time.sleep(self.copy_delay_s)
+        after = request.after[0] if request.after else 0
+        upto = request.upto[0] if request.upto else self.rows[request.table]
+        keys = list(range(after + 1, min(after + request.max_rows, upto) + 1))
+        with self.lock:
+            self.copy_calls.append(request)
+            for key in keys:
+                self.copied[(request.table, key)] += 1
+        return CopyBatchResult(rows=len(keys), last_key=[keys[-1]] if keys else None,
+                               done=not keys or keys[-1] >= upto)  # fmt: skip
+
+    @activity.defn(name=names.RECONCILE_TABLE)
+    def reconcile_table(self, request: ReconcileTableInput) -> ReconcileTableResult:
+        time.sleep(self.reconcile_delay_s)
+        with self.lock:
+            failed = self.failing[request.table] > 0
+            if failed:
+                self.failing[request.table] -= 1
+        n = self.rows[request.table]
+        return ReconcileTableResult(table=request.table, passed=not failed, legacy_rows=n,
+                                    target_rows=n, changed=2 if failed else 0)  # fmt: skip
+
+    @activity.defn(name=names.RESYNC_KEYS)
+    def resync_keys(self, request: ResyncKeysInput) -> ResyncKeysResult:
+        assert request.keys is None  # no key lists through Temporal
+        self.resyncs.append(request.table)
+        return ResyncKeysResult(upserted=2, deleted=0)
+
+    @activity.defn(name=names.CATCH_UP_TABLE)
+    def catch_up_table(self, request: CatchUpInput) -> CatchUpResult:
+        self.catch_ups.append(request.table)
+        self.failing[request.table] += self.changed_during_copy[request.table]
+        return CatchUpResult(rows=0, by_updated_at=False)
+
+    @activity.defn(name=names.RECORD_MIGRATION_STAGE)
+    def record_migration_stage(self, request: RecordStageInput) -> None:
+        self.notes.append(f"{request.stage}: {request.note}")
+
+    def all(self) -> list[Callable[..., Any]]:
+        return [self.profile_system, self.prepare_target, self.copy_batch, self.reconcile_table,
+                self.resync_keys, self.catch_up_table, self.record_migration_stage]  # fmt: skip
+
+
+@asynccontextmanager
+async def running(client: Client, fake: FakeMigration) -> AsyncIterator[None]:
+    workers = build_workers(
+        client, ActivitySet(ocr=[], io=fake.all()), queues=(TASK_QUEUE_WORKFLOWS, TASK_QUEUE_IO)
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_workers(workers, stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
+
+
+async def start(
+    client: Client, **options: Any
+) -> WorkflowHandle[MigrateSystemWorkflow, MigrateSystemResult]:
+    request = MigrateSystemInput(plan_path="plan.yaml", batch_max_rows=10, batches_per_run=3,
+                                 **options)  # fmt: skip
+    return await client.start_workflow(
+        MigrateSystemWorkflow.run, request, id=f"migrate-{uuid.uuid4()}",
+        task_queue=TASK_QUEUE_WORKFLOWS,
+    )  # fmt: skip
+
+
+async def status(handle: WorkflowHandle[Any, Any]) -> MigrationStatus:
+    return await handle.query(MigrateSystemWorkflow.status)
+
+
+async def until(
+    handle: WorkflowHandle[Any, Any], check: Callable[[MigrationStatus], bool]
+) -> MigrationStatus:
+    for _ in range(400):
+        state = await status(handle)
+        if check(state):
+            return state
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"never reached: {state}")
+
+
+def waiting(table: str) -> Callable[[MigrationStatus], bool]:
+    return lambda s: table in s.tables and s.tables[table].state is TableState.AWAITING_DECISION
+
+
+async def test_copies_every_row_once_across_continue_as_new(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    fake = FakeMigration()
+    client = time_skipping_env.client
+    async with running(client, fake):
+        handle = await start(client)
+        result = await handle.result()
+        child = client.get_workflow_handle(f"{handle.id}/copy/A")
+        progress = await child.query(CopyTableWorkflow.progress)
+    assert result.state is RunState.READY_FOR_CUTOVER
+    assert result.stage is MigrationStage.CATCH_UP
+    assert {t: s.rows_copied for t, s in result.tables.items()} == {"A": 95, "B": 40}
+    assert all(s.state is TableState.PASSED for s in result.tables.values())
+    expected = {(t, k) for t, n in fake.rows.items() for k in range(1, n + 1)}
+    assert set(fake.copied) == expected
+    assert set(fake.copied.values()) == {1}  # no range copied twice, none skipped
+    assert sorted(fake.prepared) == ["A", "B"]  # once per table, not once per run
+    assert sorted(fake.catch_ups) == ["A", "B"]
+    # 10 batches of A with 3 per run: the copy continued as new, with a small history.
+    history = await child.fetch_history()
+    started = history.events[0].workflow_execution_started_event_attributes
+    assert started.continued_execution_run_id
+    assert len(history.events) < 40
+    assert progress.rows_copied == 95
+    assert progress.runs == 4
+    assert progress.state is TableState.COPIED
+    assert fake.notes[0] == "migrating: profiled"
+    assert fake.notes[-1] == "reconciling: caught up"
+
+
+async def test_until_copy_stops_after_the_copy(time_skipping_env: WorkflowEnvironment) -> None:
+    fake = FakeMigration()
+    client = time_skipping_env.client
+    async with running(client, fake):
+        result = await (await start(client, until=MigrationStage.COPY)).result()
+    assert result.state is RunState.STOPPED
+    assert result.stage is MigrationStage.COPY
+    assert not fake.catch_ups
+
+
+async def test_pause_resume_and_cancel(time_skipping_env: WorkflowEnvironment) -> None:
+    fake = FakeMigration(rows={"A": 400, "B": 10}, copy_delay_s=0.05)
+    client = time_skipping_env.client
+    async with running(client, fake):
+        handle = await start(client, max_parallel_tables=1)
+        await until(handle, lambda s: s.tables.get("A") is not None
+                    and s.tables["A"].state is TableState.COPYING)  # fmt: skip
+        await asyncio.sleep(0.2)
+        await handle.signal(MigrateSystemWorkflow.pause)
+        child = client.get_workflow_handle(f"{handle.id}/copy/A")
+        for _ in range(100):
+            progress = await child.query(CopyTableWorkflow.progress)
+            if progress.state is TableState.PAUSED:
+                break
+            await asyncio.sleep(0.05)
+        assert progress.state is TableState.PAUSED
+        calls = len(fake.copy_calls)
+        await asyncio.sleep(0.5)
+        assert len(fake.copy_calls) == calls  # nothing copied while paused
+        assert (await status(handle)).state is RunState.PAUSED
+        assert 0 < progress.rows_copied < 400
+        assert progress.rows_per_second > 0
+
+        await handle.signal(MigrateSystemWorkflow.resume)
+        for _ in range(100):
+            if len(fake.copy_calls) > calls + 1:
+                break
+            await asyncio.sleep(0.05)
+        assert len(fake.copy_calls) > calls + 1
+
+        await handle.signal(MigrateSystemWorkflow.cancel)
+        result = await handle.result()
+    assert result.state is RunState.CANCELLED
+    assert result.tables["A"].state is TableState.CANCELLED
+    assert 0 < result.tables["A"].rows_copied < 400
+    assert result.tables["B"].rows_copied == 0  # never started: only one table at a time
+    assert fake.notes[-1] == "migrating: cancelled during copy"
+
+
+async def test_gate_waits_then_resync_then_accept(time_skipping_env: WorkflowEnvironment) -> None:
+    fake = FakeMigration(failing=Counter({"A": 2, "B": 1}))
+    client = time_skipping_env.client
+    async with running(client, fake):
+        handle = await start(client)
+        state = await until(handle, waiting("A"))
+        assert state.state is RunState.AWAITING_DECISION
+        assert state.stage is MigrationStage.RECONCILE
+        assert state.tables["A"].reconciliation is not None
+        assert state.tables["A"].reconciliation.changed == 2
+        # B is not waiting: a decision for it is refused, as is an accept without a reason.
+        with pytest.raises(WorkflowUpdateFailedError):
+            await handle.execute_update(
+                MigrateSystemWorkflow.decide_gate, GateDecision(table="B", action=GateAction.RESYNC)
+            )
+        with pytest.raises(WorkflowUpdateFailedError):
+            await handle.execute_update(
+                MigrateSystemWorkflow.decide_gate, GateDecision(table="A", action=GateAction.ACCEPT)
+            )
+        await handle.execute_update(MigrateSystemWorkflow.decide_gate,
+                                    GateDecision(table="A", action=GateAction.RESYNC))  # fmt: skip
+        await until(handle, lambda s: fake.resyncs == ["A"] and waiting("A")(s))
+        await handle.execute_update(
+            MigrateSystemWorkflow.decide_gate,
+            GateDecision(table="A", action=GateAction.ACCEPT, reason="2 rounding diffs agreed",
+                         decided_by="ada"),
+        )  # fmt: skip
+        await until(handle, waiting("B"))
+        await handle.execute_update(MigrateSystemWorkflow.decide_gate,
+                                    GateDecision(table="B", action=GateAction.RESYNC))  # fmt: skip
+        result = await handle.result()
+    assert result.state is RunState.READY_FOR_CUTOVER
+    assert result.tables["A"].state is TableState.PASSED  # passed again at catch-up
+    assert result.tables["A"].decision is not None
+    assert fake.resyncs == ["A", "B"]
+    assert "reconciling: gate for A accepted by ada: 2 rounding diffs agreed" in fake.notes
+    assert any(n.startswith("reconciling: gate failed for A: 0 missing, 0 extra, 2 changed")
+               for n in fake.notes)  # fmt: skip
+
+
+async def test_abort_at_the_gate(time_skipping_env: WorkflowEnvironment) -> None:
+    fake = FakeMigration(failing=Counter({"A": 1}))
+    client = time_skipping_env.client
+    async with running(client, fake):
+        handle = await start(client)
+        await until(handle, waiting("A"))
+        await handle.execute_update(
+            MigrateSystemWorkflow.decide_gate,
+            GateDecision(table="A", action=GateAction.ABORT, reason="wrong source"),
+        )
+        result = await handle.result()
+    assert result.state is RunState.ABORTED
+    assert result.stage is MigrationStage.RECONCILE
+    assert fake.notes[-1] == "reconciling: aborted at the gate for A by engineer: wrong source"
+
+
+async def test_catch_up_resyncs_changes_by_itself(time_skipping_env: WorkflowEnvironment) -> None:
+    # The first reconciliation passes; at catch-up, two reconciliations find changes.
+    fake = FakeMigration(rows={"A": 20}, changed_during_copy=Counter({"A": 2}))
+    client = time_skipping_env.client
+    async with running(client, fake):
+        result = await (await start(client)).result()
+    assert result.state is RunState.READY_FOR_CUTOVER
+    assert fake.resyncs == ["A", "A"]  # by itself: nobody was asked
+
+
+async def test_gate_wait_survives_days(time_skipping_env: WorkflowEnvironment) -> None:
+    fake = FakeMigration(rows={"A": 5}, failing=Counter({"A": 1}))
+    client = time_skipping_env.client
+    async with running(client, fake):
+        handle = await start(client)
+        await until(handle, waiting("A"))
+        await time_skipping_env.sleep(7 * 24 * 3600)
+        assert waiting("A")(await status(handle))
+        await handle.execute_update(
+            MigrateSystemWorkflow.decide_gate,
+            GateDecision(table="A", action=GateAction.ACCEPT, reason="checked by hand"),
+        )
+        result = await handle.result()
+    assert result.state is RunState.READY_FOR_CUTOVER
+
+
+async def test_cancel_between_steps(time_skipping_env: WorkflowEnvironment) -> None:
+    fake = FakeMigration(reconcile_delay_s=0.5)
+    client = time_skipping_env.client
+    async with running(client, fake):
+        handle = await start(client)
+        await until(handle, lambda s: s.stage is MigrationStage.RECONCILE)
+        await handle.signal(MigrateSystemWorkflow.cancel)
+        result = await handle.result()
+    assert result.state is RunState.CANCELLED
+    assert result.stage is MigrationStage.RECONCILE
+    assert not fake.catch_ups  # the run stopped after the step under way
+
+
+def test_key_ranges_for_integer_keys_only() -> None:
+    from domain.migration import CopyTableInput
+    from workflows.migrate import _range_end
+
+    dense = CopyTableInput(plan_path="p", table="T", lowest=[1], upto=[95], rows_total=95,
+                           batch_max_rows=10)  # fmt: skip
+    assert _range_end(dense, None) == [10]
+    assert _range_end(dense, [90]) == [95]
+    sparse = dense.model_copy(update={"upto": [1_000_000], "rows_total": 1000})
+    assert _range_end(sparse, [1]) == [10_001]  # about 10 rows' worth of keys
+    assert _range_end(dense.model_copy(update={"lowest": ["A"], "upto": ["Z"]}), None) is None
+    assert _range_end(dense.model_copy(update={"lowest": [1, 1], "upto": [9, 9]}), None) is None
+    assert _range_end(dense.model_copy(update={"lowest": None}), None) is None

@@ -1,0 +1,474 @@
+"""Migration workflows: one legacy system's staged migration, and one table's copy.
+
+``MigrateSystemWorkflow`` runs the stages of DESIGN.md's migration flow up to the hand-off
+for cutover: profile → copy (a ``CopyTableWorkflow`` child per table, a few at a time) →
+reconcile → gate → catch-up (re-copy what changed, reconcile again, gate again). A table
+that fails its gate waits, durably, for the engineer: re-sync the differing keys, accept
+with a reason, or abort. Every stage and gate is recorded for the programme dashboard.
+
+``CopyTableWorkflow`` copies one table in key order, one activity per key range; each
+activity heartbeats its last key so a retry resumes there, and the workflow continues as
+new every few batches so its history stays bounded at any row count. It answers a
+``progress`` query and obeys ``pause``, ``resume`` and ``cancel`` signals.
+
+Only references cross Temporal: the plan's path, table names, keys and counts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ChildWorkflowError
+
+with workflow.unsafe.imports_passed_through():
+    from activities import names
+    from config.settings import TASK_QUEUE_IO
+    from domain.migration import (
+        CatchUpInput,
+        CatchUpResult,
+        CopyBatchInput,
+        CopyBatchResult,
+        CopyTableInput,
+        CopyTableProgress,
+        CopyTableResult,
+        GateAction,
+        GateDecision,
+        MigrateSystemInput,
+        MigrateSystemResult,
+        MigrationStage,
+        MigrationStatus,
+        PrepareTargetInput,
+        ProfileInput,
+        ProfileResult,
+        ReconcileTableInput,
+        ReconcileTableResult,
+        RecordStageInput,
+        ResyncKeysInput,
+        ResyncKeysResult,
+        RunState,
+        TableProfile,
+        TableState,
+        TableStatus,
+    )
+
+IO_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+    non_retryable_error_types=["NotFoundError", "ConflictError", *names.BAD_INPUT_TYPES],
+)
+COPY_HEARTBEAT = timedelta(minutes=2)
+"""Catch-up heartbeats after every load; silence this long means its worker died. (The
+copy's own timeout is ``MigrateSystemInput.heartbeat_timeout_s``.)"""
+AUTO_RESYNC_ROUNDS = 3
+"""In catch-up, differences are changes made during the copy: re-sync them this many
+times by itself before asking the engineer."""
+
+
+def _elapsed(since: datetime | None) -> float:
+    return (workflow.now() - since).total_seconds() if since else 0.0
+
+
+def _range_end(request: CopyTableInput, after: list[object] | None) -> list[object] | None:
+    """The end of the next key range, for a single integer key; None otherwise.
+
+    A range ends its query by itself: a copy that stopped a table-long query after
+    ``batch_max_rows`` rows would leave the driver discarding the rest of the table, every
+    batch (quadratic at millions of rows).
+    """
+    if not (request.upto and request.lowest and len(request.upto) == len(request.lowest) == 1):
+        return None
+    low, high = request.lowest[0], request.upto[0]
+    if type(low) is not int or type(high) is not int:
+        return None
+    start = after[0] if after else low - 1
+    if type(start) is not int:
+        return None
+    span = -(-request.batch_max_rows * (high - low + 1) // max(request.rows_total, 1))
+    return [min(start + max(span, 1), high)]
+
+
+@workflow.defn
+class CopyTableWorkflow:
+    """One table, copied range by range into the target, resumable at any point."""
+
+    def __init__(self) -> None:
+        self._paused = False
+        self._cancelled = False
+        self._progress = CopyTableProgress(table="")
+
+    @workflow.run
+    async def run(self, request: CopyTableInput) -> CopyTableResult:
+        self._paused = self._paused or request.paused
+        started = request.started_at or workflow.now()
+        progress = self._progress
+        progress.table, progress.rows_total = request.table, request.rows_total
+        progress.rows_copied, progress.last_key = request.rows_copied, request.after
+        progress.runs = request.run_number
+        if request.started_at is None:
+            await workflow.execute_activity(
+                names.PREPARE_TARGET,
+                PrepareTargetInput(plan_path=request.plan_path, table=request.table),
+                task_queue=TASK_QUEUE_IO,
+                start_to_close_timeout=timedelta(minutes=5),
+                retry_policy=IO_RETRY,
+            )
+        batches = 0
+        while True:
+            progress.state = TableState.PAUSED if self._paused else TableState.COPYING
+            await workflow.wait_condition(lambda: not self._paused or self._cancelled)
+            if self._cancelled:
+                progress.state = TableState.CANCELLED
+                return CopyTableResult(
+                    table=request.table, rows_copied=progress.rows_copied, cancelled=True
+                )
+            progress.state = TableState.COPYING
+            if batches >= request.batches_per_run:
+                workflow.continue_as_new(
+                    request.model_copy(
+                        update={
+                            "after": progress.last_key,
+                            "rows_copied": progress.rows_copied,
+                            "started_at": started,
+                            "paused": self._paused,
+                            "batches_per_run": request.batches_per_run,
+                            "rows_total": max(request.rows_total, progress.rows_copied),
+                            "run_number": request.run_number + 1,
+                        }
+                    )
+                )
+            range_end = _range_end(request, progress.last_key)
+            result = await workflow.execute_activity(
+                names.COPY_BATCH,
+                CopyBatchInput(
+                    plan_path=request.plan_path,
+                    table=request.table,
+                    after=progress.last_key,
+                    upto=range_end or request.upto,
+                    max_rows=request.batch_max_rows,
+                ),
+                result_type=CopyBatchResult,
+                task_queue=TASK_QUEUE_IO,
+                start_to_close_timeout=timedelta(hours=2),
+                heartbeat_timeout=timedelta(seconds=request.heartbeat_timeout_s),
+                retry_policy=IO_RETRY,
+            )
+            batches += 1
+            progress.rows_copied += result.rows
+            if result.last_key is not None:
+                progress.last_key = result.last_key
+            seconds = _elapsed(started)
+            progress.rows_per_second = progress.rows_copied / seconds if seconds > 0 else 0.0
+            left = max(progress.rows_total - progress.rows_copied, 0)
+            progress.eta_seconds = (
+                left / progress.rows_per_second if progress.rows_per_second else None
+            )
+            if result.done and range_end is not None and range_end != request.upto:
+                progress.last_key = range_end  # this range is exhausted: on to the next
+                continue
+            if result.done:
+                progress.state = TableState.COPIED
+                progress.eta_seconds = 0.0
+                return CopyTableResult(table=request.table, rows_copied=progress.rows_copied)
+
+    @workflow.query
+    def progress(self) -> CopyTableProgress:
+        """Rows copied, rate and ETA, and the last key copied."""
+        return self._progress
+
+    @workflow.signal
+    def pause(self) -> None:
+        """Stop after the current batch, until ``resume``."""
+        self._paused = True
+
+    @workflow.signal
+    def resume(self) -> None:
+        self._paused = False
+
+    @workflow.signal
+    def cancel(self) -> None:
+        """Stop after the current batch; what is copied stays (a new run upserts over it)."""
+        self._cancelled = True
+
+
+@workflow.defn
+class MigrateSystemWorkflow:
+    """One legacy system, from profile to the hand-off for cutover."""
+
+    def __init__(self) -> None:
+        self._status = MigrationStatus()
+        self._paused = False
+        self._cancelled = False
+        self._decisions: dict[str, GateDecision] = {}
+        self._copying: dict[str, str] = {}  # table -> child workflow id
+        self._plan_path = ""
+
+    @workflow.run
+    async def run(self, request: MigrateSystemInput) -> MigrateSystemResult:
+        self._plan_path = request.plan_path
+        status = self._status
+        status.stage = MigrationStage.PROFILE
+        profile = await workflow.execute_activity(
+            names.PROFILE_SYSTEM,
+            ProfileInput(plan_path=request.plan_path),
+            result_type=ProfileResult,
+            task_queue=TASK_QUEUE_IO,
+            start_to_close_timeout=timedelta(minutes=30),
+            retry_policy=IO_RETRY,
+        )
+        status.system_id = profile.system_id
+        for table in profile.tables:
+            status.tables[table.table] = TableStatus(table=table.table, rows_total=table.rows)
+        total = sum(t.rows for t in profile.tables)
+        await self._record("migrating", note="profiled", rows_total=total, rows_migrated=0)
+        if request.until is MigrationStage.PROFILE:
+            return self._result(RunState.STOPPED)
+
+        status.stage = MigrationStage.COPY
+        status.copy_started_at = workflow.now()
+        limit = asyncio.Semaphore(request.max_parallel_tables)
+        await asyncio.gather(*(self._copy(request, table, limit) for table in profile.tables))
+        copied = sum(t.rows_copied for t in status.tables.values())
+        if self._cancelled:
+            await self._record("migrating", note="cancelled during copy", rows_migrated=copied)
+            return self._result(RunState.CANCELLED)
+        await self._record("migrating", note="copied", rows_migrated=copied)
+        if request.until is MigrationStage.COPY:
+            return self._result(RunState.STOPPED)
+
+        status.stage = MigrationStage.RECONCILE
+        await self._record("reconciling", note="reconciling")
+        for table in profile.tables:
+            if self._cancelled or not await self._gate(table.table, auto_rounds=0):
+                return await self._stopped()
+        await self._record("reconciling", note="reconciled", reconciliation_passed=True)
+        if request.until is MigrationStage.RECONCILE:
+            return self._result(RunState.STOPPED)
+
+        status.stage = MigrationStage.CATCH_UP
+        since = status.copy_started_at
+        for table in profile.tables:
+            if self._cancelled:
+                return await self._stopped()
+            await self._table(table.table, TableState.COPYING)
+            await workflow.execute_activity(
+                names.CATCH_UP_TABLE,
+                CatchUpInput(plan_path=request.plan_path, table=table.table, since=since),
+                result_type=CatchUpResult,
+                task_queue=TASK_QUEUE_IO,
+                start_to_close_timeout=timedelta(hours=2),
+                heartbeat_timeout=COPY_HEARTBEAT,
+                retry_policy=IO_RETRY,
+            )
+            if self._cancelled or not await self._gate(table.table, auto_rounds=AUTO_RESYNC_ROUNDS):
+                return await self._stopped()
+        await self._record("reconciling", note="caught up", reconciliation_passed=True)
+        # Hand-off point for cutover (shadow, weighted stages): a later issue starts here.
+        return self._result(
+            RunState.STOPPED
+            if request.until is MigrationStage.CATCH_UP
+            else RunState.READY_FOR_CUTOVER
+        )
+
+    # --- copy ------------------------------------------------------------------------
+
+    async def _copy(
+        self, request: MigrateSystemInput, table: TableProfile, limit: asyncio.Semaphore
+    ) -> None:
+        async with limit:
+            if self._cancelled:
+                return
+            entry = self._status.tables[table.table]
+            entry.state = TableState.PAUSED if self._paused else TableState.COPYING
+            child_id = f"{workflow.info().workflow_id}/copy/{table.table}"
+            handle = await workflow.start_child_workflow(
+                CopyTableWorkflow.run,
+                CopyTableInput(
+                    plan_path=request.plan_path,
+                    table=table.table,
+                    upto=table.highest,
+                    lowest=table.lowest,
+                    rows_total=table.rows,
+                    batch_max_rows=request.batch_max_rows,
+                    batches_per_run=request.batches_per_run,
+                    heartbeat_timeout_s=request.heartbeat_timeout_s,
+                    paused=self._paused,
+                    parent_workflow_id=workflow.info().workflow_id,
+                ),
+                id=child_id,
+            )
+            self._copying[table.table] = child_id
+            try:
+                result = await handle
+            except ChildWorkflowError:
+                entry.state = TableState.FAILED  # the run fails with the copy's reason
+                raise
+            finally:
+                self._copying.pop(table.table, None)
+            entry.rows_copied = result.rows_copied
+            entry.state = TableState.CANCELLED if result.cancelled else TableState.COPIED
+
+    # --- reconcile and gate --------------------------------------------------------------
+
+    async def _reconcile(self, table: str) -> ReconcileTableResult:
+        await self._table(table, TableState.RECONCILING)
+        report = await workflow.execute_activity(
+            names.RECONCILE_TABLE,
+            ReconcileTableInput(plan_path=self._plan_path, table=table),
+            result_type=ReconcileTableResult,
+            task_queue=TASK_QUEUE_IO,
+            start_to_close_timeout=timedelta(hours=6),
+            retry_policy=IO_RETRY,
+        )
+        self._status.tables[table].reconciliation = report
+        return report
+
+    async def _resync(self, table: str) -> None:
+        await self._table(table, TableState.RESYNCING)
+        await workflow.execute_activity(
+            names.RESYNC_KEYS,
+            ResyncKeysInput(plan_path=self._plan_path, table=table),
+            result_type=ResyncKeysResult,
+            task_queue=TASK_QUEUE_IO,
+            start_to_close_timeout=timedelta(hours=1),
+            retry_policy=IO_RETRY,
+        )
+
+    async def _gate(self, table: str, *, auto_rounds: int) -> bool:
+        """Reconcile a table until it passes or the engineer accepts; False to stop the run."""
+        report = await self._reconcile(table)
+        rounds = 0
+        while not report.passed:
+            if rounds < auto_rounds and report.stopped is None:
+                rounds += 1
+                await self._resync(table)
+                report = await self._reconcile(table)
+                continue
+            await self._table(table, TableState.AWAITING_DECISION)
+            self._status.state = RunState.AWAITING_DECISION
+            await self._record(
+                "reconciling",
+                note=f"gate failed for {table}: {report.missing} missing, {report.extra} extra, "
+                f"{report.changed} changed{'; ' + report.stopped if report.stopped else ''}; "
+                "waiting for the engineer",
+                reconciliation_passed=False,
+            )
+            await workflow.wait_condition(lambda: table in self._decisions or self._cancelled)
+            self._status.state = RunState.RUNNING
+            if self._cancelled:
+                return False
+            decision = self._decisions.pop(table)
+            self._status.tables[table].decision = decision
+            if decision.action is GateAction.ACCEPT:
+                await self._record(
+                    "reconciling",
+                    note=f"gate for {table} accepted by {decision.decided_by}: {decision.reason}",
+                )
+                await self._table(table, TableState.ACCEPTED)
+                return True
+            if decision.action is GateAction.ABORT:
+                self._status.state = RunState.ABORTED
+                await self._record(
+                    "reconciling",
+                    note=f"aborted at the gate for {table} "
+                    f"by {decision.decided_by}: {decision.reason}",
+                )
+                return False
+            await self._resync(table)
+            report = await self._reconcile(table)
+        await self._table(table, TableState.PASSED)
+        return True
+
+    @workflow.update
+    async def decide_gate(self, decision: GateDecision) -> str:
+        """The engineer's answer to a table's failed gate: re-sync, accept (with a reason),
+        or abort."""
+        self._decisions[decision.table] = decision
+        return f"{decision.action.value} {decision.table}"
+
+    @decide_gate.validator
+    def _check_decision(self, decision: GateDecision) -> None:
+        entry = self._status.tables.get(decision.table)
+        if entry is None or entry.state is not TableState.AWAITING_DECISION:
+            raise ValueError(f"table {decision.table} is not waiting for a decision")
+        if decision.action is not GateAction.RESYNC and not (decision.reason or "").strip():
+            raise ValueError(f"{decision.action.value} needs a reason")
+
+    # --- control -------------------------------------------------------------------------
+
+    @workflow.query
+    def status(self) -> MigrationStatus:
+        """The stage, and each table's state, counts and last reconciliation."""
+        return self._status
+
+    @workflow.signal
+    async def pause(self) -> None:
+        """Pause every table's copy after its current batch."""
+        self._paused = True
+        self._status.state = RunState.PAUSED
+        await self._tell_copies("pause")
+
+    @workflow.signal
+    async def resume(self) -> None:
+        self._paused = False
+        self._status.state = RunState.RUNNING
+        await self._tell_copies("resume")
+
+    @workflow.signal
+    async def cancel(self) -> None:
+        """Stop: copies end after their current batch, a waiting gate stops waiting."""
+        self._cancelled = True
+        self._status.state = RunState.CANCELLED
+        await self._tell_copies("cancel")
+
+    async def _tell_copies(self, signal: str) -> None:
+        for child_id in list(self._copying.values()):
+            await workflow.get_external_workflow_handle(child_id).signal(signal)
+
+    # --- bookkeeping -----------------------------------------------------------------------
+
+    async def _table(self, table: str, state: TableState) -> None:
+        self._status.tables[table].state = state
+
+    async def _record(
+        self,
+        stage: str,
+        *,
+        note: str | None = None,
+        rows_total: int | None = None,
+        rows_migrated: int | None = None,
+        reconciliation_passed: bool | None = None,
+    ) -> None:
+        await workflow.execute_activity(
+            names.RECORD_MIGRATION_STAGE,
+            RecordStageInput(
+                plan_path=self._plan_path,
+                stage=stage,
+                note=note,
+                rows_total=rows_total,
+                rows_migrated=rows_migrated,
+                reconciliation_passed=reconciliation_passed,
+            ),
+            task_queue=TASK_QUEUE_IO,
+            start_to_close_timeout=timedelta(seconds=60),
+            retry_policy=IO_RETRY,
+        )
+
+    async def _stopped(self) -> MigrateSystemResult:
+        """The result of a run cancelled, or aborted at a gate (already recorded)."""
+        if self._cancelled:
+            await self._record("reconciling", note=f"cancelled during {self._status.stage.value}")
+            return self._result(RunState.CANCELLED)
+        return self._result(RunState.ABORTED)
+
+    def _result(self, state: RunState) -> MigrateSystemResult:
+        self._status.state = state
+        return MigrateSystemResult(
+            system_id=self._status.system_id or "",
+            state=state,
+            stage=self._status.stage,
+            tables=self._status.tables,
+        )
