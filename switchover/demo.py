@@ -20,7 +20,7 @@ from typing import Any
 from temporalio.client import Client
 
 from config.settings import Settings
-from domain.digitise import Decision, DigitiseBatchResult, ReviewDecision
+from domain.digitise import Decision, ReviewDecision
 from domain.errors import ServiceUnavailableError, SwitchoverError
 from switchover.stack import embedded_temporal
 from switchover.temporal import connect
@@ -94,7 +94,6 @@ async def run_demo(settings: Settings, *, count: int = 3) -> None:
         finally:
             stop.set()
             await worker_task
-    _ = DigitiseBatchResult  # the batch's result shape, printed through ingest's summary
 
 
 async def _play_caseworker(

@@ -13,7 +13,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
@@ -28,7 +28,7 @@ from domain.digitise import (
     DocumentRef,
     RecordStatus,
 )
-from domain.errors import BadInputError
+from domain.errors import BadInputError, ServiceUnavailableError
 from switchover.temporal import connect
 from workflows.digitise import DigitiseBatchWorkflow, DigitiseFormWorkflow
 
@@ -89,11 +89,22 @@ async def start_one(
 async def wait_settled(
     handle: WorkflowHandle[DigitiseFormWorkflow, Any], poll: float = 0.5
 ) -> DigitiseFormStatus:
-    """Poll the workflow's status until the form is decided, quarantined or with a person."""
+    """Poll the workflow's status until the form is decided, quarantined or with a person.
+
+    Raises:
+        ServiceUnavailableError: the workflow closed without settling (failed, terminated
+            or timed out), so waiting longer would wait for ever.
+    """
     while True:
         state = await handle.query(DigitiseFormWorkflow.status)
         if state.status in SETTLED and state.stage in ("awaiting_review", "done"):
             return state
+        described = await handle.describe()
+        if described.status is not None and described.status != WorkflowExecutionStatus.RUNNING:
+            raise ServiceUnavailableError(
+                f"workflow {handle.id} ended as {described.status.name.lower()} before the "
+                f"form settled (stage {state.stage}); see the Temporal UI"
+            )
         await asyncio.sleep(poll)
 
 
