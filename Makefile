@@ -15,7 +15,8 @@ APT_NEEDS := tesseract:tesseract-ocr \
              chromium:chromium \
              mdb-json:mdbtools \
              mysql:mariadb-client \
-             psql:postgresql-client
+             psql:postgresql-client \
+             nginx:nginx
 
 .PHONY: demo test lint typecheck unit system-deps venv web-assets clean
 

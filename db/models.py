@@ -1,8 +1,7 @@
 """The engine's tables, as SQLAlchemy 2 typed models on one ``DeclarativeBase``.
 
-Only the digitisation tables exist so far; the migration tables (systems, runs,
-checkpoints, cutover state...) come with the issues that need them. Alembic owns the
-schema: change a model here, then add a migration in ``db/migrations/versions``.
+Alembic owns the schema: change a model here, then add a migration in
+``db/migrations/versions``.
 """
 
 from __future__ import annotations
@@ -42,6 +41,7 @@ from db.types import (
     UTCDateTime,
     WorkflowId,
 )
+from domain.cutover import CutoverEventKind, CutoverPhase, Side
 from domain.digitise import RecordStatus  # one set of states, shared with workflows
 from domain.systems import SystemStage
 
@@ -209,6 +209,9 @@ class LedgerEntry(Base):
     amount_gbp: Mapped[Decimal]
     occurred_on: Mapped[dt.date]
     note: Mapped[str | None] = mapped_column(Text())
+    basis: Mapped[dict[str, Any] | None] = mapped_column(
+        comment="the figures and dates the amount was worked out from"
+    )
     created_at: Mapped[CreatedAt]
 
     __table_args__ = (
@@ -361,3 +364,106 @@ class ReconciliationReport(Base):
     created_at: Mapped[CreatedAt]
 
     __table_args__ = (Index(None, "system_id", "table_name", "created_at"),)
+
+
+# --- cutover and decommissioning -------------------------------------------------------
+
+
+class CutoverState(Base):
+    """A system's traffic setting now: what every router for it applies.
+
+    The builtin proxy polls this row (``version`` rises with every change), so any number
+    of proxy processes follow one setting.
+    """
+
+    __tablename__ = "cutover_states"
+
+    system_id: Mapped[str] = mapped_column(String(100), ForeignKey("systems.id"), primary_key=True)
+    phase: Mapped[CutoverPhase] = mapped_column(_status_type(CutoverPhase, "phase"))
+    modern_percent: Mapped[int] = mapped_column(Integer(), default=0)
+    shadow: Mapped[bool] = mapped_column(Boolean(), default=False)
+    system_of_record: Mapped[Side] = mapped_column(_status_type(Side, "side"))
+    version: Mapped[int] = mapped_column(Integer(), default=0)
+    stage_started_at: Mapped[Timestamp | None]
+    updated_at: Mapped[Timestamp]
+
+
+class CutoverEvent(Base):
+    """One step of a cutover or decommissioning, with the figures it was decided on."""
+
+    __tablename__ = "cutover_events"
+
+    id: Mapped[IntPK]
+    system_id: Mapped[str] = mapped_column(String(100), ForeignKey("systems.id"))
+    occurred_at: Mapped[Timestamp]
+    kind: Mapped[CutoverEventKind] = mapped_column(_status_type(CutoverEventKind, "kind"))
+    modern_percent: Mapped[int | None]
+    actor: Mapped[Actor]
+    figures: Mapped[dict[str, Any] | None] = mapped_column(comment="domain.cutover.GateFigures")
+    note: Mapped[str | None] = mapped_column(Text())
+
+    __table_args__ = (Index(None, "system_id", "occurred_at"),)
+
+
+class RouterMetricWindow(Base):
+    """What one proxy saw on one side during a few seconds, under one setting version.
+
+    Latencies are a fixed-bucket histogram (``domain.cutover.LATENCY_BOUNDS_MS``), so
+    windows from many proxies add up to exact percentiles per stage.
+    """
+
+    __tablename__ = "router_metric_windows"
+
+    id: Mapped[IntPK]
+    system_id: Mapped[str] = mapped_column(String(100))
+    setting_version: Mapped[int] = mapped_column(Integer())
+    side: Mapped[Side] = mapped_column(_status_type(Side, "side"))
+    instance: Mapped[str] = mapped_column(String(255), comment="the proxy process")
+    window_start: Mapped[Timestamp]
+    window_end: Mapped[Timestamp]
+    requests: Mapped[int] = mapped_column(BigInteger())
+    errors: Mapped[int] = mapped_column(BigInteger())
+    latency_histogram: Mapped[list[int]] = mapped_column(JSON())
+    shadow_compared: Mapped[int] = mapped_column(BigInteger(), default=0)
+    shadow_mismatched: Mapped[int] = mapped_column(BigInteger(), default=0)
+
+    __table_args__ = (
+        Index(None, "system_id", "setting_version"),
+        Index(None, "system_id", "window_end"),
+    )
+
+
+class ChecklistItem(Base):
+    """One item of a system's retirement checklist, closed with evidence by a person."""
+
+    __tablename__ = "checklist_items"
+
+    id: Mapped[IntPK]
+    system_id: Mapped[str] = mapped_column(String(100), ForeignKey("systems.id"))
+    position: Mapped[int] = mapped_column(Integer())
+    item: Mapped[str] = mapped_column(Text())
+    closed_by: Mapped[Actor | None]
+    closed_at: Mapped[Timestamp | None]
+    note: Mapped[str | None] = mapped_column(Text())
+    evidence_key: Mapped[StorageKey | None]
+    evidence_name: Mapped[str | None] = mapped_column(String(255))
+
+    __table_args__ = (UniqueConstraint("system_id", "position"),)
+
+
+class SystemArchive(Base):
+    """A legacy system's archive in the object store, and when it was read back."""
+
+    __tablename__ = "system_archives"
+
+    id: Mapped[IntPK]
+    system_id: Mapped[str] = mapped_column(String(100), ForeignKey("systems.id"))
+    manifest_key: Mapped[StorageKey]
+    manifest_sha256: Mapped[Sha256]
+    files: Mapped[int] = mapped_column(Integer())
+    rows: Mapped[int] = mapped_column(BigInteger())
+    bytes: Mapped[int] = mapped_column(BigInteger())
+    verified_at: Mapped[Timestamp | None]
+    created_at: Mapped[CreatedAt]
+
+    __table_args__ = (Index(None, "system_id"),)

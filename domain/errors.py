@@ -152,6 +152,11 @@ class OcrEngineError(SwitchoverError):
     exit_code = ExitCode.UNAVAILABLE
 
 
+class RouterError(ServiceUnavailableError):
+    """A traffic router refused a setting or could not be reached (nginx config test,
+    reload, the load balancer's API); the previous setting is still live."""
+
+
 class LaunchError(SwitchoverError):
     """The embedded stack cannot start: port in use, stale server, missing binary."""
 
@@ -178,6 +183,7 @@ ERROR_TYPES: dict[str, type[SwitchoverError]] = {
         StorageError,
         DatabaseError,
         OcrEngineError,
+        RouterError,
         LaunchError,
     ]
 }
