@@ -31,3 +31,17 @@ RECONCILE_TABLE = "reconcile_table"
 RESYNC_KEYS = "resync_keys"
 CATCH_UP_TABLE = "catch_up_table"
 RECORD_MIGRATION_STAGE = "record_migration_stage"
+
+# Cutover (workflows.cutover; activities.cutover): the router and the gates.
+APPLY_ROUTER_SETTING = "apply_router_setting"  # ApplySettingInput -> RouterSetting
+EVALUATE_GATES = "evaluate_gates"  # GateInput -> GateFigures
+RECORD_CUTOVER_EVENT = "record_cutover_event"  # CutoverEventInput -> None
+CHECK_ACTOR_ROLE = "check_actor_role"  # CheckActorInput -> None, or NotPermittedError
+
+# Decommissioning (activities.decommission).
+FREEZE_LEGACY = "freeze_legacy"  # DecommissionInput -> FreezeResult
+ARCHIVE_LEGACY = "archive_legacy"  # DecommissionInput -> ArchiveResult (written and read back)
+OPEN_CHECKLIST = "open_checklist"  # DecommissionInput -> ChecklistStatus
+CHECKLIST_STATUS = "checklist_status"  # DecommissionInput -> ChecklistStatus
+RETIRE_SYSTEM = "retire_system"  # DecommissionInput -> None (stage retired, ledger begins)
+ACCRUE_SAVINGS = "accrue_savings"  # AccrueSavingsInput -> int (entries added)

@@ -264,3 +264,49 @@ class CutoverEventInput(BaseModel):
 class CheckActorInput(BaseModel):
     actor: str
     role: str = "engineer"
+
+
+# --- decommissioning's contract -----------------------------------------------------------
+
+
+class DecommissionInput(BaseModel):
+    plan_path: str
+    system_id: str
+    actor: str = "cutover-workflow"
+
+
+class FreezeResult(BaseModel):
+    statements_run: int
+    write_refused: bool
+    """A write attempted after the freeze failed, as it must."""
+    detail: str
+
+
+class ArchiveResult(BaseModel):
+    manifest_key: str
+    manifest_sha256: str
+    files: int
+    rows: int
+    bytes: int
+    verified: bool
+
+
+class ChecklistItemStatus(BaseModel):
+    position: int
+    item: str
+    closed_by: str | None = None
+    closed_at: datetime | None = None
+    note: str | None = None
+    evidence_name: str | None = None
+
+
+class ChecklistStatus(BaseModel):
+    items: list[ChecklistItemStatus]
+
+    @property
+    def all_closed(self) -> bool:
+        return all(item.closed_by for item in self.items)
+
+
+class AccrueSavingsInput(BaseModel):
+    today: datetime | None = None  # None: the activity's own clock

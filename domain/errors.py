@@ -127,6 +127,13 @@ class ConflictError(SwitchoverError):
     exit_code = ExitCode.CHECK_FAILED
 
 
+class NotPermittedError(SwitchoverError):
+    """The person asking does not hold the role the action needs (an approval of a
+    cutover stage by someone who is not an engineer)."""
+
+    exit_code = ExitCode.CHECK_FAILED
+
+
 # --- the outside world -----------------------------------------------------------------
 
 
@@ -179,6 +186,7 @@ ERROR_TYPES: dict[str, type[SwitchoverError]] = {
         ValidationFailed,
         NotFoundError,
         ConflictError,
+        NotPermittedError,
         ServiceUnavailableError,
         StorageError,
         DatabaseError,
