@@ -8,6 +8,7 @@ ESCALATE_REVIEW = "escalate_review"
 CHECK_DECISION = "check_decision"
 FINALISE_RECORD = "finalise_record"
 READ_MANIFEST = "read_manifest"
+MATCH_LEGACY = "match_legacy"  # LegacyMatchInput -> LegacyMatchResult (domain.digitise)
 
 BAD_INPUT_TYPES = (
     "BadInputError",
@@ -45,3 +46,4 @@ OPEN_CHECKLIST = "open_checklist"  # DecommissionInput -> ChecklistStatus
 CHECKLIST_STATUS = "checklist_status"  # DecommissionInput -> ChecklistStatus
 RETIRE_SYSTEM = "retire_system"  # DecommissionInput -> None (stage retired, ledger begins)
 ACCRUE_SAVINGS = "accrue_savings"  # AccrueSavingsInput -> int (entries added)
+READ_CUTOVER_PLAN = "read_cutover_plan"  # plan path (str) -> CutoverPlanView

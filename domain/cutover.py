@@ -162,6 +162,9 @@ class GateFigures(BaseModel):
     reconciliation_passed: bool | None
     failures: list[str] = Field(default_factory=list)
     """Each gate that failed, in words: ``error rate 4.0% > 1.0%``."""
+    too_few_requests: bool = False
+    """Modern saw fewer requests than the plan's minimum: the stage proves nothing yet,
+    which is no reason to roll back (the workflow holds and asks the engineer)."""
 
     @property
     def passed(self) -> bool:
@@ -197,6 +200,8 @@ class CutoverInput(BaseModel):
     system_id: str
     decommission: bool = True
     """Go on to freeze, archive and retire once modern is the system of record."""
+    caught_up_at: datetime | None = None
+    """When the migration's last catch-up began: the first gate's catch-up starts there."""
 
 
 class EngineerActionKind(StrEnum):
@@ -242,6 +247,21 @@ class GateInput(BaseModel):
     since: datetime
     setting_version: int
     shadow_only: bool = False  # the shadow phase: no share of live traffic on modern yet
+    reconciliation_passed: bool | None = None  # judged by the workflow's reconcile steps
+
+
+class CutoverPlanView(BaseModel):
+    """What the cutover workflow needs of the plan, read once by an activity."""
+
+    system_id: str
+    stages: list[int]
+    shadow: bool
+    soak_minutes: float
+    approval: str  # required | auto
+    on_gate_failure: str  # rollback | freeze
+    tables: list[str]
+    decommission: bool  # the plan has freeze statements, an archive or a checklist
+    archive: bool
 
 
 class ApplySettingInput(BaseModel):

@@ -28,6 +28,8 @@ class MigrationStage(StrEnum):
     COPY = "copy"
     RECONCILE = "reconcile"
     CATCH_UP = "catch-up"
+    CUTOVER = "cutover"  # CutoverWorkflow, which this workflow starts and leaves running
+    RETIRE = "retire"  # the cutover goes on to freeze, archive and retire
 
     @property
     def order(self) -> int:
@@ -53,6 +55,7 @@ class RunState(StrEnum):
     PAUSED = "paused"
     AWAITING_DECISION = "awaiting_decision"
     READY_FOR_CUTOVER = "ready_for_cutover"
+    CUTOVER_STARTED = "cutover_started"  # CutoverWorkflow runs on: `switchover cutover status`
     STOPPED = "stopped"  # reached the stage asked for with --until
     CANCELLED = "cancelled"
     ABORTED = "aborted"
@@ -247,7 +250,8 @@ class GateDecision(BaseModel):
 class MigrateSystemInput(BaseModel):
     plan_path: str
     until: MigrationStage | None = None
-    """Stop after this stage; None: run up to the hand-off for cutover."""
+    """Stop after this stage; None: everything the plan describes (with a ``cutover``
+    section: cutover, then decommissioning)."""
     max_parallel_tables: int = Field(default=2, gt=0)
     batch_max_rows: int = Field(default=100_000, gt=0)
     batches_per_run: int = Field(default=50, gt=0)

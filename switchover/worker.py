@@ -19,6 +19,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from config.settings import TASK_QUEUE_IO, TASK_QUEUE_OCR, TASK_QUEUE_WORKFLOWS, Settings
+from workflows.cutover import CutoverWorkflow
 from workflows.digitise import DigitiseBatchWorkflow, DigitiseFormWorkflow
 from workflows.migrate import CopyTableWorkflow, MigrateSystemWorkflow
 
@@ -27,6 +28,7 @@ WORKFLOWS: list[type] = [
     DigitiseBatchWorkflow,
     MigrateSystemWorkflow,
     CopyTableWorkflow,
+    CutoverWorkflow,
 ]
 ALL_QUEUES = (TASK_QUEUE_WORKFLOWS, TASK_QUEUE_OCR, TASK_QUEUE_IO)
 
@@ -90,6 +92,7 @@ async def run_workers(
 
 def production_activities(settings: Settings) -> ActivitySet:
     """The real activities, wired to the storage, database and templates the settings name."""
+    from activities.cutover import CutoverActivities
     from activities.digitise import DigitiseActivities, OcrActivities
     from activities.migrate import MigrationActivities
     from activities.reconcile import ReconcileActivities
@@ -98,6 +101,9 @@ def production_activities(settings: Settings) -> ActivitySet:
     ocr = OcrActivities.from_settings(settings)
     migration = MigrationActivities.from_settings(settings)
     reconcile = ReconcileActivities.from_settings(settings)
+    cutover = CutoverActivities.from_settings(settings)
     return ActivitySet(
-        ocr=ocr.all(), io=[*io.all(), *migration.all(), *reconcile.all()], close=ocr.close
+        ocr=ocr.all(),
+        io=[*io.all(), *migration.all(), *reconcile.all(), *cutover.all()],
+        close=ocr.close,
     )

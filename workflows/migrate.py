@@ -17,15 +17,18 @@ Only references cross Temporal: the plan's path, table names, keys and counts.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ChildWorkflowError
+from temporalio.exceptions import ChildWorkflowError, WorkflowAlreadyStartedError
+from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities import names
     from config.settings import TASK_QUEUE_IO
+    from domain.cutover import CutoverInput
     from domain.migration import (
         CatchUpInput,
         CatchUpResult,
@@ -53,6 +56,8 @@ with workflow.unsafe.imports_passed_through():
         TableState,
         TableStatus,
     )
+
+from workflows.cutover import CutoverWorkflow, read_cutover_plan
 
 IO_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -266,12 +271,36 @@ class MigrateSystemWorkflow:
             if self._cancelled or not await self._gate(table.table, auto_rounds=AUTO_RESYNC_ROUNDS):
                 return await self._stopped()
         await self._record("reconciling", note="caught up", reconciliation_passed=True)
-        # Hand-off point for cutover (shadow, weighted stages): a later issue starts here.
-        return self._result(
-            RunState.STOPPED
-            if request.until is MigrationStage.CATCH_UP
-            else RunState.READY_FOR_CUTOVER
-        )
+        if request.until is MigrationStage.CATCH_UP:
+            return self._result(RunState.STOPPED)
+        return await self._hand_over(request, since)
+
+    async def _hand_over(
+        self, request: MigrateSystemInput, caught_up_at: datetime | None
+    ) -> MigrateSystemResult:
+        """Start the system's cutover, which runs on by itself for days or weeks.
+
+        A plan without a cutover section ends here, ready for one.
+        """
+        plan = await read_cutover_plan(request.plan_path)
+        if plan is None:
+            return self._result(RunState.READY_FOR_CUTOVER)
+        system_id = self._status.system_id or plan.system_id
+        # A cutover for this system that runs already is the one to follow.
+        with contextlib.suppress(WorkflowAlreadyStartedError):
+            await workflow.start_child_workflow(
+                CutoverWorkflow.run,
+                CutoverInput(
+                    plan_path=request.plan_path,
+                    system_id=system_id,
+                    decommission=request.until is not MigrationStage.CUTOVER,
+                    caught_up_at=caught_up_at,
+                ),
+                id=f"cutover/{system_id}",
+                parent_close_policy=ParentClosePolicy.ABANDON,
+            )
+        self._status.stage = MigrationStage.CUTOVER
+        return self._result(RunState.CUTOVER_STARTED)
 
     # --- copy ------------------------------------------------------------------------
 

@@ -118,9 +118,14 @@ class FakeMigration:
     def record_migration_stage(self, request: RecordStageInput) -> None:
         self.notes.append(f"{request.stage}: {request.note}")
 
+    @activity.defn(name=names.READ_CUTOVER_PLAN)
+    def read_cutover_plan(self, plan_path: str) -> None:
+        return None  # a plan without a cutover section: the run ends ready for one
+
     def all(self) -> list[Callable[..., Any]]:
         return [self.profile_system, self.prepare_target, self.copy_batch, self.reconcile_table,
-                self.resync_keys, self.catch_up_table, self.record_migration_stage]  # fmt: skip
+                self.resync_keys, self.catch_up_table, self.record_migration_stage,
+                self.read_cutover_plan]  # fmt: skip
 
 
 @asynccontextmanager

@@ -1,0 +1,260 @@
+"""Cutover activities: read the plan, move traffic, judge a stage, keep the history, and
+check that the person acting is an engineer. All run on the IO queue.
+
+The router is opened from the plan each time (``adapters.router.open_router``): the
+setting itself lives in the engine database (``cutover_states``), so an activity retried
+on another worker applies the same thing again, harmlessly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from temporalio import activity
+
+from activities import names
+from activities.errors import translated
+from config.log import get_logger
+from config.migration_plan import CutoverPlan, MigrationPlan, load_plan
+from config.settings import Settings
+from domain.cutover import (
+    ApplySettingInput,
+    CheckActorInput,
+    CutoverEventInput,
+    CutoverPhase,
+    CutoverPlanView,
+    GateFigures,
+    GateInput,
+    RouterMetrics,
+    RouterSetting,
+    Side,
+)
+from domain.errors import NotPermittedError, PlanError
+from domain.systems import SystemStage
+
+log = get_logger(__name__)
+
+RouterOpener = Callable[[MigrationPlan, Settings], Any]
+
+
+def _cutover_plan(plan: MigrationPlan) -> CutoverPlan:
+    if plan.cutover is None:
+        raise PlanError(f"the plan for {plan.system.id} has no cutover section")
+    return plan.cutover
+
+
+def _open_router(plan: MigrationPlan, settings: Settings) -> Any:
+    from adapters.router import open_router
+
+    return open_router(plan, settings)
+
+
+def judge(
+    metrics: RouterMetrics,
+    plan: CutoverPlan,
+    *,
+    shadow_only: bool,
+    reconciliation_passed: bool | None,
+) -> GateFigures:
+    """A stage's figures against the plan's gates.
+
+    The modern service is the one on trial: its error rate and p95 latency (from live
+    traffic, or from shadowed requests in the shadow phase), the shadow mismatch rate when
+    responses were compared, and a fresh reconciliation.
+    """
+    gates = plan.gates
+    modern = metrics.modern
+    p95 = modern.percentile_ms(0.95)
+    mismatch = metrics.mismatch_rate if metrics.shadow_compared else None
+    failures: list[str] = []
+    too_few = modern.requests < gates.min_requests
+    if too_few:
+        failures.append(
+            f"only {modern.requests} requests on modern (at least {gates.min_requests})"
+        )
+    if modern.error_rate > gates.max_error_rate:
+        failures.append(f"error rate {modern.error_rate:.2%} > {gates.max_error_rate:.2%}")
+    if p95 is not None and p95 > gates.max_p95_ms:
+        failures.append(f"p95 {p95:.0f} ms > {gates.max_p95_ms:.0f} ms")
+    if mismatch is not None and mismatch > gates.max_mismatch_rate:
+        failures.append(f"shadow mismatch rate {mismatch:.2%} > {gates.max_mismatch_rate:.2%}")
+    if shadow_only and plan.shadow and metrics.shadow_compared == 0 and modern.requests:
+        failures.append("no shadow comparisons were made")
+    if reconciliation_passed is False:
+        failures.append("reconciliation found differences")
+    return GateFigures(
+        requests=modern.requests,
+        error_rate=modern.error_rate,
+        p95_ms=p95,
+        mismatch_rate=mismatch,
+        reconciliation_passed=reconciliation_passed,
+        failures=failures,
+        too_few_requests=too_few and len(failures) == 1,
+    )
+
+
+@dataclass
+class CutoverActivities:
+    """The cutover's IO activities."""
+
+    settings: Settings
+    router_opener: RouterOpener = _open_router
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CutoverActivities:
+        return cls(settings)
+
+    @property
+    def database_url(self) -> str:
+        return self.settings.resolved_database_url
+
+    def all(self) -> list[Callable[..., Any]]:
+        return [
+            self.read_cutover_plan,
+            self.apply_router_setting,
+            self.evaluate_gates,
+            self.record_cutover_event,
+            self.check_actor_role,
+        ]
+
+    @activity.defn(name=names.READ_CUTOVER_PLAN)
+    @translated
+    def read_cutover_plan(self, plan_path: str) -> CutoverPlanView | None:
+        """What the workflow needs of the plan: stages, gates' soak, approval, tables;
+        None when the plan has no cutover section."""
+        plan = load_plan(plan_path)
+        cutover = plan.cutover
+        if cutover is None:
+            return None
+        decommission = plan.decommission
+        return CutoverPlanView(
+            system_id=plan.system.id,
+            stages=list(cutover.stages),
+            shadow=cutover.shadow,
+            soak_minutes=cutover.gates.soak_minutes,
+            approval=cutover.approval,
+            on_gate_failure=cutover.on_gate_failure,
+            tables=[t.target for t in plan.tables],
+            decommission=bool(
+                decommission.freeze_sql or decommission.archive or decommission.checklist
+            ),
+            archive=decommission.archive,
+        )
+
+    @activity.defn(name=names.APPLY_ROUTER_SETTING)
+    @translated
+    def apply_router_setting(self, request: ApplySettingInput) -> RouterSetting:
+        """Record the setting as the system's live one, have the router apply it, and move
+        the system's stage on the dashboard (shadow, or cutover at a share)."""
+        from db.cutover import set_cutover_state
+        from db.models import System
+        from db.programme import move_system
+        from db.session import session_scope
+
+        plan = load_plan(request.plan_path)
+        with session_scope(self.database_url) as session:
+            setting = set_cutover_state(
+                session, request.system_id, phase=request.phase, setting=request.setting
+            )
+        router = self.router_opener(plan, self.settings)
+        try:
+            router.apply(setting)
+        finally:
+            router.close()
+        stage, percent = (
+            (SystemStage.SHADOW, None)
+            if request.phase is CutoverPhase.SHADOW
+            else (SystemStage.CUTOVER, setting.modern_percent)
+        )
+        with session_scope(self.database_url) as session:
+            system = session.get(System, request.system_id)
+            # Retried after a crash: the step is recorded once.
+            if system is not None and (system.stage, system.cutover_percent) != (stage, percent):
+                move_system(
+                    session,
+                    request.system_id,
+                    stage,
+                    cutover_percent=percent,
+                    actor="cutover-workflow",
+                    note=_describe(setting),
+                )
+        log.info(
+            "router setting applied",
+            system=request.system_id,
+            modern_percent=setting.modern_percent,
+            shadow=setting.shadow,
+            version=setting.version,
+        )
+        return setting
+
+    @activity.defn(name=names.EVALUATE_GATES)
+    @translated
+    def evaluate_gates(self, request: GateInput) -> GateFigures:
+        """The router's figures since the stage began, judged against the plan's gates."""
+        plan = load_plan(request.plan_path)
+        router = self.router_opener(plan, self.settings)
+        try:
+            metrics = router.metrics(request.since, setting_version=request.setting_version)
+        finally:
+            router.close()
+        figures = judge(
+            metrics,
+            _cutover_plan(plan),
+            shadow_only=request.shadow_only,
+            reconciliation_passed=request.reconciliation_passed,
+        )
+        log.info(
+            "gates judged",
+            system=request.system_id,
+            requests=figures.requests,
+            passed=figures.passed,
+            failures=len(figures.failures),
+        )
+        return figures
+
+    @activity.defn(name=names.RECORD_CUTOVER_EVENT)
+    @translated
+    def record_cutover_event(self, request: CutoverEventInput) -> None:
+        """Add a line to the system's cutover history."""
+        from db.cutover import record_cutover_event
+        from db.session import session_scope
+
+        with session_scope(self.database_url) as session:
+            record_cutover_event(
+                session,
+                request.system_id,
+                request.kind,
+                actor=request.actor,
+                modern_percent=request.modern_percent,
+                figures=request.figures,
+                note=request.note,
+                at=dt.datetime.now(dt.UTC),
+            )
+
+    @activity.defn(name=names.CHECK_ACTOR_ROLE)
+    @translated
+    def check_actor_role(self, request: CheckActorInput) -> None:
+        """Refuse anyone who is not an active user holding the role."""
+        from db.accounts import get_user_by_username
+        from db.session import session_scope
+
+        with session_scope(self.database_url) as session:
+            user = get_user_by_username(session, request.actor)
+            allowed = user is not None and user.active and request.role in user.roles
+        if not allowed:
+            raise NotPermittedError(
+                f"{request.actor} does not hold the {request.role} role; only an "
+                f"{request.role} may do this"
+            )
+
+
+def _describe(setting: RouterSetting) -> str:
+    parts = [f"{setting.modern_percent}% of traffic on modern"]
+    if setting.shadow:
+        parts.append("shadowed")
+    if setting.system_of_record is Side.MODERN:
+        parts.append("modern is the system of record")
+    return ", ".join(parts)

@@ -1,0 +1,544 @@
+"""``CutoverWorkflow``: move a migrated system's traffic to the modern service in gated
+stages, make modern the system of record, then freeze, archive and retire the legacy
+system.
+
+Started by ``MigrateSystemWorkflow`` once catch-up has passed (or by hand), with the id
+``cutover/<system>``. The stages, in order:
+
+    shadow      all traffic on legacy; reads also go to modern and the answers are compared
+    N %         for each share of the plan (5, 25, 50, 100): soak, then judge the gates —
+                modern's error rate and p95, the shadow mismatch rate, a minimum number of
+                requests, and a fresh catch-up and reconciliation of the data
+    complete    a final catch-up and reconciliation, then modern becomes the system of
+                record (writes go there) and catch-up takes the writes legacy got meanwhile
+    decommission  freeze legacy, archive it, wait for the retirement checklist, retire
+
+A failed gate rolls back to the previous stage or holds where it is (``on_gate_failure``)
+and waits for the engineer. Where the plan asks for approval, each stage waits for an
+engineer's ``approve``. Engineers act by the ``act`` update; the workflow checks the role
+in the engine database, so someone who is not an engineer is refused whatever client they
+use. Every step is written to the engine database (``cutover_events``) for the web app.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities import names
+    from config.settings import TASK_QUEUE_IO
+    from domain.cutover import (
+        ApplySettingInput,
+        ArchiveResult,
+        CheckActorInput,
+        ChecklistStatus,
+        CutoverEventInput,
+        CutoverEventKind,
+        CutoverInput,
+        CutoverPhase,
+        CutoverPlanView,
+        CutoverStatus,
+        DecommissionInput,
+        EngineerAction,
+        EngineerActionKind,
+        FreezeResult,
+        GateFigures,
+        GateInput,
+        RouterSetting,
+        Side,
+    )
+    from domain.migration import (
+        CatchUpInput,
+        CatchUpResult,
+        ReconcileTableInput,
+        ReconcileTableResult,
+        ResyncKeysInput,
+        ResyncKeysResult,
+    )
+
+IO_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+    non_retryable_error_types=[
+        "NotFoundError",
+        "ConflictError",
+        "NotPermittedError",
+        *names.BAD_INPUT_TYPES,
+    ],
+)
+SHADOW = -1
+"""The stage index of the shadow phase (stages proper count from 0)."""
+RESYNC_ROUNDS = 3
+"""Differences a stage's reconciliation finds are writes legacy took during the stage:
+re-sync them this many times before calling the reconciliation gate failed."""
+CHECKLIST_RECHECK = timedelta(hours=6)
+"""The checklist is re-read this often even without a ``checklist_changed`` signal."""
+
+
+async def read_cutover_plan(plan_path: str) -> CutoverPlanView | None:
+    """The plan's cutover, as the workflows need it (None: the plan has none)."""
+    return await workflow.execute_activity(
+        names.READ_CUTOVER_PLAN,
+        plan_path,
+        result_type=CutoverPlanView | None,  # type: ignore[arg-type]
+        task_queue=TASK_QUEUE_IO,
+        start_to_close_timeout=timedelta(minutes=1),
+        retry_policy=IO_RETRY,
+    )
+
+
+class _Interrupt(Exception):
+    """An engineer's action cut a soak or a wait short."""
+
+
+@workflow.defn
+class CutoverWorkflow:
+    """One system's cutover, from shadow to retirement."""
+
+    def __init__(self) -> None:
+        self._status = CutoverStatus(system_id="")
+        self._plan: CutoverPlanView | None = None
+        self._request: CutoverInput | None = None
+        self._action: EngineerAction | None = None
+        self._checklist_changed = False
+        self._caught_up_at: datetime | None = None
+
+    # --- the run -------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, request: CutoverInput) -> CutoverStatus:
+        self._request = request
+        self._status.system_id = request.system_id
+        plan = await read_cutover_plan(request.plan_path)
+        if plan is None:
+            raise ApplicationError(
+                f"the plan for {request.system_id} has no cutover section", type="PlanError"
+            )
+        self._plan = plan
+        self._status.stages = list(plan.stages)
+        self._caught_up_at = request.caught_up_at or workflow.now()
+        await self._stages(plan)
+        await self._complete()
+        if request.decommission and plan.decommission:
+            await self._decommission(plan)
+        return self._status
+
+    async def _stages(self, plan: CutoverPlanView) -> None:
+        lowest = SHADOW if plan.shadow else 0
+        index = lowest
+        approved = -2  # the highest stage index an engineer has approved
+        while True:
+            if index >= 0 and plan.approval == "required" and approved < index:
+                action = await self._await_approval(index)
+                if action.kind is EngineerActionKind.ROLLBACK:
+                    index = max(self._status.stage_index - 1, lowest)
+                    await self._enter(index, kind=CutoverEventKind.ROLLED_BACK, actor=action)
+                    index = await self._hold(index, lowest, why="rolled back by the engineer")
+                    continue
+                approved = index
+            await self._enter(index)
+            try:
+                await self._soak(plan.soak_minutes)
+            except _Interrupt:
+                action = self._take_action()
+                if action.kind is EngineerActionKind.ROLLBACK:
+                    index = max(index - 1, lowest)
+                    await self._enter(index, kind=CutoverEventKind.ROLLED_BACK, actor=action)
+                    index = await self._hold(index, lowest, why="rolled back by the engineer")
+                    continue
+                if action.kind is EngineerActionKind.FREEZE:
+                    await self._event(CutoverEventKind.FROZEN, actor=action)
+                    index = await self._hold(index, lowest, why="held by the engineer")
+                    continue  # advance resumes the stage with a fresh soak
+                # advance: judge the stage now
+            figures = await self._judge(index)
+            self._status.last_figures = figures
+            if figures.passed:
+                await self._event(CutoverEventKind.GATE_PASSED, figures=figures)
+                if index == len(plan.stages) - 1:
+                    return
+                index += 1
+                continue
+            await self._event(CutoverEventKind.GATE_FAILED, figures=figures,
+                              note="; ".join(figures.failures))  # fmt: skip
+            failed = index
+            if plan.on_gate_failure == "rollback" and not figures.too_few_requests:
+                index = max(index - 1, lowest)
+                await self._enter(index, kind=CutoverEventKind.ROLLED_BACK,
+                                  note=f"gate failed at {self._label(failed)}")  # fmt: skip
+            else:
+                await self._event(CutoverEventKind.FROZEN, note=f"held at {self._label(failed)}")
+            retry = await self._hold(index, lowest, why=f"gate failed at {self._label(failed)}",
+                                     retry=failed)  # fmt: skip
+            index = retry
+
+    async def _hold(self, index: int, lowest: int, *, why: str, retry: int | None = None) -> int:
+        """Wait at a stage for the engineer; the stage to go on with.
+
+        ``advance`` retries ``retry`` (the stage whose gate failed) or this stage;
+        ``rollback`` goes one stage further back and keeps waiting.
+        """
+        self._status.held = True
+        self._status.phase = CutoverPhase.AWAITING_ENGINEER
+        while True:
+            self._status.waiting_for = f"the engineer: {why} (advance to retry, or roll back)"
+            await workflow.wait_condition(lambda: self._action is not None)
+            action = self._take_action()
+            if action.kind is EngineerActionKind.ROLLBACK and index > lowest:
+                index -= 1
+                await self._enter(index, kind=CutoverEventKind.ROLLED_BACK, actor=action)
+                self._status.phase = CutoverPhase.AWAITING_ENGINEER
+                self._status.held = True
+                retry = None
+                continue
+            if action.kind is EngineerActionKind.ADVANCE:
+                await self._event(CutoverEventKind.ADVANCED, actor=action)
+                self._status.held = False
+                self._status.waiting_for = None
+                return retry if retry is not None else index
+
+    async def _await_approval(self, index: int) -> EngineerAction:
+        """Wait for an engineer to approve a stage, or to roll back instead.
+
+        Other actions (an ``advance`` sent as the previous stage ended) are stale: dropped.
+        """
+        self._status.phase = CutoverPhase.AWAITING_APPROVAL
+        self._status.waiting_for = f"an engineer's approval to move to {self._label(index)}"
+        while True:
+            await workflow.wait_condition(lambda: self._action is not None)
+            action = self._take_action()
+            if action.kind in (EngineerActionKind.APPROVE, EngineerActionKind.ROLLBACK):
+                break
+        self._status.waiting_for = None
+        if action.kind is EngineerActionKind.APPROVE:
+            await self._event(CutoverEventKind.APPROVED, actor=action,
+                              modern_percent=self._percent(index))  # fmt: skip
+        return action
+
+    async def _soak(self, minutes: float) -> None:
+        """Let a stage run for its soak time; an engineer's action ends it early."""
+        ends = workflow.now() + timedelta(minutes=minutes)
+        self._status.soak_ends_at = ends
+        self._status.waiting_for = f"the soak of {self._label(self._status.stage_index)}"
+        try:
+            await workflow.wait_condition(
+                lambda: self._action is not None, timeout=timedelta(minutes=minutes)
+            )
+        except TimeoutError:
+            return
+        finally:
+            self._status.soak_ends_at = None
+            self._status.waiting_for = None
+        raise _Interrupt
+
+    async def _judge(self, index: int) -> GateFigures:
+        """Catch up and reconcile the data, then judge the router's figures."""
+        assert self._request is not None
+        reconciled = await self._catch_up_and_reconcile()
+        started = self._status.stage_started_at or workflow.now()
+        return await workflow.execute_activity(
+            names.EVALUATE_GATES,
+            GateInput(
+                plan_path=self._request.plan_path,
+                system_id=self._request.system_id,
+                since=started,
+                setting_version=self._status.setting.version,
+                shadow_only=index == SHADOW,
+                reconciliation_passed=reconciled,
+            ),
+            result_type=GateFigures,
+            task_queue=TASK_QUEUE_IO,
+            start_to_close_timeout=timedelta(minutes=5),
+            retry_policy=IO_RETRY,
+        )
+
+    async def _catch_up_and_reconcile(self) -> bool:
+        """Re-copy what legacy changed since the last catch-up, and reconcile every table
+        (re-syncing differences a few times: they are writes legacy took meanwhile)."""
+        assert self._request is not None
+        assert self._plan is not None
+        since = self._caught_up_at or workflow.now()
+        self._caught_up_at = workflow.now()
+        passed = True
+        for table in self._plan.tables:
+            await workflow.execute_activity(
+                names.CATCH_UP_TABLE,
+                CatchUpInput(plan_path=self._request.plan_path, table=table, since=since),
+                result_type=CatchUpResult,
+                task_queue=TASK_QUEUE_IO,
+                start_to_close_timeout=timedelta(hours=2),
+                heartbeat_timeout=timedelta(minutes=2),
+                retry_policy=IO_RETRY,
+            )
+            report = await self._reconcile(table)
+            rounds = 0
+            while not report.passed and report.stopped is None and rounds < RESYNC_ROUNDS:
+                rounds += 1
+                await workflow.execute_activity(
+                    names.RESYNC_KEYS,
+                    ResyncKeysInput(plan_path=self._request.plan_path, table=table),
+                    result_type=ResyncKeysResult,
+                    task_queue=TASK_QUEUE_IO,
+                    start_to_close_timeout=timedelta(hours=1),
+                    retry_policy=IO_RETRY,
+                )
+                report = await self._reconcile(table)
+            passed = passed and report.passed
+        return passed
+
+    async def _reconcile(self, table: str) -> ReconcileTableResult:
+        assert self._request is not None
+        return await workflow.execute_activity(
+            names.RECONCILE_TABLE,
+            ReconcileTableInput(plan_path=self._request.plan_path, table=table),
+            result_type=ReconcileTableResult,
+            task_queue=TASK_QUEUE_IO,
+            start_to_close_timeout=timedelta(hours=6),
+            retry_policy=IO_RETRY,
+        )
+
+    async def _complete(self) -> None:
+        """Make modern the system of record, after a final catch-up and reconciliation.
+
+        Writes legacy took between that catch-up and the router taking the new setting
+        are copied by one more catch-up afterwards.
+        """
+        while not await self._catch_up_and_reconcile():
+            await self._event(CutoverEventKind.GATE_FAILED,
+                              note="final reconciliation found differences")  # fmt: skip
+            index = len(self._status.stages) - 1
+            await self._hold(index, index, why="the final reconciliation found differences")
+        await self._apply(
+            CutoverPhase.COMPLETE,
+            RouterSetting(modern_percent=100, shadow=False, system_of_record=Side.MODERN),
+        )
+        await self._catch_up_and_reconcile()
+        self._status.phase = CutoverPhase.COMPLETE
+        await self._event(CutoverEventKind.COMPLETED, modern_percent=100,
+                          note="modern is the system of record")  # fmt: skip
+
+    async def _decommission(self, plan: CutoverPlanView) -> None:
+        """Freeze legacy, archive it, wait for the checklist, retire it."""
+        assert self._request is not None
+        job = DecommissionInput(plan_path=self._request.plan_path, system_id=plan.system_id)
+        self._status.decommission_step = "freezing"
+        await workflow.execute_activity(
+            names.FREEZE_LEGACY,
+            job,
+            result_type=FreezeResult,
+            task_queue=TASK_QUEUE_IO,
+            start_to_close_timeout=timedelta(minutes=10),
+            retry_policy=IO_RETRY,
+        )
+        self._status.decommission_step = "legacy_frozen"
+        if plan.archive:
+            self._status.decommission_step = "archiving"
+            await workflow.execute_activity(
+                names.ARCHIVE_LEGACY,
+                job,
+                result_type=ArchiveResult,
+                task_queue=TASK_QUEUE_IO,
+                start_to_close_timeout=timedelta(hours=12),
+                heartbeat_timeout=timedelta(minutes=5),
+                retry_policy=IO_RETRY,
+            )
+            self._status.decommission_step = "archived"
+        status = await self._checklist(names.OPEN_CHECKLIST, job)
+        self._status.decommission_step = "checklist"
+        while not status.all_closed:
+            left = sum(1 for item in status.items if not item.closed_by)
+            self._status.waiting_for = f"the retirement checklist ({left} items open)"
+            self._checklist_changed = False
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(
+                    lambda: self._checklist_changed, timeout=CHECKLIST_RECHECK
+                )
+            status = await self._checklist(names.CHECKLIST_STATUS, job)
+        self._status.waiting_for = None
+        await workflow.execute_activity(
+            names.RETIRE_SYSTEM,
+            job,
+            task_queue=TASK_QUEUE_IO,
+            start_to_close_timeout=timedelta(minutes=10),
+            retry_policy=IO_RETRY,
+        )
+        self._status.decommission_step = "retired"
+
+    async def _checklist(self, activity: str, job: DecommissionInput) -> ChecklistStatus:
+        return await workflow.execute_activity(
+            activity,
+            job,
+            result_type=ChecklistStatus,
+            task_queue=TASK_QUEUE_IO,
+            start_to_close_timeout=timedelta(minutes=1),
+            retry_policy=IO_RETRY,
+        )
+
+    # --- moving traffic and keeping the history ---------------------------------------------
+
+    def _percent(self, index: int) -> int:
+        return 0 if index == SHADOW else self._status.stages[index]
+
+    def _label(self, index: int) -> str:
+        return "shadow" if index == SHADOW else f"{self._percent(index)}%"
+
+    async def _enter(
+        self,
+        index: int,
+        *,
+        kind: CutoverEventKind | None = None,
+        actor: EngineerAction | None = None,
+        note: str | None = None,
+    ) -> None:
+        """Put traffic on a stage's setting and record it."""
+        assert self._plan is not None
+        phase = CutoverPhase.SHADOW if index == SHADOW else CutoverPhase.STAGE
+        setting = RouterSetting(
+            modern_percent=self._percent(index),
+            shadow=self._plan.shadow,
+            system_of_record=Side.LEGACY,
+        )
+        await self._apply(phase, setting)
+        self._status.stage_index = index
+        self._status.held = False
+        if kind is None:
+            kind = (
+                CutoverEventKind.SHADOW_STARTED
+                if index == SHADOW
+                else CutoverEventKind.STAGE_STARTED
+            )
+        await self._event(kind, actor=actor, note=note, modern_percent=setting.modern_percent)
+
+    async def _apply(self, phase: CutoverPhase, setting: RouterSetting) -> None:
+        assert self._request is not None
+        applied = await workflow.execute_activity(
+            names.APPLY_ROUTER_SETTING,
+            ApplySettingInput(
+                plan_path=self._request.plan_path,
+                system_id=self._request.system_id,
+                phase=phase,
+                setting=setting,
+            ),
+            result_type=RouterSetting,
+            task_queue=TASK_QUEUE_IO,
+            start_to_close_timeout=timedelta(minutes=5),
+            retry_policy=IO_RETRY,
+        )
+        self._status.setting = applied
+        self._status.phase = phase
+        self._status.stage_started_at = workflow.now()
+
+    async def _event(
+        self,
+        kind: CutoverEventKind,
+        *,
+        actor: EngineerAction | None = None,
+        figures: GateFigures | None = None,
+        note: str | None = None,
+        modern_percent: int | None = None,
+    ) -> None:
+        assert self._request is not None
+        if actor is not None and actor.reason:
+            note = f"{note}; {actor.reason}" if note else actor.reason
+        await workflow.execute_activity(
+            names.RECORD_CUTOVER_EVENT,
+            CutoverEventInput(
+                plan_path=self._request.plan_path,
+                system_id=self._request.system_id,
+                kind=kind,
+                actor=actor.actor if actor else "cutover-workflow",
+                modern_percent=(
+                    modern_percent
+                    if modern_percent is not None
+                    else self._status.setting.modern_percent
+                ),
+                figures=figures,
+                note=note,
+            ),
+            task_queue=TASK_QUEUE_IO,
+            start_to_close_timeout=timedelta(minutes=1),
+            retry_policy=IO_RETRY,
+        )
+
+    def _take_action(self) -> EngineerAction:
+        action = self._action
+        assert action is not None
+        self._action = None
+        return action
+
+    # --- what people see and do ---------------------------------------------------------
+
+    @workflow.query
+    def status(self) -> CutoverStatus:
+        """The phase, the live setting, what the workflow waits for, the last figures."""
+        return self._status
+
+    @workflow.update
+    async def act(self, action: EngineerAction) -> str:
+        """An engineer's approve, advance, rollback or freeze.
+
+        The actor's engineer role is checked in the engine database first; anyone else is
+        refused with ``NotPermittedError``.
+        """
+        try:
+            await workflow.execute_activity(
+                names.CHECK_ACTOR_ROLE,
+                CheckActorInput(actor=action.actor),
+                task_queue=TASK_QUEUE_IO,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=IO_RETRY,
+            )
+        except ActivityError as e:
+            cause = e.cause
+            if isinstance(cause, ApplicationError) and cause.type == "NotPermittedError":
+                raise ApplicationError(cause.message, type="NotPermittedError") from None
+            raise
+        # The state may have moved on while the role was checked.
+        self._check_fits(action)
+        self._action = action
+        return f"{action.kind.value} accepted for {self._status.system_id}"
+
+    @act.validator
+    def _validate_act(self, action: EngineerAction) -> None:
+        self._check_fits(action)
+
+    def _check_fits(self, action: EngineerAction) -> None:
+        phase, kind = self._status.phase, action.kind
+        if not action.actor.strip():
+            raise ApplicationError("an action needs the engineer's name", type="BadInputError")
+        if self._action is not None:
+            raise ApplicationError(
+                f"a {self._action.kind.value} is already being carried out", type="ConflictError"
+            )
+        fits = {
+            EngineerActionKind.APPROVE: phase is CutoverPhase.AWAITING_APPROVAL,
+            EngineerActionKind.ADVANCE: phase
+            in (CutoverPhase.SHADOW, CutoverPhase.STAGE, CutoverPhase.AWAITING_ENGINEER),
+            EngineerActionKind.ROLLBACK: phase
+            in (
+                CutoverPhase.STAGE,
+                CutoverPhase.AWAITING_APPROVAL,
+                CutoverPhase.AWAITING_ENGINEER,
+            )
+            and self._status.stage_index > (SHADOW if self._plan and self._plan.shadow else 0),
+            EngineerActionKind.FREEZE: phase in (CutoverPhase.SHADOW, CutoverPhase.STAGE),
+        }[kind]
+        if not fits:
+            where = phase.value.replace("_", " ")
+            raise ApplicationError(
+                f"cannot {kind.value} {self._status.system_id or 'this system'} now: its cutover "
+                f"is {where}" + (f" at {self._label(self._status.stage_index)}"
+                                 if self._status.stages else ""),
+                type="ConflictError",
+            )  # fmt: skip
+
+    @workflow.signal
+    def checklist_changed(self) -> None:
+        """A retirement checklist item was closed: read the checklist again."""
+        self._checklist_changed = True
