@@ -10,7 +10,7 @@ Started by ``MigrateSystemWorkflow`` once catch-up has passed (or by hand), with
                 modern's error rate and p95, the shadow mismatch rate, a minimum number of
                 requests, and a fresh catch-up and reconciliation of the data
     complete    a final catch-up and reconciliation, then modern becomes the system of
-                record (writes go there) and catch-up takes the writes legacy got meanwhile
+                record (writes go there)
     decommission  freeze legacy, archive it, wait for the retirement checklist, retire
 
 A failed gate rolls back to the previous stage or holds where it is (``on_gate_failure``)
@@ -306,8 +306,10 @@ class CutoverWorkflow:
     async def _complete(self) -> None:
         """Make modern the system of record, after a final catch-up and reconciliation.
 
-        Writes legacy took between that catch-up and the router taking the new setting
-        are copied by one more catch-up afterwards.
+        Nothing is copied from legacy afterwards: modern takes writes from then on, and a
+        re-copy could overwrite them. A write that reaches legacy between the final
+        catch-up and the router taking the new setting (at most the router's poll
+        interval) is not carried over; a write hold in the router would close that gap.
         """
         while not await self._catch_up_and_reconcile():
             await self._event(CutoverEventKind.GATE_FAILED,
@@ -318,7 +320,6 @@ class CutoverWorkflow:
             CutoverPhase.COMPLETE,
             RouterSetting(modern_percent=100, shadow=False, system_of_record=Side.MODERN),
         )
-        await self._catch_up_and_reconcile()
         self._status.phase = CutoverPhase.COMPLETE
         await self._event(CutoverEventKind.COMPLETED, modern_percent=100,
                           note="modern is the system of record")  # fmt: skip
