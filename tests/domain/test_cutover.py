@@ -1,0 +1,44 @@
+"""The latency histogram: buckets in order, percentiles within one bucket's width."""
+
+from __future__ import annotations
+
+import random
+
+from domain.cutover import (
+    LATENCY_BOUNDS_MS,
+    SideMetrics,
+    empty_histogram,
+    latency_bucket,
+    percentile_ms,
+)
+
+
+def test_each_latency_falls_in_the_first_bucket_that_holds_it() -> None:
+    assert latency_bucket(0.0) == 0
+    assert latency_bucket(LATENCY_BOUNDS_MS[0]) == 0
+    assert latency_bucket(LATENCY_BOUNDS_MS[0] + 0.001) == 1
+    for index, bound in enumerate(LATENCY_BOUNDS_MS):
+        assert latency_bucket(bound) == index
+    assert latency_bucket(10**9) == len(LATENCY_BOUNDS_MS)  # slower than every bound
+
+
+def test_percentiles_are_within_a_bucket_of_the_exact_value() -> None:
+    chooser = random.Random(7)
+    latencies = [chooser.lognormvariate(3, 1) for _ in range(10_000)]
+    histogram = empty_histogram()
+    for latency in latencies:
+        histogram[latency_bucket(latency)] += 1
+    ordered = sorted(latencies)
+    for fraction in (0.5, 0.95, 0.99):
+        exact = ordered[int(fraction * len(ordered)) - 1]
+        estimate = percentile_ms(histogram, fraction)
+        assert estimate is not None
+        assert exact <= estimate <= exact * 1.25 + 0.001
+
+
+def test_no_requests_no_percentile_and_sides_add_up() -> None:
+    assert percentile_ms(empty_histogram(), 0.95) is None
+    one = SideMetrics(requests=2, errors=1, latency_histogram=[1] + [0] * len(LATENCY_BOUNDS_MS))
+    both = one.add(one)
+    assert (both.requests, both.errors, both.latency_histogram[0]) == (4, 2, 2)
+    assert both.error_rate == 0.5
