@@ -238,6 +238,13 @@ class DecommissionPlan(_Model):
     """Freeze, archive and retire."""
 
     freeze_sql: list[str] = Field(default_factory=list)
+    """Statements that make a sql source read-only, run in order on a writable connection.
+    A retried freeze runs them again, so write them to be repeatable
+    (``CREATE TRIGGER IF NOT EXISTS``, ``CREATE OR REPLACE TRIGGER``)."""
+    freeze_check: str | None = None
+    """A write that must fail once the source is frozen, tried in a transaction that is
+    rolled back. Default: ``UPDATE`` of one column of one row of the first plan table
+    that has a row, set to itself."""
     archive: bool = True
     checklist: list[str] = Field(default_factory=list)
 

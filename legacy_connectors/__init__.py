@@ -61,6 +61,12 @@ def open_source(config: Any, *, filters: Mapping[str, str] | None = None) -> Leg
     build = getattr(import_module(module_name), function)
     if kind == "sql":
         source = build(config, filters=filters)
+    elif kind == "copybook":
+        # The copybook opener takes its options by name (it is also called from tests
+        # and tools without a plan).
+        if filters:
+            raise PlanError("`where` filters are for sql sources, not copybook")
+        source = build(**config.model_dump(exclude={"kind"}))
     else:
         if filters:
             raise PlanError(f"`where` filters are for sql sources, not {kind}")

@@ -403,3 +403,19 @@ def test_aws_vb_occurs_depending_on() -> None:
             value = row[column.name]
             texts.append(mdu_text(value, column.precision or 0, column.scale or 0))
         assert "|".join(texts) == line
+
+
+def test_a_plans_copybook_source_opens_through_open_source() -> None:
+    """Plans reach the copybook source through ``open_source`` with their config model."""
+    from config.migration_plan import CopybookSourceConfig
+    from legacy_connectors import open_source
+
+    base = need_corpus("mainframe", "cobrix-test3-fixed")
+    config = CopybookSourceConfig(kind="copybook", copybook=base / "test3_copybook.cpy",
+                                  data=base / "TRAN2.AUG31.DATA.dat")  # fmt: skip
+    source = open_source(config)
+    try:
+        table = source.describe()[0].name
+        assert source.count(table) == 1000
+    finally:
+        source.close()
