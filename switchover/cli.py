@@ -610,9 +610,10 @@ def migrate_validate(plan_file: str, sample: int, as_json: bool) -> None:
 @click.option("--wait", is_flag=True, help="Wait until the run ends or stops at --until.")
 @click.option(
     "--until",
-    type=click.Choice(["profile", "copy", "reconcile", "catch-up"]),
+    type=click.Choice(["profile", "copy", "reconcile", "catch-up", "cutover", "retire"]),
     default=None,
-    help="Stop after this stage (default: up to the hand-off for cutover).",
+    help="Stop after this stage (default: everything the plan describes; the cutover then "
+    "runs on by itself). With --wait, cutover and retire also wait for the cutover to end.",
 )
 @click.option("--parallel", type=click.IntRange(min=1), default=2, show_default=True,
               help="Tables copied at the same time.")  # fmt: skip
@@ -649,7 +650,13 @@ def migrate_run(
             raise ConflictError(f"a migration of {plan.system.id} is already running") from e
         if not wait:
             return None
-        return await handle.result()
+        result = await handle.result()
+        if result.state is RunState.CUTOVER_STARTED and until in ("cutover", "retire"):
+            if not as_json:
+                click.echo(f"{plan.system.id}: migrated; waiting for the cutover "
+                           f"(switchover cutover status {plan.system.id})")  # fmt: skip
+            await client.get_workflow_handle(f"cutover/{plan.system.id}").result()
+        return result
 
     result = _run(start())
     if result is None:
@@ -739,3 +746,179 @@ def migrate_status(system: str | None, as_json: bool) -> None:
             eta = f", ETA {t['eta_seconds']:.0f} s" if t["eta_seconds"] is not None else ""
             click.echo(f"  {t['table']}: {t['state']}  {t['rows_copied']}/{t['rows_total']} "
                        f"rows{rate}{eta}")  # fmt: skip
+
+
+# --- cutover and retirement ----------------------------------------------------------
+
+
+@main.group(cls=_Group)
+def cutover() -> None:
+    """Watch and steer a system's staged cutover to the modern service."""
+
+
+def _percent(rate: float | None) -> str:
+    return "-" if rate is None else f"{rate * 100:.2f}%"
+
+
+def _figures_line(figures: dict[str, Any] | None) -> str:
+    """Gate figures in one line: requests, error rate, p95, mismatches, reconciliation."""
+    if not figures:
+        return ""
+    p95 = "-" if figures["p95_ms"] is None else f"{figures['p95_ms']:.0f} ms"
+    recon = {True: "passed", False: "FAILED", None: "-"}[figures["reconciliation_passed"]]
+    line = (f"{figures['requests']} requests, errors {_percent(figures['error_rate'])}, "
+            f"p95 {p95}, mismatches {_percent(figures['mismatch_rate'])}, "
+            f"reconciliation {recon}")  # fmt: skip
+    if figures["failures"]:
+        line += "; failed: " + "; ".join(figures["failures"])
+    return line
+
+
+@cutover.command("status")
+@click.argument("system")
+@click.option("--json", "as_json", is_flag=True)
+def cutover_status(system: str, as_json: bool) -> None:
+    """Phase, share on modern, system of record, what it waits for, the last gate figures
+    and the stage history of SYSTEM's cutover.
+
+    From the running workflow when there is one, else from the engine database.
+    """
+    from switchover.cutover import cutover_view
+
+    view = _run(cutover_view(get_settings(), system)).as_json()
+    if as_json:
+        _print_json(view)
+        return
+    if view["note"]:
+        click.echo(f"switchover: {view['note']}", err=True)
+    held = " (held)" if view["held"] else ""
+    click.echo(f"{system}: {view['phase'].replace('_', ' ')}{held}  [from the {view['source']}]")
+    click.echo(f"  on modern:         {view['modern_percent']}%"
+               + (" with shadow comparison" if view["shadow"] else ""))  # fmt: skip
+    click.echo(f"  system of record:  {view['system_of_record']}")
+    click.echo(f"  waiting for:       {view['waiting_for'] or 'nothing'}")
+    if view["stages"]:
+        click.echo(f"  stages:            {' -> '.join(f'{s}%' for s in view['stages'])}")
+    if view["decommission_step"]:
+        click.echo(f"  decommissioning:   {view['decommission_step']}")
+    if view["last_figures"]:
+        click.echo(f"  last gate figures: {_figures_line(view['last_figures'])}")
+    click.echo("history:" if view["history"] else "history: none yet")
+    for line in view["history"]:
+        share = f" {line['modern_percent']}%" if line["modern_percent"] is not None else ""
+        click.echo(f"  {line['occurred_at'][:16].replace('T', ' ')} UTC  "
+                   f"{line['kind'].replace('_', ' ')}{share}  by {line['actor']}")  # fmt: skip
+        if line["figures"]:
+            click.echo(f"      {_figures_line(line['figures'])}")
+        if line["note"]:
+            click.echo(f"      {line['note']}")
+
+
+def _cutover_action(kind: str) -> Any:
+    """A ``cutover KIND SYSTEM --as USERNAME [--reason TEXT]`` command."""
+    helps = {
+        "approve": "Let the next stage of SYSTEM's cutover begin (the plan asks for approval).",
+        "advance": "End the soak now and judge the gates; after a failed gate, try again.",
+        "rollback": "Move SYSTEM's traffic back to the previous stage now.",
+        "freeze": "Hold SYSTEM's cutover at this stage until an advance.",
+    }
+
+    @click.argument("system")
+    @click.option("--as", "actor", required=True, metavar="USERNAME",
+                  help="The engineer acting (the workflow checks the role).")  # fmt: skip
+    @click.option("--reason", help="Why, for the stage history.")
+    @click.option("--json", "as_json", is_flag=True)
+    def command(system: str, actor: str, reason: str | None, as_json: bool) -> None:
+        from domain.cutover import EngineerAction, EngineerActionKind
+        from switchover.cutover import act
+
+        action = EngineerAction(
+            kind=EngineerActionKind(kind), actor=actor, reason=" ".join((reason or "").split())
+            or None,
+        )  # fmt: skip
+        answer = _run(act(get_settings(), system, action))
+        if as_json:
+            _print_json({"system": system, "action": kind, "actor": actor, "answer": answer})
+        else:
+            click.echo(answer)
+
+    command.__doc__ = helps[kind]
+    return cutover.command(kind)(command)
+
+
+for _kind in ("approve", "advance", "rollback", "freeze"):
+    _cutover_action(_kind)
+
+
+@main.group(cls=_Group)
+def retire() -> None:
+    """A legacy system's retirement checklist."""
+
+
+@retire.command("checklist")
+@click.argument("system")
+@click.option("--json", "as_json", is_flag=True)
+def retire_checklist(system: str, as_json: bool) -> None:
+    """SYSTEM's retirement checklist: each item, who closed it and with what evidence."""
+    from switchover.cutover import checklist_of
+
+    items = checklist_of(get_settings(), system)
+    if as_json:
+        _print_json(items)
+        return
+    if not items:
+        click.echo(f"{system} has no retirement checklist yet")
+    for item in items:
+        mark = "x" if item["closed"] else " "
+        click.echo(f"[{mark}] {item['number']}. {item['item']}")
+        if item["closed"]:
+            evidence = f"; evidence: {item['evidence_name']}" if item["evidence_name"] else ""
+            click.echo(f"      closed by {item['closed_by']} on {item['closed_at'][:10]}: "
+                       f"{item['note']}{evidence}")  # fmt: skip
+
+
+@retire.command("close")
+@click.argument("system")
+@click.argument("item_number", type=click.IntRange(min=1))
+@click.option("--as", "actor", required=True, metavar="USERNAME",
+              help="The person closing the item (engineer or manager).")  # fmt: skip
+@click.option("--note", required=True, help="What was done, for the record.")
+@click.option("--evidence", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A file that shows it (a letter, a screenshot).")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True)
+def retire_close(
+    system: str, item_number: int, actor: str, note: str, evidence: Path | None, as_json: bool
+) -> None:
+    """Close item ITEM_NUMBER of SYSTEM's retirement checklist, with a note and evidence."""
+    from switchover.cutover import Evidence, close_item, notify_checklist_changed
+
+    settings = get_settings()
+    attached = Evidence(evidence.name, evidence.read_bytes()) if evidence else None
+    closed = close_item(settings, system, item_number, actor=actor, note=note, evidence=attached)
+    unsent = _run(notify_checklist_changed(settings, system))
+    if unsent:
+        click.echo(f"switchover: item closed, but {unsent}", err=True)
+    if as_json:
+        _print_json({**closed, "workflow_told": unsent is None})
+    else:
+        click.echo(f"closed {item_number}. {closed['item']} (by {actor})")
+
+
+# --- traffic router ------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("plan_file", metavar="PLAN", type=click.Path(dir_okay=False, exists=True))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
+def router(plan_file: str, host: str, port: int) -> None:
+    """Run the built-in traffic router for PLAN's system: it splits requests between
+    legacy and modern as the cutover's live setting says, and reports what it sees."""
+    import importlib
+    import inspect
+
+    # Imported by name: the proxy pulls in its HTTP stack, which no other command needs.
+    builtin = importlib.import_module("adapters.router.builtin")
+    running = builtin.run_proxy(str(Path(plan_file).resolve()), get_settings(), host, port)
+    if inspect.iscoroutine(running):
+        _run(running)

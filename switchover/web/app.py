@@ -58,6 +58,10 @@ AREAS: list[Area] = [
         nav=NavItem("Programme", "/dashboard", frozenset({Role.MANAGER})),
     ),
     Area(
+        "switchover.web.routers.cutover",
+        nav=NavItem("Cutovers", "/cutover", frozenset({Role.ENGINEER})),
+    ),
+    Area(
         "switchover.web.routers.admin",
         nav=NavItem("Users", "/admin/users", frozenset({Role.ADMIN})),
     ),

@@ -16,23 +16,26 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi.concurrency import run_in_threadpool
 
 from config.settings import Settings
 from db import programme
 from db.audit import append_audit_event
+from db.models import Role
 from db.session import session_scope
-from domain.errors import NotFoundError
 from domain.systems import SystemStage
-from switchover.web.auth import Manager
+from switchover.web.auth import CurrentUser, Manager, require_role
 from switchover.web.rendering import render
+from switchover.web.routers.cutover import page_notice, system_page
 from switchover.web.svg_charts import BLUE, GREEN, GREY, RED, Bar, Point, bar_chart
 from switchover.web.svg_charts import cumulative_savings_chart as savings_chart
 
 router = APIRouter(prefix="/dashboard")
 
+SystemReader = Annotated[CurrentUser, Depends(require_role(Role.MANAGER, Role.ENGINEER))]
 CHART_DAYS = 14
 STAGE_COLOURS = {SystemStage.RETIRED: GREEN, SystemStage.PLANNED: GREY}
 
@@ -164,21 +167,16 @@ def dashboard(request: Request, user: Manager) -> Response:
 
 
 @router.get("/systems/{system_id}")
-def system(request: Request, system_id: str, user: Manager) -> Response:
-    """One system: its figures and every stage it went through."""
-    settings = _settings(request)
-    try:
-        with session_scope(settings.resolved_database_url) as session:
-            found, changes = programme.stage_history(session, system_id)
-            summary = next(s for s in programme.system_summaries(session) if s.id == system_id)
-    except NotFoundError as e:
-        raise HTTPException(404, "There is no legacy system with that id.") from e
-    _audit(request, user.username, "dashboard.system_viewed", "system", system_id)
-    return render(
-        request,
-        "dashboard/system.html",
-        {"title": found.name, "system": found, "summary": summary, "changes": changes},
+async def system(request: Request, system_id: str, user: SystemReader) -> Response:
+    """One system: its figures, every stage it went through, its cutover and retirement.
+
+    Engineers see it too: it is where they approve and steer the cutover.
+    """
+    page = await system_page(request, user, system_id, notice=page_notice(request))
+    await run_in_threadpool(
+        _audit, request, user.username, "dashboard.system_viewed", "system", system_id
     )
+    return page
 
 
 @router.get("/export/{table}.{fmt}")
