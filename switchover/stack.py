@@ -11,9 +11,10 @@ from contextlib import asynccontextmanager
 from temporalio.client import Client
 
 from config.log import get_logger
-from config.settings import Settings
+from config.settings import TASK_QUEUE_WORKFLOWS, Settings
 from domain.errors import LaunchError, ServiceUnavailableError
 from switchover.devserver import start_dev_server
+from switchover.schedules import ensure_schedules
 from switchover.temporal import connect
 from switchover.worker import ALL_QUEUES, build_workers, production_activities, run_workers
 
@@ -67,6 +68,7 @@ async def run_embedded_stack(settings: Settings) -> None:
 
     await asyncio.to_thread(upgrade, settings.resolved_database_url)
     async with embedded_temporal(settings) as client:
+        await ensure_schedules(client)
         activities = production_activities(settings)
         workers = build_workers(
             client, activities, ocr_slots=settings.ocr_workers, io_slots=settings.io_workers
@@ -124,6 +126,8 @@ async def run_worker_only(settings: Settings, queues: Sequence[str] | None = Non
         client, activities, queues=queues or ALL_QUEUES,
         ocr_slots=settings.ocr_workers, io_slots=settings.io_workers,
     )  # fmt: skip
+    if TASK_QUEUE_WORKFLOWS in (queues or ALL_QUEUES):
+        await ensure_schedules(client)
     stop = asyncio.Event()
     _stop_on_signals(stop)
     log.info("worker_started", queues=list(queues or ALL_QUEUES), address=settings.temporal_address)

@@ -22,6 +22,7 @@ from config.settings import TASK_QUEUE_IO, TASK_QUEUE_OCR, TASK_QUEUE_WORKFLOWS,
 from workflows.cutover import CutoverWorkflow
 from workflows.digitise import DigitiseBatchWorkflow, DigitiseFormWorkflow
 from workflows.migrate import CopyTableWorkflow, MigrateSystemWorkflow
+from workflows.savings import AccrueSavingsWorkflow
 
 WORKFLOWS: list[type] = [
     DigitiseFormWorkflow,
@@ -29,6 +30,7 @@ WORKFLOWS: list[type] = [
     MigrateSystemWorkflow,
     CopyTableWorkflow,
     CutoverWorkflow,
+    AccrueSavingsWorkflow,
 ]
 ALL_QUEUES = (TASK_QUEUE_WORKFLOWS, TASK_QUEUE_OCR, TASK_QUEUE_IO)
 
@@ -93,6 +95,7 @@ async def run_workers(
 def production_activities(settings: Settings) -> ActivitySet:
     """The real activities, wired to the storage, database and templates the settings name."""
     from activities.cutover import CutoverActivities
+    from activities.decommission import DecommissionActivities
     from activities.digitise import DigitiseActivities, OcrActivities
     from activities.migrate import MigrationActivities
     from activities.reconcile import ReconcileActivities
@@ -102,8 +105,9 @@ def production_activities(settings: Settings) -> ActivitySet:
     migration = MigrationActivities.from_settings(settings)
     reconcile = ReconcileActivities.from_settings(settings)
     cutover = CutoverActivities.from_settings(settings)
+    decommission = DecommissionActivities.from_settings(settings)
     return ActivitySet(
         ocr=ocr.all(),
-        io=[*io.all(), *migration.all(), *reconcile.all(), *cutover.all()],
+        io=[*io.all(), *migration.all(), *reconcile.all(), *cutover.all(), *decommission.all()],
         close=ocr.close,
     )
