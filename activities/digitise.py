@@ -26,9 +26,17 @@ from temporalio import activity
 
 from activities import names
 from activities.errors import translated
+from adapters.legacy_match import (
+    LegacyMatcher,
+    field_kinds,
+    open_plan_source,
+    plan_for,
+    plan_key_columns,
+)
 from adapters.storage import DocumentStore, open_store
-from config.form_template import FormTemplate, load_templates
+from config.form_template import FormTemplate, LegacyMatch, load_templates
 from config.log import get_logger
+from config.migration_plan import MigrationPlan
 from config.settings import Settings
 from db import audit, documents, ledger, records, review
 from db.models import LedgerKind
@@ -40,6 +48,9 @@ from domain.digitise import (
     EscalateInput,
     ExtractFormInput,
     FinaliseInput,
+    LegacyMatchInput,
+    LegacyMatchOutcome,
+    LegacyMatchResult,
     ManifestPage,
     QuarantineInput,
     ReadManifestInput,
@@ -50,6 +61,7 @@ from domain.digitise import (
 )
 from domain.errors import NotFoundError, OcrEngineError, TemplateError
 from domain.forms import ExtractedField, FormExtraction, ReviewReason
+from legacy_connectors import LegacySource
 
 log = get_logger(__name__)
 
@@ -180,13 +192,40 @@ def _local_copy(store: DocumentStore, document: DocumentRef) -> Iterator[Path]:
         yield path
 
 
+def _match_values(spec: LegacyMatch, fields: dict[str, ExtractedField]) -> dict[str, Any]:
+    """The form values legacy matching uses: a key only when it is valid (a key is trusted
+    as read), a fuzzy field whenever it holds something (scoring allows for misreadings)."""
+    values: dict[str, Any] = {}
+    for name in spec.keys:
+        found = fields.get(name)
+        if found is not None and found.valid and found.value is not None:
+            values[name] = found.value
+    for name in spec.fuzzy:
+        found = fields.get(name)
+        if found is not None and found.value not in (None, ""):
+            values[name] = found.value
+    return values
+
+
 @dataclass
 class DigitiseActivities:
-    """Database and storage activities, run on the IO queue."""
+    """Database and storage activities, run on the IO queue.
+
+    Legacy matching opens each legacy system once (found by its id among the migration
+    plans in ``plans_dir`` and the bundled ones) and keeps it open for later forms;
+    ``close`` releases them.
+    """
 
     store: DocumentStore
     database_url: str
     templates: dict[str, FormTemplate]
+    plans_dir: Path | None = None
+    open_legacy: Callable[[MigrationPlan], LegacySource] = open_plan_source
+    """Opens a plan's legacy source; tests hand in one that fails."""
+    _matchers: dict[str, LegacyMatcher] = field(default_factory=dict, init=False, repr=False)
+    _sources: dict[str, LegacySource] = field(default_factory=dict, init=False, repr=False)
+    _legacy_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _unmatched_systems: set[str] = field(default_factory=set, init=False, repr=False)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DigitiseActivities:
@@ -194,7 +233,74 @@ class DigitiseActivities:
             open_store(settings.resolved_storage_url, settings),
             settings.resolved_database_url,
             load_templates(settings.forms_dir),
+            plans_dir=settings.plans_dir,
         )
+
+    def close(self) -> None:
+        """Release the legacy sources opened for matching."""
+        with self._legacy_lock:
+            sources = list(self._sources.values())
+            self._sources.clear()
+            self._matchers.clear()
+        for source in sources:
+            source.close()
+
+    def _matcher(self, template: FormTemplate) -> LegacyMatcher | None:
+        """The template's matcher; None when no plan describes its legacy system here."""
+        spec = template.legacy_match
+        assert spec is not None
+        with self._legacy_lock:
+            matcher = self._matchers.get(template.form_type)
+            if matcher is not None:
+                return matcher
+            plan = plan_for(spec.source, self.plans_dir)
+            if plan is None:
+                return None
+            source = self._sources.get(spec.source)
+            if source is None:
+                source = self.open_legacy(plan)
+                self._sources[spec.source] = source
+            matcher = LegacyMatcher(
+                spec, source, kinds=field_kinds(template),
+                key_columns=plan_key_columns(plan, spec.table),
+            )  # fmt: skip
+            self._matchers[template.form_type] = matcher
+            return matcher
+
+    @activity.defn(name=names.MATCH_LEGACY)
+    @translated
+    def match_legacy(self, request: LegacyMatchInput) -> LegacyMatchResult:
+        """Find the form's person in the legacy system its template names.
+
+        A template without ``legacy_match`` gives ``skipped``; so does one whose system no
+        migration plan describes on this installation (the bundled register-to-vote
+        template names ``legacy-electoral``): matching is switched on by putting that
+        system's plan in ``plans_dir``, and until then a warning says it is off. An
+        unreachable legacy database is a retryable ``DatabaseError``; an invalid plan, or
+        a table or column the source lacks, a non-retryable ``PlanError``.
+        """
+        template = self.templates.get(request.form_type or "")
+        if template is None or template.legacy_match is None:
+            return LegacyMatchResult(outcome=LegacyMatchOutcome.SKIPPED)
+        spec = template.legacy_match
+        matcher = self._matcher(template)
+        if matcher is None:
+            if spec.source not in self._unmatched_systems:  # once per system, not per form
+                self._unmatched_systems.add(spec.source)
+                log.warning("legacy_match_not_configured", form_type=template.form_type,
+                            system=spec.source, plans_dir=str(self.plans_dir))  # fmt: skip
+            return LegacyMatchResult(
+                outcome=LegacyMatchOutcome.SKIPPED, system=spec.source, table=spec.table,
+                detail=f"no migration plan describes {spec.source} here: not matched",
+            )  # fmt: skip
+        result = matcher.match(_match_values(spec, request.fields))
+        # Outcome and score only: the candidates' values are personal data.
+        log.info(
+            "legacy_matched", document=request.document_id[:12], form_type=template.form_type,
+            system=spec.source, outcome=result.outcome.value, score=result.score,
+            candidates=len(result.candidates),
+        )  # fmt: skip
+        return result
 
     @activity.defn(name=names.REGISTER_DOCUMENT)
     @translated
@@ -258,7 +364,7 @@ class DigitiseActivities:
             record = records.save_form_record(
                 session, workflow_id=request.workflow_id, document_id=request.document.document_id,
                 form_type=extraction.form_type, status=status, fields=extraction.fields,
-                reasons=extraction.reasons,
+                reasons=extraction.reasons, legacy_match=request.legacy_match,
             )  # fmt: skip
             session.flush()
             if first_time:
@@ -358,7 +464,7 @@ class DigitiseActivities:
                 form_type=record.form_type, status=request.status,
                 fields=request.fields, reasons=[ReviewReason.model_validate(r)
                                                 for r in record.reasons],
-                decided_at=_now(),
+                legacy_match=record.legacy_match, decided_at=_now(),
             )  # fmt: skip
             if request.task_id is not None:
                 corrections = {
@@ -417,4 +523,5 @@ class DigitiseActivities:
         return [
             self.register_document, self.quarantine_document, self.save_extraction,
             self.escalate_review, self.check_decision, self.finalise_record, self.read_manifest,
+            self.match_legacy,
         ]  # fmt: skip

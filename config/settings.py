@@ -44,10 +44,19 @@ class Settings(BaseSettings):
     forms_dir: Path | None = Field(
         default=None, description="extra folder of form templates beside the bundled ones"
     )
+    plans_dir: Path | None = Field(
+        default=None,
+        description="extra folder of migration plans beside the bundled ones (config/plans); "
+        "legacy matching finds a form template's `legacy_match.source` system here",
+    )
     ocr_workers: int = Field(default_factory=lambda: os.cpu_count() or 1)
     ocr_page_engine: str = Field(default="tesserocr", description="tesserocr | tesseract")
     ocr_field_engine: str = Field(default="tesserocr", description="tesserocr | tesseract")
     io_workers: int = 8
+    demo_target_url: str = Field(
+        default="postgresql+psycopg://postgres@127.0.0.1:5432/switchover_demo",
+        description="the modern store `switchover demo` migrates its legacy system into",
+    )
     max_image_pixels: int = 120_000_000
     max_pdf_pages: int = 2000
     savings_target_gbp_per_year: Decimal | None = Field(

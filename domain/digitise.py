@@ -87,6 +87,8 @@ class SaveExtractionInput(BaseModel):
     document: DocumentRef
     workflow_id: str
     extraction: FormExtraction
+    legacy_match: dict[str, Any] | None = None
+    """What matching against the legacy system found (``LegacyMatchResult.record()``)."""
 
 
 class SavedRecord(BaseModel):
@@ -100,6 +102,96 @@ class EscalateInput(BaseModel):
     workflow_id: str
     record_id: int
     task_id: int
+
+
+# --- matching against the legacy system ------------------------------------------------
+
+
+class LegacyMatchOutcome(StrEnum):
+    MATCHED = "matched"
+    """One legacy record is the person: a key hit, or a fuzzy score over the threshold with
+    a clear margin over the runner-up."""
+    AMBIGUOUS = "ambiguous"
+    """Two or more legacy records fit about equally well (twins, duplicate records)."""
+    NONE = "none"
+    """No legacy record fits well enough (or the form gives too little to match on)."""
+    UNAVAILABLE = "unavailable"
+    """Matching could not run: the legacy source stayed unreachable, or the template names
+    a system, table or column that does not exist."""
+    SKIPPED = "skipped"
+    """The form's template asks for no legacy match, or names a system that no migration
+    plan describes on this installation (``system`` and ``detail`` then say which)."""
+
+
+class LegacyCandidate(BaseModel):
+    """One legacy record that may be the person on the form.
+
+    The review page (``switchover.web.routers.review``) shows ``system``, ``key``, ``score``
+    and ``fields`` beside the form's own values.
+    """
+
+    key: str | None = Field(description="the legacy record's key, as the plan names it")
+    score: float = Field(ge=0.0, le=1.0)
+    system: str
+    table: str
+    via: str = Field(description="key (an exact key hit) or fuzzy (blocking and scoring)")
+    field_scores: dict[str, float | None] = Field(
+        default_factory=dict, description="form field -> 0..1; None when one side has no value"
+    )
+    fields: dict[str, Any] = Field(
+        default_factory=dict,
+        description="form field -> the legacy value, written the way the form's value is",
+    )
+
+
+class LegacyMatchInput(BaseModel):
+    document_id: str
+    form_type: str | None
+    fields: dict[str, ExtractedField]
+
+
+class LegacyMatchResult(BaseModel):
+    """What matching a form against its legacy system found."""
+
+    outcome: LegacyMatchOutcome
+    system: str | None = None
+    table: str | None = None
+    score: float | None = Field(default=None, description="the best candidate's score")
+    candidates: list[LegacyCandidate] = Field(
+        default_factory=list, description="best first; for none, the nearest misses"
+    )
+    detail: str = ""
+
+    @property
+    def best(self) -> LegacyCandidate | None:
+        return self.candidates[0] if self.candidates else None
+
+    def review_reason(self) -> ReviewReason | None:
+        """The review reason this outcome gives the form, if any."""
+        if self.outcome is LegacyMatchOutcome.NONE:
+            return ReviewReason(field=None, code="no_legacy_match", detail=self.detail)
+        if self.outcome is LegacyMatchOutcome.AMBIGUOUS:
+            return ReviewReason(field=None, code="ambiguous_match", detail=self.detail)
+        if self.outcome is LegacyMatchOutcome.UNAVAILABLE:
+            return ReviewReason(field=None, code="legacy_match_unavailable", detail=self.detail)
+        return None
+
+    def record(self) -> dict[str, Any] | None:
+        """The form record's ``legacy_match`` JSON; None when the template asks for none."""
+        if self.outcome is LegacyMatchOutcome.SKIPPED and self.system is None:
+            return None
+        best = self.best
+        return {
+            "outcome": self.outcome.value,
+            "system": self.system,
+            "table": self.table,
+            "score": self.score,
+            "key": best.key
+            if best is not None and self.outcome is LegacyMatchOutcome.MATCHED
+            else None,
+            "detail": self.detail,
+            "candidates": [c.model_dump(mode="json") for c in self.candidates],
+        }
 
 
 # --- the caseworker's decision -------------------------------------------------------

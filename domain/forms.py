@@ -62,7 +62,9 @@ class ReviewReason(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     field: str | None
-    code: str  # low_confidence | invalid | missing | no_legacy_match | ambiguous_match | ...
+    # low_confidence | invalid | missing | no_legacy_match | ambiguous_match
+    # | legacy_match_unavailable (legacy matching could not run) | quarantined
+    code: str
     detail: str
 
     def __str__(self) -> str:

@@ -109,5 +109,11 @@ def production_activities(settings: Settings) -> ActivitySet:
     return ActivitySet(
         ocr=ocr.all(),
         io=[*io.all(), *migration.all(), *reconcile.all(), *cutover.all(), *decommission.all()],
-        close=ocr.close,
+        close=lambda: _close_all(ocr.close, io.close),
     )
+
+
+def _close_all(*closers: Callable[[], None]) -> None:
+    """Release what each activity set holds (OCR processes, legacy connections)."""
+    for close in closers:
+        close()

@@ -32,6 +32,9 @@ with workflow.unsafe.imports_passed_through():
         EscalateInput,
         ExtractFormInput,
         FinaliseInput,
+        LegacyMatchInput,
+        LegacyMatchOutcome,
+        LegacyMatchResult,
         ManifestPage,
         QuarantineInput,
         ReadManifestInput,
@@ -49,6 +52,15 @@ IO_RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=1),
     non_retryable_error_types=["NotFoundError", "ConflictError", *names.BAD_INPUT_TYPES],
 )
+LEGACY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=5),
+    non_retryable_error_types=["NotFoundError", *names.BAD_INPUT_TYPES],
+)
+LEGACY_PATIENCE = timedelta(hours=1)
+"""How long an unreachable legacy system is retried before the form goes to a person with
+``legacy_match_unavailable`` (it must not wait unseen for an outage to end)."""
 OCR_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2),
     maximum_interval=timedelta(minutes=1),
@@ -109,12 +121,27 @@ class DigitiseFormWorkflow:
         self._fields = extraction.fields
         self._state.form_type = extraction.form_type
         self._state.reasons = extraction.reasons
+        legacy_match = None
+        # Workflows that passed this point before legacy matching existed replay without it.
+        if workflow.patched("legacy-match"):
+            self._state.stage = "matching"
+            match = await self._match_legacy(document.document_id, extraction)
+            legacy_match = match.record()
+            reason = match.review_reason()
+            if reason is not None:
+                extraction = extraction.model_copy(
+                    update={"reasons": [*extraction.reasons, reason], "needs_review": True}
+                )
+                self._state.reasons = extraction.reasons
         self._state.stage = "saving"
-        # Hand-off point for legacy matching (the migration issue adds the activity here;
-        # a missing or ambiguous match will become one more review reason).
         self._record = await workflow.execute_activity(
             names.SAVE_EXTRACTION,
-            SaveExtractionInput(document=document, workflow_id=workflow_id, extraction=extraction),
+            SaveExtractionInput(
+                document=document,
+                workflow_id=workflow_id,
+                extraction=extraction,
+                legacy_match=legacy_match,
+            ),
             result_type=SavedRecord,
             task_queue=TASK_QUEUE_IO,
             start_to_close_timeout=timedelta(seconds=60),
@@ -136,6 +163,39 @@ class DigitiseFormWorkflow:
             else RecordStatus.REJECTED
         )
         return await self._finish(request, status, decision.decided_by, decision.reason)
+
+    async def _match_legacy(
+        self, document_id: str, extraction: FormExtraction
+    ) -> LegacyMatchResult:
+        """The form's person in the legacy system its template names (``skipped`` when the
+        template names none). A source that stays unreachable, or a template naming a
+        system no plan describes, gives ``unavailable``: the form goes to a person."""
+        try:
+            return await workflow.execute_activity(
+                names.MATCH_LEGACY,
+                LegacyMatchInput(
+                    document_id=document_id,
+                    form_type=extraction.form_type,
+                    fields=extraction.fields,
+                ),
+                result_type=LegacyMatchResult,
+                task_queue=TASK_QUEUE_IO,
+                start_to_close_timeout=timedelta(minutes=2),
+                schedule_to_close_timeout=LEGACY_PATIENCE,
+                retry_policy=LEGACY_RETRY,
+            )
+        except ActivityError as e:
+            failure = _failure_of(e) if isinstance(e.cause, ApplicationError) else None
+            kind = failure.type if failure is not None and failure.type else "timeout"
+            workflow.logger.warning(
+                "legacy matching failed",
+                extra={"error_type": kind, "form_type": extraction.form_type},
+            )
+            return LegacyMatchResult(
+                outcome=LegacyMatchOutcome.UNAVAILABLE,
+                detail=f"legacy matching could not run ({kind}); check the person in the "
+                "legacy system by hand",
+            )
 
     async def _wait_for_decision(self) -> ReviewDecision:
         assert self._record is not None

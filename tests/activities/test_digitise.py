@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -23,6 +23,8 @@ from domain.digitise import (
     EscalateInput,
     ExtractFormInput,
     FinaliseInput,
+    LegacyMatchInput,
+    LegacyMatchOutcome,
     QuarantineInput,
     ReadManifestInput,
     RecordStatus,
@@ -30,6 +32,7 @@ from domain.digitise import (
     SaveExtractionInput,
 )
 from domain.forms import ExtractedField, FormExtraction, ReviewReason
+from tests.adapters.test_legacy_match import ALICE, sqlite_register, write_plan
 
 
 @pytest.fixture
@@ -207,3 +210,129 @@ def test_ocr_engine_crash_is_contained_and_retryable(tmp_path: Path):
             assert "x.pdf" in caught.value.message
     finally:
         ocr.close()
+
+
+# --- legacy matching -------------------------------------------------------------------
+
+
+def person_extraction(values: dict[str, str]) -> FormExtraction:
+    """A register-to-vote form whose fields hold ``values`` (the rest clean)."""
+    form = extraction(False)
+    fields = dict(form.fields)
+    for name, value in values.items():
+        fields[name] = ExtractedField(value=value, confidence=0.97, valid=True, page=1)
+    return form.model_copy(update={"fields": fields})
+
+
+def match_input(form: FormExtraction, form_type: str = "register-to-vote") -> LegacyMatchInput:
+    return LegacyMatchInput(document_id="ab" * 32, form_type=form_type, fields=form.fields)
+
+
+@pytest.fixture
+def matching(acts: DigitiseActivities, tmp_path: Path) -> Iterator[DigitiseActivities]:
+    """The activities with a plan for legacy-electoral, a SQLite register of made-up people."""
+    url = sqlite_register(tmp_path / "electoral.db")
+    acts.plans_dir = write_plan(tmp_path / "plans", url)
+    yield acts
+    acts.close()
+
+
+class RecordingLog:
+    """Stands in for the module's logger and keeps every event with its keys, unredacted."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, object]] = []
+
+    def __getattr__(self, level: str) -> Callable[..., None]:
+        return lambda event, **kw: self.events.append({"event": event, **kw})
+
+
+def test_match_is_recorded_and_kept_when_the_record_is_decided(matching, env, monkeypatch):
+    recording = RecordingLog()
+    monkeypatch.setattr("activities.digitise.log", recording)
+    form = person_extraction(ALICE.form())
+    result = env.run(matching.match_legacy, match_input(form))
+    assert result.outcome is LegacyMatchOutcome.MATCHED
+    assert result.best is not None
+    assert (result.best.key, result.score) == (ALICE.elector_id, 1.0)
+    assert result.review_reason() is None
+
+    doc = stored(matching, b"alice's scan", "alice.png")
+    env.run(matching.register_document, doc)
+    saved = env.run(matching.save_extraction, SaveExtractionInput(
+        document=doc, workflow_id="wf-legacy", extraction=form,
+        legacy_match=result.record()))  # fmt: skip
+    env.run(matching.finalise_record, FinaliseInput(
+        workflow_id="wf-legacy", record_id=saved.record_id, task_id=None,
+        status=RecordStatus.APPROVED, fields=form.fields, decided_by="auto-approved"))  # fmt: skip
+    with session_scope(matching.database_url) as session:
+        record = records.get_form_record(session, saved.record_id)
+        assert record.legacy_match is not None
+        assert record.legacy_match["outcome"] == "matched"
+        assert record.legacy_match["key"] == ALICE.elector_id
+        assert record.legacy_match["candidates"][0]["system"] == "legacy-electoral"
+        assert record.legacy_match["candidates"][0]["score"] == 1.0
+
+    (event,) = [e for e in recording.events if e["event"] == "legacy_matched"]
+    assert event["outcome"] == "matched"
+    logged = str(recording.events)
+    for value in (ALICE.surname, ALICE.nino, ALICE.postcode, ALICE.dob.isoformat(),
+                  ALICE.elector_id):  # fmt: skip
+        assert value not in logged
+
+
+def test_a_missing_person_gives_a_review_reason(matching, env):
+    form = person_extraction({"surname": "Featherstonehaugh", "date_of_birth": "1931-02-28",
+                              "postcode": "ZE2 9XY",
+                              "national_insurance_number": "JG103759A"})  # fmt: skip
+    result = env.run(matching.match_legacy, match_input(form))
+    assert result.outcome is LegacyMatchOutcome.NONE
+    reason = result.review_reason()
+    assert reason is not None
+    assert (reason.field, reason.code) == (None, "no_legacy_match")
+
+
+def test_a_template_without_legacy_match_is_a_no_op(matching, env):
+    form = person_extraction(ALICE.form())
+    result = env.run(matching.match_legacy, match_input(form, "legal-aid-means"))
+    assert result.outcome is LegacyMatchOutcome.SKIPPED
+    assert result.record() is None
+    assert result.review_reason() is None
+
+
+def test_an_unreachable_legacy_database_is_retryable(acts, env, tmp_path: Path):
+    # Nothing listens on port 1: the connection is refused at once.
+    acts.plans_dir = write_plan(tmp_path / "plans", "mysql+pymysql://root@127.0.0.1:1/nowhere")
+    for _attempt in range(2):  # nothing half-open is kept: each attempt tries again
+        with pytest.raises(ApplicationError) as caught:
+            env.run(acts.match_legacy, match_input(person_extraction(ALICE.form())))
+        assert caught.value.type == "DatabaseError"
+        assert not caught.value.non_retryable
+    acts.close()
+
+
+def test_a_system_without_a_plan_is_skipped(acts, env, tmp_path: Path, monkeypatch):
+    recording = RecordingLog()
+    monkeypatch.setattr("activities.digitise.log", recording)
+    acts.plans_dir = tmp_path  # empty; the bundled plans have no legacy-electoral either
+    result = env.run(acts.match_legacy, match_input(person_extraction(ALICE.form())))
+    assert result.outcome is LegacyMatchOutcome.SKIPPED
+    assert result.review_reason() is None
+    assert result.record() == {
+        "outcome": "skipped", "system": "legacy-electoral", "table": "ELECTOR", "score": None,
+        "key": None, "detail": "no migration plan describes legacy-electoral here: not matched",
+        "candidates": [],
+    }  # fmt: skip
+    env.run(acts.match_legacy, match_input(person_extraction(ALICE.form())))
+    # Said once, not for every form.
+    assert [e["event"] for e in recording.events] == ["legacy_match_not_configured"]
+
+
+def test_an_invalid_plan_is_not_retried(acts, env, tmp_path: Path):
+    (tmp_path / "electoral.yaml").write_text("system: {id: legacy-electoral}\n")  # no source
+    acts.plans_dir = tmp_path
+    with pytest.raises(ApplicationError) as caught:
+        env.run(acts.match_legacy, match_input(person_extraction(ALICE.form())))
+    assert caught.value.type == "PlanError"
+    assert caught.value.non_retryable
+    assert "source" in caught.value.message

@@ -20,6 +20,10 @@ from domain.digitise import (
     EscalateInput,
     ExtractFormInput,
     FinaliseInput,
+    LegacyCandidate,
+    LegacyMatchInput,
+    LegacyMatchOutcome,
+    LegacyMatchResult,
     ManifestPage,
     QuarantineInput,
     ReadManifestInput,
@@ -50,9 +54,28 @@ def extraction(doubtful: bool) -> FormExtraction:
     )  # fmt: skip
 
 
+def legacy_result(outcome: LegacyMatchOutcome) -> LegacyMatchResult:
+    """What the fake legacy matching answers: one candidate at 0.97, two at 0.95, or none."""
+    scores = {LegacyMatchOutcome.MATCHED: [0.97], LegacyMatchOutcome.AMBIGUOUS: [0.95, 0.95]}
+    candidates = [
+        LegacyCandidate(key=f"E{n:07d}", score=score, system="legacy-electoral", table="ELECTOR",
+                        via="fuzzy", fields={"surname": "OKAFOR"})
+        for n, score in enumerate(scores.get(outcome, []), start=17)
+    ]  # fmt: skip
+    return LegacyMatchResult(
+        outcome=outcome, system="legacy-electoral", table="ELECTOR",
+        score=candidates[0].score if candidates else None, candidates=candidates,
+        detail=f"fake {outcome.value}",
+    )  # fmt: skip
+
+
 @dataclass
 class FakeDigitiseActivities:
-    """Document ids starting with 'b' are bad input, 'd' doubtful, anything else clean."""
+    """Document ids starting with 'b' are bad input, 'd' doubtful, anything else clean.
+
+    Legacy matching: ids starting with 'e' have no legacy match, 'c' an ambiguous one, 'f'
+    meet an unreachable legacy system (a retryable failure, every time); any other matches.
+    """
 
     sla_seconds: float = 48 * 3600
     manifest: list[DocumentRef] = field(default_factory=list)
@@ -60,7 +83,11 @@ class FakeDigitiseActivities:
     quarantined: list[QuarantineInput] = field(default_factory=list)
     escalated: list[int] = field(default_factory=list)
     finalised: list[FinaliseInput] = field(default_factory=list)
+    saved: list[SaveExtractionInput] = field(default_factory=list)
+    extractions: dict[str, FormExtraction] = field(default_factory=dict)
+    """What extraction gives for particular documents, by document id."""
     extract_calls: int = 0
+    match_calls: int = 0
 
     @activity.defn(name=names.REGISTER_DOCUMENT)
     async def register_document(self, document: DocumentRef) -> None:
@@ -76,14 +103,30 @@ class FakeDigitiseActivities:
                 type="UnsupportedFormatError",
                 non_retryable=True,
             )
+        if request.document.document_id in self.extractions:
+            return self.extractions[request.document.document_id]
         return extraction(doubtful=first == "d")
 
     @activity.defn(name=names.QUARANTINE_DOCUMENT)
     async def quarantine_document(self, request: QuarantineInput) -> None:
         self.quarantined.append(request)
 
+    @activity.defn(name=names.MATCH_LEGACY)
+    async def match_legacy(self, request: LegacyMatchInput) -> LegacyMatchResult:
+        self.match_calls += 1
+        first = request.document_id[0]
+        if first == "f":
+            raise ApplicationError(
+                "cannot reach the legacy database: OperationalError", type="DatabaseError"
+            )
+        outcome = {"e": LegacyMatchOutcome.NONE, "c": LegacyMatchOutcome.AMBIGUOUS}.get(
+            first, LegacyMatchOutcome.MATCHED
+        )
+        return legacy_result(outcome)
+
     @activity.defn(name=names.SAVE_EXTRACTION)
     async def save_extraction(self, request: SaveExtractionInput) -> SavedRecord:
+        self.saved.append(request)
         record_id = len(self.registered)
         if not request.extraction.needs_review:
             return SavedRecord(record_id=record_id)
@@ -131,7 +174,7 @@ class FakeDigitiseActivities:
         return [
             self.register_document, self.extract_form, self.quarantine_document,
             self.save_extraction, self.escalate_review, self.check_decision,
-            self.finalise_record, self.read_manifest,
+            self.finalise_record, self.read_manifest, self.match_legacy,
         ]  # fmt: skip
 
 

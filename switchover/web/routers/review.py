@@ -47,6 +47,7 @@ REASONS = {
     "invalid": "Invalid value",
     "missing": "Missing value",
     "no_legacy_match": "No legacy match",
+    "legacy_match_unavailable": "Legacy system unreachable",
     "ambiguous_match": "Several legacy matches",
 }
 AGES = {
