@@ -156,6 +156,9 @@ def configure_logging(level: str = "INFO", fmt: str = "auto", *, force: bool = F
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # Alembic announces each of its plugins at INFO whenever it loads: noise on every
+    # command that touches the engine database.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     _configured = True
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import os
 import sys
 from collections.abc import Coroutine, Sequence
 from pathlib import Path
@@ -25,6 +27,24 @@ T = TypeVar("T")
 
 class _Group(click.Group):
     """Turns our errors into one line on stderr and the exit code of DESIGN.md."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().main(*args, **kwargs)
+        except SystemExit as e:
+            if "temporalio.bridge.temporal_sdk_bridge" not in sys.modules:
+                raise
+            # The Temporal client's Rust threads may outlive the event loop and touch
+            # the interpreter while it finalizes, which aborts the process
+            # ("PyGILState_Release", temporalio/sdk-python#300) after the command has
+            # done its work. Everything is written by now: leave without finalizing.
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+            if e.code is not None and not isinstance(e.code, int):
+                print(e.code, file=sys.stderr)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            logging.shutdown()
+            os._exit(code)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
