@@ -21,6 +21,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
+from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,21 @@ class _ExactFieldParser(FieldParser):
             return super().parseL(field, data)
         except ValueError:
             raise ValueError("not a logical value") from None
+
+
+def _unique_names(fields: Sequence[Any]) -> list[str]:
+    """Column names for a file's fields: a name given again (some files do: ``Point_ID``
+    as text and as a number) gets ``_2``, ``_3``..., so no field's value hides another's."""
+    seen: set[str] = set()
+    out = []
+    for field in fields:
+        name, n = field.name, 1
+        while name.lower() in seen:
+            n += 1
+            name = f"{field.name}_{n}"
+        seen.add(name.lower())
+        out.append(name)
+    return out
 
 
 def _portable(field: Any, dbversion: int) -> Column:
@@ -165,9 +181,10 @@ class DbfSource(FileSource):
         """Each file's fields as columns; a file declares no key (its record order is one)."""
         out = []
         for name, (_path, table) in self._files().items():
+            names = _unique_names(table.fields)
             columns = tuple(
-                _portable(f, table.header.dbversion)
-                for f in table.fields
+                replace(_portable(f, table.header.dbversion), name=unique)
+                for f, unique in zip(table.fields, names, strict=True)
                 if f.type not in _HIDDEN_TYPES
             )
             out.append(TableInfo(name, columns, key=None, row_count_hint=table.header.numrecords))
@@ -187,7 +204,11 @@ class DbfSource(FileSource):
     def _records(self, table: str, stats: ReadStats | None) -> Iterator[tuple[int, Row]]:
         path, dbf = self._lookup(table)
         header = dbf.header
-        fields = [(f, f.type not in _HIDDEN_TYPES) for f in dbf.fields]
+        names = _unique_names(dbf.fields)
+        fields = [
+            (f, f.type not in _HIDDEN_TYPES, unique)
+            for f, unique in zip(dbf.fields, names, strict=True)
+        ]
         with ExitStack() as opened:
             memo = None
             if dbf.memofilename:
@@ -218,7 +239,7 @@ class DbfSource(FileSource):
     def _decode(
         self,
         parser: _ExactFieldParser,
-        fields: list[tuple[Any, bool]],
+        fields: list[tuple[Any, bool, str]],
         data: bytes,
         table: str,
         path: Path,
@@ -228,7 +249,7 @@ class DbfSource(FileSource):
     ) -> Row | None:
         row: Row = {}
         position = 1  # after the deletion flag
-        for field, shown in fields:
+        for field, shown, name in fields:
             raw = data[position : position + field.length]
             try:
                 value = parser.parse(field, raw)
@@ -253,7 +274,7 @@ class DbfSource(FileSource):
                     stats.skipped.append(SkippedRecord(table, number, at, reason, raw=data))
                 return None
             if shown:
-                row[field.name] = value
+                row[name] = value
             position += field.length
         return row
 

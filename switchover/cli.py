@@ -28,24 +28,6 @@ T = TypeVar("T")
 class _Group(click.Group):
     """Turns our errors into one line on stderr and the exit code of DESIGN.md."""
 
-    def main(self, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return super().main(*args, **kwargs)
-        except SystemExit as e:
-            if "temporalio.bridge.temporal_sdk_bridge" not in sys.modules:
-                raise
-            # The Temporal client's Rust threads may outlive the event loop and touch
-            # the interpreter while it finalizes, which aborts the process
-            # ("PyGILState_Release", temporalio/sdk-python#300) after the command has
-            # done its work. Everything is written by now: leave without finalizing.
-            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-            if e.code is not None and not isinstance(e.code, int):
-                print(e.code, file=sys.stderr)
-            sys.stdout.flush()
-            sys.stderr.flush()
-            logging.shutdown()
-            os._exit(code)
-
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -55,6 +37,29 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             click.echo("switchover: interrupted", err=True)
             sys.exit(130)
+
+
+def run() -> None:
+    """The ``switchover`` program: ``main``, then an exit that skips finalization once a
+    Temporal client was used.
+
+    The client's Rust threads may outlive the event loop and touch the interpreter while
+    it finalizes, which aborts the process ("PyGILState_Release",
+    temporalio/sdk-python#300) after the command has done its work. (Tests call ``main``
+    through click's runner, never this.)
+    """
+    try:
+        main()
+    except SystemExit as e:
+        if "temporalio.bridge.temporal_sdk_bridge" not in sys.modules:
+            raise
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        if e.code is not None and not isinstance(e.code, int):
+            print(e.code, file=sys.stderr)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        logging.shutdown()
+        os._exit(code)
 
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:

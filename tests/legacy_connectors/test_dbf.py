@@ -7,6 +7,7 @@ import shutil
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -47,6 +48,28 @@ def same(ours, theirs) -> bool:
     return as_json(ours) == theirs
 
 
+def _deduplicated(names: list[str]) -> list[str]:
+    seen: set[str] = set()
+    out = []
+    for name in names:
+        unique, n = name, 1
+        while unique.lower() in seen:
+            n += 1
+            unique = f"{name}_{n}"
+        seen.add(unique.lower())
+        out.append(unique)
+    return out
+
+
+def as_dbfread(row: dict[str, Any], originals: list[str]) -> dict[str, Any]:
+    """Our row as dbfread gives it: columns under their file names, a repeated name once
+    (where it first appears) with the later field's value."""
+    out: dict[str, Any] = {}
+    for unique, original in zip(_deduplicated(originals), originals, strict=True):
+        out[original] = row[unique]
+    return out
+
+
 @pytest.mark.parametrize("name", INFUSED)
 def test_infused_dbf_matches_expected(name: str) -> None:
     folder = need_corpus("dbf", "infused-dbf")
@@ -54,9 +77,12 @@ def test_infused_dbf_matches_expected(name: str) -> None:
     source = DbfSource(folder / f"{name}.dbf", encoding=DECLARED.get(name))
     info = source.table_info(name)
     fields = [f for f in expected["fields"] if f["type"] != "0"]
-    assert [c.name for c in info.columns] == [f["name"] for f in fields]
+    originals = [f["name"] for f in fields]
+    # A name given twice (dbase_03's Point_ID) is a second column, Point_ID_2, here;
+    # dbfread keeps one key holding the later field's value. Compared in its terms below.
+    assert [c.name for c in info.columns] == _deduplicated(originals)
     stats = ReadStats()
-    rows = records(source, name, stats)
+    rows = [as_dbfread(row, originals) for row in records(source, name, stats)]
     assert len(rows) == len(expected["records"])
     assert stats.deleted_skipped == len(expected["deleted_records"])
     for number, (ours, theirs) in enumerate(zip(rows, expected["records"], strict=True), 1):
@@ -162,3 +188,14 @@ def test_keys_other_than_record_order(tmp_path: Path) -> None:
     shutil.copy(folder / "dbase_31.dbf", tmp_path / "copy.dbf")
     with pytest.raises(LegacyReadError, match="repeats"):
         list(DbfSource(tmp_path / "copy.dbf").read("copy", ["CATEGORYID"]))
+
+
+def test_a_field_name_given_twice_keeps_both_fields() -> None:
+    folder = need_corpus("dbf", "infused-dbf")
+    expected = json.loads((folder / "expected" / "dbase_03_records_dbfread.json").read_text())
+    rows = records(DbfSource(folder / "dbase_03.dbf"), "dbase_03", ReadStats())
+    first = rows[0]
+    assert "Point_ID" in first
+    assert "Point_ID_2" in first
+    # dbfread's single Point_ID holds the later field; the earlier one is ours to keep.
+    assert first["Point_ID_2"] == expected["records"][0]["Point_ID"]

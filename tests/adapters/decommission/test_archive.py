@@ -318,19 +318,20 @@ def test_a_folder_of_csv_exports_is_archived_whole(tmp_path: Path, local_store: 
     ]
 
 
-def test_a_dbase_file_naming_two_fields_alike_still_archives(
+def test_a_dbase_file_naming_two_fields_alike_archives_both(
     tmp_path: Path, local_store: LocalStore
 ) -> None:
-    # dbase_03 names two fields Point_ID (a C and an N): rows carry the later one only.
+    # dbase_03 names two fields Point_ID (a C and an N): the source calls the second
+    # Point_ID_2, so both reach the archive.
     dbf = need_corpus("dbf", "infused-dbf", "dbase_03.dbf")
     plan = write_plan(tmp_path, {"kind": "dbf", "path": str(dbf)}, tables=["dbase_03"])
     result = archive_legacy(plan, local_store, now=NOW)
     assert (result.verified, result.rows) == (True, 14)
     table = parquet(local_store, f"{PREFIX}/tables/dbase_03.parquet")
-    assert table.column_names.count("Point_ID") == 1
-    assert table.schema.field("Point_ID").type == pa.int64()
-    assert json.loads(table.schema.metadata[b"switchover.repeated_names"]) == ["Point_ID"]
-    # The original file, with both fields, is in the archive as it was.
+    assert table.schema.field("Point_ID").type == pa.string()
+    assert table.schema.field("Point_ID_2").type == pa.int64()
+    assert json.loads(table.schema.metadata[b"switchover.repeated_names"]) == []
+    # The original file is in the archive as it was.
     assert local_store.get(f"{PREFIX}/files/dbase_03.dbf") == dbf.read_bytes()
 
 
