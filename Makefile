@@ -16,7 +16,9 @@ APT_NEEDS := tesseract:tesseract-ocr \
              mdb-json:mdbtools \
              mysql:mariadb-client \
              psql:postgresql-client \
-             nginx:nginx
+             nginx:nginx \
+             /usr/include/mariadb/mysql.h:libmariadb-dev \
+             pkg-config:pkg-config
 
 .PHONY: demo test lint typecheck unit system-deps venv web-assets clean
 

@@ -47,6 +47,7 @@ from domain.migration import (
     TableProfile,
 )
 from legacy_connectors import Key, LegacySource, Row, TableInfo, open_source
+from legacy_connectors.sql import SqlSource, TextBatch
 
 log = get_logger(__name__)
 
@@ -99,7 +100,7 @@ class _ReadAhead:
 
     _END = object()
 
-    def __init__(self, batches: Iterator[list[Row]]) -> None:
+    def __init__(self, batches: Iterator[Any]) -> None:
         self._batches = batches
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=1)
         self._stop = threading.Event()
@@ -128,7 +129,7 @@ class _ReadAhead:
             if close is not None:
                 close()
 
-    def __iter__(self) -> Iterator[list[Row]]:
+    def __iter__(self) -> Iterator[Any]:
         while True:
             item = self._queue.get()
             if item is self._END:
@@ -146,7 +147,49 @@ class _ReadAhead:
         self._thread.join(timeout=60)
 
 
+@dataclass(frozen=True)
+class _Load:
+    """One batch, ready for the target: COPY text, or rows of target values."""
+
+    rows: int
+    last_key: KeyValues
+    text: bytes | None = None
+    columns: tuple[str, ...] = ()
+    values: list[tuple[Any, ...]] | None = None
+
+    def into(self, target: PostgresTarget, table: str, mapper: RowMapper) -> None:
+        if self.text is not None:
+            target.load_text(table, self.columns, mapper.target_key, self.rows, self.text)
+        else:
+            names = [c.name for c in mapper.target_columns]
+            target.upsert(table, names, mapper.target_key, self.values or [])
+
+
+def _text_loads(
+    batches: Iterator[TextBatch], mapper: RowMapper, target: PostgresTarget
+) -> Iterator[_Load]:
+    for batch in batches:
+        mapped = mapper.map_text(batch)
+        yield _Load(
+            rows=batch.rows,
+            last_key=list(batch.key(-1, mapper.source_key)) if batch.rows else [],
+            text=target.copy_text(mapped),
+            columns=tuple(c.name for c in mapped.targets),
+        )
+
+
+def _row_loads(batches: Iterator[list[Row]], mapper: RowMapper) -> Iterator[_Load]:
+    for batch in batches:
+        yield _Load(
+            rows=len(batch),
+            last_key=[batch[-1][k] for k in mapper.source_key] if batch else [],
+            values=[mapper.values(row) for row in batch],
+        )
+
+
 def _table_info(source: LegacySource, table: str) -> TableInfo:
+    if isinstance(source, SqlSource):
+        return source.table_info(table)  # this table only: a legacy database may have hundreds
     for info in source.describe():
         if info.name == table:
             return info
@@ -264,23 +307,34 @@ class MigrationActivities:
             last = after_wire
             done = True
             batch_rows = min(plan.batch_rows, request.max_rows)
-            batches = _ReadAhead(
-                source.read(table_plan.source, mapper.source_key, after=after, upto=upto,
-                            batch_rows=batch_rows)
-            )  # fmt: skip
+            loads: Iterator[_Load]
+            if isinstance(source, SqlSource) and source.reads_text:
+                # The source database writes the untransformed columns as COPY's lines; the
+                # rest is mapped a column at a time.
+                stream = source.read_text(table_plan.source, mapper.source_key,
+                                          lines=mapper.line_sources, after=after, upto=upto,
+                                          batch_rows=batch_rows)  # fmt: skip
+                loads = _text_loads(stream, mapper, target)
+            else:
+                rows_read = source.read(table_plan.source, mapper.source_key, after=after,
+                                        upto=upto, batch_rows=batch_rows)  # fmt: skip
+                loads = _row_loads(rows_read, mapper)
+            # Reading, mapping and building the next load happen in another thread while
+            # the target takes this one.
+            ahead = _ReadAhead(loads)
             try:
-                for batch in batches:
-                    if not batch:
+                for load in ahead:
+                    if not load.rows:
                         continue
-                    self._load(target, table_plan, mapper, batch)
-                    rows += len(batch)
-                    last = [batch[-1][k] for k in mapper.source_key]
+                    load.into(target, table_plan.target, mapper)
+                    rows += load.rows
+                    last = load.last_key
                     self.heartbeat([last, rows])
                     if rows >= request.max_rows:
                         done = False
                         break
             finally:
-                batches.close()
+                ahead.close()
         return CopyBatchResult(rows=rows, last_key=last, done=done)
 
     def _load(

@@ -45,8 +45,9 @@ from typing import Any
 from config.migration_plan import TablePlan
 from domain.errors import LegacyReadError, PlanError
 from legacy_connectors.base import Column, Key, Row, TableInfo
+from legacy_connectors.sql import TextBatch
 
-__all__ = ["MappedColumn", "RowMapper", "Transform", "parse_transform"]
+__all__ = ["MappedBatch", "MappedColumn", "RowMapper", "Transform", "parse_transform"]
 
 _TEXT_TYPES = ("text",)
 _TIME_DIRECTIVES = re.compile(r"%[HIMSfpXcT]")
@@ -67,11 +68,14 @@ class Transform:
         apply: value -> value; never called with None.
         output: the target column's portable type and its precision and scale,
             given the source column.
+        text_method: for the text transforms, the ``str`` method itself: a column of
+            text can then be transformed in one call (``RowMapper.map_text``).
     """
 
     spec: str
     apply: Callable[[Any], Any]
     output: Callable[[Column], Column]
+    text_method: Callable[[str], str] | None = None
 
 
 def _keep_type(column: Column) -> Column:
@@ -88,7 +92,7 @@ def _text_transform(spec: str, fn: Callable[[str], str]) -> Transform:
             raise _ValueError("is not text")
         return fn(value)
 
-    return Transform(spec, apply, _as_text)
+    return Transform(spec, apply, _as_text, text_method=fn)
 
 
 def _date_transform(spec: str, fmt: str) -> Transform:
@@ -305,6 +309,69 @@ def parse_transform(spec: str) -> Transform:
 _NEEDS_TEXT = {"strip", "upper", "lower", "title"}
 
 
+def _text_column(values: Sequence[Any], method: Callable[[str], str]) -> list[Any] | None:
+    """A column of UTF-8 text with a ``str`` method applied to every value, in one decode,
+    one call and one encode over the whole column: the same as value by value, because
+    the separator (NUL) is neither a letter nor blank. None when a value holds a NUL or
+    is not UTF-8 (then it goes value by value)."""
+    present = [v for v in values if v is not None]
+    try:
+        joined = b"\x00".join(present).decode()
+    except UnicodeDecodeError:
+        return None
+    if method in _WHOLE_TEXT_METHODS:
+        done = method(joined).encode().split(b"\x00")
+    else:
+        done = "\x00".join(map(method, joined.split("\x00"))).encode().split(b"\x00")
+    if len(done) != len(present):
+        return None  # a NUL inside a value
+    if len(present) == len(values):
+        return done
+    parts = iter(done)
+    return [None if v is None else next(parts) for v in values]
+
+
+_WHOLE_TEXT_METHODS = (str.upper, str.lower, str.title)
+"""Methods that act on each character in its context of letters: a whole column joined by
+NULs gives each value's result. (``strip`` acts on the ends of each value, so it is not
+one of them.)"""
+
+
+def _leaves_as_is(transform: Transform | None, column: Column) -> bool:
+    """Whether a transform leaves every value of the column as the target stores it anyway:
+    ``decimal:N`` of a decimal with at most N places (the target's scale pads it), ``int``
+    of an integer column."""
+    if transform is None:
+        return True
+    head, _, argument = transform.spec.partition(":")
+    if head == "decimal" and column.type.startswith("decimal") and column.scale is not None:
+        return column.scale <= int(argument)
+    return head == "int" and not argument and column.type == "integer"
+
+
+@dataclass(frozen=True)
+class MappedBatch:
+    """A batch of target rows, column by column, for a bulk load.
+
+    Attributes:
+        targets: the target columns, in the order of each row's fields: first those of
+            ``lines``, then those of ``columns``.
+        columns: per target column not in ``lines``, every row's value.
+        text: per such column, True when its values are the source database's text for the
+            column's type (bytes, ``legacy_connectors.sql.TextBatch``), False when they are
+            Python values.
+        rows: how many rows.
+        lines: per row, the first target columns as one line of COPY text, as the source
+            database wrote it; None when there are none.
+    """
+
+    targets: tuple[Column, ...]
+    columns: list[Sequence[Any]]
+    text: list[bool]
+    rows: int
+    lines: Sequence[bytes] | None = None
+
+
 @dataclass(frozen=True)
 class MappedColumn:
     """One source column and where it goes.
@@ -396,6 +463,8 @@ class RowMapper:
         self.target_key: tuple[str, ...] = tuple(by_source[name].target.name for name in key)
         self._key_columns = tuple(by_source[name] for name in key)
         self._steps = tuple((m.source, m.transform.apply if m.transform else None) for m in mapped)
+        sources = {c.name: c for c in source_columns}
+        self._as_is = tuple(_leaves_as_is(m.transform, sources[m.source]) for m in mapped)
 
     def map(self, row: Row) -> dict[str, Any]:
         """One legacy row as a target row.
@@ -434,6 +503,69 @@ class RowMapper:
         except _ValueError:
             self.map(row)  # raises LegacyReadError naming the column
             raise
+
+    @property
+    def line_sources(self) -> tuple[str, ...]:
+        """The source columns a bulk copy takes as the source database writes them (no
+        transform, or one that cannot change their values), in ``columns`` order: what
+        ``SqlSource.read_text`` can write as lines."""
+        return tuple(m.source for m, as_is in zip(self.columns, self._as_is, strict=True)
+                     if as_is)  # fmt: skip
+
+    def map_text(self, batch: TextBatch) -> MappedBatch:
+        """A batch read as the source database's text (``SqlSource.read_text``), mapped for
+        a bulk load: the lines the database wrote stay as they are, the other columns are
+        transformed a whole column at a time.
+
+        A column copied as it is, or whose transform cannot change its values (``decimal:2``
+        of a DECIMAL(p,2), ``int`` of an integer), keeps the database's text. The values
+        are those ``values`` gives for the same rows.
+
+        Raises:
+            PlanError: a line column that the plan transforms.
+            LegacyReadError: as ``map``.
+        """
+        in_lines = set(batch.line_columns)
+        by_source = {m.source: m for m in self.columns}
+        transformed = [by_source[n].source for n in batch.line_columns
+                       if n not in self.line_sources]  # fmt: skip
+        if transformed:
+            raise PlanError(f"column {transformed[0]} is transformed: it cannot be a line column")
+        targets = [by_source[name].target for name in batch.line_columns]
+        index = {name: i for i, name in enumerate(batch.names)}
+        columns: list[Sequence[Any]] = []
+        text: list[bool] = []
+        for column, (source, apply), as_is in zip(self.columns, self._steps, self._as_is,
+                                                 strict=True):  # fmt: skip
+            if source in in_lines:
+                continue
+            targets.append(column.target)
+            position = index.get(source)
+            if position is None:
+                columns.append([None] * batch.rows)
+                text.append(False)
+            elif apply is None or as_is:
+                columns.append(batch.columns[position])
+                text.append(True)
+            elif (
+                column.transform is not None
+                and column.transform.text_method is not None
+                and batch.kinds[position] in ("text", "char")
+                and (done := _text_column(batch.columns[position], column.transform.text_method))
+                is not None
+            ):
+                columns.append(done)
+                text.append(True)
+            else:
+                values = batch.values(source)
+                try:
+                    columns.append([None if v is None else apply(v) for v in values])
+                except _ValueError:
+                    for value in values:
+                        self._value(column, value)  # raises LegacyReadError naming the column
+                    raise
+                text.append(False)
+        return MappedBatch(tuple(targets), columns, text, batch.rows, batch.lines)
 
     def map_key(self, key: Key) -> Key:
         """A source key (values in ``source_key`` order) as the target's key values."""

@@ -1,7 +1,7 @@
 """Migration throughput: MariaDB → PostgreSQL through the real workflow, beside
 PostgreSQL's own COPY of the same rows, and the worker's peak memory at N and 5N rows.
 
-    .venv/bin/python bench/migrate.py [--rows 1000000] [--big-rows 5000000]
+    .venv/bin/python bench/migrate.py [--rows 1000000] [--big-rows 5000000] [--driver pymysql]
 
 Builds throwaway MariaDB and PostgreSQL databases (dropped at the end) with ten-column rows,
 starts a Temporal dev server and a ``switchover worker`` subprocess (workflow and IO
@@ -64,10 +64,12 @@ def build_legacy(db: str, rows: int) -> None:
     conn.close()
 
 
-def write_plan(folder: Path, legacy_db: str, target_db: str, schema: str) -> Path:
+def write_plan(
+    folder: Path, legacy_db: str, target_db: str, schema: str, driver: str = "mysqldb"
+) -> Path:
     plan = {
         "system": {"id": f"bench-{schema}", "name": "Bench"},
-        "source": {"kind": "sql", "url": f"mysql+pymysql://root@127.0.0.1/{legacy_db}"},
+        "source": {"kind": "sql", "url": f"mysql+{driver}://root@127.0.0.1/{legacy_db}"},
         "target": {"url": f"postgresql+psycopg://postgres@127.0.0.1/{target_db}",
                    "schema": schema},
         "tables": [{
@@ -143,6 +145,12 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--big-rows", type=int, default=5_000_000)
+    parser.add_argument(
+        "--driver",
+        choices=["mysqldb", "pymysql"],
+        default="mysqldb",
+        help="mysqlclient (C) or pymysql (pure Python)",
+    )
     args = parser.parse_args()
     legacy_db = f"bench_legacy_{uuid.uuid4().hex[:8]}"
     target_db = f"bench_target_{uuid.uuid4().hex[:8]}"
@@ -162,7 +170,7 @@ async def main() -> None:
                 continue
             build_legacy(legacy_db, rows)
             schema = f"s{rows}"
-            plan = write_plan(folder, legacy_db, target_db, schema)
+            plan = write_plan(folder, legacy_db, target_db, schema, args.driver)
             seconds, peak, copied = await migrate(env, folder, plan, engine_url)
             assert copied == rows, copied
             baseline = postgres_copy(target_db, schema, rows)

@@ -121,7 +121,7 @@ class CopyTableInput(BaseModel):
     """With ``upto``, for a single integer key: the copy splits the keys into ranges of
     about ``batch_max_rows`` rows, each read by one query that ends by itself."""
     rows_total: int = 0
-    batch_max_rows: int = 100_000
+    batch_max_rows: int = 500_000
     batches_per_run: int = Field(default=50, gt=0)
     """Batches before the workflow continues as new, so history stays bounded."""
     after: KeyValues | None = None
@@ -253,7 +253,9 @@ class MigrateSystemInput(BaseModel):
     """Stop after this stage; None: everything the plan describes (with a ``cutover``
     section: cutover, then decommissioning)."""
     max_parallel_tables: int = Field(default=2, gt=0)
-    batch_max_rows: int = Field(default=100_000, gt=0)
+    batch_max_rows: int = Field(default=500_000, gt=0)
+    """Rows per copy activity (each heartbeats after every batch of the plan's
+    ``batch_rows``): fewer activities cost less set-up, a retry resumes where it was."""
     batches_per_run: int = Field(default=50, gt=0)
     heartbeat_timeout_s: float = Field(default=120.0, gt=0)
 

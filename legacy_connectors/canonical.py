@@ -41,7 +41,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
 from typing import Any
 
 NULL = "~"
@@ -49,6 +49,8 @@ SEPARATOR = "|"
 FOLD_HEX_DIGITS = 15
 CHECKSUM_MODULUS = 2**64
 _FLOAT_QUANTUM = Decimal("0.000001")
+_WIDE = Context(prec=400, Emax=999_999, Emin=-999_999)
+"""Room for any float (up to 1.8e308) or DECIMAL to six places without InvalidOperation."""
 
 
 def canonical_value(value: Any, scale: int | None = None) -> str:
@@ -74,10 +76,12 @@ def _text(value: Any, scale: int | None) -> str:
         return str(value)
     if isinstance(value, Decimal):
         if scale is not None:
-            value = value.quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_UP)
+            value = value.quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_UP, context=_WIDE)
         return format(value, "f")
     if isinstance(value, float):
-        rounded = Decimal(format(value, ".15g")).quantize(_FLOAT_QUANTUM, rounding=ROUND_HALF_UP)
+        rounded = Decimal(format(value, ".15g")).quantize(
+            _FLOAT_QUANTUM, rounding=ROUND_HALF_UP, context=_WIDE
+        )
         return format(rounded, "f")
     if isinstance(value, datetime):
         if value.tzinfo is not None:

@@ -8,7 +8,8 @@ the oddities of real legacy databases:
   to the legacy system even by mistake.
 * **Streaming.** ``read`` runs one query per call on a server-side cursor (pymysql's
   unbuffered cursor, a PostgreSQL named cursor) and hands rows out in batches: memory is
-  bounded by the batch, never the table.
+  bounded by the batch, never the table. A reader that stops early drops the connection,
+  which ends the query, instead of reading the rest of the table.
 * **Keyset pagination.** ``after``/``upto`` are expanded into ``k1 > a OR (k1 = a AND
   k2 > b) ...`` rather than row-value comparisons, which every engine supports and whose
   leading ``k1 >= a`` lets the key's index serve the range.
@@ -19,6 +20,15 @@ the oddities of real legacy databases:
   MariaDB already does and as SQL's PAD SPACE comparison treats them.
 * **Text encodings.** latin1/cp1252 columns are converted by the server to the
   connection's utf8mb4; values arrive as ``str``.
+* **MariaDB's own types.** TIME is a duration (-838:59:59 to 838:59:59), read as a
+  ``timedelta`` and portable type ``interval`` (SQLAlchemy would wrap it into a time of
+  day); BIT and YEAR are integers; BIGINT UNSIGNED and BIT(64) are ``decimal(20,0)``,
+  since they outgrow a signed 64-bit integer.
+* **Bulk reads as text.** ``read_text`` (MariaDB/MySQL through mysqlclient or pymysql)
+  hands out the server's own text of each value, and can have the server write chosen
+  columns of each row as one line of COPY text: a copy then turns no value of those
+  columns into a Python object. mysqlclient (``mysql+mysqldb://``) reads about three
+  times faster than pymysql; both work.
 * **No key.** A table without a primary key is read by a unique key the plan names, or
   by ``_row_hash`` (``legacy_connectors.base.ROW_HASH``): the md5 of the row's canonical
   form, computed by the database. Rows then carry ``_row_hash`` as an extra last entry so
@@ -27,7 +37,8 @@ the oddities of real legacy databases:
 * **Checksums pushed down.** On MariaDB and PostgreSQL the per-row md5 of the canonical
   form (``legacy_connectors.canonical``) and its per-segment sum are computed by the
   database; only one number per segment crosses the network. Other engines stream the
-  rows and compute the same numbers in Python.
+  rows and compute the same numbers in Python. Reconciliation uses ``row_hashes``,
+  ``bucket_checksums`` and ``stored_types``.
 * **Errors.** A connection lost mid-read is a retryable ``DatabaseError`` naming the table
   and how many rows had been read; a table or column that does not exist is a
   ``PlanError``. Messages never quote row values (they are personal data).
@@ -36,15 +47,19 @@ the oddities of real legacy databases:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import date
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from importlib import import_module
 from itertools import pairwise
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import types as sa_types
+from sqlalchemy.dialects import mysql
+from sqlalchemy.sql import sqltypes
 
 from config.log import get_logger
 from domain.errors import DatabaseError, PlanError
@@ -70,14 +85,52 @@ _LOOKUP_CHUNK = 500
 _MYSQL_BAD_QUERY = {1044, 1049, 1054, 1064, 1146, 1149}
 
 
+_RANGES_PER_QUERY = 400
+"""Key ranges per ``bucket_checksums`` query (each one an OR'ed condition)."""
+_NULL_MARK = 30  # ASCII record separator: stands for NULL in a lean fold
+_COLUMN_MARK = 31  # ASCII unit separator: between columns in a lean fold
+
+
+@dataclass(frozen=True)
+class StoredType:
+    """What a column's own type says beyond its portable type (``SqlSource.stored_types``).
+
+    Attributes:
+        char: a fixed-width CHAR(n): trailing blanks are padding.
+        fraction_digits: a timestamp's or time's declared fractional-second digits (0..6).
+    """
+
+    char: bool = False
+    fraction_digits: int | None = None
+
+
 @dataclass(frozen=True)
 class _ColumnKind:
     """How a column reads and how its canonical text is spelled in SQL."""
 
     name: str
-    kind: str  # text, char, integer, boolean, decimal, float, date, datetime, time, bytes
+    # text, char, integer, boolean, decimal, float, date, datetime, time, interval, bytes,
+    # and on MariaDB bit and year (integers whose own text is not their number)
+    kind: str
     scale: int | None = None
     aware: bool = False  # timestamp with time zone
+
+
+_UNSIGNED_64 = Column("", "decimal(20,0)", precision=20, scale=0)
+"""Where an unsigned 64-bit integer goes: PostgreSQL's bigint stops at 2**63 - 1."""
+
+
+class _MysqlDuration(mysql.TIME):
+    """MariaDB's TIME as the driver reads it: a ``timedelta`` (-838:59:59 to 838:59:59).
+
+    SQLAlchemy's own TIME turns the timedelta into a time of day, silently wrapping a
+    negative or longer value ('838:59:59' became 22:59:59).
+    """
+
+    cache_ok = True
+
+    def result_processor(self, dialect: Any, coltype: object) -> None:  # type: ignore[override]
+        return None  # the driver's timedelta as it is
 
 
 def _classify(name: str, sqltype: sa_types.TypeEngine[Any]) -> tuple[_ColumnKind, Column, bool]:
@@ -85,8 +138,16 @@ def _classify(name: str, sqltype: sa_types.TypeEngine[Any]) -> tuple[_ColumnKind
     length = getattr(sqltype, "length", None)
     if isinstance(sqltype, sa_types.Boolean):
         return _ColumnKind(name, "boolean"), Column(name, "boolean"), False
+    if isinstance(sqltype, mysql.BIT):
+        wide = (sqltype.length or 1) >= 64
+        column = replace(_UNSIGNED_64, name=name) if wide else Column(name, "integer")
+        return _ColumnKind(name, "bit"), column, False
+    if isinstance(sqltype, mysql.YEAR):
+        return _ColumnKind(name, "year"), Column(name, "integer"), False
     if isinstance(sqltype, sa_types.Integer):
-        return _ColumnKind(name, "integer"), Column(name, "integer"), False
+        wide = isinstance(sqltype, sa_types.BigInteger) and getattr(sqltype, "unsigned", False)
+        column = replace(_UNSIGNED_64, name=name) if wide else Column(name, "integer")
+        return _ColumnKind(name, "integer"), column, False
     if isinstance(sqltype, sa_types.Float):
         return _ColumnKind(name, "float"), Column(name, "float"), False
     if isinstance(sqltype, sa_types.Numeric):
@@ -99,6 +160,8 @@ def _classify(name: str, sqltype: sa_types.TypeEngine[Any]) -> tuple[_ColumnKind
         return _ColumnKind(name, "datetime", aware=aware), Column(name, "datetime"), False
     if isinstance(sqltype, sa_types.Date):
         return _ColumnKind(name, "date"), Column(name, "date"), False
+    if isinstance(sqltype, _MysqlDuration | sqltypes._AbstractInterval):
+        return _ColumnKind(name, "interval"), Column(name, "interval"), False
     if isinstance(sqltype, sa_types.Time):
         return _ColumnKind(name, "time"), Column(name, "time"), False
     if isinstance(sqltype, sa_types._Binary):
@@ -158,13 +221,7 @@ class SqlSource:
         """
         if self._engine is not None:
             return
-        connect_args: dict[str, Any] = {}
-        if self.dialect in _MYSQL:
-            connect_args["connect_timeout"] = self.connect_timeout_s
-            if "charset" not in self.url.query:
-                connect_args["charset"] = "utf8mb4"
-        elif self.dialect == "postgresql":
-            connect_args["connect_timeout"] = self.connect_timeout_s
+        connect_args = self._connect_args()
         engine = sa.create_engine(self.url, pool_pre_ping=True, connect_args=connect_args)
         sa.event.listen(engine, "connect", self._make_read_only)
         try:
@@ -177,6 +234,18 @@ class SqlSource:
                 where=self._where(),
             ) from e
         self._engine = engine
+
+    def _connect_args(self) -> dict[str, Any]:
+        connect_args: dict[str, Any] = {}
+        if self.dialect in _MYSQL:
+            connect_args["connect_timeout"] = self.connect_timeout_s
+            if "charset" not in self.url.query:
+                connect_args["charset"] = "utf8mb4"
+            if self.url.get_driver_name() == "mysqldb":
+                connect_args["conv"] = _mysqldb_conversions()
+        elif self.dialect == "postgresql":
+            connect_args["connect_timeout"] = self.connect_timeout_s
+        return connect_args
 
     def close(self) -> None:
         """Release every connection. Idempotent."""
@@ -239,6 +308,8 @@ class SqlSource:
             if isinstance(col.type, sa_types.Float):
                 # MySQL's DOUBLE reflects as "give me Decimals"; a float column reads as float.
                 col.type.asdecimal = False
+            if self.dialect in _MYSQL and isinstance(col.type, mysql.TIME):
+                col.type = _MysqlDuration(fsp=col.type.fsp)
             kind, column, is_char = _classify(col.name, col.type)
             kinds[col.name] = kind
             columns.append(Column(**{**column.__dict__, "nullable": bool(col.nullable)}))
@@ -255,6 +326,15 @@ class SqlSource:
         found = _Table(info, table, kinds, char_columns, date_columns)
         self._tables[name] = found
         return found
+
+    def table_info(self, name: str) -> TableInfo:
+        """One table's columns (portable types), nullability and primary key: ``describe``
+        for one table, without reflecting the others.
+
+        Raises:
+            PlanError: there is no such table.
+        """
+        return self._table(name).info
 
     def describe(self) -> Sequence[TableInfo]:
         """Every table with its columns (portable types), nullability and primary key."""
@@ -335,6 +415,12 @@ class SqlSource:
             PlanError: the table or a key column does not exist.
         """
         t = self._table(table)
+        stmt, names = self._read_statement(t, key, after, upto)
+        return self._stream(t, stmt, names, batch_rows, stats)
+
+    def _read_statement(
+        self, t: _Table, key: Sequence[str], after: Key | None, upto: Key | None
+    ) -> tuple[sa.Select[Any], list[str]]:
         key_cols = self._columns(t, key)
         names = list(t.kinds)
         selected: list[sa.ColumnElement[Any]] = [t.table.columns[n] for n in names]
@@ -347,7 +433,154 @@ class SqlSource:
         if upto is not None:
             conditions.append(_key_compare(key_cols, upto, "<="))
         stmt = sa.select(*selected).select_from(t.table).where(*conditions).order_by(*key_cols)
-        return self._stream(t, stmt, names, batch_rows, stats)
+        return stmt, names
+
+    @property
+    def reads_text(self) -> bool:
+        """Whether ``read_text`` works here: MariaDB/MySQL through mysqlclient or pymysql."""
+        return self.dialect in _MYSQL and self.url.get_driver_name() in ("mysqldb", "pymysql")
+
+    def read_text(
+        self,
+        table: str,
+        key: Sequence[str],
+        *,
+        lines: Sequence[str] = (),
+        after: Key | None = None,
+        upto: Key | None = None,
+        batch_rows: int = 10_000,
+        stats: ReadStats | None = None,
+    ) -> Iterator[TextBatch]:
+        """The rows ``read`` gives, as the database prints them: for bulk copies.
+
+        No value becomes a Python object unless a caller asks (``TextBatch.values``), which
+        is most of the cost of reading with a Python driver. Zero dates are None (and
+        counted), BIT columns are digits, CHAR has no padding. With ``lines``, the database
+        itself writes those columns of each row as one line of COPY text
+        (``TextBatch.lines``); the other columns, and the key's, come one by one. A reader
+        that stops early closes the connection rather than draining the query.
+
+        Args:
+            table: the table.
+            key: the key's columns (``[ROW_HASH]`` for the row hash).
+            lines: columns to write as lines, in this order.
+            after, upto, batch_rows, stats: as ``read``; zero dates inside lines are NULL
+                there but not counted.
+
+        Raises:
+            PlanError: not MariaDB/MySQL through mysqlclient or pymysql (``reads_text``),
+                or the table or a column does not exist.
+            DatabaseError: the connection was lost (retryable; names the table).
+        """
+        if not self.reads_text:
+            raise PlanError(f"reading as text needs MariaDB or MySQL, not {self.url.drivername}")
+        t = self._table(table)
+        stmt, names = self._read_statement(t, key, after, upto)
+        line_set = set(lines)
+        unknown = line_set - set(names)
+        if unknown:
+            raise PlanError(f"table {table!r} has no column {sorted(unknown)[0]!r}",
+                            where=self._where())  # fmt: skip
+        singles = [n for n in names if n not in line_set or n in key]
+        if lines:
+            line = sa.literal_column(self._line_sql(t, lines), sa.LargeBinary())
+            by_name = dict(zip(names, stmt.selected_columns, strict=True))
+            stmt = stmt.with_only_columns(line, *[by_name[n] for n in singles])
+        kinds = [t.kinds[n].kind if n in t.kinds else "text" for n in singles]
+        compiled = stmt.compile(dialect=self.engine.dialect)
+        params = compiled.construct_params()
+        # Always some arguments, so that the driver undoes the doubled "%" of literal SQL.
+        args: Any = (
+            tuple(params[name] for name in compiled.positiontup or ())
+            if compiled.positional
+            else params
+        )
+        dates = [i for i, k in enumerate(kinds) if k in ("date", "datetime")]
+        bits = [i for i, k in enumerate(kinds) if k == "bit"]
+        dbapi = self.engine.dialect.loaded_dbapi
+        read = 0
+        connection = None
+        try:
+            connection = self._raw_text_connection()
+            cursor = connection.cursor(dbapi.cursors.SSCursor)
+            cursor.execute(str(compiled), args)
+            while True:
+                fetched = cursor.fetchmany(batch_rows)
+                if not fetched:
+                    break
+                columns: list[Sequence[Any]] = list(zip(*fetched, strict=True))
+                line_values = columns.pop(0) if lines else None
+                for i in dates:
+                    columns[i] = _null_zero_dates(columns[i], singles[i], stats)
+                for i in bits:
+                    columns[i] = [None if v is None else b"%d" % int.from_bytes(v, "big")
+                                  for v in columns[i]]  # fmt: skip
+                read += len(fetched)
+                if stats is not None:
+                    stats.rows += len(fetched)
+                yield TextBatch(singles, kinds, columns, len(fetched), tuple(lines), line_values)
+            cursor.close()
+        except dbapi.Error as e:
+            wrapped = sa_exc.DBAPIError.instance(None, None, e, dbapi.Error)
+            assert isinstance(wrapped, sa_exc.DBAPIError)
+            raise self._error(wrapped, table, f"reading (after {read} rows)") from e
+        finally:
+            if connection is not None:
+                # Closing the socket ends the query; closing the cursor would read the rest
+                # of it first.
+                connection.close()
+
+    def _line_sql(self, t: _Table, columns: Sequence[str]) -> str:
+        """MariaDB's spelling of one row's ``columns`` as a line of COPY text: fields split by
+        tabs, ``\\N`` for NULL and for dates that are no date, backslash, tab, newline and
+        carriage return escaped by a backslash, binary as ``\\x`` and hex. Literals are
+        written in hex so that no ``sql_mode`` changes them; the result is binary, so columns
+        of different character sets and collations join without conversion errors."""
+        parts = []
+        for name in columns:
+            if name == ROW_HASH:
+                parts.append(self._row_md5_sql(t, list(t.kinds)))
+                continue
+            kind = t.kinds[name].kind
+            x = self._quote(name)
+            if kind in ("text", "char"):
+                field = f"CONVERT({x} USING utf8mb4)"
+                for raw, escaped in (
+                    ("5C", "5C5C"),
+                    ("09", "5C74"),
+                    ("0A", "5C6E"),
+                    ("0D", "5C72"),
+                ):
+                    field = f"REPLACE({field}, X'{raw}', X'{escaped}')"
+            elif kind == "bytes":
+                field = f"CONCAT(X'5C5C78', HEX({x}))"
+            elif kind in ("date", "datetime"):
+                field = f"CASE WHEN ({x} + INTERVAL 0 DAY) IS NULL THEN NULL ELSE {x} END"
+            elif kind == "bit":
+                field = f"CAST({x} AS UNSIGNED)"
+            else:
+                field = x
+            parts.append(f"IFNULL(CAST({field} AS BINARY), X'5C4E')")
+        return f"CONCAT_WS(X'09', {', '.join(parts)})"
+
+    def _raw_text_connection(self) -> Any:
+        """A new DBAPI connection that hands every value out as the bytes the server sent."""
+        dialect = self.engine.dialect
+        args, kwargs = dialect.create_connect_args(self.url)
+        kwargs.update(self._connect_args())
+        kwargs["use_unicode"] = False
+        dbapi = dialect.loaded_dbapi
+        encoders = dbapi.converters.conversions if self.url.get_driver_name() == "mysqldb" else (
+            dbapi.converters.encoders)  # fmt: skip
+        # Only how Python values are written into SQL; nothing decodes what comes back.
+        kwargs["conv"] = {k: v for k, v in encoders.items() if not isinstance(k, int)}
+        connection = dbapi.connect(*args, **kwargs)
+        try:
+            self._make_read_only(connection, None)
+        except BaseException:
+            connection.close()
+            raise
+        return connection
 
     def _stream(
         self,
@@ -365,18 +598,27 @@ class SqlSource:
                 result = conn.execution_options(
                     stream_results=True, max_row_buffer=batch_rows
                 ).execute(stmt)
-                while True:
-                    fetched = result.fetchmany(batch_rows)
-                    if not fetched:
-                        break
-                    if chars or dates:
-                        batch = [self._fix(list(r), names, chars, dates, stats) for r in fetched]
-                    else:
-                        batch = [dict(zip(names, r, strict=True)) for r in fetched]
-                    read += len(batch)
-                    if stats is not None:
-                        stats.rows += len(batch)
-                    yield batch
+                finished = False
+                try:
+                    while True:
+                        fetched = result.fetchmany(batch_rows)
+                        if not fetched:
+                            break
+                        if chars or dates:
+                            batch = [self._fix(list(r), names, chars, dates, stats)
+                                     for r in fetched]  # fmt: skip
+                        else:
+                            batch = [dict(zip(names, r, strict=True)) for r in fetched]
+                        read += len(batch)
+                        if stats is not None:
+                            stats.rows += len(batch)
+                        yield batch
+                    finished = True
+                finally:
+                    if not finished:
+                        # A reader that stopped early: drop the connection, which ends the
+                        # query, rather than read the rest of the table to finish it.
+                        conn.invalidate()
         except sa_exc.DBAPIError as e:
             raise self._error(e, t.info.name, f"reading (after {read} rows)") from e
 
@@ -481,6 +723,106 @@ class SqlSource:
             out.append(SegmentChecksum(lower=lower, upper=upper, rows=rows, checksum=value))
         return out
 
+    def row_hashes(
+        self, table: str, key: Sequence[str], columns: Sequence[str], *, batch_rows: int = 10_000
+    ) -> Iterator[tuple[Key, str]]:
+        """Every row's key and the md5 (hex) of its ``columns``' canonical form
+        (``legacy_connectors.canonical.row_md5``), in key order, computed by the database:
+        only keys and hashes cross the network.
+
+        Raises:
+            PlanError: not MariaDB/MySQL or PostgreSQL, or no such table or column.
+            DatabaseError: the connection was lost.
+        """
+        t = self._table(table)
+        keys = self._columns(t, key)
+        self._columns(t, columns)
+        digest = sa.literal_column(self._row_md5_sql(t, columns), sa.String())
+        stmt = sa.select(*keys, digest).where(*self._filter(t)).order_by(*keys)
+        width = len(keys)
+        try:
+            with self.engine.connect() as conn:
+                result = conn.execution_options(
+                    stream_results=True, max_row_buffer=batch_rows
+                ).execute(stmt)
+                for part in result.partitions(batch_rows):
+                    for record in part:
+                        yield tuple(record[:width]), record[width]
+        except sa_exc.DBAPIError as e:
+            raise self._error(e, table, "streaming row hashes") from e
+
+    def bucket_checksums(
+        self,
+        table: str,
+        key: str,
+        columns: Sequence[str],
+        *,
+        origin: int,
+        width: int,
+        ranges: Sequence[tuple[int, int]],
+    ) -> dict[int, tuple[int, int]]:
+        """Rows and checksum per bucket ``(key - origin) // width`` of an integer key, over
+        the keys in ``ranges`` (each ``[start, end)``), grouped by the database.
+
+        The checksum is a sum of 60-bit folds of each row's md5, leaner than the canonical
+        one (no length prefixes): the columns' texts, as MariaDB and PostgreSQL spell them
+        alike, joined by a control character, NULL another. Comparable between the two
+        databases, never with Python's.
+
+        Raises:
+            PlanError: not MariaDB/MySQL or PostgreSQL, or no such table or column.
+            DatabaseError: the connection was lost.
+        """
+        if self.dialect not in _MYSQL and self.dialect != "postgresql":
+            raise PlanError(
+                f"bucket checksums need MariaDB/MySQL or PostgreSQL, not {self.dialect}"
+            )
+        t = self._table(table)
+        (column,) = self._columns(t, [key])
+        self._columns(t, columns)
+        divide = "DIV" if self.dialect in _MYSQL else "/"
+        # origin and width are integers of ours, never text from outside: safe to spell out.
+        bucket = sa.literal_column(
+            f"(({self._quote(key)} - {int(origin)}) {divide} {int(width)})", sa.BigInteger()
+        )
+        fold = sa.literal_column(self._lean_fold_sql(t, columns), sa.Numeric())
+        out: dict[int, tuple[int, int]] = {}
+        for start in range(0, len(ranges), _RANGES_PER_QUERY):
+            chunk = ranges[start : start + _RANGES_PER_QUERY]
+            within = sa.or_(*[sa.and_(column >= a, column < b) for a, b in chunk])
+            stmt = (
+                sa.select(bucket.label("bucket"), sa.func.count(), sa.func.sum(fold))
+                .select_from(t.table)
+                .where(*self._filter(t), within)
+                .group_by(bucket)
+            )
+            try:
+                with self.engine.connect() as conn:
+                    for number, rows, total in conn.execute(stmt):
+                        out[int(number)] = (int(rows), int(total or 0) % CHECKSUM_MODULUS)
+            except sa_exc.DBAPIError as e:
+                raise self._error(e, table, "computing checksums") from e
+        return out
+
+    def stored_types(self, table: str) -> dict[str, StoredType]:
+        """What the database's own column types say beyond the portable ones: fixed-width
+        CHAR, and fractional-second digits of timestamps and times.
+
+        Raises:
+            PlanError: no such table.
+            DatabaseError: the connection was lost.
+        """
+        t = self._table(table)
+        out = {}
+        for column in t.table.columns:
+            sqltype = column.type
+            char = isinstance(sqltype, sa.CHAR) and not isinstance(sqltype, sa.VARCHAR)
+            digits = None
+            if isinstance(sqltype, sa.DateTime | sa.Time):
+                digits = getattr(sqltype, "fsp", getattr(sqltype, "precision", None))
+            out[column.name] = StoredType(char=char, fraction_digits=digits)
+        return out
+
     def _boundaries(
         self, t: _Table, key_cols: list[sa.ColumnElement[Any]], step: int, table: str
     ) -> list[Key]:
@@ -549,6 +891,9 @@ class SqlSource:
                 "date": f"CAST({x} AS CHAR)",
                 "datetime": f"CAST(CAST({x} AS DATETIME(6)) AS CHAR)",
                 "time": f"CAST(CAST({x} AS TIME(6)) AS CHAR)",
+                "interval": f"CAST(CAST({x} AS TIME(6)) AS CHAR)",
+                "bit": f"CAST(CAST({x} AS UNSIGNED) AS CHAR)",
+                "year": f"CAST(CAST({x} AS UNSIGNED) AS CHAR)",
                 "bytes": f"LOWER(HEX({x}))",
             }.get(kind.kind, f"CAST({x} AS CHAR)")
             if kind.kind in ("date", "datetime"):
@@ -561,9 +906,58 @@ class SqlSource:
             "date": f"to_char({x}, 'YYYY-MM-DD')",
             "datetime": f"to_char({ts}, 'YYYY-MM-DD HH24:MI:SS.US')",
             "time": f"to_char(DATE '2000-01-01' + {x}, 'HH24:MI:SS.US')",
+            "interval": postgres_duration_text(x),
             "bytes": f"encode({x}, 'hex')",
         }.get(kind.kind, f"{x}::text")
         return f"CASE WHEN {null} THEN '~' ELSE char_length({text})::text || ':' || {text} END"
+
+    def _lean_text_sql(self, kind: _ColumnKind) -> str:
+        """One column's text for ``bucket_checksums``, as both engines spell it alike
+        (``canonical``'s rules, without the length prefix); NULL and zero dates as the
+        NULL mark."""
+        x = self._quote(kind.name)
+        if self.dialect in _MYSQL:
+            text = {
+                "text": f"CONVERT({x} USING utf8mb4)",
+                "char": f"CONVERT({x} USING utf8mb4)",
+                "float": f"CAST(CAST({x} AS DECIMAL(65,6)) AS CHAR)",
+                "datetime": f"CAST(CAST({x} AS DATETIME(6)) AS CHAR)",
+                "time": f"CAST(CAST({x} AS TIME(6)) AS CHAR)",
+                "interval": f"CAST(CAST({x} AS TIME(6)) AS CHAR)",
+                "bit": f"CAST(CAST({x} AS UNSIGNED) AS CHAR)",
+                "year": f"CAST(CAST({x} AS UNSIGNED) AS CHAR)",
+                "bytes": f"LOWER(HEX({x}))",
+            }.get(kind.kind, f"CAST({x} AS CHAR)")
+            if kind.kind in ("date", "datetime"):
+                # A zero date is no date: like NULL, as this source reads it.
+                zero = f"YEAR({x}) = 0 OR MONTH({x}) = 0 OR DAYOFMONTH({x}) = 0"
+                text = f"CASE WHEN {zero} THEN NULL ELSE {text} END"
+            return f"COALESCE({text}, CHAR({_NULL_MARK}))"
+        stamp = f"{x} AT TIME ZONE 'UTC'" if kind.aware else x
+        text = {
+            "text": x,
+            "boolean": f"CASE WHEN {x} THEN '1' ELSE '0' END",
+            "float": f"round({x}::numeric, 6)::text",
+            "date": f"to_char({x}, 'YYYY-MM-DD')",
+            "datetime": f"to_char({stamp}, 'YYYY-MM-DD HH24:MI:SS.US')",
+            "time": f"to_char(DATE '2000-01-01' + {x}, 'HH24:MI:SS.US')",
+            "interval": postgres_duration_text(x),
+            "bytes": f"encode({x}, 'hex')",
+        }.get(kind.kind, f"{x}::text")
+        return f"COALESCE({text}, chr({_NULL_MARK}))"
+
+    def _lean_fold_sql(self, t: _Table, columns: Sequence[str]) -> str:
+        """A row's fold for ``bucket_checksums``: 60 bits of the md5 of its columns' lean
+        texts. Leaner than the canonical fold (no length prefixes, no CASE per column): the
+        whole-table pass hashes every row on both sides, and this halves its cost. Texts are
+        joined by a control character, and NULL is another, so neither is ambiguous for any
+        ordinary data."""
+        parts = ", ".join(self._lean_text_sql(t.kinds[c]) for c in columns)
+        if self.dialect in _MYSQL:
+            md5 = f"md5(concat_ws(CHAR({_COLUMN_MARK}), {parts}))"
+            return f"CAST(CONV(SUBSTRING({md5}, 1, {FOLD_HEX_DIGITS}), 16, 10) AS UNSIGNED)"
+        md5 = f"md5(concat_ws(chr({_COLUMN_MARK}), {parts}))"
+        return f"('x' || substr({md5}, 1, {FOLD_HEX_DIGITS}))::bit({FOLD_HEX_DIGITS * 4})::bigint"
 
     def _row_md5_sql(self, t: _Table, columns: Sequence[str]) -> str:
         if self.dialect not in _MYSQL and self.dialect != "postgresql":
@@ -605,6 +999,157 @@ class SqlSource:
             f"lost the legacy database while {doing}: {reason} {code or ''}".rstrip(),
             where=self._where(table),
         )
+
+
+@dataclass
+class TextBatch:
+    """Rows of one ``SqlSource.read_text``, column by column, as the database prints them.
+
+    Each value is ``bytes`` or None (NULL, and zero dates). Per column kind the text is:
+    integer, year, bit: decimal digits; decimal: plain decimal text; float: as the server
+    prints it (``1e25``, ``-0``); date ``YYYY-MM-DD``; datetime ``YYYY-MM-DD HH:MM:SS[.f]``;
+    interval ``[-]HH:MM:SS[.f]`` (hours may exceed 24); text and char: UTF-8; bytes: the
+    bytes themselves.
+
+    Attributes:
+        names: the columns read one by one, in ``read``'s order (``_row_hash`` last when it
+            is the key): those not in ``line_columns``, and the key's.
+        kinds: each of those columns' kind (as above).
+        columns: per column, the values of every row.
+        rows: how many rows.
+        line_columns: the columns the database wrote as lines, in their order.
+        lines: per row, ``line_columns`` as one line of COPY text (without its newline):
+            fields split by tabs, ``\\N`` for NULL, backslash, tab, newline and carriage
+            return escaped by a backslash, binary as ``\\x`` and hex. None without lines.
+    """
+
+    names: list[str]
+    kinds: list[str]
+    columns: list[Sequence[Any]]
+    rows: int
+    line_columns: tuple[str, ...] = ()
+    lines: Sequence[bytes] | None = None
+
+    def values(self, name: str) -> list[Any]:
+        """One column's values as ``read`` gives them (``int``, ``Decimal``, ``date``...)."""
+        index = self.names.index(name)
+        parse = _PARSERS.get(self.kinds[index], _parse_text)
+        return [None if v is None else parse(v) for v in self.columns[index]]
+
+    def key(self, row: int, key: Sequence[str]) -> Key:
+        """The key of one row (``-1``: the last), typed as ``read`` gives it."""
+        out = []
+        for name in key:
+            index = self.names.index(name)
+            value = self.columns[index][row]
+            parse = _PARSERS.get(self.kinds[index], _parse_text)
+            out.append(None if value is None else parse(value))
+        return tuple(out)
+
+
+def _parse_text(value: bytes) -> str:
+    return value.decode()
+
+
+def _parse_interval(value: bytes) -> timedelta:
+    text = value.decode()
+    negative = text.startswith("-")
+    hours, minutes, seconds = text.lstrip("-").split(":")
+    whole, _, fraction = seconds.partition(".")
+    duration = timedelta(hours=int(hours), minutes=int(minutes), seconds=int(whole),
+                         microseconds=int((fraction + "000000")[:6]))  # fmt: skip
+    return -duration if negative else duration
+
+
+_PARSERS: dict[str, Callable[[bytes], Any]] = {
+    "text": _parse_text,
+    "char": _parse_text,
+    "integer": int,
+    "bit": int,
+    "year": int,
+    "boolean": lambda v: v not in (b"0", b"f", b"false"),
+    "decimal": lambda v: Decimal(v.decode()),
+    "float": float,
+    "date": lambda v: date.fromisoformat(v.decode()),
+    "datetime": lambda v: datetime.fromisoformat(v.decode()),
+    "time": lambda v: time.fromisoformat(v.decode()),
+    "interval": _parse_interval,
+    "bytes": bytes,
+}
+
+# Where a date MariaDB may hold and Python (and PostgreSQL) cannot can show: a zero year,
+# month or day, or a day past its month's end (29 February only in some years). MariaDB
+# never holds a month past 12 or a day past 31.
+_DOUBTFUL_MARKS = (b"\x000000-", b"-00", b"-02-29", b"-02-30", b"-02-31", b"-04-31", b"-06-31",
+                   b"-09-31", b"-11-31")  # fmt: skip
+
+
+def _null_zero_dates(values: Sequence[Any], name: str, stats: ReadStats | None) -> Sequence[Any]:
+    """``values`` with MariaDB's no-dates (``0000-00-00``, ``2001-05-00``, ``2001-02-31``)
+    as None, counted, as ``read`` reads them. A few scans of the whole column find whether
+    any can be there; only the values around a doubtful mark are then checked."""
+    joined = b"\x00" + b"\x00".join(filter(None, values)) + b"\x00"
+    doubtful: set[bytes] = set()
+    for mark in _DOUBTFUL_MARKS:
+        at = joined.find(mark)
+        while at >= 0:
+            start = joined.rfind(b"\x00", 0, at + 1 if mark[0] == 0 else at) + 1
+            end = joined.find(b"\x00", at + 1)
+            doubtful.add(joined[start:end])
+            at = joined.find(mark, end)
+    invalid = {v for v in doubtful if not _is_date(v)}
+    if not invalid:
+        return values
+    out = list(values)
+    for i, value in enumerate(out):
+        if value in invalid:
+            out[i] = None
+            if stats is not None:
+                stats.zero_dates[name] = stats.zero_dates.get(name, 0) + 1
+    return out
+
+
+def _is_date(value: bytes) -> bool:
+    try:
+        date(int(value[:4]), int(value[5:7]), int(value[8:10]))
+    except ValueError:
+        return False
+    return True
+
+
+def _mysqldb_conversions() -> dict[Any, Any]:
+    """mysqlclient's conversions, except that a date it cannot represent stays text (as
+    pymysql leaves it) instead of becoming None: a zero date is then counted, not lost."""
+    # imported here: only mysqlclient's URLs need it (and it carries no type hints)
+    converters = import_module("MySQLdb.converters")
+    field_type = import_module("MySQLdb.constants.FIELD_TYPE")
+
+    def keep(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        def convert_or_text(value: Any) -> Any:
+            converted = convert(value)
+            if converted is None:
+                return value.decode() if isinstance(value, bytes) else str(value)
+            return converted
+
+        return convert_or_text
+
+    conversions = dict(converters.conversions)
+    for field in (field_type.DATE, field_type.DATETIME, field_type.TIMESTAMP):
+        conversions[field] = keep(conversions[field])
+    return conversions
+
+
+def postgres_duration_text(x: str) -> str:
+    """PostgreSQL's spelling of an interval as canonical text: ``[-]HH:MM:SS.ffffff`` with
+    as many hour digits as it needs, as MariaDB prints its TIME and as ``canonical`` prints a
+    ``timedelta``. (``to_char`` keeps days apart from hours, so it is built from the epoch.)"""
+    seconds = f"abs(extract(epoch FROM {x}))"
+    return (
+        f"(CASE WHEN {x} < interval '0' THEN '-' ELSE '' END"
+        f" || to_char(floor({seconds} / 3600), 'FM999999999900')"
+        f" || ':' || to_char(floor(mod({seconds}, 3600) / 60), 'FM00')"
+        f" || ':' || to_char(mod({seconds}, 60), 'FM00.000000'))"
+    )
 
 
 def _key_compare(

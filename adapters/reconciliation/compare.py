@@ -8,6 +8,7 @@ compared after the normalisations two engines force on each other:
 * text in a CHAR(n) target column without trailing blanks (CHAR pads, SQL ignores it);
 * timestamps at the target column's fractional precision (truncated or rounded: engines
   differ), naive and UTC-aware alike; a tolerance on a timestamp column is in seconds;
+* a duration (MariaDB's TIME) and a time of day by their time since midnight;
 * NULL and the empty string alike where the plan says they are (a ``null_if:`` transform
   that names the empty string).
 """
@@ -107,6 +108,13 @@ def _at_precision(value: dt.datetime, digits: int, *, rounded: bool) -> dt.datet
     return value.replace(microsecond=micro - micro % step)
 
 
+def _duration(value: dt.timedelta | dt.time) -> dt.timedelta:
+    if isinstance(value, dt.timedelta):
+        return value
+    return dt.timedelta(hours=value.hour, minutes=value.minute, seconds=value.second,
+                        microseconds=value.microsecond)  # fmt: skip
+
+
 def values_equal(rule: ColumnRule, legacy: Any, target: Any) -> bool:
     """Whether a mapped legacy value and the target's value are the same, under ``rule``."""
     if rule.null_equals_empty:
@@ -137,6 +145,9 @@ def values_equal(rule: ColumnRule, legacy: Any, target: Any) -> bool:
             _at_precision(left, digits, rounded=False),
             _at_precision(left, digits, rounded=True),
         )
+    if isinstance(legacy, dt.timedelta | dt.time) and isinstance(target, dt.timedelta | dt.time):
+        # MariaDB's TIME is a duration; a target may hold it as a time of day.
+        return _duration(legacy) == _duration(target)
     if isinstance(legacy, bytes | bytearray | memoryview) and isinstance(
         target, bytes | bytearray | memoryview
     ):

@@ -38,9 +38,6 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy import exc as sa_exc
-
 from adapters.mapping import RowMapper
 from adapters.reconciliation.compare import (
     ColumnRule,
@@ -53,7 +50,7 @@ from config.migration_plan import MigrationPlan, TablePlan
 from domain.errors import DatabaseError, PlanError, ValidationFailed
 from domain.reconciliation import ChangedRow, TableReport, report_value
 from legacy_connectors.base import Key, LegacySource, Row, TableInfo
-from legacy_connectors.canonical import CHECKSUM_MODULUS, FOLD_HEX_DIGITS, row_md5
+from legacy_connectors.canonical import CHECKSUM_MODULUS, row_md5
 from legacy_connectors.sql import SqlSource
 
 log = get_logger(__name__)
@@ -65,7 +62,6 @@ LEAF_ROWS = 64
 FIRST_BUCKET_ROWS = 250
 """Rows per bucket of the first, whole-table checksum pass (about)."""
 MAX_FIRST_BUCKETS = 4096
-RANGES_PER_QUERY = 400
 PARTS = 2
 """Queries each database runs at once in the checksum passes."""
 LOOKUP_CHUNK = 500
@@ -362,19 +358,10 @@ class Reconciler:
 
     def _target_types(self, table: str) -> dict[str, TargetColumnType]:
         """CHAR columns and timestamp precisions, which the portable types do not carry."""
-        try:
-            columns = sa.inspect(self.target.engine).get_columns(table, schema=self.target.schema)
-        except sa_exc.DBAPIError as e:
-            raise self.target._error(e, table, "describing") from e
-        out = {}
-        for column in columns:
-            sqltype = column["type"]
-            char = isinstance(sqltype, sa.CHAR) and not isinstance(sqltype, sa.VARCHAR)
-            digits = getattr(sqltype, "precision", None) if isinstance(
-                sqltype, sa.DateTime | sa.Time) else None  # fmt: skip
-            digits = getattr(sqltype, "fsp", digits)
-            out[column["name"]] = TargetColumnType(char=char, fraction_digits=digits)
-        return out
+        return {
+            name: TargetColumnType(char=stored.char, fraction_digits=stored.fraction_digits)
+            for name, stored in self.target.stored_types(table).items()
+        }
 
     def _can_push_down(self, t: _Table) -> bool:
         """Both databases can compute the same row folds: nothing is transformed, both are
@@ -419,13 +406,13 @@ class Reconciler:
                 self.progress(f"{t.target}: level {level}, {len(ranges)} ranges, width {width}")
                 parts = _parts(ranges, low, width)
                 legacy_jobs = [
-                    pool.submit(_bucket_sums, legacy, t.source, key_source, legacy_columns,
-                                low, width, part)
+                    pool.submit(legacy.bucket_checksums, t.source, key_source, legacy_columns,
+                                origin=low, width=width, ranges=part)
                     for part in parts
                 ]  # fmt: skip
                 target_jobs = [
-                    pool.submit(_bucket_sums, self.target, t.target, key_target,
-                                t.target_names, low, width, part)
+                    pool.submit(self.target.bucket_checksums, t.target, key_target,
+                                t.target_names, origin=low, width=width, ranges=part)
                     for part in parts
                 ]  # fmt: skip
                 mine = _added([job.result() for job in legacy_jobs])
@@ -585,10 +572,11 @@ class Reconciler:
             isinstance(legacy, SqlSource)
             and legacy.dialect in _PUSHDOWN
             and all(m.transform is None for m in t.mapper.columns)
-            and all(k in legacy._table(t.source).kinds for k in key_source)
+            and set(key_source) <= {c.name for c in legacy.table_info(t.source).columns}
         ):
             columns = [m.source for m in t.mapper.columns]
-            for key, digest in _sql_hashes(legacy, t.source, key_source, columns):
+            for key, digest in legacy.row_hashes(t.source, key_source, columns,
+                                                 batch_rows=STREAM_BATCH):  # fmt: skip
                 yield _strip_chars(key, chars), digest, key
             return
         names, scales = t.target_names, t.target_scales
@@ -610,7 +598,8 @@ class Reconciler:
                     key = _strip_chars(tuple(row[k] for k in key_target), chars)
                     yield key, row_md5([row[n] for n in names], scales)
             return
-        for key, digest in _sql_hashes(self.target, t.target, key_target, names):
+        for key, digest in self.target.row_hashes(t.target, key_target, names,
+                                                  batch_rows=STREAM_BATCH):  # fmt: skip
             yield _strip_chars(key, chars), digest
 
     def _compare_keys(self, t: _Table, suspects: dict[Key, Key], findings: _Findings) -> None:
@@ -631,116 +620,6 @@ class Reconciler:
             for k, row in self.target.lookup(t.target, key_target, list(suspects)).items()
         }
         self._pair(t, legacy_rows, target_rows, findings)
-
-
-def _sql_hashes(
-    side: SqlSource, table: str, key: Sequence[str], columns: Sequence[str]
-) -> Iterator[tuple[Key, str]]:
-    """(key, md5 of the row's canonical form) in key order, computed by the database."""
-    t = side._table(table)
-    keys = [t.table.c[k] for k in key]
-    digest = sa.literal_column(side._row_md5_sql(t, columns), sa.String())
-    stmt = sa.select(*keys, digest).where(*side._filter(t)).order_by(*keys)
-    width = len(keys)
-    try:
-        with side.engine.connect() as conn:
-            result = conn.execution_options(
-                stream_results=True, max_row_buffer=STREAM_BATCH
-            ).execute(stmt)
-            for part in result.partitions(STREAM_BATCH):
-                for record in part:
-                    yield tuple(record[:width]), record[width]
-    except sa_exc.DBAPIError as e:
-        raise side._error(e, table, "streaming row hashes") from e
-
-
-def _bucket_sums(
-    side: SqlSource,
-    table: str,
-    key: str,
-    columns: Sequence[str],
-    origin: int,
-    width: int,
-    ranges: Sequence[tuple[int, int]],
-) -> dict[int, tuple[int, int]]:
-    """Per bucket ``(key - origin) // width`` within ``ranges``: rows and checksum."""
-    t = side._table(table)
-    column = t.table.c[key]
-    divide = "DIV" if side.dialect in ("mysql", "mariadb") else "/"
-    # origin and width are integers of ours, never text from outside: safe to spell out.
-    bucket = sa.literal_column(
-        f"(({side._quote(key)} - {int(origin)}) {divide} {int(width)})", sa.BigInteger()
-    )
-    fold = sa.literal_column(_fold_sql(side, t.kinds, columns), sa.Numeric())
-    out: dict[int, tuple[int, int]] = {}
-    for start in range(0, len(ranges), RANGES_PER_QUERY):
-        chunk = ranges[start : start + RANGES_PER_QUERY]
-        within = sa.or_(*[sa.and_(column >= a, column < b) for a, b in chunk])
-        stmt = (
-            sa.select(bucket.label("bucket"), sa.func.count(), sa.func.sum(fold))
-            .select_from(t.table)
-            .where(*side._filter(t), within)
-            .group_by(bucket)
-        )
-        try:
-            with side.engine.connect() as conn:
-                for number, rows, total in conn.execute(stmt):
-                    out[int(number)] = (int(rows), int(total or 0) % CHECKSUM_MODULUS)
-        except sa_exc.DBAPIError as e:
-            raise side._error(e, table, "computing checksums") from e
-    return out
-
-
-_NULL_MARK = 30  # ASCII record separator: stands for NULL
-_COLUMN_MARK = 31  # ASCII unit separator: between columns
-
-
-def _text_sql(side: SqlSource, kind: Any) -> str:
-    """One column's text as both engines spell it alike (``canonical``'s rules, without the
-    length prefix: these texts are only ever compared with each other, never with Python's).
-    """
-    x = side._quote(kind.name)
-    if side.dialect in ("mysql", "mariadb"):
-        text = {
-            "text": f"CONVERT({x} USING utf8mb4)",
-            "char": f"CONVERT({x} USING utf8mb4)",
-            "float": f"CAST(CAST({x} AS DECIMAL(65,6)) AS CHAR)",
-            "datetime": f"CAST(CAST({x} AS DATETIME(6)) AS CHAR)",
-            "time": f"CAST(CAST({x} AS TIME(6)) AS CHAR)",
-            "bytes": f"LOWER(HEX({x}))",
-        }.get(kind.kind, f"CAST({x} AS CHAR)")
-        if kind.kind in ("date", "datetime"):
-            # A zero date is no date: like NULL, as the SQL source reads it.
-            zero = f"YEAR({x}) = 0 OR MONTH({x}) = 0 OR DAYOFMONTH({x}) = 0"
-            text = f"CASE WHEN {zero} THEN NULL ELSE {text} END"
-        return f"COALESCE({text}, CHAR({_NULL_MARK}))"
-    stamp = f"{x} AT TIME ZONE 'UTC'" if getattr(kind, "aware", False) else x
-    text = {
-        "text": x,
-        "boolean": f"CASE WHEN {x} THEN '1' ELSE '0' END",
-        "float": f"round({x}::numeric, 6)::text",
-        "date": f"to_char({x}, 'YYYY-MM-DD')",
-        "datetime": f"to_char({stamp}, 'YYYY-MM-DD HH24:MI:SS.US')",
-        "time": f"to_char(DATE '2000-01-01' + {x}, 'HH24:MI:SS.US')",
-        "bytes": f"encode({x}, 'hex')",
-    }.get(kind.kind, f"{x}::text")
-    return f"COALESCE({text}, chr({_NULL_MARK}))"
-
-
-def _fold_sql(side: SqlSource, kinds: dict[str, Any], columns: Sequence[str]) -> str:
-    """A row's fold (60 bits of the md5 of its columns' texts), spelt for ``side``.
-
-    Leaner than the SQL source's canonical fold (no length prefixes, no CASE per column):
-    the whole-table pass hashes every row on both sides, and this halves its cost. Texts
-    are joined by a control character, and NULL is another, so neither is ambiguous for
-    any ordinary data.
-    """
-    parts = ", ".join(_text_sql(side, kinds[c]) for c in columns)
-    if side.dialect in ("mysql", "mariadb"):
-        md5 = f"md5(concat_ws(CHAR({_COLUMN_MARK}), {parts}))"
-        return f"CAST(CONV(SUBSTRING({md5}, 1, {FOLD_HEX_DIGITS}), 16, 10) AS UNSIGNED)"
-    md5 = f"md5(concat_ws(chr({_COLUMN_MARK}), {parts}))"
-    return f"('x' || substr({md5}, 1, {FOLD_HEX_DIGITS}))::bit({FOLD_HEX_DIGITS * 4})::bigint"
 
 
 def _parts(

@@ -10,14 +10,18 @@ again (a retried activity) leave exactly one row per key.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import sql
+from psycopg.adapt import PyFormat, Transformer
 
 from domain.errors import DatabaseError, LegacyReadError, PlanError
 from legacy_connectors.base import Column, Key
+
+if TYPE_CHECKING:
+    from adapters.mapping import MappedBatch
 
 _DECIMAL = re.compile(r"^decimal\((\d+),(\d+)\)$")
 _MAX_NUMERIC_PRECISION = 1000
@@ -28,6 +32,7 @@ _SIMPLE_TYPES = {
     "date": "date",
     "datetime": "timestamp",
     "time": "time",
+    "interval": "interval",
     "boolean": "boolean",
     "bytes": "bytea",
     "decimal": "numeric",
@@ -40,6 +45,7 @@ _COMPATIBLE = {
     "date": {"date"},
     "datetime": {"timestamp without time zone", "timestamp with time zone"},
     "time": {"time without time zone"},
+    "interval": {"interval"},
     "boolean": {"boolean"},
     "bytes": {"bytea"},
     "decimal": {"numeric"},
@@ -247,9 +253,88 @@ class PostgresTarget:
             DatabaseError: the database failed in a way that may pass.
         """
         batch = rows if isinstance(rows, list) else list(rows)
+
+        def write(copy: psycopg.Copy) -> None:
+            for row in batch:
+                copy.write_row(row)
+
+        return self._load(table, columns, key, len(batch), write)
+
+    def upsert_batch(self, table: str, key: Sequence[str], batch: MappedBatch) -> int:
+        """``upsert`` of a batch mapped for a bulk load (``RowMapper.map_text``): the rows go
+        to COPY as one block of its text format, the source database's lines as they are
+        and the other columns built a column at a time.
+
+        Args:
+            table: the target table.
+            key: the key's columns.
+            batch: the rows, with their target columns (``MappedBatch.targets``).
+
+        Returns:
+            The number of rows loaded.
+
+        Raises:
+            LegacyReadError, DatabaseError: as ``upsert``.
+        """
+        names = [c.name for c in batch.targets]
+        return self.load_text(table, names, key, batch.rows, self.copy_text(batch))
+
+    def load_text(
+        self, table: str, columns: Sequence[str], key: Sequence[str], rows: int, text: bytes
+    ) -> int:
+        """``upsert`` of rows already in COPY's text format (``copy_text``).
+
+        Returns:
+            ``rows``.
+
+        Raises:
+            LegacyReadError, DatabaseError: as ``upsert``.
+        """
+        return self._load(table, columns, key, rows, lambda copy: copy.write(text))
+
+    def copy_text(self, batch: MappedBatch) -> bytes:
+        """A mapped batch in COPY's text format, its columns in ``batch.targets`` order:
+        fields split by tabs, ``\\N`` for NULL, backslash, tab, newline and carriage return
+        escaped, bytea in hex. (No database work: another thread may build the next batch's
+        while this connection loads one.)"""
+        if batch.rows == 0:
+            return b""
+        fields: list[Sequence[bytes]] = [] if batch.lines is None else [batch.lines]
+        dumpers: dict[type, Any] = {}
+        transformer: Any = Transformer(self.conn)
+        utf8 = self.conn.info.encoding == "utf-8"
+        columns = batch.targets[len(batch.targets) - len(batch.columns) :]
+        for column, values, is_text in zip(columns, batch.columns, batch.text, strict=True):
+            if column.type == "bytes":
+                # bytea's hex form, its backslash already doubled for COPY
+                if not is_text:
+                    values = [None if v is None else bytes(v) for v in values]
+                fields.append([b"\\N" if v is None else b"\\\\x" + v.hex().encode()
+                               for v in values])  # fmt: skip
+                continue
+            if not is_text:
+                if utf8 and all(type(v) is str for v in values if v is not None):
+                    values = [None if v is None else v.encode() for v in values]
+                else:
+                    values = [None if v is None else _dump(v, dumpers, transformer)
+                              for v in values]  # fmt: skip
+            # Only text can hold a tab, newline or backslash; numbers and dates cannot.
+            fields.append(_copy_field(values, escape=column.type == "text"))
+        if len(fields) == 1:
+            return b"\n".join(fields[0]) + b"\n"
+        return b"\n".join(map(b"\t".join, zip(*fields, strict=True))) + b"\n"
+
+    def _load(
+        self,
+        table: str,
+        columns: Sequence[str],
+        key: Sequence[str],
+        count: int,
+        write: Callable[[psycopg.Copy], None],
+    ) -> int:
         names = sql.SQL(", ").join(map(sql.Identifier, columns))
-        if self._copy_new(table, names, batch):
-            return len(batch)
+        if self._copy_new(table, names, count, write):
+            return count
         stage = sql.Identifier(f"_stage_{table}")
         others = [c for c in columns if c not in key]
         action: sql.Composable
@@ -262,7 +347,6 @@ class PostgresTarget:
             )
         else:
             action = sql.SQL("DO NOTHING")
-        count = 0
         with self._transaction(table) as cur:
             cur.execute(
                 sql.SQL(
@@ -270,9 +354,7 @@ class PostgresTarget:
                 ).format(stage, self._name(table))
             )
             with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(stage, names)) as copy:
-                for row in batch:
-                    copy.write_row(row)
-                    count += 1
+                write(copy)
             cur.execute(
                 sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT ({}) {}").format(
                     self._name(table),
@@ -285,18 +367,23 @@ class PostgresTarget:
             )
         return count
 
-    def _copy_new(self, table: str, names: sql.Composable, batch: list[Sequence[Any]]) -> bool:
+    def _copy_new(
+        self,
+        table: str,
+        names: sql.Composable,
+        count: int,
+        write: Callable[[psycopg.Copy], None],
+    ) -> bool:
         """COPY straight into the table, all or nothing; False when a key is already there.
 
         Half the database's work of the staging path: a first copy never conflicts.
         """
-        if not batch:
+        if not count:
             return True
         statement = sql.SQL("COPY {} ({}) FROM STDIN").format(self._name(table), names)
         try:
             with self.conn.transaction(), self.conn.cursor() as cur, cur.copy(statement) as copy:
-                for row in batch:
-                    copy.write_row(row)
+                write(copy)
         except psycopg.errors.UniqueViolation:
             return False
         except psycopg.Error:
@@ -346,6 +433,35 @@ class PostgresTarget:
 
     def _transaction(self, table: str | None = None) -> _Transaction:
         return _Transaction(self.conn, table or self.schema)
+
+
+_COPY_SPECIAL = re.compile(rb"[\\\t\n\r]")
+_COPY_SPECIALS = (b"\\", b"\t", b"\n", b"\r")
+
+
+def _copy_field(values: Sequence[Any], *, escape: bool) -> Sequence[bytes]:
+    """One column's values as COPY text fields. With ``escape``, a few scans of the whole
+    column find whether any value needs escaping (most columns have none)."""
+    joined = b"\x00".join(filter(None, values)) if escape else b""
+    if any(special in joined for special in _COPY_SPECIALS):
+        values = [
+            None if v is None else (
+                v.replace(b"\\", b"\\\\").replace(b"\t", b"\\t").replace(b"\n", b"\\n")
+                .replace(b"\r", b"\\r") if _COPY_SPECIAL.search(v) else v
+            )
+            for v in values
+        ]  # fmt: skip
+    if None in values:
+        return [b"\\N" if v is None else v for v in values]
+    return values
+
+
+def _dump(value: Any, dumpers: dict[type, Any], transformer: Any) -> bytes:
+    """A Python value in PostgreSQL's text form, as psycopg writes it in a COPY row."""
+    dumper = dumpers.get(type(value))
+    if dumper is None:
+        dumper = dumpers[type(value)] = transformer.get_dumper(value, PyFormat.TEXT)
+    return bytes(dumper.dump(value))
 
 
 class _Transaction:

@@ -52,6 +52,7 @@ from tests.migration.conftest import (  # noqa: F401 (module fixtures)
     load_electors,
     mariadb_name,
     plan_file,
+    plan_reader,
     postgres_name,
 )
 from workflows.migrate import MigrateSystemWorkflow
@@ -250,7 +251,7 @@ async def test_the_migration_gate_runs_on_the_real_reconciliation(
     workers = build_workers(
         local_env.client,
         ActivitySet(ocr=[], io=[*MigrationActivities(engine_db_url).all(),
-                                reconcile.reconcile_table]),
+                                reconcile.reconcile_table, plan_reader(engine_db_url)]),
         queues=(TASK_QUEUE_WORKFLOWS, TASK_QUEUE_IO),
     )  # fmt: skip
     stop = asyncio.Event()

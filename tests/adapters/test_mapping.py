@@ -11,6 +11,7 @@ from adapters.mapping import RowMapper, parse_transform
 from config.migration_plan import TablePlan
 from domain.errors import LegacyReadError, PlanError
 from legacy_connectors.base import Column, TableInfo
+from legacy_connectors.sql import TextBatch
 
 INFO = TableInfo(
     name="ELECTOR",
@@ -176,3 +177,69 @@ def test_callable_target_type() -> None:
     mapper = RowMapper(plan_, info)
     assert mapper.target_columns[1].type == "text"
     assert mapper.map({"K": 1, "V": 2}) == {"k": 1, "v": "<2>"}
+
+
+ODD_TEXT = ["  O'Brien ", "ΟΔΟΣ Σίσυφος", "straße", "ǆemal", "\u2003wide\xa0", "", "x\x1cy",
+            "Zoë 😀", None, "tab\tin"]  # fmt: skip
+
+
+def text_batch(rows: list[dict[str, object]], line_columns: tuple[str, ...] = ()) -> TextBatch:
+    """A batch as ``SqlSource.read_text`` gives it for INFO's columns (MariaDB's text)."""
+    kinds = {"BALANCE": "decimal"}
+    names = [c.name for c in INFO.columns if c.name not in line_columns or c.name == "ELECTOR_ID"]
+
+    def text(value: object) -> bytes | None:
+        return None if value is None else str(value).encode()
+
+    return TextBatch(
+        names=names,
+        kinds=[kinds.get(n, "text") for n in names],
+        columns=[[text(r.get(n)) for r in rows] for n in names],
+        rows=len(rows),
+        line_columns=line_columns,
+        lines=[b"line"] * len(rows) if line_columns else None,
+    )
+
+
+def test_text_batches_map_to_the_values_rows_map_to() -> None:
+    # Column-wise mapping of the database's text gives the values row-by-row mapping gives.
+    for transform in ("strip", "upper", "lower", "title", "null_if:|N/A", "map:O=P"):
+        mapper = RowMapper(plan(SURNAME={"to": "surname", "transform": transform},
+                                BALANCE={"to": "balance", "transform": "decimal:2"},
+                                STATUS={"to": "status", "transform": "upper"}), INFO)  # fmt: skip
+        rows = [{"ELECTOR_ID": f"E{i}", "SURNAME": name, "BALANCE": Decimal("1.234"),
+                 "STATUS": "a" if i % 2 else None} for i, name in enumerate(ODD_TEXT)]  # fmt: skip
+        mapped = mapper.map_text(text_batch(rows))
+        assert [c.name for c in mapped.targets] == [c.name for c in mapper.target_columns]
+        want = [mapper.values(r) for r in rows]
+        for index, (values, is_text) in enumerate(zip(mapped.columns, mapped.text, strict=True)):
+            got = [v.decode() if is_text and v is not None else v for v in values]
+            expected = [w[index] for w in want]
+            if mapper.target_columns[index].name == "balance":
+                got = [Decimal(v) for v in got]
+            assert got == expected, (transform, mapper.target_columns[index].name)
+
+
+def test_lines_carry_untransformed_columns_and_the_rest_follows() -> None:
+    mapper = RowMapper(plan(SURNAME={"to": "surname", "transform": "strip"},
+                            BALANCE={"to": "balance", "transform": "decimal:3"},
+                            DOB={"to": "born", "transform": "date:%Y%m%d"}), INFO)  # fmt: skip
+    # decimal:3 of a DECIMAL(9,3) cannot change a value: it travels in the line as it is
+    assert mapper.line_sources == ("ELECTOR_ID", "BALANCE", "STATUS", "Notes")
+    rows = [{"ELECTOR_ID": "E1", "SURNAME": " a ", "DOB": "19610312"}]
+    mapped = mapper.map_text(text_batch(rows, mapper.line_sources))
+    assert [c.name for c in mapped.targets] == ["elector_id", "balance", "status", "notes",
+                                                "surname", "born"]  # fmt: skip
+    assert mapped.lines == [b"line"]
+    assert mapped.columns == [[b"a"], [date(1961, 3, 12)]]
+    assert mapped.text == [True, False]
+    with pytest.raises(PlanError, match="SURNAME is transformed"):
+        mapper.map_text(text_batch(rows, ("ELECTOR_ID", "SURNAME")))
+
+
+def test_a_bad_value_in_a_text_batch_names_its_column() -> None:
+    mapper = RowMapper(plan(DOB={"to": "born", "transform": "date:%Y%m%d"}), INFO)
+    batch = text_batch([{"ELECTOR_ID": "E1", "DOB": "31/12/99"}])
+    with pytest.raises(LegacyReadError, match="column DOB") as caught:
+        mapper.map_text(batch)
+    assert "31/12/99" not in str(caught.value)

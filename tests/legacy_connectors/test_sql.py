@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -188,6 +188,116 @@ def test_checksums_agree_between_mariadb_postgresql_and_python(
     # A changed value changes its segment's checksum only.
     changed = maria.segment_checksums("people", ["id"], ["id", "balance"], 2)
     assert changed[0].checksum != on_maria[0].checksum
+
+
+def test_mariadb_bit_year_time_and_unsigned_are_exact(
+    mariadb_db: str, maria: SqlSource, postgres_db: str
+) -> None:
+    # BIT and YEAR are numbers (SQLAlchemy reflects neither as one); TIME is a duration of
+    # up to 838 hours either way; BIGINT UNSIGNED and BIT(64) outgrow a signed bigint.
+    admin = mariadb_admin()
+    with admin.cursor() as cur:
+        cur.execute(f"USE `{mariadb_db}`")
+        cur.execute(
+            "CREATE TABLE odd (id INT PRIMARY KEY, b1 BIT(1), b64 BIT(64), yr YEAR,"
+            " at TIME(3), big BIGINT UNSIGNED, small INT UNSIGNED)"
+        )
+        cur.execute(
+            "INSERT INTO odd VALUES (1, b'1', b'1111111111111111111111111111111111111111111111"
+            "111111111111111111', 1999, '838:59:59', 18446744073709551615, 4294967295),"
+            " (2, b'0', 0, 0, '-01:00:00.5', 0, 0), (3, NULL, NULL, NULL, '12:34:56.789', NULL,"
+            " NULL), (4, b'1', 5, 2155, '00:00:00', 9223372036854775808, 1)"
+        )
+    admin.close()
+    odd = next(t for t in maria.describe() if t.name == "odd")
+    assert [c.type for c in odd.columns] == [
+        "integer", "integer", "decimal(20,0)", "integer", "interval", "decimal(20,0)", "integer"
+    ]  # fmt: skip
+    rows = rows_of(maria, "odd", ["id"])
+    assert rows[0] == {"id": 1, "b1": 1, "b64": 2**64 - 1, "yr": 1999,
+                       "at": timedelta(hours=838, minutes=59, seconds=59),
+                       "big": 2**64 - 1, "small": 2**32 - 1}  # fmt: skip
+    assert rows[1]["at"] == -timedelta(hours=1, milliseconds=500)
+    assert rows[1]["yr"] == 0
+    assert rows[2]["at"] == timedelta(hours=12, minutes=34, seconds=56, milliseconds=789)
+    # The database's checksum of these rows is Python's, and PostgreSQL's of the same values.
+    names = [c.name for c in odd.columns]
+    on_maria = maria.segment_checksums("odd", ["id"], names, 1)
+    scales = [c.scale for c in odd.columns]
+    assert checksum([[r[c] for c in names] for r in rows], scales)[1] == on_maria[0].checksum
+    pg_admin = postgres_admin(postgres_db)
+    pg_admin.execute(
+        "CREATE TABLE odd (id INT PRIMARY KEY, b1 BIGINT, b64 NUMERIC(20,0), yr BIGINT,"
+        " at INTERVAL, big NUMERIC(20,0), small BIGINT)"
+    )
+    with pg_admin.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO odd VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            [tuple(r[c] for c in names) for r in rows],
+        )
+    pg_admin.close()
+    with SqlSource(f"postgresql+psycopg://postgres@127.0.0.1/{postgres_db}") as target:
+        on_pg = target.segment_checksums("odd", ["id"], names, 1)
+        assert rows_of(target, "odd", ["id"])[1]["at"] == rows[1]["at"]
+    assert on_pg[0].checksum == on_maria[0].checksum
+
+
+@pytest.mark.parametrize("driver", ["pymysql", "mysqldb"])
+def test_read_text_is_read_as_the_database_prints_it(mariadb_db: str, driver: str) -> None:
+    if driver == "mysqldb":
+        pytest.importorskip("MySQLdb", reason="mysqlclient is not installed")
+    with SqlSource(f"mysql+{driver}://root@127.0.0.1/{mariadb_db}") as source:
+        typed_stats, text_stats = ReadStats(), ReadStats()
+        typed = rows_of(source, "people", ["id"], stats=typed_stats)
+        batches = list(source.read_text("people", ["id"], batch_rows=2, stats=text_stats))
+        assert [b.rows for b in batches] == [2, 1]
+        for name in PEOPLE_COLUMNS:
+            assert [v for b in batches for v in b.values(name)] == [r[name] for r in typed]
+        assert text_stats.zero_dates == typed_stats.zero_dates == {"dob": 2, "seen": 1}
+        assert text_stats.rows == 3
+        assert batches[-1].key(-1, ["id"]) == (3,)
+
+
+@pytest.mark.parametrize("driver", ["pymysql", "mysqldb"])
+def test_read_text_lines_are_copy_text(mariadb_db: str, maria: SqlSource, driver: str) -> None:
+    # The database writes the lines: NULL and no-dates as \N, text escaped, binary in hex.
+    if driver == "mysqldb":
+        pytest.importorskip("MySQLdb", reason="mysqlclient is not installed")
+    admin = mariadb_admin()
+    with admin.cursor() as cur:
+        cur.execute(f"USE `{mariadb_db}`")
+        cur.execute("SET SESSION sql_mode = 'ALLOW_INVALID_DATES'")
+        cur.execute(
+            f"CREATE TABLE esc_{driver} (id INT PRIMARY KEY, t VARCHAR(20),"
+            " l VARCHAR(9) CHARACTER SET latin1, b VARBINARY(4), d DATE, n BIT(4), `order` YEAR,"
+            " at TIME)"
+        )
+        cur.execute(
+            f"INSERT INTO esc_{driver} VALUES (1, 'a\tb\nc\\\\d\re', 'Café €', X'5C09',"
+            " '2001-02-31', b'1010', 0, '-838:59:59'),"
+            " (2, '\\\\N', '', NULL, '2024-02-29', NULL, NULL, NULL)"
+        )
+    admin.close()
+    lines = ["id", "t", "l", "b", "d", "n", "order", "at"]
+    with SqlSource(f"mysql+{driver}://root@127.0.0.1/{mariadb_db}") as source:
+        (batch,) = source.read_text(f"esc_{driver}", ["id"], lines=lines, upto=(2,))
+        assert list(batch.lines or ()) == [
+            b"1\ta\\tb\\nc\\\\d\\re\tCaf\xc3\xa9 \xe2\x82\xac\t\\\\x5C09\t\\N\t10\t0000"
+            b"\t-838:59:59",
+            b"2\t\\\\N\t\t\\N\t2024-02-29\t\\N\t\\N\t\\N",
+        ]
+        assert batch.names == ["id"]  # the key also comes on its own
+        assert batch.key(-1, ["id"]) == (2,)
+        (rest,) = source.read_text(f"esc_{driver}", ["id"], lines=["t"])
+        assert rest.names == ["id", "l", "b", "d", "n", "order", "at"]
+        assert rest.values("at")[0] == -timedelta(hours=838, minutes=59, seconds=59)
+        assert rest.values("n") == [10, None]
+
+
+def test_read_text_needs_mariadb(pg: SqlSource) -> None:
+    assert not pg.reads_text
+    with pytest.raises(PlanError, match="reading as text needs MariaDB or MySQL"):
+        next(pg.read_text("people", ["id"]))
 
 
 def test_postgresql_char_padding_and_text_keys(pg: SqlSource) -> None:

@@ -20,6 +20,15 @@ import yaml
 from tests.conftest import IN_CI
 
 
+def plan_reader(engine_db_url: str) -> Any:
+    """The cutover's ``read_cutover_plan`` activity, which ``MigrateSystemWorkflow`` calls at
+    its hand-off (a plan without a cutover section ends the run there)."""
+    from activities.cutover import CutoverActivities
+    from config.settings import Settings
+
+    return CutoverActivities(Settings(database_url=engine_db_url)).read_cutover_plan
+
+
 def _unreachable(what: str, error: Exception) -> None:
     message = f"{what} is not reachable: {error}"
     if IN_CI:

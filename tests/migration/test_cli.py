@@ -18,7 +18,7 @@ from config.migration_plan import load_plan
 from config.settings import TASK_QUEUE_IO, TASK_QUEUE_WORKFLOWS, get_settings
 from switchover.cli import main
 from switchover.worker import ActivitySet, build_workers, run_workers
-from tests.migration.conftest import load_electors, mariadb
+from tests.migration.conftest import load_electors, mariadb, plan_reader
 from tests.migration.test_end_to_end import ExactReconciliation
 
 
@@ -98,7 +98,8 @@ async def test_run_wait_and_status(
     acts = MigrationActivities(engine_db_url)
     check = ExactReconciliation(mariadb_name, plan)
     workers = build_workers(
-        local_env.client, ActivitySet(ocr=[], io=[*acts.all(), check.reconcile_table]),
+        local_env.client, ActivitySet(ocr=[], io=[*acts.all(), check.reconcile_table,
+                                 plan_reader(engine_db_url)]),
         queues=(TASK_QUEUE_WORKFLOWS, TASK_QUEUE_IO),
     )  # fmt: skip
     stop = asyncio.Event()

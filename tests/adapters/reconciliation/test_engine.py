@@ -260,7 +260,7 @@ def test_legacy_oddities_checksum_alike_on_both_engines(legacy_db: str, target_d
         report = reconciler.reconcile_table("odd")
         # One bucket per row: the two engines' checksums agree on rows 1 and 2.
         sums = [
-            engine_module._bucket_sums(side, "odd", "id", columns, 1, 1, [(1, 4)])
+            side.bucket_checksums("odd", "id", columns, origin=1, width=1, ranges=[(1, 4)])
             for side in (reconciler.legacy, reconciler.target)
         ]
     assert sums[0][0] == sums[1][0]

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 
+from adapters.mapping import MappedBatch
 from adapters.target import PostgresTarget, postgres_type
 from domain.errors import LegacyReadError, PlanError
 from legacy_connectors.base import Column
@@ -44,8 +45,9 @@ def test_types_are_exact() -> None:
     assert postgres_type(Column("a", "decimal")) == "numeric"
     assert postgres_type(Column("a", "integer")) == "bigint"
     assert postgres_type(Column("a", "datetime")) == "timestamp"
+    assert postgres_type(Column("a", "interval")) == "interval"  # MariaDB's TIME: a duration
     with pytest.raises(PlanError, match="no PostgreSQL type"):
-        postgres_type(Column("a", "interval"))
+        postgres_type(Column("a", "geometry"))
 
 
 def test_create_load_twice_and_update(target: PostgresTarget) -> None:
@@ -130,3 +132,52 @@ def test_tables_of_one_schema_prepared_side_by_side(postgres_url: str) -> None:
     for thread in threads:
         thread.join()
     assert errors == []
+
+
+def test_a_batch_of_copy_text_loads_as_the_same_rows(target: PostgresTarget) -> None:
+    # The first columns come as the source database wrote them (lines of COPY text), the
+    # others as its text (bytes) or as Python values: tabs, newlines, backslashes, a text
+    # that reads "\N", NULLs and binary must all arrive as they are.
+    columns = (*COLUMNS, Column("note", "text"), Column("tag", "text"))
+    target.prepare("b", columns, KEY)
+    target.prepare("r", columns, KEY)
+    by_name = {c.name: c for c in columns}
+    batch = MappedBatch(
+        targets=tuple(by_name[n] for n in ["id", "n", "amount", "born", "note", "seen", "ok",
+                                             "raw", "ratio", "tag"]),
+        columns=[
+            [datetime(2001, 2, 3, 4, 5, 6, 789), None, None],
+            [True, None, False],
+            [b"\x00\xff\\", b"", None],
+            [b"0.1", None, b"-0"],
+            ["tab\there", "\\N", None],
+        ],
+        text=[False, False, False, True, False],
+        rows=3,
+        lines=[b"K1\t1\t1.50\t1990-01-02\ta\\tb\\nc\\\\d\\re",
+               b"K2\t2\t\\N\t\\N\t\\\\N", b"K3\t3\t-0.01\t2024-02-29\t"],
+    )  # fmt: skip
+    assert target.upsert_batch("b", KEY, batch) == 3
+    assert target.upsert_batch("b", KEY, batch) == 3  # again: the staging path, no change
+    rows = [
+        ("K1", 1, Decimal("1.50"), date(1990, 1, 2), datetime(2001, 2, 3, 4, 5, 6, 789), True,
+         b"\x00\xff\\", 0.1, "a\tb\nc\\d\re", "tab\there"),
+        ("K2", 2, None, None, None, None, b"", None, "\\N", "\\N"),
+        ("K3", 3, Decimal("-0.01"), date(2024, 2, 29), None, False, None, -0.0, "", None),
+    ]  # fmt: skip
+    names = [*NAMES, "note", "tag"]
+    target.upsert("r", names, KEY, rows)
+    assert target.rows("b", names, KEY) == target.rows("r", names, KEY) == rows
+
+
+def test_copy_text_of_values_uses_psycopgs_text_forms(target: PostgresTarget) -> None:
+    columns = (Column("id", "text", nullable=False), Column("when", "interval"),
+               Column("amount", "decimal(9,3)", precision=9, scale=3))  # fmt: skip
+    target.prepare("v", columns, ["id"])
+    batch = MappedBatch(columns, [["a", "b"], [timedelta(hours=-838, seconds=-1), timedelta(0)],
+                                  [Decimal("1.2345"), Decimal("2")]], [False] * 3, 2)  # fmt: skip
+    target.upsert_batch("v", ["id"], batch)
+    assert target.rows("v", ["id", "when", "amount"], ["id"]) == [
+        ("a", timedelta(hours=-838, seconds=-1), Decimal("1.235")),
+        ("b", timedelta(0), Decimal("2.000")),
+    ]
