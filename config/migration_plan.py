@@ -211,6 +211,88 @@ class GatesPlan(_Model):
     soak_minutes: float = Field(default=30, ge=0)
 
 
+_STICKY_KEY = re.compile(
+    r"^(header:[A-Za-z0-9!#$%&'*+.^_`|~-]+|cookie:[^\s;=,]+|path:[1-9]\d*"
+    r"|path:/[^\s{}]*\{[A-Za-z_]\w*\}[^\s{}]*)$"
+)
+_IGNORE_PATH = re.compile(r"^(\$\.?)?([^.\[\]]+|\[(\*|\d+)\])(\.?([^.\[\]]+|\[(\*|\d+)\]))*$")
+_HOST_PORT = re.compile(r"^[A-Za-z0-9.\-]+:\d{1,5}$|^\[[0-9A-Fa-f:]+\]:\d{1,5}$")
+
+
+class BuiltinRouterOptions(_Model):
+    """The built-in proxy (``switchover router PLAN``): how it follows the live setting,
+    reports its figures, and how ``apply`` knows it took a new setting."""
+
+    proxy_urls: list[str] = Field(default_factory=list)
+    """Proxies ``apply`` asks (``GET /_switchover/setting``) until each serves the new
+    setting. Empty: ``apply`` waits until a proxy acknowledges it in the engine database."""
+    poll_s: float = Field(default=1.0, gt=0, le=60)
+    """How often a proxy reads the live setting from the engine database."""
+    flush_s: float = Field(default=5.0, gt=0, le=300)
+    """How often a proxy stores the figures it gathered."""
+    apply_timeout_s: float = Field(default=30.0, gt=0)
+    """How long ``apply`` waits for the proxies to take a new setting."""
+    upstream_timeout_s: float = Field(default=30.0, gt=0)
+    """A request the chosen side has not answered by then gets 504 and counts as an error."""
+    connect_timeout_s: float = Field(default=5.0, gt=0)
+    max_connections: int = Field(default=200, gt=0)
+    """Connections the proxy keeps open to each side at most."""
+    max_compare_bytes: int = Field(default=1_048_576, gt=0)
+    """Shadowed answers larger than this are not compared (nor counted as compared)."""
+
+
+class NginxRouterOptions(_Model):
+    """An NGINX in front of both services. Switchover owns one file, ``include_file``,
+    which the engineer includes in the ``http`` block of ``config``: a server listening on
+    ``listen``, the upstreams with their weights, and the JSON access log."""
+
+    config: Path
+    """The main configuration, checked with ``nginx -t`` before every reload."""
+    include_file: Path
+    listen: str = Field(pattern=_HOST_PORT.pattern)
+    """``host:port`` the server block Switchover writes listens on."""
+    access_log: Path
+    """Where that server logs each request as JSON (the router's figures come from it)."""
+    pid_file: Path
+    """The master process's pid file: a reload is a HUP to that process."""
+    nginx_bin: str = "nginx"
+    prefix: Path | None = None
+    """NGINX's prefix folder (``-p``), when the configuration uses relative paths."""
+    verify_timeout_s: float = Field(default=10.0, gt=0)
+    """How long to wait for the reloaded NGINX to serve the new setting."""
+    upstream_timeout_s: float = Field(default=30.0, gt=0)
+
+    @field_validator("config", "include_file", "access_log", "pid_file", "prefix")
+    @classmethod
+    def _absolute(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_absolute():
+            raise ValueError(f"{value} must be an absolute path")
+        return value
+
+
+class AlbRouterOptions(_Model):
+    """An AWS Application Load Balancer whose listener forwards to two target groups."""
+
+    listener_arn: str = Field(pattern=r"^arn:aws[\w-]*:elasticloadbalancing:")
+    legacy_target_group_arn: str = Field(pattern=r"^arn:aws[\w-]*:elasticloadbalancing:")
+    modern_target_group_arn: str = Field(pattern=r"^arn:aws[\w-]*:elasticloadbalancing:")
+    region: str = "eu-west-2"
+    endpoint_url: str | None = None
+    """An AWS-compatible endpoint instead of AWS's own (tests, LocalStack)."""
+    stickiness_seconds: int = Field(default=3600, ge=1, le=604_800)
+    """With a sticky key: how long the load balancer keeps a client on one target group.
+    ALB offers stickiness by duration only (its own cookie), not by a header's value."""
+    metric_period_s: int = Field(default=60, ge=60)
+    """CloudWatch period the figures are read in; ALB publishes per minute."""
+
+    @property
+    def load_balancer_dimension(self) -> str:
+        """CloudWatch's ``LoadBalancer`` dimension: ``app/<name>/<id>`` from the listener."""
+        tail = self.listener_arn.split(":", 5)[-1]  # listener/app/<name>/<id>/<listener-id>
+        parts = tail.split("/")
+        return "/".join(parts[1:4])
+
+
 class CutoverPlan(_Model):
     """Weighted stages from legacy to modern, gated."""
 
@@ -219,10 +301,23 @@ class CutoverPlan(_Model):
     modern_url: str
     stages: list[int] = Field(default_factory=lambda: [5, 25, 50, 100], min_length=1)
     sticky_key: str | None = None
+    """What keeps a citizen on one side: ``header:X-Citizen-Id``, ``cookie:NAME``,
+    ``path:N`` (the Nth segment of the path, from 1) or ``path:/claimants/{id}``."""
     shadow: bool = True
+    shadow_ignore: list[str] = Field(default_factory=list)
+    """JSON paths the shadow comparison leaves out: ``generated_at``, ``meta.request_id``,
+    ``items[*].etag`` (``[*]`` is every item of a list, ``[0]`` one)."""
+    health_path: str = Field(default="/", pattern=r"^/")
+    """Path a side must answer (below 500) to count as healthy."""
     gates: GatesPlan = Field(default_factory=GatesPlan)
     on_gate_failure: Literal["rollback", "freeze"] = "rollback"
     approval: Literal["required", "auto"] = "required"
+    catch_up_every_s: float = Field(default=60, gt=0)
+    """During shadow and every stage, re-copy rows legacy changed this often: modern
+    answers reads of data whose writes still go to legacy, so it must not lag."""
+    builtin: BuiltinRouterOptions = Field(default_factory=BuiltinRouterOptions)
+    nginx: NginxRouterOptions | None = None
+    alb: AlbRouterOptions | None = None
 
     @field_validator("stages")
     @classmethod
@@ -232,6 +327,42 @@ class CutoverPlan(_Model):
         if stages[-1] != 100:
             raise ValueError("the last stage must be 100")
         return stages
+
+    @field_validator("sticky_key")
+    @classmethod
+    def _known_sticky_key(cls, value: str | None) -> str | None:
+        if value is not None and not _STICKY_KEY.match(value):
+            raise ValueError(
+                f"unknown sticky key {value!r}: use header:NAME, cookie:NAME, path:N "
+                "(a path segment, from 1) or path:/a/{name}/b"
+            )
+        return value
+
+    @field_validator("shadow_ignore")
+    @classmethod
+    def _json_paths(cls, paths: list[str]) -> list[str]:
+        for path in paths:
+            if not _IGNORE_PATH.match(path):
+                raise ValueError(
+                    f"not a JSON path {path!r}: write keys with dots and list items as [*] "
+                    "or [N], like items[*].etag"
+                )
+        return paths
+
+    @field_validator("legacy_url", "modern_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"{value!r} is not an http:// or https:// address")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _router_options(self) -> CutoverPlan:
+        if self.router == "nginx" and self.nginx is None:
+            raise ValueError("router nginx needs an nginx section (config, include_file, ...)")
+        if self.router == "aws-alb" and self.alb is None:
+            raise ValueError("router aws-alb needs an alb section (listener_arn, ...)")
+        return self
 
 
 class DecommissionPlan(_Model):

@@ -94,3 +94,84 @@ def test_unknown_transform() -> None:
         PlanError, match=r"line 17, tables\[0\]\.columns\.SURNAME.*unknown transform"
     ):
         parse_plan(text, filename="z.yaml")
+
+
+# --- cutover: router options ------------------------------------------------------------
+
+CUTOVER = """\
+cutover:
+  router: {router}
+  legacy_url: http://127.0.0.1:9001/
+  modern_url: http://127.0.0.1:9002
+  sticky_key: {sticky}
+  shadow_ignore: [fetched_at, "items[*].etag"]
+{extra}"""
+
+NGINX = """\
+  nginx:
+    config: /etc/nginx/nginx.conf
+    include_file: /etc/nginx/conf.d/switchover.conf
+    listen: 127.0.0.1:8080
+    access_log: /var/log/nginx/switchover.json.log
+    pid_file: /run/nginx.pid
+"""
+
+ALB = """\
+  alb:
+    listener_arn: arn:aws:elasticloadbalancing:eu-west-2:123456789012:listener/app/x/1/2
+    legacy_target_group_arn: arn:aws:elasticloadbalancing:eu-west-2:123456789012:targetgroup/l/1
+    modern_target_group_arn: arn:aws:elasticloadbalancing:eu-west-2:123456789012:targetgroup/m/2
+"""
+
+
+def _cutover(router: str = "builtin", sticky: str = "header:X-Citizen-Id", extra: str = "") -> str:
+    return MINIMAL + CUTOVER.format(router=router, sticky=sticky, extra=extra)
+
+
+def test_router_options_load() -> None:
+    builtin = parse_plan(_cutover(extra="  builtin: {poll_s: 0.5, proxy_urls: [http://p:8080]}\n"))
+    assert builtin.cutover is not None
+    assert builtin.cutover.legacy_url == "http://127.0.0.1:9001"  # trailing slash dropped
+    assert builtin.cutover.builtin.poll_s == 0.5
+    assert builtin.cutover.builtin.flush_s == 5.0
+    assert builtin.cutover.shadow_ignore == ["fetched_at", "items[*].etag"]
+    nginx = parse_plan(_cutover("nginx", extra=NGINX))
+    assert nginx.cutover is not None
+    assert nginx.cutover.nginx is not None
+    assert nginx.cutover.nginx.listen == "127.0.0.1:8080"
+    alb = parse_plan(_cutover("aws-alb", "cookie:session", extra=ALB))
+    assert alb.cutover is not None
+    assert alb.cutover.alb is not None
+    assert alb.cutover.alb.load_balancer_dimension == "app/x/1"
+
+
+@pytest.mark.parametrize("sticky", ["header:X-Citizen-Id", "cookie:cid", "path:2",
+                                    "path:/claimants/{id}"])  # fmt: skip
+def test_sticky_keys_the_routers_understand(sticky: str) -> None:
+    plan = parse_plan(_cutover(sticky=sticky))
+    assert plan.cutover is not None
+    assert plan.cutover.sticky_key == sticky
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        (_cutover(sticky="query:id"), "cutover.sticky_key: unknown sticky key"),
+        (_cutover(sticky="path:0"), "cutover.sticky_key"),
+        (_cutover("nginx"), "router nginx needs an nginx section"),
+        (_cutover("aws-alb"), "router aws-alb needs an alb section"),
+        (_cutover("nginx", extra=NGINX.replace("/run/nginx.pid", "nginx.pid")),
+         "line 27, cutover.nginx.pid_file: nginx.pid must be an absolute path"),
+        (_cutover("nginx", extra=NGINX.replace("listen: 127.0.0.1:8080", "listen: eight")),
+         "cutover.nginx.listen"),
+        (_cutover("aws-alb", extra=ALB.replace("listener_arn: arn:aws", "listener_arn: nope")),
+         "cutover.alb.listener_arn"),
+        (_cutover(extra="  builtin: {pol_s: 1}\n"), "cutover.builtin.pol_s"),
+        (_cutover().replace("[fetched_at,", "[a..b,"), "not a JSON path"),
+        (_cutover().replace("http://127.0.0.1:9002", "127.0.0.1:9002"), "cutover.modern_url"),
+    ],
+)  # fmt: skip
+def test_router_option_mistakes_are_named(text: str, where: str) -> None:
+    with pytest.raises(PlanError) as caught:
+        parse_plan(text, filename="r.yaml")
+    assert where in str(caught.value)

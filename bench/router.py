@@ -1,0 +1,288 @@
+"""What the builtin router costs: throughput and latency through the proxy against
+direct calls to the same service, in the same run.
+
+Everything runs as its own process on this machine: the upstream service (uvicorn, a
+small JSON answer, optionally after a simulated service time), the proxy
+(``run_proxy``, steered by a SQLite engine database, half the citizens on each side,
+both sides the same service), and the load generator: ``wrk`` (Debian's package) with a
+Lua script giving each request its own citizen id, or, when wrk is missing, an asyncio
+raw-socket client in a subprocess. Each measurement is preceded by a warm-up.
+
+    .venv/bin/python bench/router.py [--duration 10] [--connections 32] [--service-ms 0 5]
+
+The aim: p50 added under 2 ms, throughput at least 0.7 of direct.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+SYSTEM = "bench-system"
+
+WRK_SCRIPT = """
+local n = 0
+request = function()
+  n = n + 1
+  return wrk.format("GET", "/claimants/" .. n, {["X-Citizen-Id"] = "citizen-" .. n})
+end
+done = function(summary, latency, requests)
+  io.write(string.format('{"requests": %d, "seconds": %f, "errors": %d, '
+    .. '"p50_us": %d, "p99_us": %d}\\n',
+    summary.requests, summary.duration / 1e6,
+    summary.errors.connect + summary.errors.read + summary.errors.write
+      + summary.errors.status + summary.errors.timeout,
+    latency:percentile(50), latency:percentile(99)))
+end
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(port: int, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on port {port}")
+
+
+# --- the upstream service ---------------------------------------------------------------------
+
+
+def upstream_app(service_ms: float) -> Any:
+    body = json.dumps({"claimant": "x", "weekly_amount": "112.50", "status": "active"}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        if service_ms:
+            await asyncio.sleep(service_ms / 1000)
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    return app
+
+
+def serve_upstream(port: int, service_ms: float) -> None:
+    import uvicorn
+
+    uvicorn.run(upstream_app(service_ms), host="127.0.0.1", port=port, log_level="warning",
+                access_log=False, lifespan="off")  # fmt: skip
+
+
+# --- load ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+def run_wrk(url: str, seconds: float, connections: int, script: Path) -> Result:
+    output = subprocess.run(
+        ["wrk", "-t", "1", "-c", str(connections), "-d", f"{seconds:g}s", "-s", str(script), url],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    line = next(line for line in output.splitlines() if line.startswith("{"))
+    data = json.loads(line)
+    return Result(data["requests"] / data["seconds"], data["p50_us"] / 1000,
+                  data["p99_us"] / 1000, data["errors"])  # fmt: skip
+
+
+async def _raw_client(host: str, port: int, seconds: float, connections: int) -> dict[str, Any]:
+    latencies: list[float] = []
+    errors = 0
+    end = time.perf_counter() + seconds
+    counter = 0
+
+    async def connection() -> None:
+        nonlocal errors, counter
+        reader, writer = await asyncio.open_connection(host, port)
+        while time.perf_counter() < end:
+            counter += 1
+            request = (f"GET /claimants/{counter} HTTP/1.1\r\nHost: {host}\r\n"
+                       f"X-Citizen-Id: citizen-{counter}\r\n\r\n").encode()  # fmt: skip
+            started = time.perf_counter()
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            await reader.readexactly(length)
+            latencies.append(time.perf_counter() - started)
+            if not head.startswith(b"HTTP/1.1 2"):
+                errors += 1
+        writer.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(connection() for _ in range(connections)))
+    took = time.perf_counter() - started
+    latencies.sort()
+    return {
+        "requests": len(latencies), "seconds": took, "errors": errors,
+        "p50_us": latencies[len(latencies) // 2] * 1e6,
+        "p99_us": latencies[int(len(latencies) * 0.99)] * 1e6,
+    }  # fmt: skip
+
+
+def run_raw(url: str, seconds: float, connections: int) -> Result:
+    host, port = url.removeprefix("http://").split(":")
+    output = subprocess.run(
+        [sys.executable, __file__, "--raw-client", host, port, str(seconds), str(connections)],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    data = json.loads(output)
+    return Result(data["requests"] / data["seconds"], data["p50_us"] / 1000,
+                  data["p99_us"] / 1000, data["errors"])  # fmt: skip
+
+
+# --- the proxy ------------------------------------------------------------------------------------
+
+
+def prepare_engine_db(folder: Path) -> str:
+    sys.path.insert(0, str(REPO))
+    from decimal import Decimal
+
+    from db.cutover import set_cutover_state
+    from db.migrate import upgrade
+    from db.programme import register_system
+    from db.session import dispose_engines, session_scope
+    from domain.cutover import CutoverPhase, RouterSetting
+
+    url = f"sqlite:///{folder / 'switchover.db'}"
+    upgrade(url)
+    with session_scope(url) as session:
+        register_system(session, system_id=SYSTEM, name="Bench", department="Bench",
+                        risk_score=1, annual_run_cost_gbp=Decimal(0),
+                        migration_cost_gbp=Decimal(0), actor="bench")  # fmt: skip
+        set_cutover_state(session, SYSTEM, phase=CutoverPhase.STAGE,
+                          setting=RouterSetting(modern_percent=50))  # fmt: skip
+    dispose_engines()
+    return url
+
+
+def write_plan(folder: Path, upstream: str) -> Path:
+    import yaml
+
+    plan = {
+        "system": {"id": SYSTEM, "name": "Bench"},
+        "source": {"kind": "sql", "url": "sqlite:///legacy.db"},
+        "target": {"url": "sqlite:///modern.db"},
+        "tables": [{"source": "T", "target": "t", "key": ["ID"]}],
+        "cutover": {"router": "builtin", "legacy_url": upstream, "modern_url": upstream,
+                    "sticky_key": "header:X-Citizen-Id", "shadow": False},
+    }  # fmt: skip
+    path = folder / "plan.yaml"
+    path.write_text(yaml.safe_dump(plan))
+    return path
+
+
+def start(args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(args, env={**os.environ, **(env or {})}, cwd=REPO)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--connections", type=int, nargs="+", default=[1, 32])
+    parser.add_argument("--service-ms", type=float, nargs="+", default=[0.0, 5.0])
+    parser.add_argument("--client", choices=["auto", "wrk", "python"], default="auto")
+    args = parser.parse_args()
+    use_wrk = args.client == "wrk" or (args.client == "auto" and shutil.which("wrk"))
+    rows: list[tuple[str, int, str, Result]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        script = folder / "citizens.lua"
+        script.write_text(WRK_SCRIPT)
+        database_url = prepare_engine_db(folder)
+
+        def load(url: str, seconds: float, connections: int) -> Result:
+            if use_wrk:
+                return run_wrk(url, seconds, connections, script)
+            return run_raw(url, seconds, connections)
+
+        for service_ms in args.service_ms:
+            upstream_port, proxy_port = free_port(), free_port()
+            upstream = start([sys.executable, __file__, "--serve-upstream", str(upstream_port),
+                              str(service_ms)])  # fmt: skip
+            plan = write_plan(folder, f"http://127.0.0.1:{upstream_port}")
+            code = (
+                "from adapters.router.builtin import run_proxy; from config.settings import "
+                f"Settings; run_proxy({str(plan)!r}, Settings(), '127.0.0.1', {proxy_port})"
+            )
+            proxy = start([sys.executable, "-c", code],
+                          {"SWITCHOVER_DATABASE_URL": database_url,
+                           "SWITCHOVER_LOG_LEVEL": "WARNING"})  # fmt: skip
+            try:
+                wait_for_port(upstream_port)
+                wait_for_port(proxy_port)
+                for connections in args.connections:
+                    for name, port in (("direct", upstream_port), ("proxy", proxy_port)):
+                        url = f"http://127.0.0.1:{port}"
+                        load(url, args.warmup, connections)
+                        result = load(url, args.duration, connections)
+                        rows.append((f"{service_ms:g} ms", connections, name, result))
+            finally:
+                stop(proxy)
+                stop(upstream)
+
+    client = "wrk -t1" if use_wrk else "python raw-socket client"
+    print(f"\nbuiltin router vs direct: {args.duration:g} s each, load from {client}, "
+          f"{os.cpu_count()} cores shared by load, proxy and service\n")  # fmt: skip
+    print(f"{'service':>8} {'conns':>5} {'path':>7} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} "
+          f"{'errors':>6}")  # fmt: skip
+    for service, connections, name, result in rows:
+        print(f"{service:>8} {connections:>5} {name:>7} {result.rps:>8.0f} {result.p50_ms:>7.2f} "
+              f"{result.p99_ms:>7.2f} {result.errors:>6}")  # fmt: skip
+    print()
+    for i in range(0, len(rows), 2):
+        service, connections, _, direct = rows[i]
+        proxied = rows[i + 1][3]
+        print(f"service {service}, {connections} connection(s): p50 added "
+              f"{proxied.p50_ms - direct.p50_ms:+.2f} ms, p99 added "
+              f"{proxied.p99_ms - direct.p99_ms:+.2f} ms, throughput "
+              f"{proxied.rps / direct.rps:.2f} of direct")  # fmt: skip
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--serve-upstream":
+        serve_upstream(int(sys.argv[2]), float(sys.argv[3]))
+    elif len(sys.argv) > 1 and sys.argv[1] == "--raw-client":
+        host, port, seconds, connections = sys.argv[2:6]
+        result = asyncio.run(_raw_client(host, int(port), float(seconds), int(connections)))
+        print(json.dumps(result))
+    else:
+        main()
