@@ -18,7 +18,8 @@ APT_NEEDS := tesseract:tesseract-ocr \
              psql:postgresql-client \
              nginx:nginx \
              /usr/include/mariadb/mysql.h:libmariadb-dev \
-             pkg-config:pkg-config
+             pkg-config:pkg-config \
+             wrk:wrk
 
 .PHONY: demo test lint typecheck unit system-deps venv web-assets clean
 

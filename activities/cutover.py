@@ -135,6 +135,7 @@ class CutoverActivities:
             stages=list(cutover.stages),
             shadow=cutover.shadow,
             soak_minutes=cutover.gates.soak_minutes,
+            catch_up_every_s=cutover.catch_up_every_s,
             approval=cutover.approval,
             on_gate_failure=cutover.on_gate_failure,
             tables=[t.target for t in plan.tables],

@@ -159,6 +159,10 @@ def configure_logging(level: str = "INFO", fmt: str = "auto", *, force: bool = F
     # Alembic announces each of its plugins at INFO whenever it loads: noise on every
     # command that touches the engine database.
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    # httpx logs every request's URL at INFO, and URLs can carry personal data
+    # (/claimants/AB123456C): the router and the services it calls must not log them.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
     _configured = True
 
 

@@ -257,6 +257,7 @@ class CutoverPlanView(BaseModel):
     stages: list[int]
     shadow: bool
     soak_minutes: float
+    catch_up_every_s: float = 60
     approval: str  # required | auto
     on_gate_failure: str  # rollback | freeze
     tables: list[str]

@@ -1,15 +1,25 @@
-"""``switchover demo``: the whole digitisation story on bundled samples, then a summary.
+"""``switchover demo``: the whole story on bundled samples, then a summary.
 
-Prints sample forms with ground truth, starts the embedded stack (or uses a Temporal
-server already answering at the configured address), ingests everything as one batch,
-plays a caseworker approving a form from the review queue, and reports outcomes, field
-accuracy against the ground truth, and the savings ledger.
+Two things happen side by side on the embedded stack (or a Temporal server already
+answering at the configured address), with the web app up:
+
+- paper: sample forms with ground truth are printed, ingested as one batch, and a
+  caseworker approves one from the review queue;
+- a legacy system: a benefits database in SQLite, with an old HTTP service in front of it,
+  is migrated to PostgreSQL, reconciled, shadowed and cut over stage by stage through the
+  builtin router while citizens use it (one stage fails on errors injected into the modern
+  service, rolls back, and passes once the fault is removed), then frozen, archived and
+  retired; the savings ledger starts counting.
+
+At the end it prints what happened and the savings, and (at a terminal) leaves the web app
+and the Temporal UI open.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import sys
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -55,45 +65,89 @@ def _write_samples(folder: Path, count: int) -> list[Any]:
     return specimens
 
 
+DEMO_ENGINEER = "demo"
+DEMO_PASSWORD = "switchover-demo"  # noqa: S105 - a local demo account, printed for people
+
+
 async def run_demo(settings: Settings, *, count: int = 3) -> None:
     """Run the demo end to end and print what happened."""
     from db.migrate import upgrade
-    from switchover.ingest import expand, ingest
-    from switchover.review import decide, list_tasks, savings_rows, show_task
+    from switchover import demo_system
+    from switchover.stack import _web_beside_worker
 
     folder = settings.home / "demo"
     say(f"1. Printing sample forms with ground truth into {folder} ...")
-    specimens = await asyncio.to_thread(_write_samples, folder, count)
-    files = expand([folder])
-    say(f"   {len(specimens)} filled forms as scans, phone photos and digital PDFs: "
-        f"{len(files)} files, one of them broken on purpose.")  # fmt: skip
-
+    specimens = await asyncio.to_thread(_write_samples, folder / "forms", count)
+    say(f"   {len(specimens)} filled forms as scans, phone photos and digital PDFs, "
+        "and one broken file.")  # fmt: skip
+    say(f"2. Writing two legacy systems into {folder}: benefits claimants in SQLite, and the "
+        "mainframe's payment file (EBCDIC) ...")  # fmt: skip
+    try:
+        await asyncio.to_thread(demo_system.ensure_database, settings.demo_target_url)
+        await asyncio.to_thread(demo_system.drop_schema, settings.demo_target_url)
+    except Exception as e:  # psycopg's errors: the modern store is not there
+        raise ServiceUnavailableError(
+            f"the demo migrates into PostgreSQL at {settings.demo_target_url} and cannot reach "
+            f"it ({e.__class__.__name__}); set SWITCHOVER_DEMO_TARGET_URL"
+        ) from e
+    system = await asyncio.to_thread(
+        demo_system.write_legacy_system, folder / "legacy", target_url=settings.demo_target_url
+    )
+    mainframe = await asyncio.to_thread(
+        demo_system.write_mainframe_system,
+        folder / "mainframe",
+        target_url=settings.demo_target_url,
+        claimant_ids=system.claimant_ids,
+    )
     await asyncio.to_thread(upgrade, settings.resolved_database_url)
+    await asyncio.to_thread(demo_system.ensure_engineer, settings, DEMO_ENGINEER, DEMO_PASSWORD)
     async with _temporal(settings) as client:
         activities = production_activities(settings)
         workers = build_workers(client, activities, ocr_slots=settings.ocr_workers)
         stop = asyncio.Event()
         worker_task = asyncio.create_task(run_workers(workers, stop, activities))
+        web_task = asyncio.create_task(_web_beside_worker(settings, stop))
         try:
-            say(f"2. Ingesting {len(files)} files as one batch "
-                f"(watch it at http://localhost:{settings.temporal_ui_port}) ...")  # fmt: skip
-            summary = await ingest(settings, [folder], None, wait=True)
-            for line in summary["lines"]:
-                say("   " + line)
-
-            tasks = list_tasks(settings, status="open", form_type=None)
-            say(f"3. {len(tasks)} forms wait for a caseworker.")
-            if tasks:
-                await _play_caseworker(settings, tasks[0]["id"], specimens, show_task, decide)
-            _report(settings, specimens, savings_rows)
+            say(f"3. Digitising the forms and migrating the legacy system, side by side "
+                f"(watch at http://localhost:{settings.temporal_ui_port} and "
+                f"http://{settings.web_host}:{settings.web_port}, "
+                f"signed in as {DEMO_ENGINEER} / {DEMO_PASSWORD}) ...")  # fmt: skip
+            _, story = await asyncio.gather(
+                _digitise(settings, folder / "forms", specimens),
+                demo_system.migrate_cut_over_and_retire(
+                    settings,
+                    client,
+                    system,
+                    engineer=DEMO_ENGINEER,
+                    say=say,
+                    mainframe_plan=mainframe,
+                ),
+            )
+            _report(settings, specimens, story)
             if sys.stdin.isatty():
-                say(f"\nThe stack stays up: Temporal UI http://localhost:{settings.temporal_ui_port}"
-                    " . Ctrl-C stops it.")  # fmt: skip
+                say(f"\nThe stack stays up: web app http://{settings.web_host}:{settings.web_port}"
+                    f" (sign in as {DEMO_ENGINEER} / {DEMO_PASSWORD}), Temporal UI "
+                    f"http://localhost:{settings.temporal_ui_port} . Ctrl-C stops it.")  # fmt: skip
                 with contextlib.suppress(asyncio.CancelledError):
                     await asyncio.Event().wait()
         finally:
             stop.set()
             await worker_task
+            await web_task
+
+
+async def _digitise(settings: Settings, folder: Path, specimens: list[Any]) -> None:
+    """Ingest the sample forms as one batch and play a caseworker on the first task."""
+    from switchover.ingest import ingest
+    from switchover.review import decide, list_tasks, show_task
+
+    summary = await ingest(settings, [folder], None, wait=True)
+    for line in summary["lines"]:
+        say("   [forms] " + line)
+    tasks = list_tasks(settings, status="open", form_type=None)
+    say(f"   [forms] {len(tasks)} forms wait for a caseworker.")
+    if tasks:
+        await _play_caseworker(settings, tasks[0]["id"], specimens, show_task, decide)
 
 
 async def _play_caseworker(
@@ -137,14 +191,21 @@ def _truth_for(filename: str, specimens: list[Any]) -> dict[str, Any] | None:
     return None
 
 
-def _report(settings: Settings, specimens: list[Any], savings_rows: Any) -> None:
+def _report(settings: Settings, specimens: list[Any], story: Any) -> None:
     from db import records
+    from db.cutover import cutover_history
+    from db.decommission import latest_archive
+    from db.ledger import accrue_system_savings
+    from db.programme import system_summaries
     from db.session import session_scope
+    from switchover.demo_system import SYSTEM_ID
+    from switchover.review import savings_rows
     from switchover.specimens import FieldScore
 
     outcomes: Counter[str] = Counter()
     score = FieldScore()
     with session_scope(settings.resolved_database_url) as session:
+        accrue_system_savings(session, today=dt.date.today())
         for record in records.list_form_records(session, limit=10_000):
             outcomes[record.status.value] += 1
             truth = next(
@@ -156,7 +217,14 @@ def _report(settings: Settings, specimens: list[Any], savings_rows: Any) -> None
                 continue
             values = {name: f.get("value") for name, f in (record.fields or {}).items()}
             score.add(truth, values, {r.get("field") for r in record.reasons})
+        history = [
+            (e.kind.value.replace("_", " "), e.modern_percent, e.actor)
+            for e in cutover_history(session, SYSTEM_ID)
+        ]
+        archive = latest_archive(session, SYSTEM_ID)
+        systems = {s.id: s for s in system_summaries(session)}
     say("4. Summary")
+    say("   Paper forms")
     say(
         "   records: "
         + ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in sorted(outcomes.items()))
@@ -165,14 +233,35 @@ def _report(settings: Settings, specimens: list[Any], savings_rows: Any) -> None
         say(f"   fields exactly right: {score.right}/{score.fields} "
             f"({100 * score.exact_rate:.1f}%); wrong and not flagged for review: "
             f"{score.wrong_unflagged} ({100 * score.wrong_unflagged_rate:.2f}%)")  # fmt: skip
+    say("   The legacy benefits system")
+    steps = ", ".join(
+        f"{kind}" + (f" {percent}%" if percent and kind.startswith(("stage", "gate", "rolled"))
+                     else "")
+        for kind, percent, _actor in history
+    )  # fmt: skip
+    say(f"   history: {steps}")
+    say(f"   gate failures: {story.gate_failures}; approvals by {DEMO_ENGINEER}: "
+        f"{story.approvals}; checklist items closed: {story.checklist_closed}")  # fmt: skip
+    for line in story.lines:
+        say(f"   {line}")
+    if archive is not None:
+        say(f"   archive: {archive.files} files, {archive.rows} rows, {archive.bytes:,} bytes, "
+            f"read back and verified: {'yes' if archive.verified_at else 'no'} "
+            f"({archive.manifest_key})")  # fmt: skip
+    summary = systems.get(SYSTEM_ID)
+    if summary is not None:
+        say(f"   stage: {summary.stage}; saved to date £{summary.savings_to_date_gbp:,.2f} "
+            f"(the migration's one-off cost is charged on retirement day); projected "
+            f"£{summary.projected_savings_per_year_gbp:,.2f} a year")  # fmt: skip
+    say("   Savings ledger")
     rows = savings_rows(settings)
     total_saved = sum((Decimal(r["amount_gbp"]) for r in rows), Decimal(0))
     for row in rows:
         amount = Decimal(row["amount_gbp"])
-        say(f"   saved on {row['subject']}: {row['entries']} forms, £{amount:,.2f}")
-    say(f"   total saved: £{total_saved:,.2f}")
-    say(f"   Look further: `switchover review list`, `switchover savings report`, "
-        f"Temporal UI http://localhost:{settings.temporal_ui_port}")  # fmt: skip
+        say(f"   {row['kind']} {row['subject']}: {row['entries']} entries, £{amount:,.2f}")
+    say(f"   total: £{total_saved:,.2f}")
+    say("   Look further: `switchover cutover status legacy-benefits`, `switchover review list`, "
+        "`switchover savings report`")  # fmt: skip
 
 
 _hashes: dict[Path, str] = {}

@@ -198,6 +198,7 @@ class CutoverWorkflow:
                 retry = None
                 continue
             if action.kind is EngineerActionKind.ADVANCE:
+                self._status.phase = CutoverPhase.STAGE  # answered: moving on
                 await self._event(CutoverEventKind.ADVANCED, actor=action)
                 self._status.held = False
                 self._status.waiting_for = None
@@ -215,6 +216,8 @@ class CutoverWorkflow:
             action = self._take_action()
             if action.kind in (EngineerActionKind.APPROVE, EngineerActionKind.ROLLBACK):
                 break
+        # Answered: the status must not invite a second answer while the stage starts.
+        self._status.phase = CutoverPhase.STAGE
         self._status.waiting_for = None
         if action.kind is EngineerActionKind.APPROVE:
             await self._event(CutoverEventKind.APPROVED, actor=action,
@@ -222,20 +225,30 @@ class CutoverWorkflow:
         return action
 
     async def _soak(self, minutes: float) -> None:
-        """Let a stage run for its soak time; an engineer's action ends it early."""
+        """Let a stage run for its soak time, catching up legacy's changes as it goes; an
+        engineer's action ends it early."""
+        assert self._plan is not None
         ends = workflow.now() + timedelta(minutes=minutes)
+        every = timedelta(seconds=self._plan.catch_up_every_s)
         self._status.soak_ends_at = ends
         self._status.waiting_for = f"the soak of {self._label(self._status.stage_index)}"
         try:
-            await workflow.wait_condition(
-                lambda: self._action is not None, timeout=timedelta(minutes=minutes)
-            )
-        except TimeoutError:
-            return
+            while True:
+                left = ends - workflow.now()
+                if left <= timedelta(0):
+                    return
+                try:
+                    await workflow.wait_condition(
+                        lambda: self._action is not None, timeout=min(left, every)
+                    )
+                except TimeoutError:
+                    if ends - workflow.now() > timedelta(0):
+                        await self._catch_up()
+                    continue
+                raise _Interrupt
         finally:
             self._status.soak_ends_at = None
             self._status.waiting_for = None
-        raise _Interrupt
 
     async def _judge(self, index: int) -> GateFigures:
         """Catch up and reconcile the data, then judge the router's figures."""
@@ -263,19 +276,9 @@ class CutoverWorkflow:
         (re-syncing differences a few times: they are writes legacy took meanwhile)."""
         assert self._request is not None
         assert self._plan is not None
-        since = self._caught_up_at or workflow.now()
-        self._caught_up_at = workflow.now()
+        await self._catch_up()
         passed = True
         for table in self._plan.tables:
-            await workflow.execute_activity(
-                names.CATCH_UP_TABLE,
-                CatchUpInput(plan_path=self._request.plan_path, table=table, since=since),
-                result_type=CatchUpResult,
-                task_queue=TASK_QUEUE_IO,
-                start_to_close_timeout=timedelta(hours=2),
-                heartbeat_timeout=timedelta(minutes=2),
-                retry_policy=IO_RETRY,
-            )
             report = await self._reconcile(table)
             rounds = 0
             while not report.passed and report.stopped is None and rounds < RESYNC_ROUNDS:
@@ -291,6 +294,23 @@ class CutoverWorkflow:
                 report = await self._reconcile(table)
             passed = passed and report.passed
         return passed
+
+    async def _catch_up(self) -> None:
+        """Re-copy every table's rows legacy changed since the last catch-up."""
+        assert self._request is not None
+        assert self._plan is not None
+        since = self._caught_up_at or workflow.now()
+        self._caught_up_at = workflow.now()
+        for table in self._plan.tables:
+            await workflow.execute_activity(
+                names.CATCH_UP_TABLE,
+                CatchUpInput(plan_path=self._request.plan_path, table=table, since=since),
+                result_type=CatchUpResult,
+                task_queue=TASK_QUEUE_IO,
+                start_to_close_timeout=timedelta(hours=2),
+                heartbeat_timeout=timedelta(minutes=2),
+                retry_policy=IO_RETRY,
+            )
 
     async def _reconcile(self, table: str) -> ReconcileTableResult:
         assert self._request is not None

@@ -74,12 +74,14 @@ class FakeCutover:
     decommission: list[str] = field(default_factory=list)
     closed: int = 0
     reconciliations: int = 0
+    catch_ups: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @activity.defn(name=names.READ_CUTOVER_PLAN)
     def read_cutover_plan(self, plan_path: str) -> CutoverPlanView:
         return CutoverPlanView(system_id="legacy-test", stages=self.stages, shadow=True,
-                               soak_minutes=30, approval=self.approval,
+                               soak_minutes=30, catch_up_every_s=600,
+                               approval=self.approval,
                                on_gate_failure=self.on_gate_failure, tables=["people"],
                                decommission=True, archive=True)  # fmt: skip
 
@@ -122,6 +124,8 @@ class FakeCutover:
 
     @activity.defn(name=names.CATCH_UP_TABLE)
     def catch_up_table(self, request: CatchUpInput) -> CatchUpResult:
+        with self.lock:
+            self.catch_ups += 1
         return CatchUpResult(rows=0, by_updated_at=True)
 
     @activity.defn(name=names.RECONCILE_TABLE)
@@ -258,6 +262,8 @@ async def test_stages_in_order_then_modern_becomes_system_of_record_and_legacy_r
     assert result.setting.system_of_record is Side.MODERN
     # Every gate reconciled afresh, and once more before modern became the system of record.
     assert fake.reconciliations == 4 + 1
+    # Each 30-minute soak caught up every 10 minutes (twice), and each judgement once more.
+    assert fake.catch_ups == 4 * 2 + 4 + 1
 
 
 async def test_a_failed_gate_rolls_back_and_waits_then_passes_once_the_fault_is_fixed(
