@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import math
 import sys
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -245,7 +246,8 @@ def _report(settings: Settings, specimens: list[Any], story: Any) -> None:
     for line in story.lines:
         say(f"   {line}")
     if archive is not None:
-        say(f"   archive: {archive.files} files, {archive.rows} rows, {archive.bytes:,} bytes, "
+        files = f"{archive.files} file{'' if archive.files == 1 else 's'}"
+        say(f"   archive: {files}, {archive.rows} rows, {archive.bytes:,} bytes, "
             f"read back and verified: {'yes' if archive.verified_at else 'no'} "
             f"({archive.manifest_key})")  # fmt: skip
     summary = systems.get(SYSTEM_ID)
@@ -253,6 +255,13 @@ def _report(settings: Settings, specimens: list[Any], story: Any) -> None:
         say(f"   stage: {summary.stage}; saved to date £{summary.savings_to_date_gbp:,.2f} "
             f"(the migration's one-off cost is charged on retirement day); projected "
             f"£{summary.projected_savings_per_year_gbp:,.2f} a year")  # fmt: skip
+        yearly = summary.projected_savings_per_year_gbp
+        if yearly > 0:
+            migration_cost = system_migration_cost(settings, SYSTEM_ID)
+            days = math.ceil(migration_cost / (yearly / 365))
+            say(
+                f"   the retirement pays back the migration's £{migration_cost:,.2f} in {days} days"
+            )
     say("   Savings ledger")
     rows = savings_rows(settings)
     total_saved = sum((Decimal(r["amount_gbp"]) for r in rows), Decimal(0))
@@ -262,6 +271,15 @@ def _report(settings: Settings, specimens: list[Any], story: Any) -> None:
     say(f"   total: £{total_saved:,.2f}")
     say("   Look further: `switchover cutover status legacy-benefits`, `switchover review list`, "
         "`switchover savings report`")  # fmt: skip
+
+
+def system_migration_cost(settings: Settings, system_id: str) -> Decimal:
+    from db.models import System
+    from db.session import session_scope
+
+    with session_scope(settings.resolved_database_url) as session:
+        system = session.get(System, system_id)
+        return system.migration_cost_gbp if system is not None else Decimal(0)
 
 
 _hashes: dict[Path, str] = {}

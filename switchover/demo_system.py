@@ -382,7 +382,9 @@ def modern_app(target_url: str, service: ModernService, schema: str = SCHEMA) ->
     @app.get("/claimants/{claimant_id}")
     def read(claimant_id: int) -> JSONResponse:
         if service.fault:
-            return JSONResponse({"error": "injected fault"}, status_code=500)
+            return JSONResponse(
+                {"error": "injected fault"}, status_code=500, headers={"X-Served-By": "modern"}
+            )
         row = (
             connection()
             .execute(
@@ -399,7 +401,9 @@ def modern_app(target_url: str, service: ModernService, schema: str = SCHEMA) ->
     @app.post("/claimants/{claimant_id}/postcode")
     async def write(claimant_id: int, request: Request) -> JSONResponse:
         if service.fault:
-            return JSONResponse({"error": "injected fault"}, status_code=500)
+            return JSONResponse(
+                {"error": "injected fault"}, status_code=500, headers={"X-Served-By": "modern"}
+            )
         postcode = str((await request.json())["postcode"])
         changed = await asyncio.to_thread(
             lambda: (
@@ -561,6 +565,7 @@ class StoryLog:
     advances: int = 0
     checklist_closed: int = 0
     mainframe_rows: int = 0
+    resyncs: int = 0
     unexpected_failures: list[str] = field(default_factory=list)
 
 
@@ -609,13 +614,13 @@ async def migrate_cut_over_and_retire(
                 mainframe = await client.start_workflow(
                     MigrateSystemWorkflow.run,
                     MigrateSystemInput(plan_path=str(mainframe_plan), batch_max_rows=1000),
-                    id=f"migrate/{PAYMENTS_ID}",
+                    id=f"migrate-{PAYMENTS_ID}",
                     task_queue=TASK_QUEUE_WORKFLOWS,
                 )
             migration = await client.start_workflow(
                 MigrateSystemWorkflow.run,
                 MigrateSystemInput(plan_path=str(system.plan_path), batch_max_rows=100),
-                id=f"migrate/{SYSTEM_ID}",
+                id=f"migrate-{SYSTEM_ID}",
                 task_queue=TASK_QUEUE_WORKFLOWS,
             )
             if mainframe is not None:
@@ -625,7 +630,7 @@ async def migrate_cut_over_and_retire(
                 state = paid.state.value.replace("_", " ")
                 say(f"   mainframe payments: {rows} EBCDIC records (packed decimals) copied "
                     f"to PostgreSQL and reconciled exactly; {state}")  # fmt: skip
-            result = await migration.result()
+            result = await _follow_migration(migration, engineer=engineer, say=say, story=story)
             copied = sum(t.rows_copied for t in result.tables.values())
             say(f"   copied {copied} rows, reconciled exactly, caught up; cutover started")
             cutover = client.get_workflow_handle(f"cutover/{SYSTEM_ID}")
@@ -637,7 +642,9 @@ async def migrate_cut_over_and_retire(
                     break
                 state = await cutover.query(CutoverWorkflow.status)
                 now = (state.phase, state.setting.modern_percent, state.decommission_step)
-                if now != seen:
+                # A stage just answered for has not moved its traffic yet: not worth a line.
+                moving = state.phase is CutoverPhase.STAGE and state.soak_ends_at is None
+                if now != seen and not moving:
                     seen = now
                     say("   " + _describe(state))
                 act = None
@@ -696,8 +703,58 @@ async def migrate_cut_over_and_retire(
     story.lines.append(
         "traffic: "
         + ", ".join(f"{n} answered by {side}" for side, n in sorted(traffic.served.items()))
+        + (
+            f" ({errors} of them errors)"
+            if (
+                errors := sum(
+                    n for status, n in traffic.statuses.items() if status == 0 or status >= 500
+                )
+            )
+            else ""
+        )
     )
     return story
+
+
+async def _follow_migration(
+    handle: Any, *, engineer: str, say: Callable[[str], None], story: StoryLog
+) -> Any:
+    """Wait for a migration, answering its gates as the engineer would: citizens keep
+    writing to legacy during the copy, so the first reconciliation finds the rows they
+    changed; the engineer re-syncs exactly those keys and the workflow reconciles again."""
+    from temporalio.client import WorkflowUpdateFailedError
+
+    from domain.migration import GateAction, GateDecision, RunState, TableState
+    from workflows.migrate import MigrateSystemWorkflow
+
+    result = asyncio.ensure_future(handle.result())
+    try:
+        while not result.done():
+            state = await handle.query(MigrateSystemWorkflow.status)
+            if state.state is RunState.AWAITING_DECISION:
+                for table in state.tables.values():
+                    if table.state is not TableState.AWAITING_DECISION:
+                        continue
+                    report = table.reconciliation
+                    found = (
+                        f"{report.missing} missing, {report.extra} extra, {report.changed} changed"
+                        if report
+                        else "differences"
+                    )
+                    say(f"   gate: reconciling {table.table} found {found} (citizens wrote "
+                        "during the copy); the engineer re-syncs those keys")  # fmt: skip
+                    story.resyncs += 1
+                    # Answered already (a stale look): the next look shows the state.
+                    with suppress(WorkflowUpdateFailedError):
+                        await handle.execute_update(
+                            MigrateSystemWorkflow.decide_gate,
+                            GateDecision(table=table.table, action=GateAction.RESYNC,
+                                         decided_by=engineer),
+                        )  # fmt: skip
+            await asyncio.wait({result}, timeout=0.5)
+        return result.result()
+    finally:
+        result.cancel()
 
 
 def _describe(state: Any) -> str:

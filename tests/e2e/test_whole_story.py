@@ -126,9 +126,57 @@ async def test_migrate_shadow_cut_over_with_a_rollback_then_freeze_archive_and_r
     day = Decimal(420000) / (366 if _leap(retired.retired_on.year) else 365)
     amounts = sorted(e.amount_gbp for e in entries)
     assert amounts == [Decimal(-60000), day.quantize(Decimal("0.01"))]
+    await _page_shows_the_story(settings)
     # Citizens were answered by both sides along the way.
     assert any("answered by legacy" in line and "answered by modern" in line
                for line in story.lines)  # fmt: skip
+
+
+async def _page_shows_the_story(settings: Settings) -> None:
+    """The system's page, in Debian's Chromium, tells the same story from the engine
+    database: the failed gate with its figures, the rollback, the retirement."""
+    import threading
+
+    from playwright.async_api import async_playwright
+
+    from switchover.web.server import build_server
+    from tests.web.conftest import add_user
+    from tests.web.test_browser import ARTEFACTS, CHROMIUM, CHROMIUM_ARGS, _free_port, _sign_in
+
+    web = settings.model_copy(update={"web_port": _free_port()})
+    add_user(web, "pm1", "manager")
+    server = build_server(web)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        assert thread.is_alive(), "the web server did not start"
+        threading.Event().wait(0.05)
+    base = f"http://127.0.0.1:{web.web_port}"
+    path = f"/dashboard/systems/{demo_system.SYSTEM_ID}"
+    try:
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(
+                executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+            )
+            try:
+                page = await browser.new_page(viewport={"width": 1280, "height": 900})
+                await _sign_in(page, base, "pm1", path)
+                rows = page.locator("#cutover-history tbody tr")
+                kinds = [await rows.nth(i).get_attribute("data-kind")
+                         for i in range(await rows.count())]  # fmt: skip
+                failed = await rows.nth(kinds.index("gate_failed")).inner_text()
+                ARTEFACTS.mkdir(parents=True, exist_ok=True)
+                await page.screenshot(path=str(ARTEFACTS / "whole-story.png"), full_page=True)
+            finally:
+                await browser.close()
+    finally:
+        server.should_exit = True
+        thread.join(10)
+    at = kinds.index("gate_failed")
+    assert kinds[at : at + 3] == ["gate_failed", "rolled_back", "advanced"]
+    assert kinds[-1] == "retired"
+    assert "Gate failed at 25%" in failed
+    assert "error rate" in failed
 
 
 def _leap(year: int) -> bool:
