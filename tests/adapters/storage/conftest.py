@@ -6,6 +6,7 @@ the session: requests go through botocore's whole HTTP stack, as they would to A
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import socket
 from collections.abc import Iterator
@@ -49,9 +50,13 @@ def s3_endpoint() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def s3_settings(s3_endpoint: str) -> Settings:
     settings = Settings(s3_endpoint_url=s3_endpoint, s3_region="eu-west-2")
-    s3_client(settings).create_bucket(
-        Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-2"}
-    )
+    client = s3_client(settings)
+    # moto keeps its buckets per process, not per server: another module's server (the
+    # decommissioning tests import these fixtures) may have made the bucket already.
+    with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
+        client.create_bucket(
+            Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-2"}
+        )
     return settings
 
 
