@@ -725,7 +725,9 @@ def migrate_status(system: str | None, as_json: bool) -> None:
             ids = sorted({w.id async for w in client.list_workflows(query)})
         out = []
         for workflow_id in ids:
-            handle = client.get_workflow_handle_for(MigrateSystemWorkflow.run, workflow_id)
+            # By id (mypy cannot always infer get_workflow_handle_for's types through the
+            # workflow modules' imports); the queries below carry the types.
+            handle = client.get_workflow_handle(workflow_id)
             try:
                 state = await handle.query(MigrateSystemWorkflow.status)
             except RPCError as e:
@@ -740,7 +742,7 @@ def migrate_status(system: str | None, as_json: bool) -> None:
                                          "rows_per_second": None, "eta_seconds": None}  # fmt: skip
                 if table.state in (TableState.COPYING, TableState.PAUSED):
                     child_id = f"{workflow_id}/copy/{name}"
-                    child = client.get_workflow_handle_for(CopyTableWorkflow.run, child_id)
+                    child = client.get_workflow_handle(child_id)
                     try:
                         progress = await child.query(CopyTableWorkflow.progress)
                         entry.update(state=progress.state.value, rows_copied=progress.rows_copied,
