@@ -339,29 +339,24 @@ def savings() -> None:
 @click.option("--csv", "as_csv", is_flag=True)
 @click.option("--json", "as_json", is_flag=True)
 def savings_report(as_csv: bool, as_json: bool) -> None:
-    """Totals saved, by kind and subject."""
-    from switchover.review import savings_rows
+    """Savings to date and projected a year, per system and department, systems by stage
+    with their risk scores, and cost per form before and after (the ledger is brought up to
+    today first). --csv prints the ledger's totals."""
+    from switchover.savings import report_lines, savings_report
 
-    rows = savings_rows(get_settings())
+    report = savings_report(get_settings())
     if as_json:
-        _print_json(rows)
+        _print_json(report)
     elif as_csv:
         import csv
 
         writer = csv.writer(sys.stdout)
         writer.writerow(["kind", "subject", "entries", "amount_gbp"])
-        for row in rows:
+        for row in report["ledger"]:
             writer.writerow([row["kind"], row["subject"], row["entries"], row["amount_gbp"]])
     else:
-        from decimal import Decimal
-
-        total = sum((Decimal(r["amount_gbp"]) for r in rows), Decimal(0))
-        for row in rows:
-            click.echo(
-                f"{row['kind']:<8} {row['subject']:<28} {row['entries']:>7} "
-                f"£{Decimal(row['amount_gbp']):>12,.2f}"
-            )
-        click.echo(f"{'total':<37} {'':>7} £{total:>12,.2f}")
+        for line in report_lines(report):
+            click.echo(line)
 
 
 # --- web -----------------------------------------------------------------------------

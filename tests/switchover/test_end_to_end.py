@@ -87,8 +87,9 @@ def test_scan_to_approved_record_and_clean_stop(stack, tmp_path: Path):
         assert "switchover:" in again.stderr
 
     savings = json.loads(cli(env, "savings", "report", "--json", cwd=tmp_path).stdout)
-    assert savings == [{"kind": "form", "subject": "register-to-vote", "entries": 1,
-                        "amount_gbp": "6.38"}]  # fmt: skip
+    assert savings["ledger"] == [{"kind": "form", "subject": "register-to-vote",
+                                  "entries": 1, "amount_gbp": "6.38"}]  # fmt: skip
+    assert savings["cost_per_form"]["forms_decided"] == 1
 
     # The same file again is the same document: no second record, no second saving.
     repeat = json.loads(cli(env, "forms", "ingest", str(scan), "--json", cwd=tmp_path).stdout)
