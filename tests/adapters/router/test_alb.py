@@ -10,14 +10,12 @@ not that ALB reports them so.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
 import pytest
 import yaml
-from moto.server import ThreadedMotoServer
 
 from adapters.router import open_router
 from adapters.router.alb import AlbRouter
@@ -27,25 +25,6 @@ from domain.errors import RouterError
 from tests.adapters.router.conftest import free_port
 
 REGION = "eu-west-2"
-
-
-@pytest.fixture(scope="module")
-def aws_endpoint() -> Iterator[str]:
-    """moto's server on a free port, with fake credentials in the environment."""
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("AWS_ACCESS_KEY_ID", "testing")
-        env.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        env.delenv("AWS_PROFILE", raising=False)
-        env.delenv("AWS_SESSION_TOKEN", raising=False)
-        env.setenv("NO_PROXY", "127.0.0.1,localhost")
-        env.setenv("no_proxy", "127.0.0.1,localhost")
-        server.start()
-        try:
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            server.stop()
 
 
 @dataclass
