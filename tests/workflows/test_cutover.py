@@ -7,7 +7,6 @@ tests/activities/test_cutover.py and the end-to-end test.)"""
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -53,7 +52,8 @@ from domain.migration import (
     ResyncKeysInput,
     ResyncKeysResult,
 )
-from switchover.worker import ActivitySet, build_workers, run_workers
+from switchover.worker import ActivitySet
+from tests.fakes.workers import running_workers
 from workflows.cutover import CutoverWorkflow
 
 ENGINEERS = {"erin"}
@@ -182,16 +182,9 @@ class FakeCutover:
 
 @asynccontextmanager
 async def running(client: Client, fake: FakeCutover) -> AsyncIterator[None]:
-    workers = build_workers(
-        client, ActivitySet(ocr=[], io=fake.all()), queues=(TASK_QUEUE_WORKFLOWS, TASK_QUEUE_IO)
-    )
-    stop = asyncio.Event()
-    task = asyncio.create_task(run_workers(workers, stop))
-    try:
+    activities = ActivitySet(ocr=[], io=fake.all())
+    async with running_workers(client, activities, queues=(TASK_QUEUE_WORKFLOWS, TASK_QUEUE_IO)):
         yield
-    finally:
-        stop.set()
-        await task
 
 
 async def start(

@@ -27,21 +27,16 @@ from domain.digitise import (
     ReviewDecision,
     ReviewOutcome,
 )
-from switchover.worker import ActivitySet, build_workers, run_workers
+from switchover.worker import ActivitySet
 from tests.fakes.digitise_activities import FakeDigitiseActivities, document
+from tests.fakes.workers import running_workers
 from workflows.digitise import DigitiseBatchWorkflow, DigitiseFormWorkflow
 
 
 @asynccontextmanager
 async def running(client: Client, fake: FakeDigitiseActivities) -> AsyncIterator[None]:
-    workers = build_workers(client, ActivitySet(ocr=[fake.extract_form], io=fake.all()))
-    stop = asyncio.Event()
-    task = asyncio.create_task(run_workers(workers, stop))
-    try:
+    async with running_workers(client, ActivitySet(ocr=[fake.extract_form], io=fake.all())):
         yield
-    finally:
-        stop.set()
-        await task
 
 
 async def awaiting_review(handle: WorkflowHandle) -> DigitiseFormStatus:

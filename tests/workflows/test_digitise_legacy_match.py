@@ -3,7 +3,6 @@ activities for every outcome, and with the real activities against a SQLite regi
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -28,9 +27,10 @@ from domain.digitise import (
     RecordStatus,
 )
 from domain.forms import ExtractedField, FormExtraction
-from switchover.worker import ActivitySet, build_workers, run_workers
+from switchover.worker import ActivitySet
 from tests.adapters.test_legacy_match import ALICE, Person, sqlite_register, write_plan
 from tests.fakes.digitise_activities import FakeDigitiseActivities, document
+from tests.fakes.workers import running_workers
 from tests.workflows.test_digitise import awaiting_review, start_form, wf_id
 from workflows.digitise import LEGACY_PATIENCE, DigitiseFormWorkflow
 
@@ -39,16 +39,9 @@ from workflows.digitise import LEGACY_PATIENCE, DigitiseFormWorkflow
 async def running(
     client: Client, fake: FakeDigitiseActivities, io: Sequence[Any] | None = None
 ) -> AsyncIterator[None]:
-    workers = build_workers(
-        client, ActivitySet(ocr=[fake.extract_form], io=list(io) if io else fake.all())
-    )
-    stop = asyncio.Event()
-    task = asyncio.create_task(run_workers(workers, stop))
-    try:
+    activities = ActivitySet(ocr=[fake.extract_form], io=list(io) if io else fake.all())
+    async with running_workers(client, activities):
         yield
-    finally:
-        stop.set()
-        await task
 
 
 async def test_a_matched_form_is_approved_with_its_match(time_skipping_env: WorkflowEnvironment):

@@ -44,7 +44,8 @@ from domain.migration import (
     TableProfile,
     TableState,
 )
-from switchover.worker import ActivitySet, build_workers, run_workers
+from switchover.worker import ActivitySet
+from tests.fakes.workers import running_workers
 from workflows.migrate import CopyTableWorkflow, MigrateSystemWorkflow
 
 
@@ -130,16 +131,9 @@ class FakeMigration:
 
 @asynccontextmanager
 async def running(client: Client, fake: FakeMigration) -> AsyncIterator[None]:
-    workers = build_workers(
-        client, ActivitySet(ocr=[], io=fake.all()), queues=(TASK_QUEUE_WORKFLOWS, TASK_QUEUE_IO)
-    )
-    stop = asyncio.Event()
-    task = asyncio.create_task(run_workers(workers, stop))
-    try:
+    activities = ActivitySet(ocr=[], io=fake.all())
+    async with running_workers(client, activities, queues=(TASK_QUEUE_WORKFLOWS, TASK_QUEUE_IO)):
         yield
-    finally:
-        stop.set()
-        await task
 
 
 async def start(
