@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import math
 import sys
 from collections import Counter
@@ -196,17 +195,16 @@ def _report(settings: Settings, specimens: list[Any], story: Any) -> None:
     from db import records
     from db.cutover import cutover_history
     from db.decommission import latest_archive
-    from db.ledger import accrue_system_savings
     from db.programme import system_summaries
     from db.session import session_scope
     from switchover.demo_system import SYSTEM_ID
-    from switchover.review import savings_rows
+    from switchover.savings import report_lines, savings_report
     from switchover.specimens import FieldScore
 
     outcomes: Counter[str] = Counter()
     score = FieldScore()
+    report = savings_report(settings)  # brings the ledger up to today first
     with session_scope(settings.resolved_database_url) as session:
-        accrue_system_savings(session, today=dt.date.today())
         for record in records.list_form_records(session, limit=10_000):
             outcomes[record.status.value] += 1
             truth = next(
@@ -262,13 +260,8 @@ def _report(settings: Settings, specimens: list[Any], story: Any) -> None:
             say(
                 f"   the retirement pays back the migration's £{migration_cost:,.2f} in {days} days"
             )
-    say("   Savings ledger")
-    rows = savings_rows(settings)
-    total_saved = sum((Decimal(r["amount_gbp"]) for r in rows), Decimal(0))
-    for row in rows:
-        amount = Decimal(row["amount_gbp"])
-        say(f"   {row['kind']} {row['subject']}: {row['entries']} entries, £{amount:,.2f}")
-    say(f"   total: £{total_saved:,.2f}")
+    for line in report_lines(report):
+        say(f"   {line}")
     say("   Look further: `switchover cutover status legacy-benefits`, `switchover review list`, "
         "`switchover savings report`")  # fmt: skip
 
