@@ -34,9 +34,12 @@ class FieldType(StrEnum):
 
 
 class Position(StrEnum):
-    RIGHT = "right"
-    BELOW = "below"
-    ZONE = "zone"
+    """Where a field's value lies relative to its printed label."""
+
+    RIGHT = "right"  # in the box (or on the line) right of the label
+    BELOW = "below"  # in the box under the label: the label stands above its box
+    INSIDE = "inside"  # the label is printed inside the box, as a caption or hint
+    ZONE = "zone"  # at fixed page coordinates; no label needed
 
 
 Zone = tuple[float, float, float, float]
@@ -64,6 +67,9 @@ class FieldSpec(_Strict):
     # How far the value may reach from its label, as a fraction of the page.
     max_width: float | None = Field(default=None, gt=0, le=1)
     max_height: float | None = Field(default=None, gt=0, le=1)
+    # A fillable PDF's own field for this value (its full name, as PDF tools list it):
+    # read exactly, without OCR, when the document carries one.
+    pdf_field: str | None = Field(default=None, min_length=1)
 
     @field_validator("pattern")
     @classmethod
@@ -90,6 +96,13 @@ class FieldSpec(_Strict):
             raise ValueError(f"field {self.name!r}: position zone needs a zone")
         if self.position is not Position.ZONE and not self.label:
             raise ValueError(f"field {self.name!r}: position {self.position} needs a label")
+        if self.zone is not None and self.position is not Position.ZONE and (
+            self.type not in (FieldType.CHECKBOX, FieldType.CHOICE)
+        ):
+            raise ValueError(
+                f"field {self.name!r}: a zone with a label is only for tick boxes "
+                "(checkbox, choice); use position: zone"
+            )
         if self.type is FieldType.CHOICE and not self.choices:
             raise ValueError(f"field {self.name!r}: type choice needs choices")
         return self
