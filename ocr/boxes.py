@@ -1,0 +1,232 @@
+"""Printed boxes on a page: value boxes, tick boxes, comb boxes and the cells of grids.
+
+Boxes are found from the page's ruled lines alone, never from its text: long thin runs
+of ink, horizontal and vertical, are kept and everything else dropped, and each area
+the lines close in is a box. A grid's cells share walls, so each cell is a box of its
+own; a comb (one cell per character) is the row of its cells, told apart by their
+equal height and the thin walls between them.
+
+Works on the cleaned, deskewed page (``ReadPage.image()``) at its own resolution.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from enum import StrEnum
+
+import cv2
+import numpy as np
+
+from ocr.engines import GrayImage, PixelBox
+
+# A ruled line is at least this long (inches): longer than any stroke of a letter in
+# print up to 12 pt, shorter than the side of the smallest tick box (about 3 mm).
+_MIN_LINE_IN = 0.1
+# Smallest side of a box (inches), and how square a tick box is.
+_MIN_SIDE_IN = 0.09
+_TICK_MAX_SIDE_IN = 0.32
+_TICK_RATIO = (0.7, 1.45)
+# A box's area against its bounding rectangle's: straight sides.
+_RECTANGULAR = 0.8
+# Comb cells: at least this many side by side, walls no thicker than this share of a
+# cell, the same height within this share.
+_COMB_MIN_CELLS = 3
+_COMB_WALL = 0.45
+_COMB_HEIGHT = 0.15
+# Boxes of more than this share of the page are the page's own frame, not a field.
+_MAX_PAGE_SHARE = 0.25
+
+
+class BoxKind(StrEnum):
+    VALUE = "value"  # a box for a written value, or a cell of a grid
+    TICK = "tick"  # a small square to tick or cross
+    COMB = "comb"  # a row of character cells, one character each
+
+
+@dataclass(frozen=True)
+class Box:
+    """A printed box, by its inside (the walls excluded), in pixels of the page.
+
+    Attributes:
+        bbox: x0, y0, x1, y1 of the inside.
+        kind: what the box is for.
+        cells: the character cells of a comb; 1 for other boxes.
+        walls: the x positions (pixels) of a comb's inner walls, left to right.
+    """
+
+    bbox: PixelBox
+    kind: BoxKind
+    cells: int = 1
+    walls: tuple[int, ...] = ()
+
+    @property
+    def width(self) -> int:
+        return self.bbox[2] - self.bbox[0]
+
+    @property
+    def height(self) -> int:
+        return self.bbox[3] - self.bbox[1]
+
+    def contains(self, x: float, y: float) -> bool:
+        x0, y0, x1, y1 = self.bbox
+        return x0 <= x <= x1 and y0 <= y <= y1
+
+
+def ruled_lines(image: GrayImage, dpi: int) -> GrayImage:
+    """The page's long straight lines as white on black: box walls, rules, underlines."""
+    _, ink = cv2.threshold(image, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+    length = max(9, round(_MIN_LINE_IN * dpi))
+    horizontal = cv2.morphologyEx(
+        ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (length, 1))
+    )
+    vertical = cv2.morphologyEx(
+        ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, length))
+    )
+    lines = cv2.bitwise_or(horizontal, vertical)
+    # Close the small breaks noise and JPEG leave in thin walls, so boxes stay closed.
+    return np.asarray(cv2.dilate(lines, np.ones((3, 3), np.uint8)), dtype=np.uint8)
+
+
+def find_boxes(image: GrayImage, dpi: int) -> list[Box]:
+    """Every box printed on the page, top to bottom, left to right.
+
+    Args:
+        image: the page, 8-bit grayscale (dark ink on light paper).
+        dpi: its resolution.
+
+    Returns:
+        Value boxes and grid cells, tick boxes, and combs (whose cells are not also
+        returned on their own).
+    """
+    if image.size == 0:
+        return []
+    lines = ruled_lines(image, dpi)
+    contours, hierarchy = cv2.findContours(lines, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+    if hierarchy is None:
+        return []
+    min_side = _MIN_SIDE_IN * dpi
+    page_area = image.shape[0] * image.shape[1]
+    insides: list[PixelBox] = []
+    for contour, (_, _, _, parent) in zip(contours, hierarchy[0], strict=True):
+        if parent < 0:
+            continue  # an outer edge of a line; the holes inside lines are the boxes
+        x, y, w, h = cv2.boundingRect(contour)
+        if w < min_side or h < min_side or w * h > _MAX_PAGE_SHARE * page_area:
+            continue
+        if cv2.contourArea(contour) < _RECTANGULAR * w * h:
+            continue
+        # The dilation above thickened the walls by a pixel on each side: give it back.
+        insides.append((x - 1, y - 1, x + w + 1, y + h + 1))
+    boxes = _combs_and_rest(insides, dpi)
+    return sorted(boxes, key=lambda b: (b.bbox[1], b.bbox[0]))
+
+
+def _combs_and_rest(insides: list[PixelBox], dpi: int) -> list[Box]:
+    """Group cells side by side into combs; the rest are value or tick boxes."""
+    by_row = sorted(insides, key=lambda b: (b[1], b[0]))
+    used: set[int] = set()
+    boxes: list[Box] = []
+    for index, _first in enumerate(by_row):
+        if index in used:
+            continue
+        run = [index]
+        for other_index in range(index + 1, len(by_row)):
+            if other_index in used:
+                continue
+            last = by_row[run[-1]]
+            if _next_cell(last, by_row[other_index]):
+                run.append(other_index)
+        if len(run) >= _COMB_MIN_CELLS and _cells_alike([by_row[i] for i in run]):
+            used.update(run)
+            cells = [by_row[i] for i in run]
+            boxes.append(
+                Box(
+                    bbox=(
+                        cells[0][0],
+                        min(c[1] for c in cells),
+                        cells[-1][2],
+                        max(c[3] for c in cells),
+                    ),
+                    kind=BoxKind.COMB,
+                    cells=len(cells),
+                    walls=tuple((a[2] + b[0]) // 2 for a, b in itertools.pairwise(cells)),
+                )
+            )
+    for index, inside in enumerate(by_row):
+        if index not in used:
+            boxes.append(Box(inside, _kind_of(inside, dpi)))
+    return boxes
+
+
+def _next_cell(left: PixelBox, right: PixelBox) -> bool:
+    """Whether ``right`` is the comb cell straight after ``left``: same row and height,
+    separated by no more than a wall."""
+    height = left[3] - left[1]
+    width = left[2] - left[0]
+    same_row = abs(left[1] - right[1]) <= _COMB_HEIGHT * height and (
+        abs(left[3] - right[3]) <= _COMB_HEIGHT * height
+    )
+    gap = right[0] - left[2]
+    return same_row and 0 <= gap <= max(4, _COMB_WALL * width)
+
+
+def _cells_alike(cells: list[PixelBox]) -> bool:
+    """Character cells: all about as wide as each other and no wider than tall × 1.6."""
+    widths = [c[2] - c[0] for c in cells]
+    heights = [c[3] - c[1] for c in cells]
+    narrowest, widest = min(widths), max(widths)
+    return widest <= 1.5 * narrowest and widest <= 1.6 * max(heights)
+
+
+def _kind_of(inside: PixelBox, dpi: int) -> BoxKind:
+    width, height = inside[2] - inside[0], inside[3] - inside[1]
+    low, high = _TICK_RATIO
+    small = max(width, height) <= _TICK_MAX_SIDE_IN * dpi
+    return BoxKind.TICK if small and low <= width / height <= high else BoxKind.VALUE
+
+
+def comb_compacted(crop: GrayImage, walls: list[int], dpi: int) -> GrayImage:
+    """A comb's characters set side by side as one ordinary word or words.
+
+    Written one to a cell, characters stand far apart and Tesseract takes each for a
+    word of its own, or for nothing. Each cell's ink is cut out and the pieces laid
+    next to each other with a letter's gap, an empty cell between written ones left as
+    a word gap: then the comb reads like any line of writing.
+
+    Args:
+        crop: the comb's inside, walls already whited out.
+        walls: the x positions of the inner walls within ``crop``.
+        dpi: the resolution.
+    """
+    height = crop.shape[0]
+    edges = [0, *walls, crop.shape[1]]
+    letter_gap = max(3, dpi // 60)
+    pieces: list[GrayImage | None] = []
+    for left, right in itertools.pairwise(edges):
+        cell = crop[:, left:right]
+        _, ink = cv2.threshold(cell, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+        if float(cell.max()) - float(cell.min()) < 60 or np.count_nonzero(ink) < 0.01 * ink.size:
+            pieces.append(None)
+            continue
+        columns = np.flatnonzero(ink.any(axis=0))
+        pieces.append(cell[:, columns[0] : columns[-1] + 1])
+    # Leading and trailing empty cells are not spaces.
+    while pieces and pieces[0] is None:
+        pieces.pop(0)
+    while pieces and pieces[-1] is None:
+        pieces.pop()
+    parts: list[GrayImage] = []
+    blank_run = 0
+    for piece in pieces:
+        if piece is None:
+            blank_run += 1
+            continue
+        gap = letter_gap * (5 if blank_run else 1)
+        if parts:
+            parts.append(np.full((height, gap), 255, np.uint8))
+        parts.append(piece)
+        blank_run = 0
+    if not parts:
+        return np.full((height, 1), 255, np.uint8)
+    return np.asarray(np.hstack(parts), dtype=np.uint8)

@@ -1,0 +1,72 @@
+"""Boxes found from ruled lines: value boxes, tick boxes, combs and grid cells."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from ocr.boxes import BoxKind, comb_compacted, find_boxes
+
+DPI = 300
+
+
+def _page() -> np.ndarray:
+    return np.full((1200, 1600), 255, np.uint8)
+
+
+def _rect(page: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> None:
+    cv2.rectangle(page, (x0, y0), (x1, y1), 60, 3)
+
+
+def test_a_value_box_a_tick_box_and_text_that_is_not_a_box() -> None:
+    page = _page()
+    _rect(page, 500, 100, 1400, 190)
+    _rect(page, 100, 300, 150, 350)
+    cv2.putText(page, "Surname 0 O", (100, 160), cv2.FONT_HERSHEY_SIMPLEX, 1.5, 0, 3)
+    boxes = find_boxes(page, DPI)
+    kinds = sorted((b.kind, b.bbox[0] // 10) for b in boxes)
+    assert kinds == [(BoxKind.TICK, 10), (BoxKind.VALUE, 50)]
+    value = next(b for b in boxes if b.kind is BoxKind.VALUE)
+    # The inside, walls excluded (within the dilation's pixel).
+    assert 500 <= value.bbox[0] <= 504
+    assert 1396 <= value.bbox[2] <= 1400
+
+
+def test_a_comb_is_one_box_with_its_cells_and_walls() -> None:
+    page = _page()
+    for i in range(9):
+        _rect(page, 200 + i * 60, 500, 260 + i * 60, 580)
+    boxes = find_boxes(page, DPI)
+    assert [b.kind for b in boxes] == [BoxKind.COMB]
+    assert boxes[0].cells == 9
+    assert len(boxes[0].walls) == 8
+
+
+def test_grid_cells_sharing_walls_are_boxes_of_their_own() -> None:
+    page = _page()
+    for x in (100, 600, 1500):
+        cv2.line(page, (x, 100), (x, 400), 60, 3)
+    for y in (100, 250, 400):
+        cv2.line(page, (100, y), (1500, y), 60, 3)
+    boxes = find_boxes(page, DPI)
+    assert len(boxes) == 4
+    assert all(b.kind is BoxKind.VALUE for b in boxes)
+
+
+def test_a_row_of_separate_tick_boxes_is_not_a_comb() -> None:
+    page = _page()
+    for i in range(4):
+        _rect(page, 200 + i * 250, 500, 250 + i * 250, 550)
+    boxes = find_boxes(page, DPI)
+    assert [b.kind for b in boxes] == [BoxKind.TICK] * 4
+
+
+def test_comb_compaction_keeps_a_word_gap_for_an_empty_cell() -> None:
+    cells = np.full((80, 600), 255, np.uint8)
+    for i in (0, 1, 3, 4):
+        cv2.putText(cells, "A", (i * 100 + 30, 60), cv2.FONT_HERSHEY_SIMPLEX, 1.5, 0, 3)
+    compact = comb_compacted(cells, [100, 200, 300, 400, 500], DPI)
+    # Four letters of ~35 px, three letter gaps and one word gap: far narrower than 600.
+    assert 150 < compact.shape[1] < 260
+    blank_columns = np.flatnonzero(~(compact < 128).any(axis=0))
+    assert len(blank_columns) > 20
