@@ -161,19 +161,109 @@ def load_template(path: Path) -> FormTemplate:
     """Read one template file.
 
     Raises:
-        TemplateError: naming the file and the field that is wrong.
+        TemplateError: naming the file, the YAML line and the field that is wrong, as in
+            ``register.yaml line 14, field "surname": position below needs a label``.
     """
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as e:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
         raise TemplateError(f"cannot read template: {e}", where=str(path)) from e
+    try:
+        raw = yaml.safe_load(text)
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as e:
+        where, message = _syntax_problem(text, e)
+        raise TemplateError(message, where=f"{path} {where}".rstrip()) from e
     try:
         return FormTemplate.model_validate(raw)
     except ValidationError as e:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}" for err in e.errors()
-        )
-        raise TemplateError(problems, where=str(path)) from e
+        problems = [_placed(root, tuple(err["loc"]), err["msg"]) for err in e.errors()]
+        (where, message), rest = problems[0], problems[1:]
+        message = "; ".join([message, *(f"{w}: {m}" for w, m in rest)])
+        raise TemplateError(message, where=f"{path} {where}") from e
+
+
+# A field's first line in the YAML, "- name: surname": names a field a syntax error is in.
+_FIELD_START = re.compile(r"""^\s*-\s+name:\s*["']?([A-Za-z0-9_]+)""")
+
+
+def _syntax_problem(text: str, error: yaml.YAMLError) -> tuple[str, str]:
+    """Where a YAML syntax error is (``line 14, field "surname"``) and what it is."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or str(error)
+    context = getattr(error, "context", None)
+    message = f"not valid YAML: {context + ', ' if context else ''}{problem}"
+    if mark is None:
+        return "", message
+    lines = text.splitlines()[: mark.line + 1]
+    name = None
+    for line in reversed(lines):
+        if found := _FIELD_START.match(line):
+            name = found[1]
+            break
+        if line.startswith("fields:"):
+            break
+    where = f"line {mark.line + 1}" + (f', field "{name}"' if name else "")
+    return where, message
+
+
+def _placed(root: yaml.Node | None, loc: tuple[int | str, ...], msg: str) -> tuple[str, str]:
+    """A validation error's place in the YAML and its message.
+
+    The place is the line of the deepest node of ``loc`` the file has (a missing key's
+    mapping) and, under ``fields``, the field by its name; the message starts with the
+    key it is about, after the field.
+    """
+    message = msg.removeprefix("Value error, ")
+    line = _line_of(root, loc)
+    keys: tuple[int | str, ...] = loc
+    field = ""
+    if len(loc) >= 2 and loc[0] == "fields" and isinstance(loc[1], int):
+        name = _field_name(root, loc[1])
+        field = f'field "{name}"' if name else f"field {loc[1] + 1}"
+        keys = loc[2:]
+        # Our own checks name the field already: say it once.
+        message = re.sub(r"^field '[^']*': ", "", message)
+    if keys:
+        message = f"{'.'.join(str(k) for k in keys)}: {message}"
+    where = ", ".join(p for p in (f"line {line}" if line else "", field) if p)
+    return where or "(top)", message
+
+
+def _line_of(root: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
+    """The 1-based line of the deepest node along ``loc`` (a key's line for a mapping's
+    value, so a nested block points at its key)."""
+    if root is None:
+        return None
+    node, line = root, root.start_mark.line + 1
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            pair = next((p for p in node.value if p[0].value == str(part)), None)
+            if pair is None:
+                break
+            line, node = pair[0].start_mark.line + 1, pair[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if not 0 <= part < len(node.value):
+                break
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line
+
+
+def _field_name(root: yaml.Node | None, index: int) -> str | None:
+    """The ``name`` of ``fields[index]`` as written, if it has one."""
+    if not isinstance(root, yaml.MappingNode):
+        return None
+    fields = next((v for k, v in root.value if k.value == "fields"), None)
+    if not isinstance(fields, yaml.SequenceNode) or not 0 <= index < len(fields.value):
+        return None
+    spec = fields.value[index]
+    if not isinstance(spec, yaml.MappingNode):
+        return None
+    name = next((v for k, v in spec.value if k.value == "name"), None)
+    return str(name.value) if isinstance(name, yaml.ScalarNode) else None
 
 
 def bundled_template_dir() -> Path:
