@@ -161,6 +161,12 @@ class Document:
         else:
             self._open_image()
 
+    @property
+    def source(self) -> Source:
+        """The bytes or path the document was opened from (for readers of its own, such
+        as the form fields of a fillable PDF)."""
+        return self._source
+
     # --- opening ---------------------------------------------------------------------
 
     def _open_pdf(self) -> None:

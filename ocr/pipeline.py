@@ -28,10 +28,11 @@ from domain.errors import (
     UnreadableDocumentError,
 )
 from domain.forms import DocumentWords, ExtractedField, FormExtraction, ReviewReason
+from ocr.acroform import PdfFormField, fields_from_form, read_form
 from ocr.engines import engine_for
 from ocr.fields import extract_fields, review_reasons
 from ocr.identify import identify_form
-from ocr.pages import Document, Source, open_document
+from ocr.pages import Document, DocumentFormat, Source, open_document
 from ocr.reading import OcrOptions, read_in_full, read_page
 
 log = get_logger(__name__)
@@ -194,6 +195,8 @@ class _PageOutcome:
     blank: bool = False
     form_type: str | None = None
     fields: dict[str, ExtractedField] = field(default_factory=dict)
+    # A fillable PDF's own fields, read with page 1 (None on other pages).
+    form: dict[str, PdfFormField] | None = None
 
 
 @dataclass
@@ -208,13 +211,15 @@ class _FormWork:
     fields: dict[str, ExtractedField] = field(default_factory=dict)
     requested: set[int] = field(default_factory=set)
     blank: list[int] = field(default_factory=list)
+    form: dict[str, PdfFormField] = field(default_factory=dict)
 
     def next_pages(self) -> list[int]:
         """Pages to read next, marked as asked for.
 
         Page 1 first (it tells the page count); while no template is known, the next
         page after a blank one (the first legible page identifies the form); then every
-        page the template has fields on.
+        page the template has fields on, but for fields a fillable PDF's own fields
+        answer.
         """
         if self.page_count is None or self.template is None:
             last = max(self.requested, default=0)
@@ -224,7 +229,11 @@ class _FormWork:
                 return []  # waiting for an answer, or identification failed
             numbers = [last + 1] if last < (self.page_count or 1) else []
         else:
-            wanted = {s.page for s in self.template.fields if s.page <= self.page_count}
+            wanted = {
+                s.page
+                for s in self.template.fields
+                if s.page <= self.page_count and s.pdf_field not in self.form
+            }
             numbers = sorted(wanted - self.requested)
         self.requested.update(numbers)
         return numbers
@@ -236,6 +245,8 @@ class _FormWork:
             log.warning("blank page", file=self.name, page=outcome.number)
         if outcome.form_type and self.template is None:
             self.template = self.templates[outcome.form_type]
+        if outcome.form is not None:
+            self.form = outcome.form
         self.fields.update(outcome.fields)
 
     def result(self) -> FormExtraction:
@@ -251,6 +262,9 @@ class _FormWork:
         for spec in self.template.fields:
             missing_page = f"the document has no page {spec.page}"
             fields[spec.name] = self.fields.get(spec.name) or ExtractedField(error=missing_page)
+        # A fillable PDF's own field is exact: it wins over whatever the page showed.
+        from_pdf = fields_from_form(self.template, self.form)
+        fields.update(from_pdf)
         reasons = review_reasons(self.template, fields)
         reasons += [
             ReviewReason(field=None, code="blank_page", detail=f"page {n} is blank")
@@ -261,6 +275,7 @@ class _FormWork:
             file=self.name,
             form_type=self.template.form_type,
             pages=self.page_count,
+            from_pdf_fields=sorted(from_pdf),
             review=[f"{r.field}:{r.code}" for r in reasons],
         )
         return FormExtraction(
@@ -284,9 +299,7 @@ def _extract_page(
     with _guard(where):
         read = read_page(document.page(number), options, for_fields=True)
         outcome = _PageOutcome(number, document.page_count, blank=read.blank)
-        if read.blank:
-            return outcome
-        if template is None:
+        if template is None and not read.blank:
             try:
                 template = identify_form(read.words, templates, where=where)
             except UnknownFormError:
@@ -296,8 +309,24 @@ def _extract_page(
                     raise
                 template = identify_form(read.words, templates, where=where)
             outcome.form_type = template.form_type
+        if template is not None and (number == 1 or outcome.form_type):
+            # The first page read with the template known: before any other page is
+            # asked for, so the fields a fillable PDF answers need no page read.
+            outcome.form = _pdf_form(document, template)
+        if read.blank or template is None:
+            return outcome
         outcome.fields = extract_fields(template, read, engine_for(options.field_engine))
         return outcome
+
+
+def _pdf_form(document: Document, template: FormTemplate) -> dict[str, PdfFormField] | None:
+    """A fillable PDF's own fields, when the template names any (for other templates a
+    PDF's form, readable or not, is no concern)."""
+    if document.format is not DocumentFormat.PDF or not any(s.pdf_field for s in template.fields):
+        return None
+    form = read_form(document.source, document.name)
+    log.info("pdf form fields", file=document.name, fields=len(form))
+    return form
 
 
 def _named_template(
