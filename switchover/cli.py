@@ -211,6 +211,62 @@ def forms_specimens(out: str, count: int, form_type: str | None, seed: int) -> N
     click.echo(f"wrote {len(written)} specimens to {out}")
 
 
+@forms.command("check")
+@click.argument("template")
+@click.argument("filled", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--truth", "truth_dir", type=click.Path(exists=True, file_okay=False),
+              help="A folder of <stem>.json truths: score each field right or wrong.")  # fmt: skip
+@click.option("--jobs", type=int, default=None, help="Processes to use (default: cores).")
+@click.option("--json", "as_json", is_flag=True)
+def forms_check(
+    template: str, filled: Sequence[str], truth_dir: str | None, jobs: int | None, as_json: bool
+) -> None:
+    """Run TEMPLATE (a file, or a form type) on FILLED samples: every field's value,
+    confidence and doubts; with --truth, right or wrong (exit 1 when a wrong value would
+    pass without review)."""
+    from switchover.templates import check_template, resolve_template
+
+    settings = get_settings()
+    checked = check_template(
+        resolve_template(template, settings.forms_dir),
+        [Path(f) for f in filled],
+        truth_dir=Path(truth_dir) if truth_dir else None,
+        jobs=jobs,
+    )
+    if as_json:
+        _print_json(checked.to_json())
+    else:
+        for line in checked.lines():
+            click.echo(line)
+    for item in checked.files:
+        if item.error is not None:
+            click.echo(f"switchover: {item.error}", err=True)
+    if checked.summary.silently_wrong and not checked.summary.unreadable:
+        click.echo(
+            f"switchover: {checked.summary.silently_wrong} fields wrong and not flagged for review",
+            err=True,
+        )
+    if checked.exit_code:
+        sys.exit(int(checked.exit_code))
+
+
+@forms.command("draft")
+@click.argument("blank", type=click.Path(exists=True, dir_okay=False))
+@click.option("--form-type", required=True, help="The new template's form type (a-z, 0-9, -).")
+@click.option("--out", type=click.Path(dir_okay=False), help="Write here (default: stdout).")
+def forms_draft(blank: str, form_type: str, out: str | None) -> None:
+    """Draft a template from a BLANK form (PDF or image): labels, boxes, types guessed."""
+    from switchover.templates import draft_template
+
+    draft = draft_template(Path(blank), form_type)
+    if out is None:
+        click.echo(draft.yaml(), nl=False)
+        return
+    Path(out).write_text(draft.yaml(), encoding="utf-8")
+    click.echo(f"wrote a draft of {len(draft.template.fields)} fields to {out}; edit it, then "
+               f"switchover forms check {out} FILLED... --truth DIR")  # fmt: skip
+
+
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print DESIGN.md's JSON shape.")
