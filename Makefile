@@ -19,7 +19,9 @@ APT_NEEDS := tesseract:tesseract-ocr \
              nginx:nginx \
              /usr/include/mariadb/mysql.h:libmariadb-dev \
              pkg-config:pkg-config \
-             wrk:wrk
+             wrk:wrk \
+             /usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf:fonts-dejavu-core \
+             /usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf:fonts-liberation
 
 .PHONY: demo test lint typecheck unit system-deps venv web-assets clean
 

@@ -5,6 +5,10 @@ data, prints them to PDF and turns them into scans and phone photos, each with a
 JSON of the values an extraction should find. Tests, benchmarks and the demo use
 them; ``switchover forms specimens OUT --count N`` calls :func:`write_specimens`.
 
+Random designs (:func:`random_design`, :func:`write_design_specimens`) are new forms
+drawn from a seed, each with its own layout and template, for tuning and measuring
+the extraction on layouts it has never seen.
+
 Example:
     >>> from pathlib import Path
     >>> from switchover.specimens import write_specimens
@@ -21,13 +25,24 @@ from switchover.specimens._filling import (
     FilledForm,
     fill_form,
 )
+from switchover.specimens._random_designs import (
+    FieldLayout,
+    FieldStyle,
+    RandomDesign,
+    SectionLayout,
+    fill_design,
+    random_design,
+)
+from switchover.specimens._random_rendering import render_design
 from switchover.specimens._rendering import FieldBoxes, RenderedForm, rasterise, render_pdf
 from switchover.specimens._scoring import FieldScore
 from switchover.specimens._writing import (
     DEFAULT_VARIANTS,
     DPI,
     VARIANTS,
+    DesignSpecimen,
     Specimen,
+    write_design_specimens,
     write_specimen,
     write_specimens,
 )
@@ -38,24 +53,33 @@ __all__ = [
     "REFERENCE_DATE",
     "VARIANTS",
     "Applicant",
+    "DesignSpecimen",
     "FieldBoxes",
+    "FieldLayout",
     "FieldScore",
+    "FieldStyle",
     "FilledField",
     "FilledForm",
     "FormDesign",
     "PhotoEffects",
+    "RandomDesign",
     "RenderedForm",
     "ScanEffects",
     "Section",
+    "SectionLayout",
     "Specimen",
     "bilevel",
     "design_for",
+    "fill_design",
     "fill_form",
     "is_valid_ni_number",
     "photograph",
+    "random_design",
     "rasterise",
+    "render_design",
     "render_pdf",
     "scan",
+    "write_design_specimens",
     "write_specimen",
     "write_specimens",
 ]

@@ -36,6 +36,8 @@ from PIL import Image
 from config.form_template import FormTemplate, load_templates
 from switchover.specimens._degradation import PhotoEffects, bilevel, photograph, scan
 from switchover.specimens._filling import REFERENCE_DATE, FilledForm, fill_form
+from switchover.specimens._random_designs import RandomDesign, fill_design, random_design
+from switchover.specimens._random_rendering import render_design
 from switchover.specimens._rendering import RenderedForm, rasterise, render_pdf
 
 VARIANTS = ("digital", "clean", "scan", "scan-pdf", "tiff", "photo", "heic")
@@ -158,7 +160,35 @@ def write_specimen(
         The specimen and its files.
     """
     filled = fill_form(template, seed=seed, today=today)
-    sheets = _Sheets(filled, render_pdf(filled))
+    return write_filled(
+        out_dir, filled, render_pdf(filled), specimen_id=specimen_id, variants=variants
+    )
+
+
+def write_filled(
+    out_dir: Path,
+    filled: FilledForm,
+    rendered: RenderedForm,
+    *,
+    specimen_id: str,
+    variants: Iterable[str] = DEFAULT_VARIANTS,
+    extra: dict[str, Any] | None = None,
+) -> Specimen:
+    """Write the chosen variants of a form already filled and printed, and its ground truth.
+
+    Args:
+        out_dir: an existing folder.
+        filled: the form and its values.
+        rendered: its printed PDF.
+        specimen_id: the files' common stem.
+        variants: which of :data:`VARIANTS` to write.
+        extra: more entries for the truth JSON (a random design's layout).
+
+    Returns:
+        The specimen and its files.
+    """
+    template = filled.template
+    sheets = _Sheets(filled, rendered)
     files: dict[str, Path] = {}
     details: dict[str, dict[str, Any]] = {}
     wanted = set(variants)
@@ -167,6 +197,7 @@ def write_specimen(
         details[variant] = {"file": path.name} | _WRITERS[variant](sheets, path)
         files[variant] = path
     truth = _truth_document(specimen_id, filled, sheets.rendered, details, sheets.scan_effects)
+    truth |= extra or {}
     truth_path = out_dir / f"{specimen_id}.json"
     truth_path.write_text(json.dumps(truth, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return Specimen(
@@ -310,3 +341,81 @@ def _write_manifest(out_dir: Path, specimens: list[Specimen]) -> None:
         ]
     }
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+
+
+@dataclass(frozen=True)
+class DesignSpecimen:
+    """One filled copy of a random design and where its files are.
+
+    Attributes:
+        design: the random design (its template, layout and seed).
+        copy: the copy number, from 1.
+        specimen: the copy's files and truth, as for the bundled forms.
+        template_path: the design's ``template.yaml``.
+    """
+
+    design: RandomDesign
+    copy: int
+    specimen: Specimen
+    template_path: Path
+
+    @property
+    def truth(self) -> dict[str, Any]:
+        return self.specimen.truth
+
+    @property
+    def files(self) -> dict[str, Path]:
+        return self.specimen.files
+
+
+def write_design_specimens(
+    out: Path,
+    design_seeds: Iterable[int],
+    copies: int,
+    variants: Sequence[str] = DEFAULT_VARIANTS,
+) -> list[DesignSpecimen]:
+    """Write filled copies of random designs, a folder per design.
+
+    ``out/design-SEED/`` holds ``template.yaml`` (the template an engineer would
+    write), ``design.json`` (the layout: each field's kind, style and features) and,
+    per copy, ``design-SEED-copy-NN`` with the suffixes of :data:`VARIANTS` and its
+    truth JSON (which also carries the layout of each field). ``out/manifest.json``
+    lists every copy.
+
+    Args:
+        out: the folder to write to (created if missing).
+        design_seeds: the designs; seeds 100000 and up are kept for reported figures.
+        copies: filled copies per design.
+        variants: which of :data:`VARIANTS` to write.
+
+    Returns:
+        The copies written, design by design.
+
+    Raises:
+        ValueError: an unknown variant.
+    """
+    unknown = set(variants) - set(VARIANTS)
+    if unknown:
+        raise ValueError(f"unknown variants {sorted(unknown)}; choose from {list(VARIANTS)}")
+    written: list[DesignSpecimen] = []
+    for seed in design_seeds:
+        design = random_design(seed)
+        folder = out / f"design-{seed}"
+        folder.mkdir(parents=True, exist_ok=True)
+        template_path = folder / "template.yaml"
+        template_path.write_text(design.template_yaml(), encoding="utf-8")
+        layout = design.describe()
+        (folder / "design.json").write_text(json.dumps(layout, indent=2) + "\n", encoding="utf-8")
+        for copy in range(1, copies + 1):
+            filled = fill_design(design, copy)
+            specimen = write_filled(
+                folder,
+                filled,
+                render_design(design, filled),
+                specimen_id=f"design-{seed}-copy-{copy:02d}",
+                variants=variants,
+                extra={"design_seed": seed, "copy": copy, "layout": layout["fields"]},
+            )
+            written.append(DesignSpecimen(design, copy, specimen, template_path))
+    _write_manifest(out, [d.specimen for d in written])
+    return written
