@@ -116,8 +116,8 @@ def find_boxes(image: GrayImage, dpi: int) -> list[Box]:
             continue
         if cv2.contourArea(contour) < _RECTANGULAR * w * h:
             continue
-        # The dilation above thickened the walls by a pixel on each side: give it back.
-        insides.append((x - 1, y - 1, x + w + 1, y + h + 1))
+        # The contour runs along the walls' inner pixels: the inside starts past them.
+        insides.append((x + 1, y + 1, x + w - 1, y + h - 1))
     boxes = _combs_and_rest(insides, dpi)
     return sorted(boxes, key=lambda b: (b.bbox[1], b.bbox[0]))
 

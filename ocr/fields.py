@@ -1,11 +1,13 @@
 """Field extraction: a template's fields found on read pages, normalised, and judged.
 
 For each field: find its printed label among the page's words (fuzzy, possibly over
-several words), take the region right of or below it (or the template's zone), and
-read the value there. On OCRed pages the value is cropped from the deskewed page,
-stripped of box lines and read again as one line: whole-page layout analysis often
-breaks on boxed values, a crop read on its own does not. Tick boxes are judged by the
-ink inside the box nearest the label on its line.
+several words, possibly wrapped onto a second line), then the box its value is written
+in (``ocr.regions``: right of the label, under it, or the box the label is printed in;
+the template's zone), and read the value there. On OCRed pages the value is cropped
+from the deskewed page, stripped of box lines and read again as one line: whole-page
+layout analysis often breaks on boxed values, a crop read on its own does not. A comb's
+characters are set side by side before reading. Tick boxes and ticked options are
+``ocr.ticks``'s.
 
 A value is only as sure as its weakest sign: readings that disagree, an e-mail or free
 text that looks like a typical misreading, or tick-box ink near the threshold bring its
@@ -23,19 +25,15 @@ import numpy as np
 from config.form_template import FieldSpec, FieldType, FormTemplate, Position
 from domain.forms import BBox, ExtractedField, ReviewReason, Word, WordSource
 from ocr import layout, preprocess
+from ocr.boxes import BoxKind, comb_compacted
 from ocr.engines import GrayImage, OcrEngine, OcrWord, PageSegMode
 from ocr.reading import ReadPage
+from ocr.regions import PageBox, ValueArea, value_area
+from ocr.ticks import DOUBTFUL, TickReader
 from ocr.validators import normalise
 
-# Gap between a label and its value region, as a share of the page width.
-_GAP = 0.004
-_RIGHT_MARGIN = 0.98
-# Share of a tick box's inside that must be ink for it to count as ticked, and the band
-# around it where the ink says neither (see ``tick_confidence``).
-TICKED_INK = 0.05
-UNSURE_INK = (0.02, 0.10)
 # Confidence given to a value whose readings disagree: below any sensible review bar.
-DISAGREEMENT_CONFIDENCE = 0.5
+DISAGREEMENT_CONFIDENCE = DOUBTFUL
 # Confidence of a value read from a text layer, or of an empty box seen as empty.
 _CERTAIN = 1.0
 # Field types read a third time (see ``read_crop``), and the scale of that reading.
@@ -85,20 +83,25 @@ def extract_fields(
     labels = find_labels(specs, page.words)
     label_words = {id(w) for match in labels.values() for w in match.words}
     value_words = [w for w in page.words if id(w) not in label_words]
+    height, width = page.image().shape[:2]
+    boxes = [PageBox.of(b, width, height) for b in page.boxes()]
+    ticks = TickReader(page, boxes)
     fields = {}
     for spec in specs:
         label = labels.get(spec.name)
         if spec.position is not Position.ZONE and label is None:
             fields[spec.name] = ExtractedField(page=page.number, error="label not found")
             continue
+        if spec.type is FieldType.CHECKBOX:
+            fields[spec.name] = ticks.checkbox(spec, label)
+            continue
+        if spec.type is FieldType.CHOICE and (ticked := ticks.choice(spec, label)) is not None:
+            fields[spec.name] = ticked
+            continue
         label_box = label.bbox if label else None
         other_labels = [m.bbox for name, m in labels.items() if name != spec.name]
-        if spec.type is FieldType.CHECKBOX:
-            assert label is not None
-            fields[spec.name] = read_checkbox(page, label)
-            continue
-        region = value_region(spec, label_box, other_labels)
-        reading = read_value(spec, page, region, value_words, engine)
+        area = value_area(spec, label_box, other_labels, boxes)
+        reading = read_value(spec, page, area, value_words, engine)
         fields[spec.name] = _judge(spec, reading, page.number)
     return fields
 
@@ -110,6 +113,7 @@ def find_labels(specs: list[FieldSpec], words: list[Word]) -> dict[str, layout.L
     also found as "Surname".
     """
     candidates = layout.phrases(words) if words else []
+    candidates += layout.wrapped(candidates)
     taken: set[int] = set()
     found = {}
     for spec in sorted(
@@ -123,56 +127,20 @@ def find_labels(specs: list[FieldSpec], words: list[Word]) -> dict[str, layout.L
     return found
 
 
-def value_region(spec: FieldSpec, label: BBox | None, other_labels: list[BBox]) -> BBox:
-    """Where a field's value lies, as fractions of the page.
-
-    Right of the label: from the label's end to the next label on the same line (or
-    ``max_width``, or the margin), a little taller than the label so boxed values fit.
-    Below: from the label's bottom down ``max_height`` (three label heights by default).
-    """
-    if spec.position is Position.ZONE:
-        assert spec.zone is not None
-        return spec.zone
-    assert label is not None
-    x0, y0, x1, y1 = label
-    height = y1 - y0
-    if spec.position is Position.RIGHT:
-        middle = (y0 + y1) / 2
-        half = spec.max_height / 2 if spec.max_height else 1.2 * height
-        top, bottom = middle - half, middle + half
-        left = x1 + _GAP
-        right = left + spec.max_width if spec.max_width else _RIGHT_MARGIN
-        for other in other_labels:
-            if other[0] > left and min(bottom, other[3]) > max(top, other[1]):
-                right = min(right, other[0] - _GAP)
-        return (left, max(0.0, top), min(right, _RIGHT_MARGIN), min(1.0, bottom))
-    top = y1 + 0.2 * height
-    bottom = y1 + (spec.max_height or 4.0 * height)
-    left = max(0.0, x0 - 2 * height)
-    right = left + spec.max_width if spec.max_width else _RIGHT_MARGIN
-    for other in other_labels:
-        # A label below ours ends our value; a label to the right at our height bounds it.
-        if other[1] > top and other[0] < right and other[2] > left:
-            bottom = min(bottom, other[1] - 0.2 * height)
-        elif other[0] > x1 and min(y1, other[3]) > max(y0, other[1]):
-            right = min(right, other[0] - _GAP)
-    return (left, top, min(right, _RIGHT_MARGIN), max(top + height, min(1.0, bottom)))
-
-
 def read_value(
-    spec: FieldSpec, page: ReadPage, region: BBox, value_words: list[Word], engine: OcrEngine
+    spec: FieldSpec, page: ReadPage, area: ValueArea, value_words: list[Word], engine: OcrEngine
 ) -> ValueReading:
-    """The text in a value region: the text layer's words, or the crop read again."""
-    words = layout.words_in(value_words, region)
+    """The text in a value's area: the text layer's words, or the crop read again."""
+    words = layout.words_in(value_words, area.region)
     if page.source is WordSource.TEXT_LAYER:
         text = " ".join(w.text for w in words)
-        box = layout.union(w.bbox for w in words) if words else region
+        box = layout.union(w.bbox for w in words) if words else area.region
         return ValueReading(text, _CERTAIN, box, saw_ink=bool(words), typed=True)
     crop_reading = read_crop(
         page,
-        region,
+        area,
         engine,
-        multiline=_is_multiline(spec, region, page),
+        multiline=_is_multiline(spec, area, page),
         thorough=spec.type in _THOROUGH,
     )
     if crop_reading.text or not words:
@@ -183,29 +151,52 @@ def read_value(
     return ValueReading(text, confidence, layout.union(w.bbox for w in words))
 
 
-def _is_multiline(spec: FieldSpec, region: BBox, page: ReadPage) -> bool:
-    height_px = (region[3] - region[1]) * page.height_px
+def _is_multiline(spec: FieldSpec, area: ValueArea, page: ReadPage) -> bool:
+    if area.box is not None and area.box.kind is BoxKind.COMB:
+        return False
+    height_px = (area.region[3] - area.region[1]) * page.height_px
     return spec.position is not Position.RIGHT and height_px > 0.3 * page.dpi
 
 
 def read_crop(
-    page: ReadPage, region: BBox, engine: OcrEngine, *, multiline: bool, thorough: bool = False
+    page: ReadPage,
+    area: ValueArea | BBox,
+    engine: OcrEngine,
+    *,
+    multiline: bool,
+    thorough: bool = False,
 ) -> ValueReading:
-    """Crop a region from the cleaned page, remove box lines, and read it again.
+    """Crop a value's area from the cleaned page, remove box lines, and read it again.
 
     Args:
+        area: where the value lies (a bare region: no box known).
         thorough: read a third time, from a copy at ``_THIRD_READING_SCALE``: for values
             whose every misreading is still valid (an e-mail address), where only
             disagreement between readings shows the doubt.
     """
+    if not isinstance(area, ValueArea):
+        area = ValueArea(area)
+    region = area.region
     image = page.image()
     height, width = image.shape[:2]
     x0, y0 = round(region[0] * width), round(region[1] * height)
     x1, y1 = round(region[2] * width), round(region[3] * height)
-    crop = image[y0:y1, x0:x1]
+    if area.box is not None:
+        # Keep clear of the walls: a sliver of one, tilted a pixel, reads as "1" or "|".
+        inset = max(2, page.dpi // 100)
+        x0, y0, x1, y1 = x0 + inset, y0 + inset, x1 - inset, y1 - inset
+    crop = image[y0:y1, x0:x1].copy()
     if crop.size == 0:
         return ValueReading("", _CERTAIN, region, saw_ink=False)
+    for hidden in area.hide:
+        # A caption printed in the box, and a little around it.
+        hx0, hy0 = round(hidden[0] * width) - x0 - 3, round(hidden[1] * height) - y0 - 3
+        hx1, hy1 = round(hidden[2] * width) - x0 + 3, round(hidden[3] * height) - y0 + 3
+        crop[max(0, hy0) : max(0, hy1), max(0, hx0) : max(0, hx1)] = 255
     cleaned = remove_lines(crop)
+    if area.box is not None and area.box.kind is BoxKind.COMB:
+        walls = [round(w * width) - x0 for w in area.box.walls]
+        cleaned = comb_compacted(_whiten_walls(cleaned, walls), walls, page.dpi)
     ink = _ink_box(cleaned, page.dpi)
     if ink is None:
         return ValueReading("", _CERTAIN, region, saw_ink=False)
@@ -219,7 +210,10 @@ def read_crop(
         dtype=np.uint8,
     )
     mode = PageSegMode.SINGLE_BLOCK if multiline else PageSegMode.SINGLE_LINE
-    box = ((x0 + ix0) / width, (y0 + iy0) / height, (x0 + ix1) / width, (y0 + iy1) / height)
+    if area.box is not None and area.box.kind is BoxKind.COMB:
+        box = region  # the compacted image no longer maps onto the page
+    else:
+        box = ((x0 + ix0) / width, (y0 + iy0) / height, (x0 + ix1) / width, (y0 + iy1) / height)
     # Two readings: as cleaned, and slightly smoothed (scanner grain misleads Tesseract
     # into extra or changed characters). Where they disagree, a person should look.
     variants = [text_crop, np.asarray(cv2.GaussianBlur(text_crop, (3, 3), 0), np.uint8)]
@@ -233,6 +227,14 @@ def read_crop(
     readings.sort(key=lambda r: r[1], reverse=True)
     (text, confidence), others = readings[0], tuple(readings[1:])
     return ValueReading(text, confidence, box, others=others)
+
+
+def _whiten_walls(crop: GrayImage, walls: list[int]) -> GrayImage:
+    """White out a comb's dividers, which may be too short to count as ruled lines."""
+    thickness = 3
+    for x in walls:
+        crop[:, max(0, x - thickness) : x + thickness + 1] = 255
+    return crop
 
 
 def _line_text(words: list[OcrWord]) -> tuple[str, float]:
@@ -282,115 +284,6 @@ def _ink_box(crop: GrayImage, dpi: int) -> tuple[int, int, int, int] | None:
     x1 = max(int(s[cv2.CC_STAT_LEFT] + s[cv2.CC_STAT_WIDTH]) for s in keep)
     y1 = max(int(s[cv2.CC_STAT_TOP] + s[cv2.CC_STAT_HEIGHT]) for s in keep)
     return x0, y0, x1, y1
-
-
-# --- tick boxes ------------------------------------------------------------------------
-
-
-def read_checkbox(page: ReadPage, label: layout.LabelMatch) -> ExtractedField:
-    """Whether the tick box beside the label is ticked, from the ink inside it.
-
-    The box must sit on the label's line: a box from the row above or below (which the
-    search band reaches when rows are close) would report that row's answer. Ink that
-    is neither clearly absent nor clearly a mark sends the field to review.
-    """
-    image = page.image()
-    height, width = image.shape[:2]
-    lx0, _, lx1, _ = label.bbox
-    label_h, label_cy = _label_line(label, height)
-    # Search the label's line, from a little left of it to well right of it.
-    x0 = max(0, round(lx0 * width - 6 * label_h))
-    x1 = min(width, round(lx1 * width + 0.45 * width))
-    y0 = max(0, round(label_cy - 2.0 * label_h))
-    y1 = min(height, round(label_cy + 2.0 * label_h))
-    band = image[y0:y1, x0:x1]
-    box = _nearest_box(band, (lx0 * width - x0, lx1 * width - x0), label_h, label_cy - y0)
-    if box is None:
-        return ExtractedField(
-            value=None, confidence=0.0, page=page.number, bbox=label.bbox, error="no tick box found"
-        )
-    bx, by, bw, bh = box
-    density = tick_ink(band[by : by + bh, bx : bx + bw])
-    bbox = (
-        (x0 + bx) / width,
-        (y0 + by) / height,
-        (x0 + bx + bw) / width,
-        (y0 + by + bh) / height,
-    )
-    return ExtractedField(
-        value=density >= TICKED_INK,
-        confidence=tick_confidence(density),
-        valid=True,
-        page=page.number,
-        bbox=_rounded(bbox),
-    )
-
-
-def tick_ink(box: GrayImage) -> float:
-    """Share of the inside of a tick box (its outline cut away) that is ink."""
-    height, width = box.shape[:2]
-    inset_x, inset_y = max(2, width // 5), max(2, height // 5)
-    inside = box[inset_y : height - inset_y, inset_x : width - inset_x]
-    return float(np.count_nonzero(inside < 128)) / max(1, inside.size)
-
-
-def tick_confidence(density: float) -> float:
-    """How sure ``density >= TICKED_INK`` is.
-
-    Empty boxes measure under 1% ink and ticked ones 14% or more on scans and photos
-    alike; between ``UNSURE_INK`` bounds lies a faint mark, a speck, or part of the
-    outline caught by a misplaced box: a person decides. Outside it, sureness grows
-    with the distance from the band.
-    """
-    low, high = UNSURE_INK
-    if low < density < high:
-        return DISAGREEMENT_CONFIDENCE
-    distance = low - density if density <= low else density - high
-    return round(0.9 + 0.1 * min(1.0, distance / low), 3)
-
-
-def _label_line(label: layout.LabelMatch, page_height: int) -> tuple[float, float]:
-    """The height of the label's letters and the middle of its line, in pixels.
-
-    Medians over the label's words: one word whose box took in a box edge or the
-    tick box beside it would otherwise make the label look twice as tall.
-    """
-    words = [w for w in label.words if layout.comparable(w.text)] or list(label.words)
-    heights = sorted((w.bbox[3] - w.bbox[1]) * page_height for w in words)
-    middles = sorted((w.bbox[1] + w.bbox[3]) / 2 * page_height for w in words)
-    return heights[len(heights) // 2], middles[len(middles) // 2]
-
-
-def _nearest_box(
-    band: GrayImage, label_span: tuple[float, float], label_h: float, label_cy: float
-) -> tuple[int, int, int, int] | None:
-    """The square outline on the label's line nearest the label (x, y, w, h in band
-    pixels)."""
-    if band.size == 0:
-        return None
-    _, ink = cv2.threshold(band, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
-    contours, _ = cv2.findContours(ink, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
-    best: tuple[float, tuple[int, int, int, int]] | None = None
-    for contour in contours:
-        x, y, w, h = cv2.boundingRect(contour)
-        square = 0.7 <= w / max(h, 1) <= 1.4
-        # Label heights vary with what the words' boxes took in, so the lower bound is
-        # loose; a box's straight sides are what tell it from a round letter ("O").
-        sized = 0.5 * label_h <= h <= 4.0 * label_h
-        # An outline with straight sides: its contour fills nearly all of its bounding
-        # rectangle (a box 0.9 or more, even tilted a little; an "O" about 0.78).
-        if not (square and sized) or cv2.contourArea(contour) < 0.85 * w * h:
-            continue
-        # On the label's line: the label's middle lies within the box's height.
-        if abs(y + h / 2 - label_cy) > 0.6 * h:
-            continue
-        centre = x + w / 2
-        if label_span[0] <= centre <= label_span[1]:
-            continue  # a letter inside the label ("o", "D")
-        distance = min(abs(centre - label_span[0]), abs(centre - label_span[1]))
-        if best is None or distance < best[0]:
-            best = (distance, (x, y, w, h))
-    return best[1] if best else None
 
 
 # --- judging ---------------------------------------------------------------------------

@@ -86,6 +86,30 @@ def phrases(words: Sequence[Word]) -> list[Phrase]:
     return found
 
 
+def wrapped(found: Sequence[Phrase]) -> list[Phrase]:
+    """Phrases continued on the next line: a label too long for its column wraps, its
+    second line starting under its first.
+
+    Each phrase joined with the phrase straight below it (within a line's height of it,
+    starting within a line's height of where it starts), as one phrase of both lines'
+    words, so a label can be found across the break.
+    """
+    joined = []
+    for first in found:
+        x0, _, _, y1 = first.bbox
+        height = _line_height(first)
+        for second in found:
+            sx0, sy0, _, _ = second.bbox
+            if 0 <= sy0 - y1 <= 0.9 * height and abs(sx0 - x0) <= height:
+                joined.append(Phrase(first.words + second.words))
+    return joined
+
+
+def _line_height(phrase: Phrase) -> float:
+    heights = sorted(w.bbox[3] - w.bbox[1] for w in phrase.words)
+    return heights[len(heights) // 2]
+
+
 def comparable(text: str) -> str:
     """Lower case, punctuation dropped, spaces collapsed: how labels are compared."""
     return " ".join(re.sub(r"[^\w£@]+", " ", text.lower()).split())

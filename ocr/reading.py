@@ -15,6 +15,7 @@ import numpy as np
 from config.settings import get_settings
 from domain.forms import PageWords, Word, WordSource
 from ocr import preprocess
+from ocr.boxes import Box, find_boxes
 from ocr.engines import GrayImage, OcrEngine, OcrWord, engine_for
 from ocr.pages import PDF_RENDER_DPI, Page, RasterPage, TextPage
 
@@ -75,6 +76,7 @@ class ReadPage:
     blank: bool = False
     _image: GrayImage | None = field(default=None, repr=False)
     _text_page: TextPage | None = field(default=None, repr=False)
+    _boxes: list[Box] | None = field(default=None, repr=False)
 
     def image(self) -> GrayImage:
         """The page's pixels (a text-layer page is rasterised on first use)."""
@@ -82,6 +84,12 @@ class ReadPage:
             assert self._text_page is not None
             self._image = self._text_page.render(self.dpi)
         return self._image
+
+    def boxes(self) -> list[Box]:
+        """The boxes printed on the page (pixels of ``image()``), found on first use."""
+        if self._boxes is None:
+            self._boxes = find_boxes(self.image(), self.dpi)
+        return self._boxes
 
     def to_page_words(self) -> PageWords:
         """The ``switchover ocr --json`` view of this page."""

@@ -28,8 +28,8 @@ def test_a_value_box_a_tick_box_and_text_that_is_not_a_box() -> None:
     assert kinds == [(BoxKind.TICK, 10), (BoxKind.VALUE, 50)]
     value = next(b for b in boxes if b.kind is BoxKind.VALUE)
     # The inside, walls excluded (within the dilation's pixel).
-    assert 500 <= value.bbox[0] <= 504
-    assert 1396 <= value.bbox[2] <= 1400
+    assert 501 <= value.bbox[0] <= 505
+    assert 1395 <= value.bbox[2] <= 1399
 
 
 def test_a_comb_is_one_box_with_its_cells_and_walls() -> None:

@@ -14,10 +14,11 @@ import pytest
 from config.form_template import FieldSpec, load_templates
 from domain.errors import UnknownFormError
 from domain.forms import BBox, Word, WordSource
-from ocr import fields, layout, preprocess
+from ocr import fields, layout, preprocess, ticks
 from ocr.fields import ValueReading
 from ocr.identify import identify_form
 from ocr.reading import ReadPage
+from ocr.regions import PageBox
 
 MIN_CONFIDENCE = 0.80  # both bundled templates' review bar
 NO_BOX: BBox = (0.0, 0.0, 0.1, 0.1)
@@ -40,17 +41,17 @@ def judged(type_: str, text: str, *others: str, confidence: float = 0.97) -> Any
     [(0.0, True), (0.01, True), (0.03, False), (0.05, False), (0.09, False), (0.15, True)],
 )
 def test_tick_ink_near_the_threshold_is_doubtful(density: float, sure: bool) -> None:
-    assert (fields.tick_confidence(density) >= MIN_CONFIDENCE) is sure
+    assert (ticks.tick_confidence(density) >= MIN_CONFIDENCE) is sure
 
 
 def test_a_faint_mark_in_a_tick_box_is_sent_to_review() -> None:
     box = np.full((60, 60), 255, np.uint8)
     cv2.rectangle(box, (0, 0), (59, 59), 0, 3)
-    assert fields.tick_ink(box) == 0.0
+    assert ticks.tick_ink(box) == 0.0
     box[25:31, 20:40] = 0  # a short stroke: about 3% of the inside
-    density = fields.tick_ink(box)
-    assert fields.UNSURE_INK[0] < density < fields.UNSURE_INK[1]
-    assert fields.tick_confidence(density) < MIN_CONFIDENCE
+    density = ticks.tick_ink(box)
+    assert ticks.UNSURE_INK[0] < density < ticks.UNSURE_INK[1]
+    assert ticks.tick_confidence(density) < MIN_CONFIDENCE
 
 
 def _tick_row_page(ticked_row: int) -> tuple[ReadPage, list[layout.LabelMatch]]:
@@ -80,8 +81,9 @@ def _tick_row_page(ticked_row: int) -> tuple[ReadPage, list[layout.LabelMatch]]:
 @pytest.mark.parametrize("ticked_row", [0, 1])
 def test_each_label_reads_the_box_on_its_own_line(ticked_row: int) -> None:
     page, labels = _tick_row_page(ticked_row)
+    reader = ticks.TickReader(page, [PageBox.of(b, 1200, 400) for b in page.boxes()])
     for row, label in enumerate(labels):
-        result = fields.read_checkbox(page, label)
+        result = reader.checkbox(spec("checkbox"), label)
         assert result.error is None
         assert result.value is (row == ticked_row)
         assert result.confidence >= MIN_CONFIDENCE

@@ -1,0 +1,253 @@
+"""Tick boxes: which box is a label's, whether it is ticked, and which option of a
+choice is.
+
+A tick box may stand right after its label, far off in a column at the margin, or
+before the label; a row may hold several labels each with its box. So a box is taken
+as a label's when it is on the label's row and no other printed word on that row is
+nearer to it: each box belongs to the text it stands closest to. A choice printed as
+options with a box each ("Yes [ ] No [ ]", "Mr [ ] Mrs [ ] Ms [ ]") is read the same
+way, option by option; the value is the option whose box is ticked.
+
+Whether a box is ticked is judged by the ink inside it. Ink that is neither clearly
+absent nor clearly a mark sends the field to review.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from rapidfuzz import fuzz
+
+from config.form_template import FieldSpec
+from domain.forms import BBox, ExtractedField, Word
+from ocr import layout
+from ocr.boxes import BoxKind
+from ocr.engines import GrayImage
+from ocr.reading import ReadPage
+from ocr.regions import PageBox
+
+# Share of a tick box's inside that must be ink for it to count as ticked, and the band
+# around it where the ink says neither (see ``tick_confidence``).
+TICKED_INK = 0.05
+UNSURE_INK = (0.02, 0.10)
+# Confidence given to a reading a person must check: below any sensible review bar.
+DOUBTFUL = 0.5
+# How short an option may be and still be matched fuzzily ("Mr" and "Mrs" must not be).
+_FUZZY_OPTION_MIN = 4
+_OPTION_MIN_SCORE = 85.0
+# How many label heights below its label a column of options may reach.
+_OPTIONS_BELOW = 4.5
+
+
+@dataclass(frozen=True)
+class _Mark:
+    box: PageBox
+    ink: float
+
+    @property
+    def ticked(self) -> bool:
+        return self.ink >= TICKED_INK
+
+
+def tick_ink(box: GrayImage) -> float:
+    """Share of the inside of a tick box (its outline cut away) that is ink."""
+    height, width = box.shape[:2]
+    inset_x, inset_y = max(2, width // 5), max(2, height // 5)
+    inside = box[inset_y : height - inset_y, inset_x : width - inset_x]
+    return float(np.count_nonzero(inside < 128)) / max(1, inside.size)
+
+
+def tick_confidence(density: float) -> float:
+    """How sure ``density >= TICKED_INK`` is.
+
+    Empty boxes measure under 1% ink and ticked ones 14% or more on scans and photos
+    alike; between ``UNSURE_INK`` bounds lies a faint mark, a speck, or part of the
+    outline caught by a misplaced box: a person decides. Outside it, sureness grows
+    with the distance from the band.
+    """
+    low, high = UNSURE_INK
+    if low < density < high:
+        return DOUBTFUL
+    distance = low - density if density <= low else density - high
+    return round(0.9 + 0.1 * min(1.0, distance / low), 3)
+
+
+class TickReader:
+    """Tick boxes of one page, and the words that could own them."""
+
+    def __init__(self, page: ReadPage, boxes: Sequence[PageBox]) -> None:
+        self.page = page
+        self.ticks = [b for b in boxes if b.kind is BoxKind.TICK]
+        self.words = [w for w in page.words if layout.comparable(w.text)]
+
+    def checkbox(self, spec: FieldSpec, label: layout.LabelMatch | None) -> ExtractedField:
+        """A checkbox field: its box ticked or not; a Yes/No pair on its row read as one."""
+        if label is not None and spec.zone is None:
+            pair = self._options(["Yes", "No"], label)
+            if len(pair) == 2:
+                yes, no = pair["Yes"], pair["No"]
+                field = self._one_of({"Yes": yes, "No": no}, required=spec.required)
+                if field.value is not None:
+                    field = field.model_copy(update={"value": field.value == "Yes"})
+                return field
+        box = self._own_box(label, spec.zone)
+        if box is None:
+            where = label.bbox if label else spec.zone
+            return ExtractedField(page=self.page.number, bbox=where, error="no tick box found")
+        mark = self._mark(box)
+        return ExtractedField(
+            value=mark.ticked,
+            confidence=tick_confidence(mark.ink),
+            valid=True,
+            page=self.page.number,
+            bbox=_rounded(box.bbox),
+        )
+
+    def choice(self, spec: FieldSpec, label: layout.LabelMatch | None) -> ExtractedField | None:
+        """A choice printed as options with a box each: the ticked option. None when the
+        page shows no such options for it (the choice is written in, not ticked)."""
+        if label is None:
+            return None
+        options = self._options(spec.choices, label, zone=spec.zone)
+        if len(options) < min(2, len(spec.choices)):
+            return None
+        return self._one_of(options, required=spec.required)
+
+    # --- reading ---------------------------------------------------------------------
+
+    def _one_of(self, options: dict[str, _Mark], *, required: bool) -> ExtractedField:
+        ticked = [name for name, mark in options.items() if mark.ticked]
+        confidence = min(tick_confidence(m.ink) for m in options.values())
+        area = layout.union(m.box.bbox for m in options.values())
+        common = {"page": self.page.number, "confidence": confidence}
+        if len(ticked) > 1:
+            return ExtractedField(
+                bbox=_rounded(area), error=f"{len(ticked)} options ticked", **common
+            )
+        if not ticked:
+            error = "required but nothing ticked" if required else None
+            return ExtractedField(bbox=_rounded(area), valid=not required, error=error, **common)
+        chosen = options[ticked[0]].box.bbox
+        return ExtractedField(value=ticked[0], valid=True, bbox=_rounded(chosen), **common)
+
+    def _mark(self, box: PageBox) -> _Mark:
+        image = self.page.image()
+        height, width = image.shape[:2]
+        x0, y0, x1, y1 = box.bbox
+        crop = image[round(y0 * height) : round(y1 * height), round(x0 * width) : round(x1 * width)]
+        return _Mark(box, tick_ink(crop) if crop.size else 0.0)
+
+    # --- which box is whose ----------------------------------------------------------
+
+    def _own_box(self, label: layout.LabelMatch | None, zone: BBox | None) -> PageBox | None:
+        """The tick box nearest the label on its row that no other word is nearer to; in
+        the zone, when the template names one."""
+        if zone is not None:
+            inside = [b for b in self.ticks if _holds(zone, b.bbox)]
+            if label is None or len(inside) <= 1:
+                return inside[0] if inside else None
+            return min(inside, key=lambda b: _gap(b.bbox, label.bbox))
+        assert label is not None
+        return self._nearest_owned(label.words)
+
+    def _nearest_owned(self, own: Sequence[Word]) -> PageBox | None:
+        """The tick box on the words' row nearest them, unless another word is nearer."""
+        text = layout.union(w.bbox for w in own)
+        own_words = {id(w) for w in own}
+        # The row: from the middle of the first line of words to that of the last (a
+        # label may wrap); a word box stretched over a box edge must not widen it.
+        middles = [(w.bbox[1] + w.bbox[3]) / 2 for w in own if layout.comparable(w.text)]
+        middles = middles or [(text[1] + text[3]) / 2]
+        best: tuple[float, PageBox] | None = None
+        for box in self.ticks:
+            middle = (box.bbox[1] + box.bbox[3]) / 2
+            reach = 0.6 * (box.bbox[3] - box.bbox[1])
+            if not min(middles) - reach <= middle <= max(middles) + reach:
+                continue
+            if text[0] <= (box.bbox[0] + box.bbox[2]) / 2 <= text[2]:
+                continue  # inside the text's own span: a letter, or another row's box
+            distance = _gap(box.bbox, text)
+            if self._someone_nearer(box, distance, own_words):
+                continue
+            if best is None or distance < best[0]:
+                best = (distance, box)
+        return best[1] if best else None
+
+    def _someone_nearer(self, box: PageBox, distance: float, own_words: set[int]) -> bool:
+        x0, y0, x1, y1 = box.bbox
+        for word in self.words:
+            if id(word) in own_words:
+                continue
+            wx0, wy0, wx1, wy1 = word.bbox
+            if min(y1, wy1) - max(y0, wy0) <= 0.3 * min(y1 - y0, wy1 - wy0):
+                continue  # not on the box's row
+            if min(x1, wx1) > max(x0, wx0):
+                continue  # the box itself, or the mark in it, read as a letter
+            if _gap(box.bbox, word.bbox) < distance:
+                return True
+        return False
+
+    def _options(
+        self, choices: list[str], label: layout.LabelMatch, zone: BBox | None = None
+    ) -> dict[str, _Mark]:
+        """Each choice printed near the label with a tick box of its own, by choice."""
+        x0, y0, _x1, y1 = label.bbox
+        line = _line_height(label.bbox, self.words)
+        area = zone or (x0, y0 - 0.5 * line, 1.0, y1 + _OPTIONS_BELOW * line)
+        label_words = {id(w) for w in label.words}
+        candidates = [w for w in self.words if id(w) not in label_words and _holds(area, w.bbox)]
+        found: dict[str, _Mark] = {}
+        for choice in choices:
+            words = _option_words(choice, candidates)
+            if words is None:
+                continue
+            box = self._nearest_owned(words)
+            if box is not None and all(box is not m.box for m in found.values()):
+                found[choice] = self._mark(box)
+        return found
+
+
+def _option_words(choice: str, words: Sequence[Word]) -> tuple[Word, ...] | None:
+    """The run of words on one line that reads as the option, best first."""
+    target = layout.comparable(choice)
+    size = len(target.split())
+    best: tuple[float, tuple[Word, ...]] | None = None
+    for line in layout.group_lines(words):
+        for start in range(len(line) - size + 1):
+            run = tuple(line[start : start + size])
+            text = layout.comparable(" ".join(w.text for w in run))
+            if len(target) < _FUZZY_OPTION_MIN:
+                score = 100.0 if text == target else 0.0
+            else:
+                score = fuzz.ratio(text, target)
+            if score >= _OPTION_MIN_SCORE and (best is None or score > best[0]):
+                best = (score, run)
+    return best[1] if best else None
+
+
+def _line_height(text: BBox, words: Sequence[Word]) -> float:
+    """The height of one line of the words within ``text`` (a label may wrap)."""
+    heights = sorted(
+        w.bbox[3] - w.bbox[1] for w in words if _holds(text, w.bbox) and layout.comparable(w.text)
+    )
+    return heights[len(heights) // 2] if heights else text[3] - text[1]
+
+
+def _gap(a: BBox, b: BBox) -> float:
+    """Horizontal distance between two boxes (0 when they overlap across)."""
+    return max(0.0, max(a[0], b[0]) - min(a[2], b[2]))
+
+
+def _holds(area: BBox, box: BBox) -> bool:
+    x, y = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    return area[0] <= x <= area[2] and area[1] <= y <= area[3]
+
+
+def _rounded(box: BBox) -> BBox:
+    x0, y0, x1, y1 = (round(v, 4) for v in box)
+    return (x0, y0, x1, y1)
+
+
+__all__ = ["DOUBTFUL", "TICKED_INK", "UNSURE_INK", "TickReader", "tick_confidence", "tick_ink"]
