@@ -240,12 +240,14 @@ _SECTION_TITLES = {
     "money": ("Your circumstances", "Money and work", "Income and outgoings"),
     "declare": ("Declaration", "Your declaration", "Before you sign"),
 }
-_SECTION_INTROS = (
-    "Give amounts before tax.",
-    "Tell us about any changes straight away.",
-    "Leave a box empty if it does not apply to you.",
-    "We may check what you tell us with other departments.",
-)
+_SECTION_INTROS = {
+    "you": ("Give your name as it appears on official documents.",
+            "We may check what you tell us with other departments."),
+    "home": ("Give the address where you live now.",),
+    "contact": ("We only use these details to ask about this form.",),
+    "money": ("Give amounts before tax.", "Leave a box empty if it does not apply to you."),
+    "declare": ("Tell us about any changes straight away.",),
+}  # fmt: skip
 _AUTHORITIES = (
     "Department for Work and Pensions", "HM Revenue & Customs", "Northshire County Council",
     "Legal Aid Agency", "Valuation Office Agency", "Borough of Eastmoor", "Home Office",
@@ -679,7 +681,7 @@ def _headings(rng: random.Random, kinds: list[FieldKind]) -> dict[str, tuple[str
         heading = numbering.format(
             n=number, l="ABCDEF"[number - 1], t=rng.choice(_SECTION_TITLES[key])
         )
-        intro = rng.choice(_SECTION_INTROS) if rng.random() < 0.25 else ""
+        intro = rng.choice(_SECTION_INTROS[key]) if rng.random() < 0.25 else ""
         headings[key] = (heading, intro)
     return headings
 
@@ -705,6 +707,8 @@ def _field(kind: FieldKind, rng: random.Random, page: _Page) -> FieldLayout | No
     options = rng.choice(kind.options) if kind.options else ()
     while options and _options_width(label, options, page) > page.width:
         options = options[:-1]
+    if style is FieldStyle.CHOICE_ROW and len(options) < 3:
+        return None  # too few options left to be a choice row on one line
     page.labels.append(label)
     comb = style in (FieldStyle.COMB_RIGHT, FieldStyle.COMB_BELOW)
     return FieldLayout(
