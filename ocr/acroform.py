@@ -315,12 +315,13 @@ def _button(
     name: str, flags: int, value: Any, export_names: Any, widgets: list[_Widget]
 ) -> PdfFormField:
     kind = PdfFieldKind.RADIO if flags & _RADIO else PdfFieldKind.CHECKBOX
-    if isinstance(value, NameObject):
-        state: str | None = str(value)[1:]
+    if isinstance(value, str) and value:
+        # A name (/Yes), or, from some producers, a string with the state's name.
+        state: str | None = value[1:] if isinstance(value, NameObject) else str(value)
     else:
         # No value on the field: the state a widget shows is the only answer there is.
         state = next((w.appearance for w in widgets if w.appearance), None)
-    on = state is not None and state != "Off"
+    on = bool(state) and state != "Off"
     chosen = next((w for w in widgets if on and w.state == state), widgets[0])
 
     def exported(state_name: str) -> str:

@@ -242,6 +242,21 @@ def test_odd_dictionaries_are_read_as_far_as_they_make_sense() -> None:
     assert second.page == 1
 
 
+def test_a_checkbox_state_given_as_a_string_or_only_shown() -> None:
+    def restate(writer: pypdf.PdfWriter, acroform: DictionaryObject) -> None:
+        for ref in acroform["/Fields"]:
+            field = ref.get_object()
+            if field.get("/T") == "carer":
+                field[NameObject("/V")] = TextStringObject("Yes")
+            if field.get("/T") == "student":  # no value; its widget shows it on
+                del field["/V"]
+                field[NameObject("/AS")] = NameObject("/Yes")
+
+    found = read_form(with_acroform(restate), "odd.pdf")
+    assert (found["carer"].checked, found["carer"].value) == (True, "Yes")
+    assert (found["student"].checked, found["student"].value) == (True, "Yes")
+
+
 def test_fields_not_an_array_means_no_fields() -> None:
     def spoil(writer: pypdf.PdfWriter, acroform: DictionaryObject) -> None:
         acroform[NameObject("/Fields")] = TextStringObject("nonsense")
