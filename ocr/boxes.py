@@ -29,10 +29,11 @@ _TICK_MAX_SIDE_IN = 0.32
 _TICK_RATIO = (0.7, 1.45)
 # A box's area against its bounding rectangle's: straight sides.
 _RECTANGULAR = 0.8
-# Comb cells: at least this many side by side, walls no thicker than this share of a
-# cell, the same height within this share.
+# Comb cells: at least this many in a row, no further apart than this share of a cell
+# (a wall, or the gap between the groups of DD MM YYYY), the same height within this
+# share.
 _COMB_MIN_CELLS = 3
-_COMB_WALL = 0.45
+_COMB_GAP = 0.9
 _COMB_HEIGHT = 0.15
 # Boxes of more than this share of the page are the page's own frame, not a field.
 _MAX_PAGE_SHARE = 0.25
@@ -52,13 +53,13 @@ class Box:
         bbox: x0, y0, x1, y1 of the inside.
         kind: what the box is for.
         cells: the character cells of a comb; 1 for other boxes.
-        walls: the x positions (pixels) of a comb's inner walls, left to right.
+        spans: the x0, x1 (pixels) of the inside of each of a comb's cells, left to right.
     """
 
     bbox: PixelBox
     kind: BoxKind
     cells: int = 1
-    walls: tuple[int, ...] = ()
+    spans: tuple[tuple[int, int], ...] = ()
 
     @property
     def width(self) -> int:
@@ -150,7 +151,7 @@ def _combs_and_rest(insides: list[PixelBox], dpi: int) -> list[Box]:
                     ),
                     kind=BoxKind.COMB,
                     cells=len(cells),
-                    walls=tuple((a[2] + b[0]) // 2 for a, b in itertools.pairwise(cells)),
+                    spans=tuple((c[0], c[2]) for c in cells),
                 )
             )
     for index, inside in enumerate(by_row):
@@ -168,15 +169,19 @@ def _next_cell(left: PixelBox, right: PixelBox) -> bool:
         abs(left[3] - right[3]) <= _COMB_HEIGHT * height
     )
     gap = right[0] - left[2]
-    return same_row and 0 <= gap <= max(4, _COMB_WALL * width)
+    return same_row and 0 <= gap <= max(4, _COMB_GAP * width)
 
 
 def _cells_alike(cells: list[PixelBox]) -> bool:
-    """Character cells: all about as wide as each other and no wider than tall × 1.6."""
+    """Character cells: all about as wide as each other, no wider than tall × 1.6, and
+    mostly touching (a row of separate tick boxes stands further apart)."""
     widths = [c[2] - c[0] for c in cells]
     heights = [c[3] - c[1] for c in cells]
     narrowest, widest = min(widths), max(widths)
-    return widest <= 1.5 * narrowest and widest <= 1.6 * max(heights)
+    touching = sum(1 for a, b in itertools.pairwise(cells) if b[0] - a[2] <= max(6, 0.2 * widest))
+    return (
+        widest <= 1.5 * narrowest and widest <= 1.6 * max(heights) and touching >= len(cells) // 2
+    )
 
 
 def _kind_of(inside: PixelBox, dpi: int) -> BoxKind:
@@ -186,7 +191,7 @@ def _kind_of(inside: PixelBox, dpi: int) -> BoxKind:
     return BoxKind.TICK if small and low <= width / height <= high else BoxKind.VALUE
 
 
-def comb_compacted(crop: GrayImage, walls: list[int], dpi: int) -> GrayImage:
+def comb_compacted(crop: GrayImage, spans: list[tuple[int, int]], dpi: int) -> GrayImage:
     """A comb's characters set side by side as one ordinary word or words.
 
     Written one to a cell, characters stand far apart and Tesseract takes each for a
@@ -195,18 +200,21 @@ def comb_compacted(crop: GrayImage, walls: list[int], dpi: int) -> GrayImage:
     a word gap: then the comb reads like any line of writing.
 
     Args:
-        crop: the comb's inside, walls already whited out.
-        walls: the x positions of the inner walls within ``crop``.
+        crop: the comb's inside.
+        spans: each cell's inside, x0 and x1 within ``crop``.
         dpi: the resolution.
     """
     height = crop.shape[0]
-    edges = [0, *walls, crop.shape[1]]
     letter_gap = max(3, dpi // 60)
+    inset = max(2, dpi // 100)  # clear of the cell's walls
     pieces: list[GrayImage | None] = []
-    for left, right in itertools.pairwise(edges):
-        cell = crop[:, left:right]
+    for left, right in spans:
+        cell = crop[inset : height - inset, max(0, left + inset) : max(0, right - inset)]
+        if cell.size == 0:
+            pieces.append(None)
+            continue
         _, ink = cv2.threshold(cell, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
-        if float(cell.max()) - float(cell.min()) < 60 or np.count_nonzero(ink) < 0.01 * ink.size:
+        if float(cell.max()) - float(cell.min()) < 60 or np.count_nonzero(ink) < 0.02 * ink.size:
             pieces.append(None)
             continue
         columns = np.flatnonzero(ink.any(axis=0))
@@ -224,9 +232,9 @@ def comb_compacted(crop: GrayImage, walls: list[int], dpi: int) -> GrayImage:
             continue
         gap = letter_gap * (5 if blank_run else 1)
         if parts:
-            parts.append(np.full((height, gap), 255, np.uint8))
+            parts.append(np.full((height - 2 * inset, gap), 255, np.uint8))
         parts.append(piece)
         blank_run = 0
     if not parts:
-        return np.full((height, 1), 255, np.uint8)
+        return np.full((max(1, height - 2 * inset), 1), 255, np.uint8)
     return np.asarray(np.hstack(parts), dtype=np.uint8)

@@ -80,7 +80,7 @@ def extract_fields(
         label is not found has no value and an error saying so.
     """
     specs = [s for s in template.fields if s.page == page.number]
-    labels = find_labels(specs, page.words)
+    labels = find_labels(specs, page.words, aspect=page.height_px / max(1, page.width_px))
     label_words = {id(w) for match in labels.values() for w in match.words}
     value_words = [w for w in page.words if id(w) not in label_words]
     height, width = page.image().shape[:2]
@@ -106,13 +106,15 @@ def extract_fields(
     return fields
 
 
-def find_labels(specs: list[FieldSpec], words: list[Word]) -> dict[str, layout.LabelMatch]:
-    """Each labelled field's label on the page.
+def find_labels(
+    specs: list[FieldSpec], words: list[Word], *, aspect: float = 1.0
+) -> dict[str, layout.LabelMatch]:
+    """Each labelled field's label on the page (``aspect``: its height over its width).
 
     Longer labels are placed first and their words taken, so "Previous surname" is not
     also found as "Surname".
     """
-    candidates = layout.phrases(words) if words else []
+    candidates = layout.phrases(words, aspect=aspect) if words else []
     candidates += layout.wrapped(candidates)
     taken: set[int] = set()
     found = {}
@@ -195,8 +197,8 @@ def read_crop(
         crop[max(0, hy0) : max(0, hy1), max(0, hx0) : max(0, hx1)] = 255
     cleaned = remove_lines(crop)
     if area.box is not None and area.box.kind is BoxKind.COMB:
-        walls = [round(w * width) - x0 for w in area.box.walls]
-        cleaned = comb_compacted(_whiten_walls(cleaned, walls), walls, page.dpi)
+        spans = [(round(a * width) - x0, round(b * width) - x0) for a, b in area.box.spans]
+        cleaned = comb_compacted(crop, spans, page.dpi)
     ink = _ink_box(cleaned, page.dpi)
     if ink is None:
         return ValueReading("", _CERTAIN, region, saw_ink=False)
@@ -227,14 +229,6 @@ def read_crop(
     readings.sort(key=lambda r: r[1], reverse=True)
     (text, confidence), others = readings[0], tuple(readings[1:])
     return ValueReading(text, confidence, box, others=others)
-
-
-def _whiten_walls(crop: GrayImage, walls: list[int]) -> GrayImage:
-    """White out a comb's dividers, which may be too short to count as ruled lines."""
-    thickness = 3
-    for x in walls:
-        crop[:, max(0, x - thickness) : x + thickness + 1] = 255
-    return crop
 
 
 def _line_text(words: list[OcrWord]) -> tuple[str, float]:

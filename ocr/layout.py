@@ -63,7 +63,10 @@ def group_lines(words: Sequence[Word]) -> list[list[Word]]:
             overlap = min(bottom, y1) - max(top, y0)
             if overlap > 0.5 * min(bottom - top, y1 - y0):
                 lines[index].append(word)
-                extents[index] = (min(top, y0), max(bottom, y1))
+                # A word taller than its line (a tick box and its mark read as "L)")
+                # must not stretch the line over the next one.
+                if y1 - y0 <= 1.5 * (bottom - top):
+                    extents[index] = (min(top, y0), max(bottom, y1))
                 break
         else:
             lines.append([word])
@@ -71,11 +74,17 @@ def group_lines(words: Sequence[Word]) -> list[list[Word]]:
     return [sorted(line, key=lambda w: w.bbox[0]) for line in lines]
 
 
-def phrases(words: Sequence[Word]) -> list[Phrase]:
-    """Lines split at wide gaps: on a form, a label and its value are separate phrases."""
+def phrases(words: Sequence[Word], *, aspect: float = 1.0) -> list[Phrase]:
+    """Lines split at wide gaps: on a form, a label and its value are separate phrases.
+
+    Args:
+        words: the page's words.
+        aspect: the page's height over its width: boxes are fractions of each, and a
+            gap across is measured against a height (an A4 page is 1.414).
+    """
     found = []
     for line in group_lines(words):
-        height = sorted(w.bbox[3] - w.bbox[1] for w in line)[len(line) // 2]
+        height = aspect * sorted(w.bbox[3] - w.bbox[1] for w in line)[len(line) // 2]
         current = [line[0]]
         for word in line[1:]:
             if word.bbox[0] - current[-1].bbox[2] > _PHRASE_GAP * height:
@@ -94,14 +103,20 @@ def wrapped(found: Sequence[Phrase]) -> list[Phrase]:
     starting within a line's height of where it starts), as one phrase of both lines'
     words, so a label can be found across the break.
     """
-    joined = []
-    for first in found:
-        x0, _, _, y1 = first.bbox
-        height = _line_height(first)
-        for second in found:
-            sx0, sy0, _, _ = second.bbox
-            if 0 <= sy0 - y1 <= 0.9 * height and abs(sx0 - x0) <= height:
-                joined.append(Phrase(first.words + second.words))
+    joined: list[Phrase] = []
+    firsts = list(found)
+    # Two lines, then three (a label in a narrow grid cell).
+    for _ in range(2):
+        longer = []
+        for first in firsts:
+            x0, _, _, y1 = first.bbox
+            height = _line_height(first)
+            for second in found:
+                sx0, sy0, _, _ = second.bbox
+                if -0.4 * height <= sy0 - y1 <= 0.9 * height and abs(sx0 - x0) <= height:
+                    longer.append(Phrase(first.words + second.words))
+        joined += longer
+        firsts = longer
     return joined
 
 
@@ -112,7 +127,7 @@ def _line_height(phrase: Phrase) -> float:
 
 def comparable(text: str) -> str:
     """Lower case, punctuation dropped, spaces collapsed: how labels are compared."""
-    return " ".join(re.sub(r"[^\w£@]+", " ", text.lower()).split())
+    return " ".join(re.sub(r"(?:[^\w£@]|_)+", " ", text.lower()).split())
 
 
 def find_label(
@@ -132,7 +147,8 @@ def find_label(
     best: LabelMatch | None = None
     for phrase in candidates:
         words = phrase.words
-        for length in range(max(1, size - 1), size + 2):
+        # OCR joins words ("youmovedin") and splits them: any run up to a word longer.
+        for length in range(1, size + 2):
             for start in range(len(words) - length + 1):
                 run = words[start : start + length]
                 if any(id(w) in taken for w in run):
@@ -142,8 +158,7 @@ def find_label(
                 # label's box over the tick box or value box beside it.
                 if not (comparable(run[0].text) and comparable(run[-1].text)):
                     continue
-                text = comparable(" ".join(w.text for w in run))
-                score = fuzz.ratio(text, target)
+                score = label_score(" ".join(w.text for w in run), target)
                 # Prefer a label that stands alone over one inside a longer phrase
                 # ("Surname" rather than the end of "Previous surname").
                 outside = words[:start] + words[start + length :]
@@ -152,6 +167,13 @@ def find_label(
                 if score >= LABEL_MIN_SCORE and (best is None or score > best.score):
                     best = LabelMatch(tuple(run), score)
     return best
+
+
+def label_score(text: str, target: str) -> float:
+    """How well ``text`` reads as ``target`` (already ``comparable``), 0..100: as written,
+    or with the spaces OCR lost or added taken out."""
+    text = comparable(text)
+    return max(fuzz.ratio(text, target), fuzz.ratio(text.replace(" ", ""), target.replace(" ", "")))
 
 
 def words_in(words: Iterable[Word], region: BBox, *, min_overlap: float = 0.5) -> list[Word]:

@@ -29,7 +29,7 @@ class PageBox:
 
     bbox: BBox
     kind: BoxKind
-    walls: tuple[float, ...] = ()
+    spans: tuple[tuple[float, float], ...] = ()
 
     @classmethod
     def of(cls, box: Box, width: int, height: int) -> PageBox:
@@ -37,7 +37,7 @@ class PageBox:
         return cls(
             (x0 / width, y0 / height, x1 / width, y1 / height),
             box.kind,
-            tuple(w / width for w in box.walls),
+            tuple((a / width, b / width) for a, b in box.spans),
         )
 
     @property

@@ -14,11 +14,11 @@ absent nor clearly a mark sends the field to review.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from rapidfuzz import fuzz
 
 from config.form_template import FieldSpec
 from domain.forms import BBox, ExtractedField, Word
@@ -80,7 +80,9 @@ class TickReader:
     def __init__(self, page: ReadPage, boxes: Sequence[PageBox]) -> None:
         self.page = page
         self.ticks = [b for b in boxes if b.kind is BoxKind.TICK]
-        self.words = [w for w in page.words if layout.comparable(w.text)]
+        # Words as printed: without the tick boxes OCR read into them, by the original.
+        self._trimmed = {id(w): _without_boxes(w, self.ticks) for w in page.words}
+        self.words = [w for w in self._trimmed.values() if w is not None]
 
     def checkbox(self, spec: FieldSpec, label: layout.LabelMatch | None) -> ExtractedField:
         """A checkbox field: its box ticked or not; a Yes/No pair on its row read as one."""
@@ -113,7 +115,10 @@ class TickReader:
         options = self._options(spec.choices, label, zone=spec.zone)
         if len(options) < min(2, len(spec.choices)):
             return None
-        return self._one_of(options, required=spec.required)
+        field = self._one_of(options, required=spec.required)
+        if self._unclaimed_ticked(options):
+            field = field.model_copy(update={"confidence": min(field.confidence, DOUBTFUL)})
+        return field
 
     # --- reading ---------------------------------------------------------------------
 
@@ -154,6 +159,7 @@ class TickReader:
 
     def _nearest_owned(self, own: Sequence[Word]) -> PageBox | None:
         """The tick box on the words' row nearest them, unless another word is nearer."""
+        own = [t for w in own if (t := self._trimmed.get(id(w), w)) is not None] or list(own)
         text = layout.union(w.bbox for w in own)
         own_words = {id(w) for w in own}
         # The row: from the middle of the first line of words to that of the last (a
@@ -178,7 +184,8 @@ class TickReader:
     def _someone_nearer(self, box: PageBox, distance: float, own_words: set[int]) -> bool:
         x0, y0, x1, y1 = box.bbox
         for word in self.words:
-            if id(word) in own_words:
+            # A lone character beside a box is most often the box or its mark misread.
+            if id(word) in own_words or sum(c.isalnum() for c in word.text) < 2:
                 continue
             wx0, wy0, wx1, wy1 = word.bbox
             if min(y1, wy1) - max(y0, wy0) <= 0.3 * min(y1 - y0, wy1 - wy0):
@@ -192,12 +199,27 @@ class TickReader:
     def _options(
         self, choices: list[str], label: layout.LabelMatch, zone: BBox | None = None
     ) -> dict[str, _Mark]:
-        """Each choice printed near the label with a tick box of its own, by choice."""
+        """Each choice printed near the label with a tick box of its own, by choice: on
+        the label's row, else under it (or in the zone the template names)."""
         x0, y0, _x1, y1 = label.bbox
         line = _line_height(label.bbox, self.words)
-        area = zone or (x0, y0 - 0.5 * line, 1.0, y1 + _OPTIONS_BELOW * line)
-        label_words = {id(w) for w in label.words}
-        candidates = [w for w in self.words if id(w) not in label_words and _holds(area, w.bbox)]
+        areas = [zone] if zone else [
+            (x0, y0 - 0.5 * line, 1.0, y1 + 0.5 * line),
+            (max(0.0, x0 - line), y1, 1.0, y1 + _OPTIONS_BELOW * line),
+        ]  # fmt: skip
+        label_words = {id(self._trimmed.get(id(w), w)) for w in label.words}
+        found: dict[str, _Mark] = {}
+        for area in areas:
+            candidates = [
+                w for w in self.words if id(w) not in label_words and _holds(area, w.bbox)
+            ]
+            found = self._options_among(choices, candidates)
+            if len(found) >= 2:
+                break
+        return found
+
+    def _options_among(self, choices: list[str], candidates: list[Word]) -> dict[str, _Mark]:
+        sides: dict[str, bool] = {}
         found: dict[str, _Mark] = {}
         for choice in choices:
             words = _option_words(choice, candidates)
@@ -206,7 +228,51 @@ class TickReader:
             box = self._nearest_owned(words)
             if box is not None and all(box is not m.box for m in found.values()):
                 found[choice] = self._mark(box)
-        return found
+                sides[choice] = box.middle[0] > (words[0].bbox[0] + words[-1].bbox[2]) / 2
+        # Options have their boxes on the same side; one whose box is on the other side
+        # took a neighbour's (its own was not found).
+        after = sum(sides.values()) * 2 >= len(sides)
+        return {c: m for c, m in found.items() if sides[c] == after}
+
+    def _unclaimed_ticked(self, options: dict[str, _Mark]) -> bool:
+        """Whether a ticked box stands among the options but belongs to none of them:
+        an option that was not read, whose answer would otherwise be lost."""
+        claimed = [m.box for m in options.values()]
+        left = min(b.bbox[0] for b in claimed)
+        for box in self.ticks:
+            if any(box is c for c in claimed) or box.bbox[0] < left - 0.2:
+                continue
+            middle = box.middle[1]
+            if any(c.bbox[1] <= middle <= c.bbox[3] for c in claimed) and self._mark(box).ticked:
+                return True
+        return False
+
+
+_BOX_MARKS = re.compile(r"[\[\]{}()|_]")
+
+
+def _without_boxes(word: Word, ticks: Sequence[PageBox]) -> Word | None:
+    """The word with any tick box OCR read into it cut off ("Ms[X]" → "Ms"); None when
+    nothing with letters is left. Keeps the same object when there is nothing to cut,
+    so label words stay recognisable."""
+    if not layout.comparable(word.text):
+        return None
+    x0, y0, x1, y1 = word.bbox
+    for box in ticks:
+        bx0, by0, bx1, by1 = box.bbox
+        if min(x1, bx1) <= max(x0, bx0) or min(y1, by1) <= max(y0, by0):
+            continue
+        parts = [p for p in _BOX_MARKS.split(word.text) if layout.comparable(p)]
+        if not parts:
+            return None
+        if (bx0 + bx1) / 2 > (x0 + x1) / 2:  # the box is at the word's end
+            left, right, text = x0, bx0, parts[0]
+        else:
+            left, right, text = bx1, x1, parts[-1]
+        if right - left < 0.5 * (bx1 - bx0):
+            return None  # a sliver of the box itself
+        return Word(text=text, confidence=word.confidence, bbox=(left, y0, right, y1))
+    return word
 
 
 def _option_words(choice: str, words: Sequence[Word]) -> tuple[Word, ...] | None:
@@ -215,15 +281,20 @@ def _option_words(choice: str, words: Sequence[Word]) -> tuple[Word, ...] | None
     size = len(target.split())
     best: tuple[float, tuple[Word, ...]] | None = None
     for line in layout.group_lines(words):
-        for start in range(len(line) - size + 1):
-            run = tuple(line[start : start + size])
-            text = layout.comparable(" ".join(w.text for w in run))
-            if len(target) < _FUZZY_OPTION_MIN:
-                score = 100.0 if text == target else 0.0
-            else:
-                score = fuzz.ratio(text, target)
-            if score >= _OPTION_MIN_SCORE and (best is None or score > best[0]):
-                best = (score, run)
+        # OCR joins words ("Notworking") and splits them: runs up to a word longer.
+        for length in range(1, size + 2):
+            for start in range(len(line) - length + 1):
+                run = tuple(line[start : start + length])
+                text = " ".join(w.text for w in run)
+                if len(target) < _FUZZY_OPTION_MIN:
+                    # Short options must match whole, but a box wall beside one is
+                    # often read into it as "l" or "1" ("Nol").
+                    found = layout.comparable(text)
+                    score = 100.0 if target in (found, found.strip("l1i")) else 0.0
+                else:
+                    score = layout.label_score(text, target)
+                if score >= _OPTION_MIN_SCORE and (best is None or score > best[0]):
+                    best = (score, run)
     return best[1] if best else None
 
 

@@ -39,7 +39,7 @@ def test_a_comb_is_one_box_with_its_cells_and_walls() -> None:
     boxes = find_boxes(page, DPI)
     assert [b.kind for b in boxes] == [BoxKind.COMB]
     assert boxes[0].cells == 9
-    assert len(boxes[0].walls) == 8
+    assert len(boxes[0].spans) == 9
 
 
 def test_grid_cells_sharing_walls_are_boxes_of_their_own() -> None:
@@ -61,11 +61,24 @@ def test_a_row_of_separate_tick_boxes_is_not_a_comb() -> None:
     assert [b.kind for b in boxes] == [BoxKind.TICK] * 4
 
 
+def test_a_comb_in_groups_is_one_comb() -> None:
+    page = _page()
+    x = 200
+    for group in (2, 2, 4):
+        for _ in range(group):
+            _rect(page, x, 500, x + 60, 580)
+            x += 60
+        x += 35
+    boxes = find_boxes(page, DPI)
+    assert [b.kind for b in boxes] == [BoxKind.COMB]
+    assert boxes[0].cells == 8
+
+
 def test_comb_compaction_keeps_a_word_gap_for_an_empty_cell() -> None:
     cells = np.full((80, 600), 255, np.uint8)
     for i in (0, 1, 3, 4):
         cv2.putText(cells, "A", (i * 100 + 30, 60), cv2.FONT_HERSHEY_SIMPLEX, 1.5, 0, 3)
-    compact = comb_compacted(cells, [100, 200, 300, 400, 500], DPI)
+    compact = comb_compacted(cells, [(i * 100 + 3, i * 100 + 97) for i in range(6)], DPI)
     # Four letters of ~35 px, three letter gaps and one word gap: far narrower than 600.
     assert 150 < compact.shape[1] < 260
     blank_columns = np.flatnonzero(~(compact < 128).any(axis=0))
