@@ -135,7 +135,7 @@ def read_value(
     """The text in a value's area: the text layer's words, or the crop read again."""
     words = layout.words_in(value_words, area.region)
     if page.source is WordSource.TEXT_LAYER:
-        text = " ".join(w.text for w in words)
+        text = _comb_text(words, area.box) if _is_comb(area) else " ".join(w.text for w in words)
         box = layout.union(w.bbox for w in words) if words else area.region
         return ValueReading(text, _CERTAIN, box, saw_ink=bool(words), typed=True)
     crop_reading = read_crop(
@@ -153,8 +153,24 @@ def read_value(
     return ValueReading(text, confidence, layout.union(w.bbox for w in words))
 
 
+def _is_comb(area: ValueArea) -> bool:
+    return area.box is not None and area.box.kind is BoxKind.COMB
+
+
+def _comb_text(words: list[Word], comb: PageBox | None) -> str:
+    """Characters typed one to a cell, run together; a skipped cell is a space."""
+    assert comb is not None
+    cell = min((b - a for a, b in comb.spans), default=0.0)
+    text = ""
+    for before, word in zip([None, *words], words, strict=False):
+        if before is not None and word.bbox[0] - before.bbox[2] > cell:
+            text += " "
+        text += word.text
+    return text
+
+
 def _is_multiline(spec: FieldSpec, area: ValueArea, page: ReadPage) -> bool:
-    if area.box is not None and area.box.kind is BoxKind.COMB:
+    if _is_comb(area):
         return False
     height_px = (area.region[3] - area.region[1]) * page.height_px
     return spec.position is not Position.RIGHT and height_px > 0.3 * page.dpi
@@ -196,7 +212,8 @@ def read_crop(
         hx1, hy1 = round(hidden[2] * width) - x0 + 3, round(hidden[3] * height) - y0 + 3
         crop[max(0, hy0) : max(0, hy1), max(0, hx0) : max(0, hx1)] = 255
     cleaned = remove_lines(crop)
-    if area.box is not None and area.box.kind is BoxKind.COMB:
+    if _is_comb(area):
+        assert area.box is not None
         spans = [(round(a * width) - x0, round(b * width) - x0) for a, b in area.box.spans]
         cleaned = comb_compacted(crop, spans, page.dpi)
     ink = _ink_box(cleaned, page.dpi)
@@ -212,7 +229,7 @@ def read_crop(
         dtype=np.uint8,
     )
     mode = PageSegMode.SINGLE_BLOCK if multiline else PageSegMode.SINGLE_LINE
-    if area.box is not None and area.box.kind is BoxKind.COMB:
+    if _is_comb(area):
         box = region  # the compacted image no longer maps onto the page
     else:
         box = ((x0 + ix0) / width, (y0 + iy0) / height, (x0 + ix1) / width, (y0 + iy1) / height)
