@@ -96,8 +96,10 @@ class FieldSpec(_Strict):
             raise ValueError(f"field {self.name!r}: position zone needs a zone")
         if self.position is not Position.ZONE and not self.label:
             raise ValueError(f"field {self.name!r}: position {self.position} needs a label")
-        if self.zone is not None and self.position is not Position.ZONE and (
-            self.type not in (FieldType.CHECKBOX, FieldType.CHOICE)
+        if (
+            self.zone is not None
+            and self.position is not Position.ZONE
+            and (self.type not in (FieldType.CHECKBOX, FieldType.CHOICE))
         ):
             raise ValueError(
                 f"field {self.name!r}: a zone with a label is only for tick boxes "
