@@ -22,6 +22,7 @@ import pillow_heif
 import pypdfium2 as pdfium
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from config.log import get_logger
 from config.settings import get_settings
 from domain.errors import (
     DocumentTooLargeError,
@@ -31,6 +32,7 @@ from domain.errors import (
 from domain.forms import Word
 
 pillow_heif.register_heif_opener()
+log = get_logger(__name__)
 
 Source = bytes | Path
 """A document's content, or the path to it (read lazily)."""
@@ -258,7 +260,10 @@ class Document:
                 # Frees the page's parsed objects: memory stays bounded over long PDFs.
                 plumber_page.close()
         except Exception as e:  # pdfminer's errors on damaged content streams vary
-            raise UnreadableDocumentError(f"cannot read the page ({e})", where=where) from e
+            # pdfminer cannot parse every PDF that pdfium draws (a page tree it does not
+            # follow, a damaged content stream): the page is then read from its pixels.
+            log.warning("text layer unreadable, page rendered", where=where, error=type(e).__name__)
+            words = None
         pdf_page = self._pdf[number - 1]
         width_pt, height_pt = pdf_page.get_size()
 

@@ -237,3 +237,12 @@ def test_300_page_pdf_in_bounded_memory(tmp_path: Path) -> None:
     _long_pdf(long, 300)
     # Only the words stay (12,000 of them); pages are parsed and dropped one by one.
     assert _peak_rss_mb(long, 300) < _peak_rss_mb(short, 10) + 120
+
+
+def test_a_pdf_whose_text_layer_pdfminer_cannot_parse_is_read_from_its_pixels() -> None:
+    # pdfplumber finds no pages in this 1040 (its page tree), pdfium draws both.
+    path = corpus_dir("gov-forms") / "irs_f1040_2010_prefilled.pdf"
+    with open_document(path) as document:
+        pages = list(document.pages())
+    assert [type(p).__name__ for p in pages] == ["RasterPage", "RasterPage"]
+    assert pages[0].image.shape[0] > 3000
