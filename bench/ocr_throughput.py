@@ -4,7 +4,9 @@ Both run over the same scanned pages in the same run, each using every core: the
 pipeline through its process pool, raw Tesseract as one CLI process per core. Also
 measures extraction from digital PDFs (text layer, no OCR).
 
-    .venv/bin/python bench/ocr_throughput.py [PAGES]     # default 20 scanned pages
+    .venv/bin/python bench/ocr_throughput.py [PAGES]            # 20 scans of the bundled forms
+    .venv/bin/python bench/ocr_throughput.py [PAGES] --designs  # scans of random designs
+                                                                # (held-out seeds)
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from config.form_template import load_templates
+from config.form_template import FormTemplate, load_templates
 from domain.forms import FormExtraction
 from ocr import extract_files
-from switchover.specimens import write_specimens
+from switchover.specimens import write_design_specimens, write_specimens
+
+HELD_OUT = 100_000
 
 
 def raw_tesseract(paths: list[Path], jobs: int) -> float:
@@ -38,8 +42,10 @@ def raw_tesseract(paths: list[Path], jobs: int) -> float:
     return time.perf_counter() - started
 
 
-def pipeline(paths: list[Path], jobs: int) -> float:
-    templates = load_templates()
+def pipeline(
+    paths: list[Path], jobs: int, templates: dict[str, FormTemplate] | None = None
+) -> float:
+    templates = templates or load_templates()
     started = time.perf_counter()
     results = extract_files(paths, templates, jobs=jobs)
     elapsed = time.perf_counter() - started
@@ -49,7 +55,10 @@ def pipeline(paths: list[Path], jobs: int) -> float:
 
 
 def main() -> None:
-    pages = int(sys.argv[1]) if len(sys.argv) > 1 else 20
+    pages = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else 20
+    if "--designs" in sys.argv:
+        designs(pages)
+        return
     jobs = os.cpu_count() or 1
     with tempfile.TemporaryDirectory() as folder:
         specimens = write_specimens(Path(folder), count=pages, seed=5, variants=("digital", "scan"))
@@ -72,6 +81,28 @@ def main() -> None:
         f"| digital PDF extraction (text layer; 2-page forms, fields on page 1) | "
         f"{digital_pages / digital_seconds:.1f} ({len(digital) / digital_seconds:.1f} forms/s) |"
     )
+
+
+def designs(pages: int) -> None:
+    """The same comparison on scans of random designs never tuned on, one copy each,
+    every design's template loaded (so each page is also recognised among them)."""
+    jobs = os.cpu_count() or 1
+    with tempfile.TemporaryDirectory() as folder:
+        specimens = write_design_specimens(
+            Path(folder), range(HELD_OUT, HELD_OUT + pages), 1, variants=("scan",)
+        )
+        scans = [s.files["scan"] for s in specimens]
+        templates = {s.design.template.form_type: s.design.template for s in specimens}
+        raw_a = raw_tesseract(scans, jobs)
+        ours = pipeline(scans, jobs, templates)
+        raw_b = raw_tesseract(scans, jobs)
+    raw = (raw_a + raw_b) / 2
+    print(f"OCR throughput, {pages} scans of random designs (seeds {HELD_OUT}+), {jobs} cores")
+    print("| what | pages/s |")
+    print("|---|---|")
+    print(f"| raw tesseract CLI, {jobs} processes | {pages / raw:.2f} |")
+    print(f"| forms extract (extract_files, jobs={jobs}) | {pages / ours:.2f} |")
+    print(f"| ratio pipeline / raw | {raw / ours:.2f} |")
 
 
 if __name__ == "__main__":

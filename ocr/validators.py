@@ -203,6 +203,13 @@ _WORDY_DATE = re.compile(
     r"^(?P<day>[0-9OoIl]{1,2})\s*(?:st|nd|rd|th)?\s*(?:of\s+)?[\s,.\-/]*"
     r"(?P<month>[A-Za-z]{3,9})\.?[\s,.\-/]*(?P<year>[0-9OoIlSB]{2,4})$"
 )
+_MONTH_FIRST_DATE = re.compile(
+    r"^(?P<month>[A-Za-z]{3,9})\.?\s+(?P<day>[0-9OoIl]{1,2})\s*(?:st|nd|rd|th)?"
+    r"[\s,.\-/]+(?P<year>[0-9OoIlSB]{2,4})$"
+)
+_WEEKDAY = re.compile(
+    r"^(?:mon|tues?|wed(?:nes)?|thu(?:rs)?|fri|sat(?:ur)?|sun)(?:day)?\.?,?\s+", re.IGNORECASE
+)
 _NUMERIC_DATE = re.compile(r"^(\d{1,4})[\s/.\-]+(\d{1,2})[\s/.\-]+(\d{1,4})$")
 
 
@@ -210,7 +217,8 @@ def normalise_date(text: str, *, birth: bool = False, today: date | None = None)
     """A date written the British way (day first) as ISO 8601 ``YYYY-MM-DD``.
 
     Accepts ``12/03/1985``, ``12.03.85``, ``12-3-1985``, ``12 03 1985``, ``12031985``,
-    ``12 March 1985``, ``12th Mar 1985`` and ``1985-03-12``.
+    ``12 March 1985``, ``12th of Mar 1985``, ``Tuesday 12 March 1985``, ``March 12th,
+    1985`` and ``1985-03-12``.
 
     Args:
         text: the date as written.
@@ -240,7 +248,8 @@ def normalise_date(text: str, *, birth: bool = False, today: date | None = None)
 
 
 def _date_parts(text: str) -> tuple[int, int, str] | None:
-    if wordy := _WORDY_DATE.match(text):
+    text = _WEEKDAY.sub("", text)
+    if wordy := _WORDY_DATE.match(text) or _MONTH_FIRST_DATE.match(text):
         month = _MONTHS.get(wordy["month"].lower()) or _fuzzy_month(wordy["month"])
         if month is None:
             return None
