@@ -26,12 +26,10 @@ import contextlib
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities import names
-    from config.settings import TASK_QUEUE_IO
     from domain.cutover import (
         ApplySettingInput,
         ArchiveResult,
@@ -52,26 +50,19 @@ with workflow.unsafe.imports_passed_through():
         RouterSetting,
         Side,
     )
-    from domain.migration import (
-        CatchUpInput,
-        CatchUpResult,
-        ReconcileTableInput,
-        ReconcileTableResult,
-        ResyncKeysInput,
-        ResyncKeysResult,
-    )
+    from domain.migration import CatchUpInput, CatchUpResult
 
-IO_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=1),
-    non_retryable_error_types=[
-        "NotFoundError",
-        "ConflictError",
-        "NotPermittedError",
-        *names.BAD_INPUT_TYPES,
-    ],
+from workflows.calls import (
+    ARCHIVE,
+    COPY,
+    LEGACY_CHANGE,
+    PROMPT,
+    QUICK,
+    ROUTER,
+    ReconcileRounds,
+    call,
 )
+
 SHADOW = -1
 """The stage index of the shadow phase (stages proper count from 0)."""
 RESYNC_ROUNDS = 3
@@ -83,14 +74,13 @@ CHECKLIST_RECHECK = timedelta(hours=6)
 
 async def read_cutover_plan(plan_path: str) -> CutoverPlanView | None:
     """The plan's cutover, as the workflows need it (None: the plan has none)."""
-    return await workflow.execute_activity(
+    plan: CutoverPlanView | None = await call(
         names.READ_CUTOVER_PLAN,
         plan_path,
+        QUICK,
         result_type=CutoverPlanView | None,  # type: ignore[arg-type]
-        task_queue=TASK_QUEUE_IO,
-        start_to_close_timeout=timedelta(minutes=1),
-        retry_policy=IO_RETRY,
     )
+    return plan
 
 
 class _Interrupt(Exception):
@@ -255,7 +245,7 @@ class CutoverWorkflow:
         assert self._request is not None
         reconciled = await self._catch_up_and_reconcile()
         started = self._status.stage_started_at or workflow.now()
-        return await workflow.execute_activity(
+        return await call(
             names.EVALUATE_GATES,
             GateInput(
                 plan_path=self._request.plan_path,
@@ -265,10 +255,8 @@ class CutoverWorkflow:
                 shadow_only=index == SHADOW,
                 reconciliation_passed=reconciled,
             ),
+            ROUTER,
             result_type=GateFigures,
-            task_queue=TASK_QUEUE_IO,
-            start_to_close_timeout=timedelta(minutes=5),
-            retry_policy=IO_RETRY,
         )
 
     async def _catch_up_and_reconcile(self) -> bool:
@@ -279,19 +267,10 @@ class CutoverWorkflow:
         await self._catch_up()
         passed = True
         for table in self._plan.tables:
-            report = await self._reconcile(table)
-            rounds = 0
-            while not report.passed and report.stopped is None and rounds < RESYNC_ROUNDS:
-                rounds += 1
-                await workflow.execute_activity(
-                    names.RESYNC_KEYS,
-                    ResyncKeysInput(plan_path=self._request.plan_path, table=table),
-                    result_type=ResyncKeysResult,
-                    task_queue=TASK_QUEUE_IO,
-                    start_to_close_timeout=timedelta(hours=1),
-                    retry_policy=IO_RETRY,
-                )
-                report = await self._reconcile(table)
+            rounds = ReconcileRounds(
+                plan_path=self._request.plan_path, table=table, resync_rounds=RESYNC_ROUNDS
+            )
+            report = await rounds.until_passed()
             passed = passed and report.passed
         return passed
 
@@ -302,26 +281,12 @@ class CutoverWorkflow:
         since = self._caught_up_at or workflow.now()
         self._caught_up_at = workflow.now()
         for table in self._plan.tables:
-            await workflow.execute_activity(
+            await call(
                 names.CATCH_UP_TABLE,
                 CatchUpInput(plan_path=self._request.plan_path, table=table, since=since),
+                COPY,
                 result_type=CatchUpResult,
-                task_queue=TASK_QUEUE_IO,
-                start_to_close_timeout=timedelta(hours=2),
-                heartbeat_timeout=timedelta(minutes=2),
-                retry_policy=IO_RETRY,
             )
-
-    async def _reconcile(self, table: str) -> ReconcileTableResult:
-        assert self._request is not None
-        return await workflow.execute_activity(
-            names.RECONCILE_TABLE,
-            ReconcileTableInput(plan_path=self._request.plan_path, table=table),
-            result_type=ReconcileTableResult,
-            task_queue=TASK_QUEUE_IO,
-            start_to_close_timeout=timedelta(hours=6),
-            retry_policy=IO_RETRY,
-        )
 
     async def _complete(self) -> None:
         """Make modern the system of record, after a final catch-up and reconciliation.
@@ -349,26 +314,11 @@ class CutoverWorkflow:
         assert self._request is not None
         job = DecommissionInput(plan_path=self._request.plan_path, system_id=plan.system_id)
         self._status.decommission_step = "freezing"
-        await workflow.execute_activity(
-            names.FREEZE_LEGACY,
-            job,
-            result_type=FreezeResult,
-            task_queue=TASK_QUEUE_IO,
-            start_to_close_timeout=timedelta(minutes=10),
-            retry_policy=IO_RETRY,
-        )
+        await call(names.FREEZE_LEGACY, job, LEGACY_CHANGE, result_type=FreezeResult)
         self._status.decommission_step = "legacy_frozen"
         if plan.archive:
             self._status.decommission_step = "archiving"
-            await workflow.execute_activity(
-                names.ARCHIVE_LEGACY,
-                job,
-                result_type=ArchiveResult,
-                task_queue=TASK_QUEUE_IO,
-                start_to_close_timeout=timedelta(hours=12),
-                heartbeat_timeout=timedelta(minutes=5),
-                retry_policy=IO_RETRY,
-            )
+            await call(names.ARCHIVE_LEGACY, job, ARCHIVE, result_type=ArchiveResult)
             self._status.decommission_step = "archived"
         status = await self._checklist(names.OPEN_CHECKLIST, job)
         self._status.decommission_step = "checklist"
@@ -382,24 +332,11 @@ class CutoverWorkflow:
                 )
             status = await self._checklist(names.CHECKLIST_STATUS, job)
         self._status.waiting_for = None
-        await workflow.execute_activity(
-            names.RETIRE_SYSTEM,
-            job,
-            task_queue=TASK_QUEUE_IO,
-            start_to_close_timeout=timedelta(minutes=10),
-            retry_policy=IO_RETRY,
-        )
+        await call(names.RETIRE_SYSTEM, job, LEGACY_CHANGE)
         self._status.decommission_step = "retired"
 
     async def _checklist(self, activity: str, job: DecommissionInput) -> ChecklistStatus:
-        return await workflow.execute_activity(
-            activity,
-            job,
-            result_type=ChecklistStatus,
-            task_queue=TASK_QUEUE_IO,
-            start_to_close_timeout=timedelta(minutes=1),
-            retry_policy=IO_RETRY,
-        )
+        return await call(activity, job, QUICK, result_type=ChecklistStatus)
 
     # --- moving traffic and keeping the history ---------------------------------------------
 
@@ -438,7 +375,7 @@ class CutoverWorkflow:
 
     async def _apply(self, phase: CutoverPhase, setting: RouterSetting) -> None:
         assert self._request is not None
-        applied = await workflow.execute_activity(
+        applied = await call(
             names.APPLY_ROUTER_SETTING,
             ApplySettingInput(
                 plan_path=self._request.plan_path,
@@ -446,10 +383,8 @@ class CutoverWorkflow:
                 phase=phase,
                 setting=setting,
             ),
+            ROUTER,
             result_type=RouterSetting,
-            task_queue=TASK_QUEUE_IO,
-            start_to_close_timeout=timedelta(minutes=5),
-            retry_policy=IO_RETRY,
         )
         self._status.setting = applied
         self._status.phase = phase
@@ -467,7 +402,7 @@ class CutoverWorkflow:
         assert self._request is not None
         if actor is not None and actor.reason:
             note = f"{note}; {actor.reason}" if note else actor.reason
-        await workflow.execute_activity(
+        await call(
             names.RECORD_CUTOVER_EVENT,
             CutoverEventInput(
                 plan_path=self._request.plan_path,
@@ -482,9 +417,7 @@ class CutoverWorkflow:
                 figures=figures,
                 note=note,
             ),
-            task_queue=TASK_QUEUE_IO,
-            start_to_close_timeout=timedelta(minutes=1),
-            retry_policy=IO_RETRY,
+            QUICK,
         )
 
     def _take_action(self) -> EngineerAction:
@@ -508,13 +441,7 @@ class CutoverWorkflow:
         refused with ``NotPermittedError``.
         """
         try:
-            await workflow.execute_activity(
-                names.CHECK_ACTOR_ROLE,
-                CheckActorInput(actor=action.actor),
-                task_queue=TASK_QUEUE_IO,
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=IO_RETRY,
-            )
+            await call(names.CHECK_ACTOR_ROLE, CheckActorInput(actor=action.actor), PROMPT)
         except ActivityError as e:
             cause = e.cause
             if isinstance(cause, ApplicationError) and cause.type == "NotPermittedError":

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
+from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
@@ -46,27 +46,11 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.forms import ExtractedField, FormExtraction
 
-IO_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=1),
-    non_retryable_error_types=["NotFoundError", "ConflictError", *names.BAD_INPUT_TYPES],
-)
-LEGACY_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=2),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=5),
-    non_retryable_error_types=["NotFoundError", *names.BAD_INPUT_TYPES],
-)
+from workflows.calls import IO_RETRY, LEGACY_RETRY, OCR_RETRY
+
 LEGACY_PATIENCE = timedelta(hours=1)
 """How long an unreachable legacy system is retried before the form goes to a person with
 ``legacy_match_unavailable`` (it must not wait unseen for an outage to end)."""
-OCR_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=2),
-    maximum_interval=timedelta(minutes=1),
-    maximum_attempts=5,
-    non_retryable_error_types=list(names.BAD_INPUT_TYPES),
-)
 
 
 def _failure_of(error: ActivityError) -> ApplicationError:

@@ -18,16 +18,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ChildWorkflowError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities import names
-    from config.settings import TASK_QUEUE_IO
     from domain.cutover import CutoverInput
     from domain.migration import (
         CatchUpInput,
@@ -46,28 +45,17 @@ with workflow.unsafe.imports_passed_through():
         PrepareTargetInput,
         ProfileInput,
         ProfileResult,
-        ReconcileTableInput,
         ReconcileTableResult,
         RecordStageInput,
-        ResyncKeysInput,
-        ResyncKeysResult,
         RunState,
         TableProfile,
         TableState,
         TableStatus,
     )
 
+from workflows.calls import COPY, PROFILE, QUICK, ROUTER, ReconcileRounds, call
 from workflows.cutover import CutoverWorkflow, read_cutover_plan
 
-IO_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=1),
-    non_retryable_error_types=["NotFoundError", "ConflictError", *names.BAD_INPUT_TYPES],
-)
-COPY_HEARTBEAT = timedelta(minutes=2)
-"""Catch-up heartbeats after every load; silence this long means its worker died. (The
-copy's own timeout is ``MigrateSystemInput.heartbeat_timeout_s``.)"""
 AUTO_RESYNC_ROUNDS = 3
 """In catch-up, differences are changes made during the copy: re-sync them this many
 times by itself before asking the engineer."""
@@ -114,13 +102,12 @@ class CopyTableWorkflow:
         progress.rows_copied, progress.last_key = request.rows_copied, request.after
         progress.runs = request.run_number
         if request.started_at is None:
-            await workflow.execute_activity(
+            await call(
                 names.PREPARE_TARGET,
                 PrepareTargetInput(plan_path=request.plan_path, table=request.table),
-                task_queue=TASK_QUEUE_IO,
-                start_to_close_timeout=timedelta(minutes=5),
-                retry_policy=IO_RETRY,
+                ROUTER,
             )
+        copy = dataclasses.replace(COPY, heartbeat=timedelta(seconds=request.heartbeat_timeout_s))
         batches = 0
         while True:
             progress.state = TableState.PAUSED if self._paused else TableState.COPYING
@@ -146,7 +133,7 @@ class CopyTableWorkflow:
                     )
                 )
             range_end = _range_end(request, progress.last_key)
-            result = await workflow.execute_activity(
+            result = await call(
                 names.COPY_BATCH,
                 CopyBatchInput(
                     plan_path=request.plan_path,
@@ -155,11 +142,8 @@ class CopyTableWorkflow:
                     upto=range_end or request.upto,
                     max_rows=request.batch_max_rows,
                 ),
+                copy,
                 result_type=CopyBatchResult,
-                task_queue=TASK_QUEUE_IO,
-                start_to_close_timeout=timedelta(hours=2),
-                heartbeat_timeout=timedelta(seconds=request.heartbeat_timeout_s),
-                retry_policy=IO_RETRY,
             )
             batches += 1
             progress.rows_copied += result.rows
@@ -216,13 +200,11 @@ class MigrateSystemWorkflow:
         self._plan_path = request.plan_path
         status = self._status
         status.stage = MigrationStage.PROFILE
-        profile = await workflow.execute_activity(
+        profile = await call(
             names.PROFILE_SYSTEM,
             ProfileInput(plan_path=request.plan_path),
+            PROFILE,
             result_type=ProfileResult,
-            task_queue=TASK_QUEUE_IO,
-            start_to_close_timeout=timedelta(minutes=30),
-            retry_policy=IO_RETRY,
         )
         status.system_id = profile.system_id
         for table in profile.tables:
@@ -259,14 +241,11 @@ class MigrateSystemWorkflow:
             if self._cancelled:
                 return await self._stopped()
             await self._table(table.table, TableState.COPYING)
-            await workflow.execute_activity(
+            await call(
                 names.CATCH_UP_TABLE,
                 CatchUpInput(plan_path=request.plan_path, table=table.table, since=since),
+                COPY,
                 result_type=CatchUpResult,
-                task_queue=TASK_QUEUE_IO,
-                start_to_close_timeout=timedelta(hours=2),
-                heartbeat_timeout=COPY_HEARTBEAT,
-                retry_policy=IO_RETRY,
             )
             if self._cancelled or not await self._gate(table.table, auto_rounds=AUTO_RESYNC_ROUNDS):
                 return await self._stopped()
@@ -342,40 +321,17 @@ class MigrateSystemWorkflow:
 
     # --- reconcile and gate --------------------------------------------------------------
 
-    async def _reconcile(self, table: str) -> ReconcileTableResult:
-        await self._table(table, TableState.RECONCILING)
-        report = await workflow.execute_activity(
-            names.RECONCILE_TABLE,
-            ReconcileTableInput(plan_path=self._plan_path, table=table),
-            result_type=ReconcileTableResult,
-            task_queue=TASK_QUEUE_IO,
-            start_to_close_timeout=timedelta(hours=6),
-            retry_policy=IO_RETRY,
-        )
-        self._status.tables[table].reconciliation = report
-        return report
-
-    async def _resync(self, table: str) -> None:
-        await self._table(table, TableState.RESYNCING)
-        await workflow.execute_activity(
-            names.RESYNC_KEYS,
-            ResyncKeysInput(plan_path=self._plan_path, table=table),
-            result_type=ResyncKeysResult,
-            task_queue=TASK_QUEUE_IO,
-            start_to_close_timeout=timedelta(hours=1),
-            retry_policy=IO_RETRY,
-        )
-
     async def _gate(self, table: str, *, auto_rounds: int) -> bool:
         """Reconcile a table until it passes or the engineer accepts; False to stop the run."""
-        report = await self._reconcile(table)
-        rounds = 0
+        rounds = ReconcileRounds(
+            plan_path=self._plan_path,
+            table=table,
+            resync_rounds=auto_rounds,
+            on_step=lambda state: self._set_table(table, state),
+            on_report=lambda report: self._keep_report(table, report),
+        )
+        report = await rounds.until_passed()
         while not report.passed:
-            if rounds < auto_rounds and report.stopped is None:
-                rounds += 1
-                await self._resync(table)
-                report = await self._reconcile(table)
-                continue
             await self._table(table, TableState.AWAITING_DECISION)
             self._status.state = RunState.AWAITING_DECISION
             await self._record(
@@ -406,8 +362,7 @@ class MigrateSystemWorkflow:
                     f"by {decision.decided_by}: {decision.reason}",
                 )
                 return False
-            await self._resync(table)
-            report = await self._reconcile(table)
+            report = await rounds.until_passed(resync_first=True)
         await self._table(table, TableState.PASSED)
         return True
 
@@ -460,7 +415,13 @@ class MigrateSystemWorkflow:
     # --- bookkeeping -----------------------------------------------------------------------
 
     async def _table(self, table: str, state: TableState) -> None:
+        self._set_table(table, state)
+
+    def _set_table(self, table: str, state: TableState) -> None:
         self._status.tables[table].state = state
+
+    def _keep_report(self, table: str, report: ReconcileTableResult) -> None:
+        self._status.tables[table].reconciliation = report
 
     async def _record(
         self,
@@ -471,7 +432,7 @@ class MigrateSystemWorkflow:
         rows_migrated: int | None = None,
         reconciliation_passed: bool | None = None,
     ) -> None:
-        await workflow.execute_activity(
+        await call(
             names.RECORD_MIGRATION_STAGE,
             RecordStageInput(
                 plan_path=self._plan_path,
@@ -481,9 +442,7 @@ class MigrateSystemWorkflow:
                 rows_migrated=rows_migrated,
                 reconciliation_passed=reconciliation_passed,
             ),
-            task_queue=TASK_QUEUE_IO,
-            start_to_close_timeout=timedelta(seconds=60),
-            retry_policy=IO_RETRY,
+            QUICK,
         )
 
     async def _stopped(self) -> MigrateSystemResult:
