@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 Key = tuple[Any, ...]
@@ -147,4 +148,176 @@ class LegacySource(Protocol):
     def candidates(self, table: str, blocking: Mapping[str, Any], *, limit: int = 50) -> list[Row]:
         """Rows that share the blocking values (e.g. postcode, or surname's first letter
         and year of birth) for fuzzy matching of people."""
+        ...
+
+
+# --- change streams ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BinlogPosition:
+    """A place in a MariaDB/MySQL binary log: just after one transaction's commit.
+
+    Attributes:
+        file: the binlog file's name (``binlog.000042``).
+        offset: the byte offset in it where the next transaction starts.
+        gtid: the committed transaction's GTID (MariaDB ``domain-server-seq``), when known;
+            informative: a stream resumes from ``file`` and ``offset``.
+    """
+
+    file: str
+    offset: int
+    gtid: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-able form; ``position_from_json`` reads it back."""
+        return {"kind": "binlog", "file": self.file, "offset": self.offset, "gtid": self.gtid}
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.offset}"
+
+    def __lt__(self, other: BinlogPosition) -> bool:
+        return (self.file, self.offset) < (other.file, other.offset)
+
+
+@dataclass(frozen=True)
+class PostgresLsn:
+    """A place in PostgreSQL's write-ahead log: a log sequence number (``16/B374D848``)."""
+
+    lsn: int
+
+    @classmethod
+    def parse(cls, text: str) -> PostgresLsn:
+        """Read PostgreSQL's ``hi/lo`` spelling of an LSN."""
+        high, _, low = text.partition("/")
+        return cls((int(high, 16) << 32) + int(low, 16))
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-able form; ``position_from_json`` reads it back."""
+        return {"kind": "lsn", "lsn": str(self)}
+
+    def __str__(self) -> str:
+        return f"{self.lsn >> 32:X}/{self.lsn & 0xFFFFFFFF:X}"
+
+    def __lt__(self, other: PostgresLsn) -> bool:
+        return self.lsn < other.lsn
+
+
+StreamPosition = BinlogPosition | PostgresLsn
+"""Where a change stream is: after the last transaction it has given out."""
+
+
+def position_from_json(data: Mapping[str, Any] | str) -> StreamPosition:
+    """A position from its ``to_json`` form, or from its text (``file:offset``, ``hi/lo``).
+
+    Raises:
+        ValueError: not a position.
+    """
+    if isinstance(data, str):
+        if "/" in data and ":" not in data:
+            return PostgresLsn.parse(data)
+        file, sep, offset = data.rpartition(":")
+        if not sep or not offset.isdigit():
+            raise ValueError(f"not a stream position: {data!r}")
+        return BinlogPosition(file, int(offset))
+    kind = data.get("kind")
+    if kind == "binlog":
+        return BinlogPosition(str(data["file"]), int(data["offset"]), data.get("gtid"))
+    if kind == "lsn":
+        return PostgresLsn.parse(str(data["lsn"]))
+    raise ValueError(f"not a stream position: kind {kind!r}")
+
+
+@dataclass(frozen=True)
+class RowChange:
+    """One row's change, as its transaction committed it.
+
+    Attributes:
+        op: ``insert``, ``update`` or ``delete``.
+        table: the source table.
+        key: the row's key values (the key the reader was given), after the change; for a
+            delete, before it.
+        row: the row after the change (for a delete: before it), valued as ``read`` gives.
+        before: an update's row before the change (None for inserts and deletes). Its key
+            may differ from ``key``: an update can change a key.
+        position: the stream's position just after this change's transaction committed.
+        committed_at: when the transaction committed (aware, UTC).
+    """
+
+    op: str
+    table: str
+    key: Key
+    row: Row
+    position: StreamPosition
+    committed_at: datetime
+    before: Row | None = None
+
+
+@dataclass(frozen=True)
+class CommittedTransaction:
+    """One committed transaction of a change stream: its changes to the tables asked for
+    (possibly none: the position still moves on), in the order it made them.
+
+    Attributes:
+        position: the stream's position just after the commit: where to resume.
+        committed_at: when it committed (aware, UTC).
+        changes: its row changes, in order.
+    """
+
+    position: StreamPosition
+    committed_at: datetime
+    changes: tuple[RowChange, ...] = ()
+
+
+@runtime_checkable
+class ChangeStream(Protocol):
+    """A source's log of committed changes (MariaDB binlog, PostgreSQL logical decoding).
+
+    Read-only like the source: reading never changes the legacy data (a PostgreSQL slot's
+    position is moved only by ``confirm``).
+    """
+
+    def head(self) -> StreamPosition:
+        """The position after the newest committed transaction."""
+        ...
+
+    def changes(
+        self,
+        tables: Mapping[str, Sequence[str]],
+        after: StreamPosition,
+        *,
+        max_changes: int | None = None,
+    ) -> Iterator[CommittedTransaction]:
+        """Committed transactions after ``after``, in commit order, up to the head as it was
+        when reading began (or a little past it), with only the changes of ``tables``
+        (table name -> key columns). Stops after the transaction that reaches
+        ``max_changes`` changes. A transaction is never split.
+
+        Raises:
+            DatabaseError: the connection was lost (retryable).
+            PlanError: the position is no longer in the log (expired: copy again), or the
+                stream is not enabled (``problems`` says what to change).
+        """
+        ...
+
+    def confirm(self, position: StreamPosition) -> None:
+        """Say that everything up to ``position`` is safely applied (a PostgreSQL slot then
+        frees its WAL; a binlog needs nothing)."""
+        ...
+
+    def problems(self) -> list[str]:
+        """What keeps the stream from working, one clear line each (empty: ready)."""
+        ...
+
+    def close(self) -> None:
+        """Release connections. Idempotent."""
+        ...
+
+
+@runtime_checkable
+class ChangeStreamSource(Protocol):
+    """A source that may have a change stream (ask it; do not check its class)."""
+
+    def change_stream(self) -> ChangeStream | None:
+        """The source's change stream, or None when its engine has none."""
         ...

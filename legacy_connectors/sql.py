@@ -65,6 +65,7 @@ from config.log import get_logger
 from domain.errors import DatabaseError, PlanError
 from legacy_connectors.base import (
     ROW_HASH,
+    ChangeStream,
     Column,
     InYear,
     Key,
@@ -287,6 +288,16 @@ class SqlSource:
         self.open()
         assert self._engine is not None
         return self._engine
+
+    def change_stream(self) -> ChangeStream | None:
+        """The database's change stream (``base.ChangeStreamSource``): the row-based binlog
+        on MariaDB/MySQL through pymysql; None elsewhere (PostgreSQL's logical decoding
+        needs a slot: ``legacy_connectors.pg_logical``)."""
+        if self.dialect not in _MYSQL:
+            return None
+        from legacy_connectors.binlog import BinlogChangeStream  # only binlog readers need it
+
+        return BinlogChangeStream(self)
 
     # --- tables -----------------------------------------------------------------------
 

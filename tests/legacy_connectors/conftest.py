@@ -7,9 +7,17 @@ these tests on a developer's machine and fails them in CI (CI=true).
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+import socket
 import subprocess
+import tempfile
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import psycopg
 import pymysql
@@ -106,3 +114,79 @@ def run_postgres_script(sql: str) -> None:
         check=True,
         capture_output=True,
     )
+
+
+# --- servers of our own, configured for change streams --------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_until(ready: Callable[[], bool], timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if ready():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+@contextlib.contextmanager
+def binlog_mariadb_server() -> Iterator[dict[str, Any]]:
+    """A MariaDB server of our own with the row-based binlog on (the shared one has it off),
+    in a temporary directory; root without a password over TCP. Yields pymysql settings."""
+    if shutil.which("mariadbd") is None or shutil.which("mariadb-install-db") is None:
+        unreachable("a MariaDB server with the binlog", FileNotFoundError("mariadbd"))
+    base = Path(tempfile.mkdtemp(prefix="so_binlog_"))
+    port = free_port()
+    data = base / "data"
+    user = ["--user=root"] if os.geteuid() == 0 else []
+    process: subprocess.Popen[bytes] | None = None
+    settings: dict[str, Any] = {"host": "127.0.0.1", "port": port, "user": "root"}
+    try:
+        try:
+            subprocess.run(
+                ["mariadb-install-db", "--no-defaults", f"--datadir={data}",
+                 "--auth-root-authentication-method=normal", "--skip-test-db", *user],
+                check=True, capture_output=True, timeout=120,
+            )  # fmt: skip
+            process = subprocess.Popen(
+                ["mariadbd", "--no-defaults", f"--datadir={data}", f"--socket={base / 'sock'}",
+                 f"--port={port}", "--bind-address=127.0.0.1", f"--log-bin={data / 'binlog'}",
+                 "--binlog-format=ROW", "--binlog-row-image=FULL", "--binlog-row-metadata=FULL",
+                 "--server-id=1", "--skip-name-resolve", "--innodb-buffer-pool-size=32M",
+                 *user],
+                stdout=subprocess.DEVNULL, stderr=(base / "error.log").open("wb"),
+            )  # fmt: skip
+        except (OSError, subprocess.SubprocessError) as e:
+            unreachable("a MariaDB server with the binlog", e)
+        started = process
+
+        def answers() -> bool:
+            try:
+                pymysql.connect(**settings, connect_timeout=2).close()
+            except pymysql.err.OperationalError:
+                return started is not None and started.poll() is not None
+            return True
+
+        if not _wait_until(answers, 60) or (process is not None and process.poll() is not None):
+            unreachable("a MariaDB server with the binlog", RuntimeError("it did not start"))
+        yield settings
+    finally:
+        if process is not None:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def binlog_mariadb() -> Iterator[dict[str, Any]]:
+    """pymysql settings of a MariaDB server of our own with the row-based binlog on."""
+    with binlog_mariadb_server() as settings:
+        yield settings
