@@ -103,7 +103,15 @@ def extract_fields(
         area = value_area(spec, label_box, other_labels, boxes)
         reading = read_value(spec, page, area, value_words, engine)
         fields[spec.name] = _judge(spec, reading, page.number)
-    return fields
+    return {name: _with_honest_confidence(field) for name, field in fields.items()}
+
+
+def _with_honest_confidence(field: ExtractedField) -> ExtractedField:
+    """A value that failed its check, or is missing, is not one to be sure of: its
+    confidence says so, so that confidence alone tells how far to trust a field."""
+    if field.error is None and field.valid:
+        return field
+    return field.model_copy(update={"confidence": min(field.confidence, DOUBTFUL)})
 
 
 def find_labels(

@@ -247,6 +247,41 @@ def remove_specks(image: GrayImage) -> GrayImage:
     return np.asarray(cv2.medianBlur(image, 3), dtype=np.uint8)
 
 
+def lighten_dark_bars(image: GrayImage, dpi: int) -> GrayImage:
+    """Turn dark bars printed with light text (section headings, a title band) into dark
+    text on light paper, which is what Tesseract reads.
+
+    A bar is a solid dark rectangle at least an inch wide and a sixth of an inch tall,
+    found on a reduced copy; only its inside is inverted.
+    """
+    small, factor = _reduced(image, max(image.shape[:2]) // 4)
+    dark = np.where(small < 110, 255, 0).astype(np.uint8)
+    # Light letters punch holes in a bar: close them before measuring how solid it is.
+    closed = cv2.morphologyEx(dark, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
+    count, _, stats, _ = cv2.connectedComponentsWithStats(closed, connectivity=8)
+    if count < 2:
+        return image
+    result = image
+    for x, y, w, h, area in stats[1:]:
+        if w < dpi * factor or h < dpi * factor / 6 or area < 0.7 * w * h:
+            continue
+        # Solid: most of it is dark even before closing (a line of bold print is not).
+        if float(np.median(small[y : y + h, x : x + w])) >= 110:
+            continue
+        if result is image:
+            result = image.copy()
+        # The reduced copy blurs the bar's edges: paper them over a few pixels of the
+        # reduced copy either side, and invert only what lies within.
+        edge = round(1 / factor)
+        margin = 3 * edge
+        x0, y0 = round(x / factor), round(y / factor)
+        x1, y1 = round((x + w) / factor), round((y + h) / factor)
+        inside = 255 - result[y0 + edge : y1 - edge, x0 + edge : x1 - edge]
+        result[max(0, y0 - margin) : y1 + margin, max(0, x0 - margin) : x1 + margin] = 255
+        result[y0 + edge : y1 - edge, x0 + edge : x1 - edge] = inside
+    return result
+
+
 def remove_leaders(image: GrayImage, dpi: int) -> GrayImage:
     """White out dotted leaders (a label's row of dots running to its box).
 

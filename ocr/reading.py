@@ -153,6 +153,7 @@ def prepare(page: RasterPage, engine: OcrEngine, options: OcrOptions) -> tuple[G
     image = preprocess.deskew(image, preprocess.skew_angle(image))
     if preprocess.noise_level(image) > _NOISY:
         image = preprocess.remove_specks(image)
+    image = preprocess.lighten_dark_bars(image, dpi)
     return preprocess.remove_leaders(image, dpi), dpi
 
 
