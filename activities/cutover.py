@@ -28,6 +28,10 @@ from domain.cutover import (
     CutoverPlanView,
     GateFigures,
     GateInput,
+    HoldWritesInput,
+    HoldWritesResult,
+    ReleaseWritesInput,
+    ReleaseWritesResult,
     RouterMetrics,
     RouterSetting,
     Side,
@@ -118,6 +122,8 @@ class CutoverActivities:
             self.evaluate_gates,
             self.record_cutover_event,
             self.check_actor_role,
+            self.hold_writes,
+            self.release_writes,
         ]
 
     @activity.defn(name=names.READ_CUTOVER_PLAN)
@@ -234,6 +240,54 @@ class CutoverActivities:
                 note=request.note,
                 at=dt.datetime.now(dt.UTC),
             )
+
+    @staticmethod
+    def _close(router: Any) -> None:
+        router.close()
+
+    @activity.defn(name=names.HOLD_WRITES)
+    @translated
+    def hold_writes(self, request: HoldWritesInput) -> HoldWritesResult:
+        """Hold writes in the router before the system of record changes: returns once
+        every live proxy holds and has nothing in flight to the old one. A router that
+        cannot hold (nginx, aws-alb) changes nothing and says so (``held=False``)."""
+        from adapters.router import WriteHolding
+
+        plan = load_plan(request.plan_path)
+        router = self.router_opener(plan, self.settings)
+        try:
+            if not isinstance(router, WriteHolding):
+                return HoldWritesResult(held=False, detail=f"the {router.name} router cannot "
+                                        "hold writes (docs/cutover.md)")  # fmt: skip
+            result = router.hold_writes()
+        finally:
+            self._close(router)
+        log.info("writes held", system=request.system_id, proxies=result.proxies,
+                 in_flight=result.in_flight, waited_s=round(result.waited_s, 3))  # fmt: skip
+        return result
+
+    @activity.defn(name=names.RELEASE_WRITES)
+    @translated
+    def release_writes(self, request: ReleaseWritesInput) -> ReleaseWritesResult:
+        """Release held writes to ``system_of_record``, live in the same step as the setting
+        that names it (with ``modern_percent`` when given). ``released=False``: the hold
+        ran out first and the held writes went to the old system of record; hold again."""
+        from adapters.router import WriteHolding
+
+        plan = load_plan(request.plan_path)
+        router = self.router_opener(plan, self.settings)
+        try:
+            if not isinstance(router, WriteHolding):
+                return ReleaseWritesResult(released=False, detail=f"the {router.name} router "
+                                           "cannot hold writes (docs/cutover.md)")  # fmt: skip
+            result = router.release_writes(
+                request.system_of_record, modern_percent=request.modern_percent
+            )
+        finally:
+            self._close(router)
+        log.info("writes released", system=request.system_id, released=result.released,
+                 proxies=result.proxies, held=result.held_writes)  # fmt: skip
+        return result
 
     @activity.defn(name=names.CHECK_ACTOR_ROLE)
     @translated

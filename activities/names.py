@@ -38,6 +38,9 @@ APPLY_ROUTER_SETTING = "apply_router_setting"  # ApplySettingInput -> RouterSett
 EVALUATE_GATES = "evaluate_gates"  # GateInput -> GateFigures
 RECORD_CUTOVER_EVENT = "record_cutover_event"  # CutoverEventInput -> None
 CHECK_ACTOR_ROLE = "check_actor_role"  # CheckActorInput -> None, or NotPermittedError
+# The write hold at the switch of the system of record (builtin router; docs/cutover.md).
+HOLD_WRITES = "hold_writes"  # HoldWritesInput -> HoldWritesResult
+RELEASE_WRITES = "release_writes"  # ReleaseWritesInput -> ReleaseWritesResult
 
 # Decommissioning (activities.decommission).
 FREEZE_LEGACY = "freeze_legacy"  # DecommissionInput -> FreezeResult

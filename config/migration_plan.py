@@ -239,6 +239,9 @@ class BuiltinRouterOptions(_Model):
     """Connections the proxy keeps open to each side at most."""
     max_compare_bytes: int = Field(default=1_048_576, gt=0)
     """Shadowed answers larger than this are not compared (nor counted as compared)."""
+    hold_max_s: float = Field(default=10.0, gt=0, le=300)
+    """The write hold at the switch of the system of record lasts at most this long: held
+    writes then go on to the old system of record and the switch is tried again."""
 
 
 class NginxRouterOptions(_Model):

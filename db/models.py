@@ -41,7 +41,7 @@ from db.types import (
     UTCDateTime,
     WorkflowId,
 )
-from domain.cutover import CutoverEventKind, CutoverPhase, Side
+from domain.cutover import CutoverEventKind, CutoverPhase, Side, WriteHold
 from domain.digitise import RecordStatus  # one set of states, shared with workflows
 from domain.systems import SystemStage
 
@@ -386,6 +386,16 @@ class CutoverState(Base):
     version: Mapped[int] = mapped_column(Integer(), default=0)
     stage_started_at: Mapped[Timestamp | None]
     updated_at: Mapped[Timestamp]
+    # The write hold at the switch of the system of record (adapters/router/store.py).
+    hold_id: Mapped[int] = mapped_column(Integer(), default=0, server_default="0")
+    hold_state: Mapped[WriteHold] = mapped_column(
+        _status_type(WriteHold, "hold_state"), default=WriteHold.NONE, server_default="none"
+    )
+    hold_started_at: Mapped[Timestamp | None]
+    hold_max_s: Mapped[float | None] = mapped_column(Float())
+    applied_up_to: Mapped[Timestamp | None] = mapped_column(
+        comment="the side that is not the system of record has applied its changes up to here"
+    )
 
 
 class CutoverEvent(Base):
@@ -431,6 +441,39 @@ class RouterMetricWindow(Base):
         Index(None, "system_id", "setting_version"),
         Index(None, "system_id", "window_end"),
     )
+
+
+class RouterProxy(Base):
+    """One builtin proxy process, as it last reported itself: the setting it serves, the
+    write hold it took and the writes it still has in flight. ``hold_writes`` waits on
+    these rows; a row not refreshed within a few poll intervals is a proxy gone."""
+
+    __tablename__ = "router_proxies"
+
+    system_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    instance: Mapped[str] = mapped_column(String(255), primary_key=True)
+    seen_at: Mapped[Timestamp]
+    setting_version: Mapped[int] = mapped_column(Integer())
+    hold_id: Mapped[int] = mapped_column(Integer(), comment="the newest hold it took")
+    hold_state: Mapped[str] = mapped_column(String(16), comment="holding, released or expired")
+    in_flight_writes: Mapped[int] = mapped_column(Integer())
+    held_writes: Mapped[int] = mapped_column(Integer(), comment="held under hold_id, so far")
+
+
+class RouterRecentWrite(Base):
+    """A citizen's write through one proxy while their reads go to the side that is not
+    the system of record: other proxies send that citizen's reads to the system of record
+    until ``cutover_states.applied_up_to`` passes ``written_at``. The key is hashed: no
+    citizen's id is stored."""
+
+    __tablename__ = "router_recent_writes"
+
+    id: Mapped[IntPK]
+    system_id: Mapped[str] = mapped_column(String(100))
+    key_hash: Mapped[str] = mapped_column(String(32))
+    written_at: Mapped[Timestamp]
+
+    __table_args__ = (Index(None, "system_id", "id"),)
 
 
 class ChecklistItem(Base):

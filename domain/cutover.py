@@ -331,3 +331,53 @@ class ChecklistStatus(BaseModel):
 
 class AccrueSavingsInput(BaseModel):
     today: datetime | None = None  # None: the activity's own clock
+
+
+# --- the write hold at the switch of the system of record (builtin router) --------------
+
+
+class WriteHold(StrEnum):
+    """The write hold a system's builtin proxies follow (``cutover_states.hold_state``)."""
+
+    NONE = "none"
+    HOLDING = "holding"  # writes wait inside the proxies; reads go on
+    RELEASED = "released"  # held writes go to the system of record the release named
+
+
+class HoldWritesInput(BaseModel):
+    """Hold the writes of a system's builtin proxies until ``release_writes``."""
+
+    plan_path: str
+    system_id: str
+
+
+class HoldWritesResult(BaseModel):
+    """What ``hold_writes`` saw: every live proxy took the hold and drained, or not."""
+
+    held: bool  # False: the router cannot hold (nginx, aws-alb); nothing was changed
+    hold_id: int = 0
+    proxies: int = 0  # live proxies that took the hold
+    in_flight: int = 0  # writes in flight to the old system of record when it was taken
+    waited_s: float = 0.0  # from setting the hold to every proxy drained
+    hold_max_s: float = 0.0  # the proxies release to the old system of record after this
+    detail: str | None = None
+
+
+class ReleaseWritesInput(BaseModel):
+    """Release held writes to ``system_of_record`` (and, when given, set the share)."""
+
+    plan_path: str
+    system_id: str
+    system_of_record: Side
+    modern_percent: int | None = Field(default=None, ge=0, le=100)
+
+
+class ReleaseWritesResult(BaseModel):
+    """What ``release_writes`` did: the setting live with the release, and the proxies
+    that sent their held writes on."""
+
+    released: bool  # False: the router cannot hold; nothing was changed
+    setting: RouterSetting | None = None
+    proxies: int = 0
+    held_writes: int = 0  # writes the proxies held, now sent to the system of record
+    detail: str | None = None

@@ -8,7 +8,7 @@ imported only when chosen: the ALB one pulls in boto3, the builtin one httpx.
 
 from __future__ import annotations
 
-from adapters.router.base import TrafficRouter
+from adapters.router.base import TrafficRouter, WriteHolding
 from config.migration_plan import MigrationPlan
 from config.settings import Settings
 from domain.errors import RouterError
@@ -35,4 +35,4 @@ def open_router(plan: MigrationPlan, settings: Settings) -> TrafficRouter:
     return BuiltinRouter(plan, settings)
 
 
-__all__ = ["TrafficRouter", "open_router"]
+__all__ = ["TrafficRouter", "WriteHolding", "open_router"]

@@ -13,9 +13,16 @@ are blocking anyway.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
-from domain.cutover import RouterHealth, RouterMetrics, RouterSetting
+from domain.cutover import (
+    HoldWritesResult,
+    ReleaseWritesResult,
+    RouterHealth,
+    RouterMetrics,
+    RouterSetting,
+    Side,
+)
 
 
 class TrafficRouter(Protocol):
@@ -46,3 +53,25 @@ class TrafficRouter(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class WriteHolding(Protocol):
+    """A router that can hold writes inside itself at the switch of the system of record
+    (the builtin one). nginx and a load balancer cannot: see docs/cutover.md."""
+
+    def hold_writes(self) -> HoldWritesResult:
+        """Hold writes, and wait until every live proxy has taken the hold and drained.
+
+        Raises:
+            RouterError: not every proxy took the hold and drained in time; the held
+                writes went on to the old system of record.
+        """
+        ...
+
+    def release_writes(
+        self, system_of_record: Side, *, modern_percent: int | None = None
+    ) -> ReleaseWritesResult:
+        """Send held writes to ``system_of_record``, live with the setting naming it;
+        ``released=False`` when the hold ran out first (hold again)."""
+        ...

@@ -1,584 +1,57 @@
-"""The built-in router: our own asynchronous reverse proxy, steered through the engine
-database.
+"""The built-in router: our own proxy (``adapters.router.proxy``), steered through the
+engine database by the controller here (``BuiltinRouter``).
 
-``run_proxy`` serves a plain ASGI app (``CutoverProxy``) under uvicorn in front of a
-system's legacy and modern services. Any number of proxy processes can run for one
-system: each polls the system's ``cutover_states`` row every ``poll_s`` and applies the
-newest version, and each stores what it saw (per setting version and side) as a
-``router_metric_windows`` row every ``flush_s``. When a proxy takes a new version it
-stores an empty window at once: that is its acknowledgement, which ``BuiltinRouter.apply``
-waits for when the plan lists no proxy addresses to ask.
+``run_proxy`` serves the proxy under uvicorn in front of a system's legacy and modern
+services; any number of proxy processes can run for one system. The controller writes
+the system's ``cutover_states`` row (the setting, the write hold, through ``db.cutover``)
+and reads back what the proxies report (their acknowledgements, their part in the hold,
+their figures). The proxy reaches the database only through a ``RouterStore``
+(``adapters.router.store``), so it can be tested in memory.
 
-Per request: a write goes to the system of record and is never shadowed; a read goes to
-the side its sticky key (or a random draw) picks; when shadowing, a GET or HEAD is also
-sent to the other side in the background and the two answers are compared after the
-client has its own. Errors are 5xx answers and failures to get one (refused
-connections, timeouts: the client then gets 502 or 504); latency is the time the
-upstream took. Paths under ``/_switchover/`` belong to the proxy itself.
-
-Upstream requests go through ``adapters.router.upstream`` (kept-alive HTTP/1.1
-connections per side, h11 framing), not httpx: see that module for the measurement
-that decided it. httpx serves the blocking ``BuiltinRouter`` (admin and health calls).
+The write hold at the switch of the system of record (``hold_writes`` then
+``release_writes``; see docs/cutover.md): the controller sets the hold and waits until
+every live proxy has taken it and has no write in flight to the old system of record;
+the release names the new system of record in the same row, and the controller waits
+until every proxy has let its held writes go there.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime as dt
-import json
 import logging
 import os
-import random
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import httpx
 
-from adapters.router.routing import (
-    SHADOWED_METHODS,
-    StickyKey,
-    choose_side,
-    is_write,
-    probe_sides,
-)
-from adapters.router.shadow import IgnorePath, parse_ignore_path, same_answer
-from adapters.router.upstream import UpstreamError, UpstreamPool, UpstreamTimeout
+from adapters.router.proxy import ADMIN_PREFIX, VERSION_HEADER, CutoverProxy, live_within
+from adapters.router.routing import probe_sides
+from adapters.router.store import SqlRouterStore
+from adapters.router.writes import HoldState
 from config.log import get_logger
-from config.migration_plan import BuiltinRouterOptions, CutoverPlan, MigrationPlan, load_plan
+from config.migration_plan import CutoverPlan, MigrationPlan, load_plan
 from config.settings import Settings
 from domain.cutover import (
     CutoverPhase,
+    HoldWritesResult,
+    ReleaseWritesResult,
     RouterHealth,
     RouterMetrics,
     RouterSetting,
     Side,
-    SideMetrics,
-    empty_histogram,
-    latency_bucket,
+    WriteHold,
 )
-from domain.errors import RouterError, SwitchoverError
+from domain.errors import RouterError
 
 log = get_logger(__name__)
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-
-ADMIN_PREFIX = "/_switchover/"
-VERSION_HEADER = "x-switchover-version"
-
-# Hop-by-hop headers (RFC 9110, 7.6.1) are for one connection, not for the next hop.
-_HOP_BY_HOP = frozenset(
-    {
-        "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
-        "trailer", "transfer-encoding", "upgrade", "proxy-connection", "host",
-    }
-)  # fmt: skip
+__all__ = ["BuiltinRouter", "CutoverProxy", "build_proxy", "run_proxy"]
 
 
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-# --- figures ----------------------------------------------------------------------------
-
-
-@dataclass
-class _Tally:
-    """One side's figures under one setting version, since the last flush."""
-
-    requests: int = 0
-    errors: int = 0
-    histogram: list[int] = field(default_factory=empty_histogram)
-    compared: int = 0
-    mismatched: int = 0
-
-    def merge(self, other: _Tally) -> None:
-        self.requests += other.requests
-        self.errors += other.errors
-        self.compared += other.compared
-        self.mismatched += other.mismatched
-        for i, count in enumerate(other.histogram):
-            self.histogram[i] += count
-
-
-class _Figures:
-    """What a proxy saw, per (setting version, side), until the next flush.
-
-    Only the event loop's thread touches it, so it needs no lock.
-    """
-
-    def __init__(self) -> None:
-        self.tallies: dict[tuple[int, Side], _Tally] = {}
-
-    def _tally(self, version: int, side: Side) -> _Tally:
-        key = (version, side)
-        tally = self.tallies.get(key)
-        if tally is None:
-            tally = self.tallies[key] = _Tally()
-        return tally
-
-    def request(self, version: int, side: Side, *, error: bool, seconds: float) -> None:
-        tally = self._tally(version, side)
-        tally.requests += 1
-        tally.errors += error
-        tally.histogram[latency_bucket(seconds * 1000)] += 1
-
-    def comparison(self, version: int, shadowed: Side, *, matched: bool) -> None:
-        tally = self._tally(version, shadowed)
-        tally.compared += 1
-        tally.mismatched += not matched
-
-    def take(self) -> dict[tuple[int, Side], _Tally]:
-        taken, self.tallies = self.tallies, {}
-        return taken
-
-    def put_back(self, taken: dict[tuple[int, Side], _Tally]) -> None:
-        for (version, side), tally in taken.items():
-            self._tally(version, side).merge(tally)
-
-
-# --- the engine database, as the proxy uses it ------------------------------------------
-
-
-class _SettingStore:
-    """The proxy's blocking calls to the engine database (run in a thread)."""
-
-    def __init__(self, database_url: str, system_id: str, instance: str) -> None:
-        self.database_url = database_url
-        self.system_id = system_id
-        self.instance = instance
-
-    def read(self) -> RouterSetting:
-        from db.cutover import cutover_state, setting_of
-        from db.session import session_scope
-
-        with session_scope(self.database_url) as session:
-            return setting_of(cutover_state(session, self.system_id))
-
-    def store(
-        self,
-        windows: dict[tuple[int, Side], _Tally],
-        start: dt.datetime,
-        end: dt.datetime,
-    ) -> None:
-        from db.cutover import record_metric_window
-        from db.session import session_scope
-
-        with session_scope(self.database_url) as session:
-            for (version, side), tally in windows.items():
-                record_metric_window(
-                    session, system_id=self.system_id, setting_version=version, side=side,
-                    instance=self.instance, window_start=start, window_end=end,
-                    metrics=SideMetrics(requests=tally.requests, errors=tally.errors,
-                                        latency_histogram=tally.histogram),
-                    shadow_compared=tally.compared, shadow_mismatched=tally.mismatched,
-                )  # fmt: skip
-
-
-# --- the proxy ----------------------------------------------------------------------------
-
-
-@dataclass
-class _Answer:
-    """An upstream's whole answer, kept when it is to be compared."""
-
-    status: int
-    body: bytes
-
-
-class CutoverProxy:
-    """The ASGI app: splits one system's requests between legacy and modern.
-
-    Args:
-        plan: the system's cutover section.
-        system_id: whose ``cutover_states`` row to follow.
-        store: the engine database; None runs on ``initial`` alone (unit tests).
-        initial: the setting to start with before the first poll.
-        instance: this proxy's name in its metric windows.
-    """
-
-    def __init__(
-        self,
-        plan: CutoverPlan,
-        system_id: str,
-        *,
-        store: _SettingStore | None,
-        initial: RouterSetting | None = None,
-        instance: str | None = None,
-    ) -> None:
-        self.plan = plan
-        self.options: BuiltinRouterOptions = plan.builtin
-        self.system_id = system_id
-        self.store = store
-        self.setting = initial or RouterSetting()
-        self.instance = instance or f"{socket.gethostname()}:{os.getpid()}"
-        self.sticky = StickyKey.parse(plan.sticky_key) if plan.sticky_key else None
-        self.ignore: list[IgnorePath] = [parse_ignore_path(p) for p in plan.shadow_ignore]
-        self.bases = {Side.LEGACY: plan.legacy_url, Side.MODERN: plan.modern_url}
-        self.figures = _Figures()
-        self.pools: dict[Side, UpstreamPool] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._window_start = _utcnow()
-        self._random = random.Random()
-
-    # --- lifespan ---
-
-    async def startup(self) -> None:
-        """Open the upstream connection pools, read the live setting, start the loops."""
-        self.pools = {
-            side: UpstreamPool(
-                base,
-                max_connections=self.options.max_connections,
-                connect_timeout=self.options.connect_timeout_s,
-                timeout=self.options.upstream_timeout_s,
-            )
-            for side, base in self.bases.items()
-        }
-        if self.store is not None:
-            # No setting, no start: routing on a default would send writes to legacy even
-            # after modern became the system of record.
-            await self._poll_once()
-            self._spawn(self._poll_loop())
-            self._spawn(self._flush_loop())
-
-    async def shutdown(self) -> None:
-        """Stop the loops, store the last figures, close the pool."""
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self.store is not None:
-            with contextlib.suppress(SwitchoverError):
-                await self.flush()
-        for pool in self.pools.values():
-            await pool.aclose()
-
-    def _spawn(self, coroutine: Awaitable[Any]) -> None:
-        task = asyncio.ensure_future(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _poll_once(self) -> None:
-        assert self.store is not None
-        newest = await asyncio.to_thread(self.store.read)
-        if newest.version != self.setting.version:
-            self.setting = newest
-            log.info(
-                "router setting taken",
-                system=self.system_id,
-                version=newest.version,
-                modern_percent=newest.modern_percent,
-                shadow=newest.shadow,
-            )
-            if newest.version > 0:
-                # An empty window is this proxy's acknowledgement of the version.
-                now = _utcnow()
-                ack = {(newest.version, Side.LEGACY): _Tally()}
-                await asyncio.to_thread(self.store.store, ack, now, now)
-
-    async def _poll_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.options.poll_s)
-            try:
-                await self._poll_once()
-            except SwitchoverError as e:
-                # Keep routing on the last setting known; the database may come back.
-                log.warning("cannot read the router setting", system=self.system_id, error=str(e))
-
-    async def _flush_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.options.flush_s)
-            try:
-                await self.flush()
-            except SwitchoverError as e:
-                log.warning("cannot store router figures", system=self.system_id, error=str(e))
-
-    async def flush(self) -> None:
-        """Store the figures gathered since the last flush as one window per version and
-        side; on failure keep them for the next flush."""
-        assert self.store is not None
-        taken = self.figures.take()
-        start, end = self._window_start, _utcnow()
-        if not taken:
-            self._window_start = end
-            return
-        try:
-            await asyncio.to_thread(self.store.store, taken, start, end)
-        except BaseException:
-            self.figures.put_back(taken)
-            raise
-        self._window_start = end
-
-    # --- ASGI ---
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
-            return
-        if scope["type"] != "http":
-            return  # websockets are not proxied
-        if scope["path"].startswith(ADMIN_PREFIX):
-            await self._admin(scope, send)
-            return
-        await self._proxy(scope, receive, send)
-
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                try:
-                    await self.startup()
-                except Exception as e:  # uvicorn reports it and exits
-                    await send({"type": "lifespan.startup.failed", "message": str(e)})
-                    return
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await self.shutdown()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
-
-    async def _admin(self, scope: Scope, send: Send) -> None:
-        setting = self.setting
-        if scope["path"] == ADMIN_PREFIX + "setting":
-            await _send_json(send, 200, setting.model_dump(mode="json"), setting.version)
-        elif scope["path"] == ADMIN_PREFIX + "health":
-            health = await self.health()
-            await _send_json(send, 200, health.model_dump(mode="json"), setting.version)
-        else:
-            await _send_json(send, 404, {"error": "no such admin path"}, setting.version)
-
-    async def health(self) -> RouterHealth:
-        """Whether each side answers the plan's health path below 500."""
-
-        async def answers(side: Side) -> str | None:
-            try:
-                async with asyncio.timeout(5):
-                    response = await self.pools[side].request(
-                        "GET", self.plan.health_path, [], b"", retry=True
-                    )
-                    try:
-                        await response.read()
-                    finally:
-                        await response.aclose()
-            except (UpstreamError, TimeoutError) as e:
-                return f"{side.value}: {type(e).__name__}"
-            return f"{side.value}: {response.status}" if response.status >= 500 else None
-
-        legacy, modern = await asyncio.gather(answers(Side.LEGACY), answers(Side.MODERN))
-        problems = [p for p in (legacy, modern) if p]
-        return RouterHealth(
-            legacy=legacy is None, modern=modern is None, detail="; ".join(problems) or None
-        )
-
-    def _route(self, scope: Scope, headers: dict[str, str]) -> tuple[Side, bool]:
-        method = scope["method"]
-        setting = self.setting
-        sticky = self.sticky.value(scope["path"], headers) if self.sticky else None
-        side = choose_side(setting, method, sticky, self._random.randrange(100))
-        shadow = setting.shadow and not is_write(method) and method in SHADOWED_METHODS
-        return side, shadow
-
-    async def _proxy(self, scope: Scope, receive: Receive, send: Send) -> None:
-        raw_headers: list[tuple[bytes, bytes]] = scope["headers"]
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in raw_headers}
-        side, shadow = self._route(scope, headers)
-        version = self.setting.version
-        forwarded = [
-            (k, v)
-            for k, v in raw_headers
-            if k.decode("latin-1").lower() not in _HOP_BY_HOP and k.lower() != b"x-forwarded-for"
-        ]
-        client_addr = scope.get("client")
-        prior = headers.get("x-forwarded-for")
-        if client_addr:
-            chain = f"{prior}, {client_addr[0]}" if prior else client_addr[0]
-            forwarded.append((b"x-forwarded-for", chain.encode("latin-1")))
-        elif prior:
-            forwarded.append((b"x-forwarded-for", prior.encode("latin-1")))
-        target = scope["raw_path"].decode("latin-1") if scope.get("raw_path") else scope["path"]
-        if scope.get("query_string"):
-            target += "?" + scope["query_string"].decode("latin-1")
-        method = scope["method"]
-
-        if shadow:
-            body = await _read_body(receive)
-            shadow_task = asyncio.ensure_future(
-                self._fetch_whole(side.other, method, target, forwarded, body, version)
-            )
-            answer = await self._relay(side, method, target, forwarded, body, version, send,
-                                       keep=True)  # fmt: skip
-            self._spawn(self._compare(answer, shadow_task, side.other, version))
-            return
-        # A read's body (rare) is read whole so the read can be retried; a write's streams.
-        content = _body_stream(receive) if is_write(method) else await _read_body(receive)
-        await self._relay(side, method, target, forwarded, content, version, send, keep=False)
-
-    async def _relay(
-        self,
-        side: Side,
-        method: str,
-        target: str,
-        headers: list[tuple[bytes, bytes]],
-        content: bytes | AsyncIterator[bytes],
-        version: int,
-        send: Send,
-        *,
-        keep: bool,
-    ) -> _Answer | None:
-        """Forward a request and stream the answer back as it arrives.
-
-        Args:
-            keep: also keep the answer (up to ``max_compare_bytes``) to compare it with the
-                shadow's; larger answers are streamed all the same but not compared.
-        """
-        started = time.perf_counter()
-        try:
-            response = await self.pools[side].request(
-                method, target, headers, content, retry=not is_write(method)
-            )
-        except UpstreamError as e:
-            self.figures.request(version, side, error=True, seconds=time.perf_counter() - started)
-            await _send_gateway_error(send, e, side, version)
-            return None
-        kept: bytearray | None = bytearray() if keep else None
-        error = response.status >= 500
-        try:
-            await send(_start(response.status, response.headers, side, version))
-            # Each chunk is held until the next one comes, so the last one goes out with
-            # the end of the answer: one write to the client fewer per request.
-            held = b""
-            async for chunk in response.body():
-                if kept is not None:
-                    kept += chunk
-                    if len(kept) > self.options.max_compare_bytes:
-                        kept = None
-                if held:
-                    await send({"type": "http.response.body", "body": held, "more_body": True})
-                held = chunk
-            await send({"type": "http.response.body", "body": held, "more_body": False})
-        except UpstreamError:
-            # The upstream broke off mid-answer; the client's answer is cut short too.
-            error, kept = True, None
-        finally:
-            await response.aclose()
-        self.figures.request(version, side, error=error, seconds=time.perf_counter() - started)
-        if kept is None:
-            return None
-        encoding = response.header(b"content-encoding")
-        return _Answer(response.status, _decoded(bytes(kept), encoding))
-
-    async def _fetch_whole(
-        self,
-        side: Side,
-        method: str,
-        target: str,
-        headers: list[tuple[bytes, bytes]],
-        body: bytes,
-        version: int,
-    ) -> _Answer | None:
-        """One side's whole answer (None when it could not be had), counted in figures."""
-        started = time.perf_counter()
-        try:
-            response = await self.pools[side].request(method, target, headers, body, retry=True)
-            try:
-                content = await response.read()
-            finally:
-                await response.aclose()
-        except UpstreamError:
-            self.figures.request(version, side, error=True, seconds=time.perf_counter() - started)
-            return None
-        self.figures.request(
-            version, side, error=response.status >= 500, seconds=time.perf_counter() - started
-        )
-        return _Answer(response.status, _decoded(content, response.header(b"content-encoding")))
-
-    async def _compare(
-        self,
-        primary: _Answer | None,
-        shadow_task: asyncio.Future[_Answer | None],
-        shadowed: Side,
-        version: int,
-    ) -> None:
-        shadow = await shadow_task
-        if primary is None or shadow is None:
-            return  # a failure is counted as an error of its side, not as a comparison
-        matched = same_answer(
-            (primary.status, primary.body), (shadow.status, shadow.body), self.ignore
-        )
-        self.figures.comparison(version, shadowed, matched=matched)
-
-
-def _decoded(body: bytes, encoding: bytes | None) -> bytes:
-    if not encoding or encoding == b"identity":
-        return body
-    import gzip
-    import zlib
-
-    try:
-        if encoding == b"gzip":
-            return gzip.decompress(body)
-        if encoding == b"deflate":
-            return zlib.decompress(body)
-    except (OSError, zlib.error):
-        return body
-    return body
-
-
-def _start(
-    status: int, raw_headers: list[tuple[bytes, bytes]], side: Side, version: int
-) -> Message:
-    headers = [(k, v) for k, v in raw_headers if k.lower().decode("latin-1") not in _HOP_BY_HOP]
-    headers.append((VERSION_HEADER.encode(), str(version).encode()))
-    headers.append((b"x-switchover-side", side.value.encode()))
-    return {"type": "http.response.start", "status": status, "headers": headers}
-
-
-async def _send_gateway_error(send: Send, error: UpstreamError, side: Side, version: int) -> None:
-    status = 504 if isinstance(error, UpstreamTimeout) else 502
-    body = json.dumps(
-        {"error": f"the {side.value} service did not answer ({type(error).__name__})"}
-    ).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    await send(_start(status, headers, side, version))
-    await send({"type": "http.response.body", "body": body, "more_body": False})
-
-
-async def _send_json(send: Send, status: int, data: Any, version: int) -> None:
-    body = json.dumps(data).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (VERSION_HEADER.encode(), str(version).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body, "more_body": False})
-
-
-async def _read_body(receive: Receive) -> bytes:
-    chunks = [chunk async for chunk in _body_stream(receive)]
-    return b"".join(chunks)
-
-
-async def _body_stream(receive: Receive) -> AsyncIterator[bytes]:
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return
-        chunk = message.get("body", b"")
-        if chunk:
-            yield chunk
-        if not message.get("more_body", False):
-            return
 
 
 # --- running it ---------------------------------------------------------------------------
@@ -590,7 +63,7 @@ def build_proxy(
     """The proxy app for a plan's system, steered through the settings' engine database."""
     cutover = _cutover(plan)
     instance = f"{socket.gethostname()}:{os.getpid()}" + (f":{port}" if port else "")
-    store = _SettingStore(settings.resolved_database_url, plan.system.id, instance)
+    store = SqlRouterStore(settings.resolved_database_url, plan.system.id, instance)
     return CutoverProxy(cutover, plan.system.id, store=store, instance=instance)
 
 
@@ -765,5 +238,164 @@ class BuiltinRouter:
                 session, self.system_id, since=since, setting_version=setting_version
             )
 
+    # --- the write hold at the switch of the system of record ---
+
+    def hold_writes(self) -> HoldWritesResult:
+        """Hold every proxy's writes, and wait until each live proxy has taken the hold
+        and has no write in flight.
+
+        Waits at most half the hold (``hold_max_s``): the rest is for the final catch-up
+        and the release. A retried call keeps a hold still in force.
+
+        Raises:
+            RouterError: a proxy did not take the hold or drain in time; the hold is then
+                released to the old system of record (no write is lost), and holding again
+                may succeed.
+        """
+        from db.cutover import hold_writes
+        from db.session import session_scope
+
+        started = time.monotonic()
+        with session_scope(self.database_url) as session:
+            state = hold_writes(session, self.system_id, max_s=self.options.hold_max_s)
+            hold_id, max_s = state.hold_id, state.hold_max_s or self.options.hold_max_s
+        deadline = started + max_s / 2
+        in_flight = 0
+        while True:
+            proxies = self._live_proxies()
+            mine = [p for p in proxies if p.hold_id == hold_id]
+            in_flight = max(in_flight, sum(p.in_flight_writes for p in mine))
+            ran_out = [p for p in mine if p.hold_state in (HoldState.EXPIRED, HoldState.FENCED)]
+            waiting = [
+                p for p in proxies
+                if not (p.hold_id == hold_id and p.hold_state == HoldState.HOLDING
+                        and p.in_flight_writes == 0)
+            ]  # fmt: skip
+            if not waiting and not ran_out:
+                waited = time.monotonic() - started
+                log.info("writes held", system=self.system_id, hold_id=hold_id,
+                         proxies=len(proxies), in_flight=in_flight,
+                         waited_s=round(waited, 3))  # fmt: skip
+                return HoldWritesResult(held=True, hold_id=hold_id, proxies=len(proxies),
+                                        in_flight=in_flight, waited_s=waited,
+                                        hold_max_s=max_s)  # fmt: skip
+            if ran_out or time.monotonic() > deadline:
+                self._give_up(hold_id)
+                raise RouterError(
+                    f"{len(waiting)} of {len(proxies)} builtin proxies of {self.system_id} did "
+                    f"not take write hold {hold_id} and drain within {max_s / 2:g} s; the "
+                    "held writes went on to the old system of record"
+                )
+            time.sleep(min(0.05, self.options.poll_s / 4))
+
+    def _give_up(self, hold_id: int) -> None:
+        from db.cutover import cutover_state, release_writes
+        from db.session import session_scope
+
+        with session_scope(self.database_url) as session:
+            state = cutover_state(session, self.system_id)
+            if state is not None and state.hold_id == hold_id:
+                release_writes(session, self.system_id, hold_id=hold_id,
+                               system_of_record=state.system_of_record)  # fmt: skip
+
+    def release_writes(
+        self, system_of_record: Side, *, modern_percent: int | None = None
+    ) -> ReleaseWritesResult:
+        """Release the hold in force to ``system_of_record`` (the setting naming it goes
+        live with the release), and wait until every live proxy has let its held writes
+        go there.
+
+        Refused (``released=False``, nothing changed) when no hold is in force, or when
+        the hold has run out or is about to (within one poll and a second): a proxy might
+        then already have sent its held writes to the old system of record, so the
+        switch must begin again with a new hold.
+
+        Raises:
+            RouterError: a proxy did not take the release within ``apply_timeout_s``.
+        """
+        from db.cutover import cutover_state, release_writes
+        from db.session import session_scope
+
+        margin = self.options.poll_s + 1.0
+        with session_scope(self.database_url) as session:
+            state = cutover_state(session, self.system_id)
+            if state is None or state.hold_state is WriteHold.NONE:
+                return ReleaseWritesResult(released=False, detail="no write hold is in force")
+            hold_id = state.hold_id
+            done = state.hold_state is WriteHold.RELEASED
+            if done and state.system_of_record is not system_of_record:
+                return ReleaseWritesResult(
+                    released=False,
+                    detail=f"hold {hold_id} was released to {state.system_of_record.value}",
+                )
+            if not done:
+                ends = (state.hold_started_at or _utcnow()) + dt.timedelta(
+                    seconds=state.hold_max_s or 0
+                )
+                ran_out = [
+                    p for p in self._live_proxies()
+                    if p.hold_id == hold_id and p.hold_state != HoldState.HOLDING
+                ]  # fmt: skip
+                if ran_out or _utcnow() + dt.timedelta(seconds=margin) >= ends:
+                    return ReleaseWritesResult(
+                        released=False,
+                        detail=f"write hold {hold_id} ran out before the release: hold again",
+                    )
+            setting = release_writes(session, self.system_id, hold_id=hold_id,
+                                     system_of_record=system_of_record,
+                                     modern_percent=modern_percent)  # fmt: skip
+        return self._wait_released(hold_id, setting)
+
+    def _wait_released(self, hold_id: int, setting: RouterSetting) -> ReleaseWritesResult:
+        deadline = time.monotonic() + self.options.apply_timeout_s
+        while True:
+            proxies = self._live_proxies()
+            waiting = [
+                p for p in proxies
+                if p.setting_version < setting.version
+                or (p.hold_id == hold_id and p.hold_state == HoldState.HOLDING)
+            ]  # fmt: skip
+            if not waiting:
+                mine = [p for p in proxies if p.hold_id == hold_id]
+                late = [p for p in mine if p.hold_state != HoldState.RELEASED]
+                held = sum(p.held_writes for p in mine)
+                log.info("writes released", system=self.system_id, hold_id=hold_id,
+                         proxies=len(proxies), held=held,
+                         system_of_record=setting.system_of_record.value)  # fmt: skip
+                return ReleaseWritesResult(
+                    released=True, setting=setting, proxies=len(proxies), held_writes=held,
+                    detail=f"{len(late)} proxies ran out before the release" if late else None,
+                )  # fmt: skip
+            if time.monotonic() > deadline:
+                raise RouterError(
+                    f"{len(waiting)} builtin proxies of {self.system_id} did not take the "
+                    f"release of write hold {hold_id} within "
+                    f"{self.options.apply_timeout_s:g} s"
+                )
+            time.sleep(min(0.05, self.options.poll_s / 4))
+
+    def _live_proxies(self) -> list[_ProxySeen]:
+        from db.cutover import live_proxies
+        from db.session import session_scope
+
+        seen_since = _utcnow() - dt.timedelta(seconds=live_within(self.options))
+        with session_scope(self.database_url) as session:
+            return [
+                _ProxySeen(p.setting_version, p.hold_id, p.hold_state, p.in_flight_writes,
+                           p.held_writes)
+                for p in live_proxies(session, self.system_id, seen_since=seen_since)
+            ]  # fmt: skip
+
     def close(self) -> None:
         self.client.close()
+
+
+@dataclass(frozen=True)
+class _ProxySeen:
+    """One live proxy's last report."""
+
+    setting_version: int
+    hold_id: int
+    hold_state: str
+    in_flight_writes: int
+    held_writes: int

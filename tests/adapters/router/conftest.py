@@ -43,7 +43,8 @@ class SideService:
     """One side's service. ``GET /items/{id}`` answers the same data on both sides (plus a
     ``fetched_at`` that differs: the plan ignores it); paths in ``fail`` answer 500,
     paths in ``stall`` answer after ``stall_s``, paths in ``differ`` answer other data.
-    Writes answer 201 and are counted in ``writes``."""
+    Writes answer 201 and are counted in ``writes``, and logged in ``write_log`` (arrival
+    on the monotonic clock, path, body)."""
 
     side: str
     port: int = field(default_factory=free_port)
@@ -54,6 +55,7 @@ class SideService:
     differ: set[str] = field(default_factory=set)
     hold: dict[str, threading.Event] = field(default_factory=dict)
     stall_s: float = 3.0
+    write_log: list[tuple[float, str, bytes]] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -66,6 +68,7 @@ class SideService:
         self.stall.clear()
         self.differ.clear()
         self.hold.clear()
+        self.write_log.clear()
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -97,6 +100,7 @@ class SideService:
                 status, data = 500, {"error": "broken"}
         else:
             self.writes[method] += 1
+            self.write_log.append((time.monotonic(), path, body))
             status, data = 201, {"side": self.side, "received": len(body)}
         payload = json.dumps(data).encode()
         if path == "/big" and method == "GET":
