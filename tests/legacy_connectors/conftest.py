@@ -190,3 +190,66 @@ def binlog_mariadb() -> Iterator[dict[str, Any]]:
     """pymysql settings of a MariaDB server of our own with the row-based binlog on."""
     with binlog_mariadb_server() as settings:
         yield settings
+
+
+_PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+@contextlib.contextmanager
+def logical_postgres_server() -> Iterator[str]:
+    """A PostgreSQL server of our own with ``wal_level=logical`` (the shared one has
+    ``replica``), in a temporary directory owned by postgres when run as root. Yields the
+    libpq URL of its ``postgres`` database (user postgres, trust)."""
+    if not (_PG_BIN / "initdb").exists():
+        unreachable("a PostgreSQL server with wal_level=logical", FileNotFoundError("initdb"))
+    base = Path(tempfile.mkdtemp(prefix="so_logical_"))
+    as_postgres: list[str] = []
+    if os.geteuid() == 0:
+        shutil.chown(base, "postgres")
+        as_postgres = ["runuser", "-u", "postgres", "--"]
+    port = free_port()
+    process: subprocess.Popen[bytes] | None = None
+    url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    try:
+        try:
+            subprocess.run(
+                [*as_postgres, str(_PG_BIN / "initdb"), "-D", str(base / "data"), "-A", "trust",
+                 "-U", "postgres", "--no-sync"],
+                check=True, capture_output=True, timeout=120,
+            )  # fmt: skip
+            process = subprocess.Popen(
+                [*as_postgres, str(_PG_BIN / "postgres"), "-D", str(base / "data"),
+                 "-p", str(port), "-c", "wal_level=logical", "-c", "listen_addresses=127.0.0.1",
+                 "-k", str(base), "-c", "max_replication_slots=8", "-c", "fsync=off",
+                 "-c", "shared_buffers=16MB"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+        except (OSError, subprocess.SubprocessError) as e:
+            unreachable("a PostgreSQL server with wal_level=logical", e)
+        started = process
+
+        def answers() -> bool:
+            try:
+                psycopg.connect(url, connect_timeout=2).close()
+            except psycopg.OperationalError:
+                return started is not None and started.poll() is not None
+            return True
+
+        if not _wait_until(answers, 60) or (process is not None and process.poll() is not None):
+            unreachable("a PostgreSQL server with wal_level=logical", RuntimeError("no start"))
+        yield url
+    finally:
+        if process is not None:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def logical_postgres() -> Iterator[str]:
+    """The libpq URL of a PostgreSQL server of our own with ``wal_level=logical``."""
+    with logical_postgres_server() as url:
+        yield url
