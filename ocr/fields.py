@@ -17,6 +17,7 @@ confidence below the template's review bar, so a person looks.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -66,7 +67,11 @@ class ValueReading:
 
 
 def extract_fields(
-    template: FormTemplate, page: ReadPage, engine: OcrEngine
+    template: FormTemplate,
+    page: ReadPage,
+    engine: OcrEngine,
+    *,
+    read_again: Callable[[ReadPage], bool] | None = None,
 ) -> dict[str, ExtractedField]:
     """The template's fields that lie on this page.
 
@@ -74,13 +79,20 @@ def extract_fields(
         template: the form's template.
         page: the page, read (words and cleaned image).
         engine: engine for re-reading value crops (in-process tesserocr is the fast one).
+        read_again: looks for more of the page's words (``reading.read_sparsely``),
+            returning whether it found any; called once when some labels were not found.
 
     Returns:
         One ``ExtractedField`` per field of the template on this page; a field whose
         label is not found has no value and an error saying so.
     """
     specs = [s for s in template.fields if s.page == page.number]
-    labels = find_labels(specs, page.words, aspect=page.height_px / max(1, page.width_px))
+    aspect = page.height_px / max(1, page.width_px)
+    labels = find_labels(specs, page.words, aspect=aspect)
+    missing = any(s.label and s.name not in labels for s in specs)
+    # Page layout analysis drops lines of small print at times, photos' more often.
+    if missing and read_again is not None and read_again(page):
+        labels = find_labels(specs, page.words, aspect=aspect)
     label_words = {id(w) for match in labels.values() for w in match.words}
     value_words = [w for w in page.words if id(w) not in label_words]
     height, width = page.image().shape[:2]

@@ -33,7 +33,7 @@ from ocr.engines import engine_for
 from ocr.fields import extract_fields, review_reasons
 from ocr.identify import identify_form
 from ocr.pages import Document, DocumentFormat, Source, open_document
-from ocr.reading import OcrOptions, read_in_full, read_page
+from ocr.reading import OcrOptions, read_in_full, read_page, read_sparsely
 
 log = get_logger(__name__)
 
@@ -315,7 +315,12 @@ def _extract_page(
             outcome.form = _pdf_form(document, template)
         if read.blank or template is None:
             return outcome
-        outcome.fields = extract_fields(template, read, engine_for(options.field_engine))
+        outcome.fields = extract_fields(
+            template,
+            read,
+            engine_for(options.field_engine),
+            read_again=lambda page: read_sparsely(page, options),
+        )
         return outcome
 
 

@@ -16,7 +16,7 @@ from config.settings import get_settings
 from domain.forms import PageWords, Word, WordSource
 from ocr import preprocess
 from ocr.boxes import Box, find_boxes
-from ocr.engines import GrayImage, OcrEngine, OcrWord, engine_for
+from ocr.engines import GrayImage, OcrEngine, OcrWord, PageSegMode, engine_for
 from ocr.pages import PDF_RENDER_DPI, Page, RasterPage, TextPage
 
 # A page where fewer than this share of the words read are confident may be upside down.
@@ -196,6 +196,38 @@ def read_in_full(page: ReadPage, options: OcrOptions) -> bool:
     words = engine_for(options.page_engine).read(page.image(), dpi=page.dpi)
     page.words = [_as_word(w, page.width_px, page.height_px) for w in words]
     return True
+
+
+def read_sparsely(page: ReadPage, options: OcrOptions) -> bool:
+    """Look once more for words the page's layout analysis dropped, and add them.
+
+    For when a form's labels were not found: Tesseract's page layout sometimes drops
+    a line of small print between boxes whole (a photo's blur makes it likelier).
+    Reading the full-resolution page for scattered text (sparse mode) finds most such
+    lines; only words where nothing was read before are added.
+
+    Returns:
+        Whether any word was added.
+    """
+    if page.source is not WordSource.OCR or page.blank:
+        return False
+    engine = engine_for(options.page_engine)
+    found = engine.read(page.image(), dpi=page.dpi, mode=PageSegMode.SPARSE)
+    added = [
+        word
+        for word in (_as_word(w, page.width_px, page.height_px) for w in found)
+        if _LEGIBLE.search(word.text) and not any(_overlap(word, w) for w in page.words)
+    ]
+    page.words = page.words + added
+    return bool(added)
+
+
+def _overlap(a: Word, b: Word) -> bool:
+    ax0, ay0, ax1, ay1 = a.bbox
+    bx0, by0, bx1, by1 = b.bbox
+    shared = max(0.0, min(ax1, bx1) - max(ax0, bx0)) * max(0.0, min(ay1, by1) - max(ay0, by0))
+    smaller = min((ax1 - ax0) * (ay1 - ay0), (bx1 - bx0) * (by1 - by0))
+    return smaller > 0 and shared > 0.3 * smaller
 
 
 def _ocr(
