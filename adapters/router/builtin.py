@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass
 
 import httpx
+from sqlalchemy.orm import Session
 
 from adapters.router.proxy import ADMIN_PREFIX, VERSION_HEADER, CutoverProxy, live_within
 from adapters.router.routing import probe_sides
@@ -333,7 +334,7 @@ class BuiltinRouter:
                     seconds=state.hold_max_s or 0
                 )
                 ran_out = [
-                    p for p in self._live_proxies()
+                    p for p in self._live_proxies(session)
                     if p.hold_id == hold_id and p.hold_state != HoldState.HOLDING
                 ]  # fmt: skip
                 if ran_out or _utcnow() + dt.timedelta(seconds=margin) >= ends:
@@ -374,17 +375,21 @@ class BuiltinRouter:
                 )
             time.sleep(min(0.05, self.options.poll_s / 4))
 
-    def _live_proxies(self) -> list[_ProxySeen]:
+    def _live_proxies(self, session: Session | None = None) -> list[_ProxySeen]:
+        """The live proxies' last reports (in ``session`` when given: a second session
+        in the same thread would wait on the first's lock under SQLite)."""
         from db.cutover import live_proxies
         from db.session import session_scope
 
         seen_since = _utcnow() - dt.timedelta(seconds=live_within(self.options))
-        with session_scope(self.database_url) as session:
-            return [
-                _ProxySeen(p.setting_version, p.hold_id, p.hold_state, p.in_flight_writes,
-                           p.held_writes)
-                for p in live_proxies(session, self.system_id, seen_since=seen_since)
-            ]  # fmt: skip
+        if session is None:
+            with session_scope(self.database_url) as own:
+                return self._live_proxies(own)
+        return [
+            _ProxySeen(p.setting_version, p.hold_id, p.hold_state, p.in_flight_writes,
+                       p.held_writes)
+            for p in live_proxies(session, self.system_id, seen_since=seen_since)
+        ]  # fmt: skip
 
     def close(self) -> None:
         self.client.close()

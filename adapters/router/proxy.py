@@ -259,10 +259,13 @@ class CutoverProxy:
     def _take_hold(self, live: LiveState) -> None:
         hold = live.hold
         if hold.hold_id > self.gate.hold_id:
-            if hold.state is WriteHold.HOLDING:
-                self.gate.take(hold.hold_id, hold.max_s, fenced=self._fenced)
-            else:
+            remaining = hold.remaining_s(_utcnow())
+            if hold.state is not WriteHold.HOLDING:
                 self.gate.skip(hold.hold_id, HoldState.RELEASED)
+            elif remaining <= 0:
+                self.gate.skip(hold.hold_id, HoldState.EXPIRED)
+            else:
+                self.gate.take(hold.hold_id, remaining, fenced=self._fenced)
         elif (
             hold.hold_id == self.gate.hold_id
             and hold.state is WriteHold.RELEASED

@@ -51,6 +51,15 @@ class HoldOrder:
     hold_id: int = 0
     state: WriteHold = WriteHold.NONE
     max_s: float = 0.0
+    started_at: dt.datetime | None = None
+
+    def remaining_s(self, now: dt.datetime) -> float:
+        """How much of the hold is left (all of it when its start is unknown): a proxy
+        that starts late in a hold, or long after one nobody released, holds no longer
+        than the hold itself."""
+        if self.started_at is None:
+            return self.max_s
+        return min(self.max_s, (self.started_at - now).total_seconds() + self.max_s)
 
 
 @dataclass(frozen=True)
@@ -118,7 +127,9 @@ class SqlRouterStore:
                 return LiveState()
             return LiveState(
                 setting=setting_of(state),
-                hold=HoldOrder(state.hold_id, state.hold_state, state.hold_max_s or 0.0),
+                hold=HoldOrder(
+                    state.hold_id, state.hold_state, state.hold_max_s or 0.0, state.hold_started_at
+                ),
                 applied_up_to=state.applied_up_to,
             )
 
@@ -221,7 +232,8 @@ class MemoryRouterStore:
 
     def hold(self, max_s: float) -> int:
         hold_id = self.state.hold.hold_id + 1
-        self.state = replace(self.state, hold=HoldOrder(hold_id, WriteHold.HOLDING, max_s))
+        hold = HoldOrder(hold_id, WriteHold.HOLDING, max_s, dt.datetime.now(dt.UTC))
+        self.state = replace(self.state, hold=hold)
         return hold_id
 
     def release(self, system_of_record: Side, modern_percent: int | None = None) -> None:

@@ -18,7 +18,7 @@ from activities.cutover import CutoverActivities, judge
 from config.migration_plan import CutoverPlan, GatesPlan, MigrationPlan
 from config.settings import Settings
 from db.accounts import create_user
-from db.cutover import cutover_history, cutover_state
+from db.cutover import cutover_history, cutover_state, hold_writes, set_cutover_state
 from db.migrate import upgrade
 from db.models import System
 from db.programme import register_system
@@ -30,9 +30,13 @@ from domain.cutover import (
     CutoverEventKind,
     CutoverPhase,
     GateInput,
+    HoldWritesInput,
+    ReleaseWritesInput,
     RouterMetrics,
     RouterSetting,
+    Side,
     SideMetrics,
+    WriteHold,
     empty_histogram,
     latency_bucket,
 )
@@ -220,3 +224,64 @@ def test_only_an_active_engineer_may_act(
         assert refused.value.type == "NotPermittedError"
         assert refused.value.non_retryable
         assert someone in str(refused.value)
+
+
+# --- the write hold at the switch (the builtin router, with no proxy running) -------------
+
+
+def test_a_router_that_cannot_hold_says_so_and_changes_nothing(
+    world: tuple[CutoverActivities, RecordingRouter, str],
+) -> None:
+    activities, router, plan_path = world
+    held = activities.hold_writes(HoldWritesInput(plan_path=plan_path, system_id="legacy-x"))
+    assert not held.held
+    assert "cannot hold writes" in (held.detail or "")
+    released = activities.release_writes(ReleaseWritesInput(
+        plan_path=plan_path, system_id="legacy-x", system_of_record=Side.MODERN))  # fmt: skip
+    assert not released.released
+    assert router.closed == 2
+    assert activities.hold_writes in activities.all()
+    assert activities.release_writes in activities.all()
+
+
+def test_hold_then_release_switches_the_system_of_record(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path / "state")
+    upgrade(settings.resolved_database_url)
+    plan_path = tmp_path / "plan.yaml"
+    plan_path.write_text(PLAN, encoding="utf-8")
+    activities = CutoverActivities(settings)  # the real builtin router
+    url = settings.resolved_database_url
+    with session_scope(url) as session:
+        register_system(session, system_id="legacy-x", name="X", department="D", risk_score=20,
+                        annual_run_cost_gbp=Decimal(1000), migration_cost_gbp=Decimal(0),
+                        actor="test")  # fmt: skip
+    hold_input = HoldWritesInput(plan_path=str(plan_path), system_id="legacy-x")
+    # Nothing to hold before the cutover begins: a conflict, not worth retrying.
+    with pytest.raises(ApplicationError) as refused:
+        activities.hold_writes(hold_input)
+    assert refused.value.type == "ConflictError"
+    with session_scope(url) as session:
+        set_cutover_state(session, "legacy-x", phase=CutoverPhase.STAGE,
+                          setting=RouterSetting(modern_percent=100))  # fmt: skip
+    held = activities.hold_writes(hold_input)
+    assert (held.held, held.hold_id, held.proxies, held.hold_max_s) == (True, 1, 0, 10.0)
+    assert activities.hold_writes(hold_input).hold_id == 1  # a retry keeps the same hold
+    release = ReleaseWritesInput(plan_path=str(plan_path), system_id="legacy-x",
+                                 system_of_record=Side.MODERN, modern_percent=100)  # fmt: skip
+    released = activities.release_writes(release)
+    assert released.released
+    assert released.setting is not None
+    assert released.setting.system_of_record is Side.MODERN
+    assert activities.release_writes(release).released  # a retry finds it done
+    with session_scope(url) as session:
+        state = cutover_state(session, "legacy-x")
+        assert state is not None
+        assert (state.hold_state, state.system_of_record) == (WriteHold.RELEASED, Side.MODERN)
+
+    # A hold that ran out is not released: the workflow holds again.
+    with session_scope(url) as session:
+        hold_writes(session, "legacy-x", max_s=10,
+                    at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=30))  # fmt: skip
+    late = activities.release_writes(release.model_copy(update={"system_of_record": Side.LEGACY}))
+    assert not late.released
+    assert "ran out" in (late.detail or "")

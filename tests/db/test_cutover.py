@@ -5,14 +5,23 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+import pytest
+
 from db.cutover import (
     cutover_history,
     cutover_state,
+    hold_writes,
+    live_proxies,
+    recent_writes,
     record_cutover_event,
     record_metric_window,
+    release_writes,
+    report_proxy,
     router_metrics,
+    set_applied_up_to,
     set_cutover_state,
     setting_of,
+    share_recent_writes,
 )
 from db.programme import register_system
 from db.session import session_scope
@@ -23,11 +32,14 @@ from domain.cutover import (
     RouterSetting,
     Side,
     SideMetrics,
+    WriteHold,
     empty_histogram,
     latency_bucket,
 )
+from domain.errors import ConflictError
 
 T0 = dt.datetime(2027, 3, 1, 9, 0, tzinfo=dt.UTC)
+SECOND = dt.timedelta(seconds=1)
 
 
 def _system(url: str) -> None:
@@ -140,3 +152,57 @@ def test_figures_from_several_proxies_add_up_per_setting_version(db_url: str) ->
     assert p95 is not None
     assert 900.0 <= p95 < 1125.0
     assert everything.modern.requests == 1107
+
+
+def test_a_write_hold_is_kept_on_retry_and_released_with_the_new_system_of_record(
+    db_url: str,
+) -> None:
+    _system(db_url)
+    with session_scope(db_url) as session:
+        set_cutover_state(session, "legacy-x", phase=CutoverPhase.STAGE,
+                          setting=RouterSetting(modern_percent=50), at=T0)  # fmt: skip
+        first = hold_writes(session, "legacy-x", max_s=10, at=T0)
+        assert (first.hold_id, first.hold_state) == (1, WriteHold.HOLDING)
+        again = hold_writes(session, "legacy-x", max_s=10, at=T0 + dt.timedelta(seconds=3))
+        assert again.hold_id == 1  # still in force: the same hold
+        with pytest.raises(ConflictError):
+            release_writes(session, "legacy-x", hold_id=2, system_of_record=Side.MODERN)
+        setting = release_writes(session, "legacy-x", hold_id=1, system_of_record=Side.MODERN,
+                                 modern_percent=100, at=T0 + dt.timedelta(seconds=4))  # fmt: skip
+        assert (setting.system_of_record, setting.modern_percent, setting.version) == (
+            Side.MODERN, 100, 2)  # fmt: skip
+        state = cutover_state(session, "legacy-x")
+        assert state is not None
+        assert state.hold_state is WriteHold.RELEASED
+        # After a release (or once run out) the next hold is a new one.
+        later = hold_writes(session, "legacy-x", max_s=10, at=T0 + dt.timedelta(seconds=5))
+        assert later.hold_id == 2
+
+
+def test_proxies_report_and_only_recent_ones_are_live(db_url: str) -> None:
+    _system(db_url)
+    with session_scope(db_url) as session:
+        for instance, seen in (("p1", T0), ("p2", T0 - dt.timedelta(minutes=5))):
+            report_proxy(session, "legacy-x", instance, setting_version=3, hold_id=1,
+                         hold_state="holding", in_flight_writes=2, held_writes=0,
+                         at=seen)  # fmt: skip
+        report_proxy(session, "legacy-x", "p1", setting_version=3, hold_id=1,
+                     hold_state="holding", in_flight_writes=0, held_writes=4, at=T0)  # fmt: skip
+        live = live_proxies(session, "legacy-x", seen_since=T0 - dt.timedelta(seconds=10))
+        assert [(p.instance, p.in_flight_writes, p.held_writes) for p in live] == [("p1", 0, 4)]
+
+
+def test_recent_writes_are_shared_until_the_mark_passes_them(db_url: str) -> None:
+    _system(db_url)
+    with session_scope(db_url) as session:
+        assert set_applied_up_to(session, "legacy-x", T0) is None  # no cutover yet
+        set_cutover_state(session, "legacy-x", phase=CutoverPhase.STAGE,
+                          setting=RouterSetting(modern_percent=50), at=T0)  # fmt: skip
+        share_recent_writes(session, "legacy-x", [("a" * 32, T0), ("b" * 32, T0 + SECOND * 2)])
+        shared = recent_writes(session, "legacy-x", after_id=0)
+        assert [key for _, key, _ in shared] == ["a" * 32, "b" * 32]
+        assert recent_writes(session, "legacy-x", after_id=shared[0][0])[0][1] == "b" * 32
+        assert set_applied_up_to(session, "legacy-x", T0 + SECOND) == T0 + SECOND
+        assert [key for _, key, _ in recent_writes(session, "legacy-x", after_id=0)] == ["b" * 32]
+        # The mark never moves back.
+        assert set_applied_up_to(session, "legacy-x", T0) == T0 + SECOND

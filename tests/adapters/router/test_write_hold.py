@@ -19,7 +19,7 @@ import time
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
@@ -28,9 +28,9 @@ import yaml
 
 from adapters.router.proxy import CutoverProxy
 from adapters.router.routing import bucket_of
-from adapters.router.store import MemoryRouterStore
+from adapters.router.store import HoldOrder, MemoryRouterStore
 from config.migration_plan import parse_plan
-from domain.cutover import RouterSetting, Side
+from domain.cutover import RouterSetting, Side, WriteHold
 from tests.adapters.router.conftest import Services
 from tests.adapters.router.test_builtin import SYSTEM, plan_data
 
@@ -260,3 +260,14 @@ async def test_no_tracking_when_every_read_goes_to_the_system_of_record(
         await asyncio.sleep(0.15)
         assert len(proxy.recent) == 0
     assert store.shared == []
+
+
+async def test_a_proxy_starting_after_a_hold_ran_out_does_not_hold(services: Services) -> None:
+    store = MemoryRouterStore(RouterSetting(version=1))
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=60)
+    store.state = replace(store.state, hold=HoldOrder(3, WriteHold.HOLDING, 10.0, long_ago))
+    async with running(services, store) as (proxy, client):
+        started = time.monotonic()
+        assert (await client.post("/claims", json={})).status_code == 201
+        assert time.monotonic() - started < 1
+        assert (proxy.gate.hold_id, proxy.gate.state) == (3, "expired")
