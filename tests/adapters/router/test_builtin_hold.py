@@ -5,12 +5,15 @@ two real services, under a steady stream of writes.
 Proves: ``hold_writes`` returns once both proxies hold and have drained; from then no
 write reaches legacy; every write sent during the hold is answered after
 ``release_writes`` began, by modern, and nothing is lost or doubled; a hold that runs
-out sends its writes to legacy, and a release after it is refused until a new hold.
+out sends its writes to legacy, and a release after it is refused until a new hold; a
+citizen who wrote reads from legacy through either proxy until the applied-up-to mark
+passes the write.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import threading
 import time
@@ -23,7 +26,7 @@ from adapters.router.builtin import BuiltinRouter
 from domain.cutover import RouterSetting, Side
 from tests.adapters.router import test_builtin
 from tests.adapters.router.conftest import Services
-from tests.adapters.router.test_builtin import Proxy, register
+from tests.adapters.router.test_builtin import SYSTEM, Proxy, register
 
 start_proxy = test_builtin.start_proxy  # the fixture, shared
 
@@ -142,4 +145,35 @@ def test_a_hold_that_runs_out_is_not_released(
     response = httpx.post(proxy.url + "/claims", json={}, trust_env=False, timeout=30)
     assert response.headers["x-served-by"] == "modern"
     assert services.legacy.writes.total() == 1
+    router.close()
+
+
+def test_a_citizen_reads_their_write_through_either_proxy_until_modern_applied_it(
+    db_url: str, services: Services, start_proxy: Callable[..., Proxy]
+) -> None:
+    from adapters.router.routing import bucket_of
+    from db.cutover import set_applied_up_to
+    from db.session import session_scope
+
+    register(db_url)
+    first, second = start_proxy(db_url), start_proxy(db_url)
+    router = BuiltinRouter(first.plan, first.settings)
+    router.apply(RouterSetting(modern_percent=50))
+    citizen = next(f"c{i}" for i in range(1000) if bucket_of(f"c{i}") < 50)  # on modern
+    headers = {"X-Citizen-Id": citizen}
+
+    def side(proxy: Proxy) -> str:
+        response = httpx.get(proxy.url + "/items/1", headers=headers, trust_env=False)
+        return response.headers["x-served-by"]
+
+    assert side(first) == side(second) == "modern"
+    write = httpx.post(first.url + "/claims", json={}, headers=headers, trust_env=False)
+    assert write.headers["x-served-by"] == "legacy"
+    assert side(first) == "legacy"  # at once through the same proxy
+    time.sleep(3 * 0.2 + 0.3)  # within two polls through the other (poll_s = 0.2)
+    assert side(second) == "legacy"
+    with session_scope(db_url) as session:
+        set_applied_up_to(session, SYSTEM, dt.datetime.now(dt.UTC))
+    time.sleep(0.6)
+    assert side(first) == side(second) == "modern"
     router.close()
