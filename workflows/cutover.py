@@ -18,12 +18,19 @@ and waits for the engineer. Where the plan asks for approval, each stage waits f
 engineer's ``approve``. Engineers act by the ``act`` update; the workflow checks the role
 in the engine database, so someone who is not an engineer is refused whatever client they
 use. Every step is written to the engine database (``cutover_events``) for the web app.
+
+A cutover runs for weeks, catching up every table every ``catch_up_every_s`` of a soak, so
+its history is kept small: it continues as new as each stage begins (an approval given in
+one run starts its stage in the next) and, during a soak, when a run passes
+``HISTORY_LIMIT`` events. ``CutoverRunInput`` carries the plan, the status, the stage, the
+approvals and any accepted action; an ``act`` update under way finishes first.
 """
 
 from __future__ import annotations
 
 import contextlib
 from datetime import datetime, timedelta
+from typing import NoReturn
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
@@ -70,6 +77,37 @@ RESYNC_ROUNDS = 3
 re-sync them this many times before calling the reconciliation gate failed."""
 CHECKLIST_RECHECK = timedelta(hours=6)
 """The checklist is re-read this often even without a ``checklist_changed`` signal."""
+HISTORY_LIMIT = 1_000
+"""Events in one run past which a soak continues as new (at its next catch-up). A soak's
+catch-up adds about six events per table, so a run stays well under Temporal's limits
+and quick to replay whatever the soak's length, the catch-up interval or the tables."""
+CONTINUE_AS_NEW = "cutover-continue-as-new"
+"""The patch behind continuing as new: runs begun before it never do (they replay as they
+ran); runs begun after it continue as new at each stage and during long soaks."""
+
+
+class CutoverRunInput(CutoverInput):
+    """``CutoverInput``, with where the cutover had got to when a run continued as new.
+
+    A cutover's first run has none of it. Every field has a default, so an input written
+    before these fields existed still loads.
+    """
+
+    plan: CutoverPlanView | None = None
+    """The plan's cutover as the first run read it: a cutover does not change course
+    because the plan file was edited under it."""
+    status: CutoverStatus | None = None
+    """The status so far: phase, stage, the router setting (its version), last figures,
+    when the stage began (its gates count requests from then)."""
+    stage_index: int | None = None
+    """The stage to begin, already approved where the plan asks for approval."""
+    approved: int = -2
+    """The highest stage index an engineer has approved."""
+    soak_ends_at: datetime | None = None
+    """Set: the run continued in the middle of the soak of ``status.stage_index``, which
+    it carries on until then (its traffic is already on that stage)."""
+    action: EngineerAction | None = None
+    """An engineer's action accepted but not yet carried out."""
 
 
 async def read_cutover_plan(plan_path: str) -> CutoverPlanView | None:
@@ -94,18 +132,25 @@ class CutoverWorkflow:
     def __init__(self) -> None:
         self._status = CutoverStatus(system_id="")
         self._plan: CutoverPlanView | None = None
-        self._request: CutoverInput | None = None
+        self._request: CutoverRunInput | None = None
         self._action: EngineerAction | None = None
         self._checklist_changed = False
         self._caught_up_at: datetime | None = None
+        self._index = SHADOW  # the stage the stage loop is at
+        self._approved = -2  # the highest stage index an engineer has approved
+        self._bounded = False  # continues as new (see CONTINUE_AS_NEW)
+        self._entered = False  # this run has put traffic on a stage
 
     # --- the run -------------------------------------------------------------------------
 
     @workflow.run
-    async def run(self, request: CutoverInput) -> CutoverStatus:
+    async def run(self, request: CutoverRunInput) -> CutoverStatus:
+        self._bounded = workflow.patched(CONTINUE_AS_NEW)
         self._request = request
+        if request.status is not None:
+            self._status = request.status.model_copy(deep=True)
         self._status.system_id = request.system_id
-        plan = await read_cutover_plan(request.plan_path)
+        plan = request.plan or await read_cutover_plan(request.plan_path)
         if plan is None:
             raise ApplicationError(
                 f"the plan for {request.system_id} has no cutover section", type="PlanError"
@@ -113,47 +158,64 @@ class CutoverWorkflow:
         self._plan = plan
         self._status.stages = list(plan.stages)
         self._caught_up_at = request.caught_up_at or workflow.now()
-        await self._stages(plan)
+        self._action = request.action
+        self._approved = request.approved
+        if request.soak_ends_at is not None:
+            self._index = self._status.stage_index
+            self._entered = True  # traffic is on that stage: the next one starts afresh
+        elif request.stage_index is not None:
+            self._index = request.stage_index
+        else:
+            self._index = SHADOW if plan.shadow else 0
+        await self._stages(plan, soak_ends_at=request.soak_ends_at)
         await self._complete()
         if request.decommission and plan.decommission:
             await self._decommission(plan)
         return self._status
 
-    async def _stages(self, plan: CutoverPlanView) -> None:
+    async def _stages(self, plan: CutoverPlanView, *, soak_ends_at: datetime | None) -> None:
+        """Each stage in turn: approval where asked, traffic on, soak, gates; a failed gate
+        rolls back or holds. ``soak_ends_at`` resumes the current stage's soak."""
         lowest = SHADOW if plan.shadow else 0
-        index = lowest
-        approved = -2  # the highest stage index an engineer has approved
+        ends = soak_ends_at
         while True:
-            if index >= 0 and plan.approval == "required" and approved < index:
-                action = await self._await_approval(index)
-                if action.kind is EngineerActionKind.ROLLBACK:
-                    index = max(self._status.stage_index - 1, lowest)
-                    await self._enter(index, kind=CutoverEventKind.ROLLED_BACK, actor=action)
-                    index = await self._hold(index, lowest, why="rolled back by the engineer")
-                    continue
-                approved = index
-            await self._enter(index)
+            index = self._index
+            if ends is None:
+                if index >= 0 and plan.approval == "required" and self._approved < index:
+                    action = await self._await_approval(index)
+                    if action.kind is EngineerActionKind.ROLLBACK:
+                        index = max(self._status.stage_index - 1, lowest)
+                        await self._enter(index, kind=CutoverEventKind.ROLLED_BACK, actor=action)
+                        why = "rolled back by the engineer"
+                        self._index = await self._hold(index, lowest, why=why)
+                        continue
+                    self._approved = index
+                await self._stage_boundary()
+                await self._enter(index)
+                ends = workflow.now() + timedelta(minutes=plan.soak_minutes)
             try:
-                await self._soak(plan.soak_minutes)
+                await self._soak(ends)
             except _Interrupt:
                 action = self._take_action()
                 if action.kind is EngineerActionKind.ROLLBACK:
                     index = max(index - 1, lowest)
                     await self._enter(index, kind=CutoverEventKind.ROLLED_BACK, actor=action)
-                    index = await self._hold(index, lowest, why="rolled back by the engineer")
+                    self._index = await self._hold(index, lowest, why="rolled back by the engineer")
                     continue
                 if action.kind is EngineerActionKind.FREEZE:
                     await self._event(CutoverEventKind.FROZEN, actor=action)
-                    index = await self._hold(index, lowest, why="held by the engineer")
+                    self._index = await self._hold(index, lowest, why="held by the engineer")
                     continue  # advance resumes the stage with a fresh soak
                 # advance: judge the stage now
+            finally:
+                ends = None
             figures = await self._judge(index)
             self._status.last_figures = figures
             if figures.passed:
                 await self._event(CutoverEventKind.GATE_PASSED, figures=figures)
                 if index == len(plan.stages) - 1:
                     return
-                index += 1
+                self._index = index + 1
                 continue
             await self._event(CutoverEventKind.GATE_FAILED, figures=figures,
                               note="; ".join(figures.failures))  # fmt: skip
@@ -164,9 +226,48 @@ class CutoverWorkflow:
                                   note=f"gate failed at {self._label(failed)}")  # fmt: skip
             else:
                 await self._event(CutoverEventKind.FROZEN, note=f"held at {self._label(failed)}")
-            retry = await self._hold(index, lowest, why=f"gate failed at {self._label(failed)}",
-                                     retry=failed)  # fmt: skip
-            index = retry
+            why = f"gate failed at {self._label(failed)}"
+            self._index = await self._hold(index, lowest, why=why, retry=failed)
+
+    # --- bounded history ------------------------------------------------------------------
+
+    async def _stage_boundary(self) -> None:
+        """Continue as new before a stage begins, once this run has run one: each stage
+        starts a fresh history, its approval carried over."""
+        if self._bounded and self._entered:
+            await self._continue_as_new()
+
+    def _history_full(self) -> bool:
+        if not self._bounded:
+            return False
+        info = workflow.info()
+        return (
+            info.get_current_history_length() >= HISTORY_LIMIT
+            or info.is_continue_as_new_suggested()
+        )
+
+    async def _continue_as_new(self, *, soak_ends_at: datetime | None = None) -> NoReturn:
+        """Carry on in a fresh run, at ``self._index`` (or in its soak, until
+        ``soak_ends_at``), with the status, approvals and any accepted action.
+
+        An ``act`` update still checking its engineer's role finishes first, so its
+        answer reaches the engineer and its action is carried over.
+        """
+        assert self._request is not None
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        workflow.continue_as_new(
+            self._request.model_copy(
+                update={
+                    "plan": self._plan,
+                    "status": self._status.model_copy(deep=True),
+                    "caught_up_at": self._caught_up_at,
+                    "stage_index": self._index,
+                    "approved": self._approved,
+                    "soak_ends_at": soak_ends_at,
+                    "action": self._action,
+                }
+            )
+        )
 
     async def _hold(self, index: int, lowest: int, *, why: str, retry: int | None = None) -> int:
         """Wait at a stage for the engineer; the stage to go on with.
@@ -214,11 +315,10 @@ class CutoverWorkflow:
                               modern_percent=self._percent(index))  # fmt: skip
         return action
 
-    async def _soak(self, minutes: float) -> None:
-        """Let a stage run for its soak time, catching up legacy's changes as it goes; an
-        engineer's action ends it early."""
+    async def _soak(self, ends: datetime) -> None:
+        """Let a stage run until its soak ends, catching up legacy's changes as it goes; an
+        engineer's action ends it early. A long soak continues as new as it goes."""
         assert self._plan is not None
-        ends = workflow.now() + timedelta(minutes=minutes)
         every = timedelta(seconds=self._plan.catch_up_every_s)
         self._status.soak_ends_at = ends
         self._status.waiting_for = f"the soak of {self._label(self._status.stage_index)}"
@@ -227,6 +327,10 @@ class CutoverWorkflow:
                 left = ends - workflow.now()
                 if left <= timedelta(0):
                     return
+                if self._action is None and self._history_full():
+                    await workflow.wait_condition(workflow.all_handlers_finished)
+                    if self._action is None:
+                        await self._continue_as_new(soak_ends_at=ends)
                 try:
                     await workflow.wait_condition(
                         lambda: self._action is not None, timeout=min(left, every)
@@ -363,6 +467,7 @@ class CutoverWorkflow:
             system_of_record=Side.LEGACY,
         )
         await self._apply(phase, setting)
+        self._entered = True
         self._status.stage_index = index
         self._status.held = False
         if kind is None:

@@ -27,7 +27,6 @@ from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities import names
-    from domain.cutover import CutoverInput
     from domain.migration import (
         CatchUpInput,
         CatchUpResult,
@@ -54,7 +53,7 @@ with workflow.unsafe.imports_passed_through():
     )
 
 from workflows.calls import COPY, PROFILE, QUICK, ROUTER, ReconcileRounds, call
-from workflows.cutover import CutoverWorkflow, read_cutover_plan
+from workflows.cutover import CutoverRunInput, CutoverWorkflow, read_cutover_plan
 
 AUTO_RESYNC_ROUNDS = 3
 """In catch-up, differences are changes made during the copy: re-sync them this many
@@ -269,7 +268,7 @@ class MigrateSystemWorkflow:
         with contextlib.suppress(WorkflowAlreadyStartedError):
             await workflow.start_child_workflow(
                 CutoverWorkflow.run,
-                CutoverInput(
+                CutoverRunInput(
                     plan_path=request.plan_path,
                     system_id=system_id,
                     decommission=request.until is not MigrationStage.CUTOVER,

@@ -8,6 +8,7 @@ tests/activities/test_cutover.py and the end-to-end test.)"""
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -31,7 +32,6 @@ from domain.cutover import (
     ChecklistStatus,
     CutoverEventInput,
     CutoverEventKind,
-    CutoverInput,
     CutoverPhase,
     CutoverPlanView,
     CutoverStatus,
@@ -54,7 +54,7 @@ from domain.migration import (
 )
 from switchover.worker import ActivitySet
 from tests.fakes.workers import running_workers
-from workflows.cutover import CutoverWorkflow
+from workflows.cutover import CutoverRunInput, CutoverWorkflow
 
 ENGINEERS = {"erin"}
 
@@ -69,6 +69,11 @@ class FakeCutover:
     faulty_from: int = 101  # modern fails at this share of traffic or more
     requests: int = 500
     checklist_items: int = 2
+    shadow: bool = True
+    soak_minutes: float = 30
+    catch_up_every_s: float = 600
+    tables: list[str] = field(default_factory=lambda: ["people"])
+    role_check_s: float = 0.0  # how long the engineer's role check takes (real seconds)
     applied: list[RouterSetting] = field(default_factory=list)
     events: list[tuple[CutoverEventKind, int | None, str]] = field(default_factory=list)
     decommission: list[str] = field(default_factory=list)
@@ -79,10 +84,10 @@ class FakeCutover:
 
     @activity.defn(name=names.READ_CUTOVER_PLAN)
     def read_cutover_plan(self, plan_path: str) -> CutoverPlanView:
-        return CutoverPlanView(system_id="legacy-test", stages=self.stages, shadow=True,
-                               soak_minutes=30, catch_up_every_s=600,
-                               approval=self.approval,
-                               on_gate_failure=self.on_gate_failure, tables=["people"],
+        return CutoverPlanView(system_id="legacy-test", stages=self.stages, shadow=self.shadow,
+                               soak_minutes=self.soak_minutes,
+                               catch_up_every_s=self.catch_up_every_s, approval=self.approval,
+                               on_gate_failure=self.on_gate_failure, tables=self.tables,
                                decommission=True, archive=True)  # fmt: skip
 
     @activity.defn(name=names.APPLY_ROUTER_SETTING)
@@ -118,6 +123,7 @@ class FakeCutover:
 
     @activity.defn(name=names.CHECK_ACTOR_ROLE)
     def check_actor_role(self, request: CheckActorInput) -> None:
+        time.sleep(self.role_check_s)
         if request.actor not in ENGINEERS:
             raise ApplicationError(f"{request.actor} is not an engineer",
                                    type="NotPermittedError", non_retryable=True)  # fmt: skip
@@ -192,7 +198,7 @@ async def start(
 ) -> WorkflowHandle[CutoverWorkflow, CutoverStatus]:
     return await client.start_workflow(
         CutoverWorkflow.run,
-        CutoverInput(plan_path="plan.yaml", system_id="legacy-test", decommission=decommission),
+        CutoverRunInput(plan_path="plan.yaml", system_id="legacy-test", decommission=decommission),
         id=f"cutover/{uuid.uuid4()}",
         task_queue=TASK_QUEUE_WORKFLOWS,
     )
