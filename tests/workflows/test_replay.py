@@ -4,7 +4,9 @@ A workflow running when a new worker is deployed replays its history on the new 
 change in the commands it issues (activities, their order, timers, child workflows) fails
 that replay, unless the change is behind ``workflow.patched``. Each file in ``histories/``
 (``{"workflow_id": …, "history": …}``) was recorded by running the workflow, with the fakes
-of its own test module, on the code of the time (the commit that added the file says which).
+of its own test module, on the code of the time (``tests/workflows/record_histories.py``):
+files without a prefix from before ``CutoverWorkflow`` continued as new, ``continued_`` ones
+from after (a cutover's chain of runs, one file a run).
 """
 
 from __future__ import annotations
