@@ -231,7 +231,8 @@ class CutoverProxy:
         live = await asyncio.to_thread(self.store.read)
         self._read_at = time.monotonic()
         newest = live.setting
-        if newest.version != self.setting.version:
+        changed = newest.version != self.setting.version
+        if changed:
             if newest.system_of_record is not self.setting.system_of_record:
                 self.recent.clear()
             self.setting = newest
@@ -243,15 +244,15 @@ class CutoverProxy:
                 shadow=newest.shadow,
                 system_of_record=newest.system_of_record.value,
             )
-            if newest.version > 0:
-                # An empty window is this proxy's acknowledgement of the version.
-                now = _utcnow()
-                ack = {(newest.version, Side.LEGACY): WindowTally()}
-                await asyncio.to_thread(self.store.store, ack, now, now)
-        # The hold after the setting: a release goes with the setting naming the new
-        # system of record, read in the same query, so held writes go there.
+        # The hold right after the setting, with no await between: a release comes with
+        # the setting naming the new system of record (one query), so held writes go there.
         self._take_hold(live)
         self.recent.set_mark(live.applied_up_to)
+        if changed and newest.version > 0:
+            # An empty window is this proxy's acknowledgement of the version.
+            now = _utcnow()
+            ack = {(newest.version, Side.LEGACY): WindowTally()}
+            await asyncio.to_thread(self.store.store, ack, now, now)
         await self.report()
         if self._tracks_writes() or len(self.recent):
             await self._share_writes()

@@ -214,7 +214,7 @@ async def test_a_citizen_reads_their_own_write_until_modern_has_applied_it(
     citizen = _modern_citizen()
     headers = {"X-Citizen-Id": citizen}
     async with (
-        running(services, store, "p1") as (_, one),
+        running(services, store, "p1") as (one_proxy, one),
         running(services, store, "p2") as (
             two_proxy,
             two,
@@ -235,11 +235,13 @@ async def test_a_citizen_reads_their_own_write_until_modern_has_applied_it(
             "x-served-by"
         ] == "modern"
         # The catch-up's mark short of the write changes nothing; past it, back to modern.
-        store.mark(written - dt.timedelta(seconds=5))
-        await asyncio.sleep(0.2)
+        short = written - dt.timedelta(seconds=5)
+        store.mark(short)
+        await _until(lambda: one_proxy.recent.mark == short.timestamp())
         assert (await one.get("/items/1", headers=headers)).headers["x-served-by"] == "legacy"
-        store.mark(dt.datetime.now(dt.UTC))
-        await asyncio.sleep(0.2)
+        past = dt.datetime.now(dt.UTC)
+        store.mark(past)
+        await _until(lambda: one_proxy.recent.mark == two_proxy.recent.mark == past.timestamp())
         for client in (one, two):
             assert (await client.get("/items/1", headers=headers)).headers[
                 "x-served-by"
