@@ -198,6 +198,9 @@ class BinlogChangeStream:
             only_schemas=[self.database],
             only_tables=list(tables),
             enable_logging=False,
+            # a table's map is parsed once per table id, not once per row event (a DDL
+            # gives the table a new id, so a changed table is mapped again)
+            freeze_schema=True,
         )
         given = 0
         try:

@@ -232,10 +232,11 @@ class ChangeApplier:
         on_batch: Callable[[AppliedChanges], None] | None = None,
     ) -> AppliedChanges:
         """Keep applying until ``stop()`` says so: ``catch_up`` in a loop, resting
-        ``poll_s`` when there was nothing new. Returns the totals."""
+        ``poll_s`` when there was nothing new; ``on_batch`` hears of each batch as it
+        commits. Returns the totals."""
         total = AppliedChanges()
         while not stop():
-            done = self.catch_up(stream, max_changes=self.batch_changes * 5)
+            done = self.catch_up(stream, max_changes=self.batch_changes)
             total.transactions += done.transactions
             total.changes += done.changes
             total.batches += done.batches
