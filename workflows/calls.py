@@ -19,7 +19,7 @@ from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities import names
-    from config.settings import TASK_QUEUE_IO
+    from config.settings import TASK_QUEUE_IO, TASK_QUEUE_OCR
     from domain.migration import (
         ReconcileTableInput,
         ReconcileTableResult,
@@ -66,12 +66,15 @@ class CallPolicy:
     start_to_close: timedelta
     heartbeat: timedelta | None = None
     """Set for long calls, which heartbeat their progress and resume from it."""
+    schedule_to_close: timedelta | None = None
+    """Set where retries must give up after a while, every attempt included."""
     retry: RetryPolicy = field(default_factory=lambda: IO_RETRY)
     task_queue: str = TASK_QUEUE_IO
 
 
-PROMPT = CallPolicy(start_to_close=timedelta(seconds=30))
-"""A quick database call a person waits on: a role check, a caseworker's decision."""
+BRIEF = CallPolicy(start_to_close=timedelta(seconds=30))
+"""A database call that must answer in seconds: a role check or a caseworker's decision
+(someone waits on it), a document registered."""
 QUICK = CallPolicy(start_to_close=timedelta(minutes=1))
 """A quick database call: record an event or a stage, read the plan or the checklist."""
 ROUTER = CallPolicy(start_to_close=timedelta(minutes=5))
@@ -89,6 +92,26 @@ RECONCILE = CallPolicy(start_to_close=timedelta(hours=6))
 """Reconcile one table, legacy against target."""
 ARCHIVE = CallPolicy(start_to_close=timedelta(hours=12), heartbeat=timedelta(minutes=5))
 """Write and read back a retired system's archive."""
+OCR = CallPolicy(
+    start_to_close=timedelta(minutes=30),
+    heartbeat=timedelta(minutes=2),
+    retry=OCR_RETRY,
+    task_queue=TASK_QUEUE_OCR,
+)
+"""Read a whole form (every page) on the OCR queue, heartbeating page by page."""
+LEGACY_PATIENCE = timedelta(hours=1)
+"""How long an unreachable legacy system is retried before the form goes to a person with
+``legacy_match_unavailable`` (it must not wait unseen for an outage to end)."""
+LEGACY_MATCH = CallPolicy(
+    start_to_close=timedelta(minutes=2),
+    schedule_to_close=LEGACY_PATIENCE,
+    retry=LEGACY_RETRY,
+)
+"""Find a form's person in a legacy system."""
+SAVINGS = CallPolicy(
+    start_to_close=timedelta(minutes=10), retry=RetryPolicy(maximum_interval=timedelta(minutes=5))
+)
+"""Bring the savings ledger up to today: idempotent, retried on any failure."""
 
 
 @overload
@@ -117,6 +140,7 @@ async def call(
         task_queue=policy.task_queue,
         start_to_close_timeout=policy.start_to_close,
         heartbeat_timeout=policy.heartbeat,
+        schedule_to_close_timeout=policy.schedule_to_close,
         retry_policy=policy.retry,
     )
     return result

@@ -61,9 +61,9 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows.calls import (
     ARCHIVE,
+    BRIEF,
     COPY,
     LEGACY_CHANGE,
-    PROMPT,
     QUICK,
     ROUTER,
     ReconcileRounds,
@@ -546,7 +546,7 @@ class CutoverWorkflow:
         refused with ``NotPermittedError``.
         """
         try:
-            await call(names.CHECK_ACTOR_ROLE, CheckActorInput(actor=action.actor), PROMPT)
+            await call(names.CHECK_ACTOR_ROLE, CheckActorInput(actor=action.actor), BRIEF)
         except ActivityError as e:
             cause = e.cause
             if isinstance(cause, ApplicationError) and cause.type == "NotPermittedError":

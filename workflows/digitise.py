@@ -19,7 +19,6 @@ from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlrea
 
 with workflow.unsafe.imports_passed_through():
     from activities import names
-    from config.settings import TASK_QUEUE_IO, TASK_QUEUE_OCR
     from domain.digitise import (
         CheckDecisionInput,
         ChildSettled,
@@ -46,11 +45,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.forms import ExtractedField, FormExtraction
 
-from workflows.calls import IO_RETRY, LEGACY_RETRY, OCR_RETRY
-
-LEGACY_PATIENCE = timedelta(hours=1)
-"""How long an unreachable legacy system is retried before the form goes to a person with
-``legacy_match_unavailable`` (it must not wait unseen for an outage to end)."""
+from workflows.calls import BRIEF, LEGACY_MATCH, OCR, QUICK, call
 
 
 def _failure_of(error: ActivityError) -> ApplicationError:
@@ -77,24 +72,19 @@ class DigitiseFormWorkflow:
         document = request.document
         workflow_id = workflow.info().workflow_id
 
-        await workflow.execute_activity(
+        await call(
             names.REGISTER_DOCUMENT,
             document,
-            task_queue=TASK_QUEUE_IO,
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=IO_RETRY,
+            BRIEF,
         )
 
         self._state.stage = "extracting"
         try:
-            extraction = await workflow.execute_activity(
+            extraction = await call(
                 names.EXTRACT_FORM,
                 ExtractFormInput(document=document, form_type=request.form_type),
+                OCR,
                 result_type=FormExtraction,
-                task_queue=TASK_QUEUE_OCR,
-                start_to_close_timeout=timedelta(minutes=30),
-                heartbeat_timeout=timedelta(minutes=2),
-                retry_policy=OCR_RETRY,
             )
         except ActivityError as e:
             # Bad input fails at once; anything else has had its retries. Either way the
@@ -118,7 +108,7 @@ class DigitiseFormWorkflow:
                 )
                 self._state.reasons = extraction.reasons
         self._state.stage = "saving"
-        self._record = await workflow.execute_activity(
+        self._record = await call(
             names.SAVE_EXTRACTION,
             SaveExtractionInput(
                 document=document,
@@ -126,10 +116,8 @@ class DigitiseFormWorkflow:
                 extraction=extraction,
                 legacy_match=legacy_match,
             ),
+            QUICK,
             result_type=SavedRecord,
-            task_queue=TASK_QUEUE_IO,
-            start_to_close_timeout=timedelta(seconds=60),
-            retry_policy=IO_RETRY,
         )
         self._state.record_id = self._record.record_id
         self._state.task_id = self._record.task_id
@@ -155,18 +143,15 @@ class DigitiseFormWorkflow:
         template names none). A source that stays unreachable, or a template naming a
         system no plan describes, gives ``unavailable``: the form goes to a person."""
         try:
-            return await workflow.execute_activity(
+            return await call(
                 names.MATCH_LEGACY,
                 LegacyMatchInput(
                     document_id=document_id,
                     form_type=extraction.form_type,
                     fields=extraction.fields,
                 ),
+                LEGACY_MATCH,
                 result_type=LegacyMatchResult,
-                task_queue=TASK_QUEUE_IO,
-                start_to_close_timeout=timedelta(minutes=2),
-                schedule_to_close_timeout=LEGACY_PATIENCE,
-                retry_policy=LEGACY_RETRY,
             )
         except ActivityError as e:
             failure = _failure_of(e) if isinstance(e.cause, ApplicationError) else None
@@ -188,16 +173,14 @@ class DigitiseFormWorkflow:
             await workflow.wait_condition(lambda: self._decision is not None, timeout=sla)
         except TimeoutError:
             self._state.escalated = True
-            await workflow.execute_activity(
+            await call(
                 names.ESCALATE_REVIEW,
                 EscalateInput(
                     workflow_id=workflow.info().workflow_id,
                     record_id=self._record.record_id,
                     task_id=self._record.task_id or 0,
                 ),
-                task_queue=TASK_QUEUE_IO,
-                start_to_close_timeout=timedelta(seconds=60),
-                retry_policy=IO_RETRY,
+                QUICK,
             )
             # Escalated, not abandoned: the form still waits for a person.
             await workflow.wait_condition(lambda: self._decision is not None)
@@ -213,7 +196,7 @@ class DigitiseFormWorkflow:
     ) -> DigitiseFormResult:
         assert self._record is not None
         self._state.stage = "finalising"
-        await workflow.execute_activity(
+        await call(
             names.FINALISE_RECORD,
             FinaliseInput(
                 workflow_id=workflow.info().workflow_id,
@@ -224,9 +207,7 @@ class DigitiseFormWorkflow:
                 decided_by=decided_by,
                 reason=reason,
             ),
-            task_queue=TASK_QUEUE_IO,
-            start_to_close_timeout=timedelta(seconds=60),
-            retry_policy=IO_RETRY,
+            QUICK,
         )
         self._state.status = status
         self._state.stage = "done"
@@ -246,7 +227,7 @@ class DigitiseFormWorkflow:
         self, request: DigitiseFormInput, workflow_id: str, cause: ApplicationError
     ) -> DigitiseFormResult:
         self._state.stage = "quarantining"
-        await workflow.execute_activity(
+        await call(
             names.QUARANTINE_DOCUMENT,
             QuarantineInput(
                 document=request.document,
@@ -254,9 +235,7 @@ class DigitiseFormWorkflow:
                 error_type=cause.type or "BadInputError",
                 reason=cause.message,
             ),
-            task_queue=TASK_QUEUE_IO,
-            start_to_close_timeout=timedelta(seconds=60),
-            retry_policy=IO_RETRY,
+            QUICK,
         )
         self._state.status = RecordStatus.QUARANTINED
         self._state.stage = "done"
@@ -291,15 +270,13 @@ class DigitiseFormWorkflow:
         decision is answered when the record has been saved with it."""
         self._deciding = True
         try:
-            outcome = await workflow.execute_activity(
+            outcome = await call(
                 names.CHECK_DECISION,
                 CheckDecisionInput(
                     form_type=self._form_type or "", fields=self._fields, decision=decision
                 ),
+                BRIEF,
                 result_type=ReviewOutcome,
-                task_queue=TASK_QUEUE_IO,
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=IO_RETRY,
             )
         finally:
             self._deciding = False
@@ -358,13 +335,11 @@ class DigitiseBatchWorkflow:
                         }
                     )
                 )
-            page = await workflow.execute_activity(
+            page = await call(
                 names.READ_MANIFEST,
                 ReadManifestInput(manifest_key=batch.manifest_key, offset=offset, limit=page_size),
+                QUICK,
                 result_type=ManifestPage,
-                task_queue=TASK_QUEUE_IO,
-                start_to_close_timeout=timedelta(seconds=60),
-                retry_policy=IO_RETRY,
             )
             if not page.documents:
                 break

@@ -7,15 +7,13 @@ next one and a run started twice adds nothing.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities import names
-    from config.settings import TASK_QUEUE_IO
     from domain.cutover import AccrueSavingsInput
+
+from workflows.calls import SAVINGS, call
 
 
 @workflow.defn
@@ -24,11 +22,4 @@ class AccrueSavingsWorkflow:
 
     @workflow.run
     async def run(self) -> int:
-        return await workflow.execute_activity(
-            names.ACCRUE_SAVINGS,
-            AccrueSavingsInput(),
-            result_type=int,
-            task_queue=TASK_QUEUE_IO,
-            start_to_close_timeout=timedelta(minutes=10),
-            retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=5)),
-        )
+        return await call(names.ACCRUE_SAVINGS, AccrueSavingsInput(), SAVINGS, result_type=int)

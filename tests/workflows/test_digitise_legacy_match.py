@@ -32,7 +32,8 @@ from tests.adapters.test_legacy_match import ALICE, Person, sqlite_register, wri
 from tests.fakes.digitise_activities import FakeDigitiseActivities, document
 from tests.fakes.workers import running_workers
 from tests.workflows.test_digitise import awaiting_review, start_form, wf_id
-from workflows.digitise import LEGACY_PATIENCE, DigitiseFormWorkflow
+from workflows.calls import LEGACY_PATIENCE
+from workflows.digitise import DigitiseFormWorkflow
 
 
 @asynccontextmanager
