@@ -26,10 +26,10 @@ from config.migration_plan import TablePlan
 from domain.errors import PlanError
 from legacy_connectors.base import ChangeStream, position_from_json
 from legacy_connectors.sql import SqlSource
-from tests.legacy_connectors.conftest import binlog_mariadb, throwaway_name
+from tests.legacy_connectors.conftest import binlog_mariadb, logical_postgres, throwaway_name
 from tests.legacy_connectors.test_change_streams import SCHEMA, _workload
 
-__all__ = ["binlog_mariadb"]  # the server fixture, used here too
+__all__ = ["binlog_mariadb", "logical_postgres"]  # the server fixtures, used here too
 
 PLAN_TABLES = [
     TablePlan(
@@ -263,3 +263,74 @@ def test_a_plan_with_a_where_filter_is_refused(legacy: tuple[str, Any], postgres
     )
     with PostgresTarget(postgres_url, "public") as target, pytest.raises(PlanError, match="where"):
         change_applier(plan, source, target)
+
+
+def test_a_postgresql_source_applied_through_its_slot_equals_a_fresh_copy(
+    logical_postgres: str, postgres_url: str
+) -> None:
+    from legacy_connectors.pg_logical import PostgresLogicalStream, create_slot, slot_name
+    from tests.legacy_connectors.test_change_streams import PG_SCHEMA, PG_TABLES, _pg_workload
+
+    name = throwaway_name("pgapply")
+    with psycopg.connect(logical_postgres, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    conninfo = logical_postgres.rsplit("/", 1)[0] + f"/{name}"
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(PG_SCHEMA)
+    writer = psycopg.connect(conninfo)
+    source = SqlSource(conninfo.replace("postgresql://", "postgresql+psycopg://"))
+    try:
+        _pg_workload(writer, seed=81, steps=30)
+        slot = slot_name("legacy-pg-apply")
+        plans = [TablePlan(source=t, target=t.removeprefix("pg_"), key=k)
+                 for t, k in PG_TABLES.items()]  # fmt: skip
+        mappers = [RowMapper(p, source.table_info(p.source)) for p in plans]
+        schema = throwaway_name("modern")
+        with PostgresTarget(postgres_url, schema) as target:
+            applier = ChangeApplier(target, "legacy-pg", mappers, batch_changes=30)
+            applier.start_at(create_slot(source, slot))
+            busy = threading.Thread(target=_pg_workload, args=(writer, 82, 100))
+            busy.start()
+            for mapper in mappers:
+                target.prepare(mapper.target_table, mapper.target_columns, mapper.target_key)
+                names = [c.name for c in mapper.target_columns]
+                for batch in source.read(mapper.table, mapper.source_key, batch_rows=100):
+                    target.upsert(mapper.target_table, names, mapper.target_key,
+                                  [mapper.values(r) for r in batch])  # fmt: skip
+            busy.join()
+            stream = PostgresLogicalStream(source, slot)
+            done = applier.catch_up(stream)
+            assert done.batches > 1
+            fresh_schema = throwaway_name("fresh")
+            with PostgresTarget(postgres_url, fresh_schema) as fresh:
+                for mapper in mappers:
+                    fresh.prepare(mapper.target_table, mapper.target_columns, mapper.target_key)
+                    names = [c.name for c in mapper.target_columns]
+                    for batch in source.read(mapper.table, mapper.source_key):
+                        fresh.upsert(mapper.target_table, names, mapper.target_key,
+                                     [mapper.values(r) for r in batch])  # fmt: skip
+                for mapper in mappers:
+                    names = [c.name for c in mapper.target_columns]
+                    assert target.rows(mapper.target_table, names, mapper.target_key) == (
+                        fresh.rows(mapper.target_table, names, mapper.target_key)
+                    ), mapper.target_table
+            # The slot moved to what the target holds, and no further.
+            with psycopg.connect(conninfo, autocommit=True) as conn:
+                row = conn.execute(
+                    "SELECT confirmed_flush_lsn::text FROM pg_replication_slots "
+                    "WHERE slot_name = %s",
+                    (slot,),
+                ).fetchone()
+            assert row is not None
+            assert row[0] == str(done.position)
+            assert applier.lag(stream).changes_behind == 0
+    finally:
+        writer.close()
+        source.close()
+        with psycopg.connect(logical_postgres, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                "WHERE database = %s",
+                (name,),
+            )
+            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
