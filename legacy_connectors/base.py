@@ -318,6 +318,7 @@ class ChangeStream(Protocol):
 class ChangeStreamSource(Protocol):
     """A source that may have a change stream (ask it; do not check its class)."""
 
-    def change_stream(self) -> ChangeStream | None:
-        """The source's change stream, or None when its engine has none."""
+    def change_stream(self, *, slot: str | None = None) -> ChangeStream | None:
+        """The source's change stream, or None when its engine has none (or, for
+        PostgreSQL, when no ``slot`` is named: ``pg_logical.create_slot`` makes one)."""
         ...

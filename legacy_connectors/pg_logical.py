@@ -172,11 +172,13 @@ class PostgresLogicalStream:
     Args:
         source: the SQL source of the database (its URL, schema and tables' types).
         slot: the slot ``create_slot`` made.
+        tables: the plan's tables, for ``problems`` to check their REPLICA IDENTITY.
     """
 
-    def __init__(self, source: SqlSource, slot: str) -> None:
+    def __init__(self, source: SqlSource, slot: str, *, tables: Sequence[str] = ()) -> None:
         self.source = source
         self.slot = slot
+        self.tables = tuple(tables)
         self.schema = source.schema or "public"
         self._conninfo = _libpq(source.url)
         self._loaders: dict[str, dict[str, Callable[[str], Any]]] = {}
@@ -191,7 +193,7 @@ class PostgresLogicalStream:
     def problems(self) -> list[str]:
         """What a DBA must enable first (``logical_problems``), one line each."""
         with _connect(self._conninfo) as conn:
-            return logical_problems(conn, self.slot, [], self.schema)
+            return logical_problems(conn, self.slot, self.tables, self.schema)
 
     def confirm(self, position: StreamPosition) -> None:
         """Move the slot to ``position`` (the target holds everything up to it), so the

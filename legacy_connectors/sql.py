@@ -289,15 +289,20 @@ class SqlSource:
         assert self._engine is not None
         return self._engine
 
-    def change_stream(self) -> ChangeStream | None:
+    def change_stream(self, *, slot: str | None = None) -> ChangeStream | None:
         """The database's change stream (``base.ChangeStreamSource``): the row-based binlog
-        on MariaDB/MySQL through pymysql; None elsewhere (PostgreSQL's logical decoding
-        needs a slot: ``legacy_connectors.pg_logical``)."""
-        if self.dialect not in _MYSQL:
-            return None
-        from legacy_connectors.binlog import BinlogChangeStream  # only binlog readers need it
+        on MariaDB/MySQL; on PostgreSQL, logical decoding from ``slot`` (made once by
+        ``legacy_connectors.pg_logical.create_slot``); None elsewhere or without a slot."""
+        # imported here: only sources with a stream need them
+        if self.dialect in _MYSQL:
+            from legacy_connectors.binlog import BinlogChangeStream
 
-        return BinlogChangeStream(self)
+            return BinlogChangeStream(self)
+        if self.dialect == "postgresql" and slot is not None:
+            from legacy_connectors.pg_logical import PostgresLogicalStream
+
+            return PostgresLogicalStream(self, slot)
+        return None
 
     # --- tables -----------------------------------------------------------------------
 

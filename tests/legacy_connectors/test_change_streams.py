@@ -507,9 +507,11 @@ def test_logical_decoding_replayed_equals_a_fresh_read(pg_legacy: tuple[str, Any
     slot = slot_name("legacy-pg")
     start = create_slot(source, slot)
     assert create_slot(source, slot) == start, "creating the slot again changes nothing"
-    stream = PostgresLogicalStream(source, slot)
+    stream = source.change_stream(slot=slot)
+    assert isinstance(stream, PostgresLogicalStream)
     assert isinstance(stream, ChangeStream)
     assert stream.problems() == []
+    assert source.change_stream() is None, "PostgreSQL needs a slot named"
     before = _pg_snapshot(source)
     _pg_workload(writer, seed=72, steps=150)
     transactions = list(stream.changes(PG_TABLES, start))
