@@ -307,9 +307,11 @@ class CutoverProxy:
 
     def _tracks_writes(self) -> bool:
         """Whether some citizens read from the side that is not the system of record
-        (read-your-writes then matters)."""
+        (read-your-writes then matters), and the catch-up publishes how far the other
+        side has got: without that mark a writer's reads could never go back to their
+        side, so until the first mark the proxy routes as it always did."""
         setting = self.setting
-        if self.sticky is None:
+        if self.sticky is None or self.recent.mark is None:
             return False
         if setting.system_of_record is Side.LEGACY:
             return setting.modern_percent > 0

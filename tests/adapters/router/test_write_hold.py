@@ -211,6 +211,7 @@ async def test_a_citizen_reads_their_own_write_until_modern_has_applied_it(
     services: Services,
 ) -> None:
     store = MemoryRouterStore(RouterSetting(modern_percent=50, version=1))
+    store.mark(dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))  # the catch-up publishes
     citizen = _modern_citizen()
     headers = {"X-Citizen-Id": citizen}
     async with (
@@ -273,3 +274,13 @@ async def test_a_proxy_starting_after_a_hold_ran_out_does_not_hold(services: Ser
         assert (await client.post("/claims", json={})).status_code == 201
         assert time.monotonic() - started < 1
         assert (proxy.gate.hold_id, proxy.gate.state) == (3, "expired")
+
+
+async def test_before_the_first_mark_reads_are_routed_as_before(services: Services) -> None:
+    # Without a mark a writer's reads could never go back to their side: no tracking.
+    store = MemoryRouterStore(RouterSetting(modern_percent=50, version=1))
+    headers = {"X-Citizen-Id": _modern_citizen()}
+    async with running(services, store) as (proxy, client):
+        await client.post("/claims", json={}, headers=headers)
+        assert (await client.get("/items/1", headers=headers)).headers["x-served-by"] == "modern"
+        assert len(proxy.recent) == 0
