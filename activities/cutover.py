@@ -250,7 +250,8 @@ class CutoverActivities:
     def hold_writes(self, request: HoldWritesInput) -> HoldWritesResult:
         """Hold writes in the router before the system of record changes: returns once
         every live proxy holds and has nothing in flight to the old one. A router that
-        cannot hold (nginx, aws-alb) changes nothing and says so (``held=False``)."""
+        cannot hold (aws-alb) changes nothing and says so (``held=False``); nginx refuses
+        writes for the window instead (``refusing=True``)."""
         from adapters.router import WriteHolding
 
         plan = load_plan(request.plan_path)

@@ -354,12 +354,13 @@ class HoldWritesInput(BaseModel):
 class HoldWritesResult(BaseModel):
     """What ``hold_writes`` saw: every live proxy took the hold and drained, or not."""
 
-    held: bool  # False: the router cannot hold (nginx, aws-alb); nothing was changed
+    held: bool  # False: the router cannot hold (aws-alb); nothing was changed
     hold_id: int = 0
     proxies: int = 0  # live proxies that took the hold
     in_flight: int = 0  # writes in flight to the old system of record when it was taken
     waited_s: float = 0.0  # from setting the hold to every proxy drained
     hold_max_s: float = 0.0  # the proxies release to the old system of record after this
+    refusing: bool = False  # writes are refused (503, Retry-After), not held: nginx
     detail: str | None = None
 
 

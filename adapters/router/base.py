@@ -57,8 +57,9 @@ class TrafficRouter(Protocol):
 
 @runtime_checkable
 class WriteHolding(Protocol):
-    """A router that can hold writes inside itself at the switch of the system of record
-    (the builtin one). nginx and a load balancer cannot: see docs/cutover.md."""
+    """A router that can stop writes reaching the old system of record at the switch:
+    the builtin one holds them; nginx can only refuse them (503) for the window; a load
+    balancer neither (see docs/cutover.md)."""
 
     def hold_writes(self) -> HoldWritesResult:
         """Hold writes, and wait until every live proxy has taken the hold and drained.

@@ -25,6 +25,14 @@ test, a failed signal or a reload that does not show restores the previous file 
 reloads it).
 
 The access log holds no path or query (a path may carry a citizen's id) and no headers.
+
+At the switch of the system of record stock NGINX cannot hold a request (a request is
+bound to the configuration of the worker that took it), so ``hold_writes`` does the best
+it allows: an include that answers writes ``503`` with ``Retry-After`` while reads go
+on, reloaded and verified, then a wait until the old workers have exited (their
+in-flight writes are then done). ``release_writes`` writes the include with the new
+system of record and writes open again. A refused write was never acknowledged, so none
+is lost; clients that do not retry on 503 lose theirs. See docs/cutover.md.
 """
 
 from __future__ import annotations
@@ -47,6 +55,8 @@ from adapters.router.routing import READ_METHODS, StickyKey, probe_sides
 from config.log import get_logger
 from config.migration_plan import CutoverPlan, MigrationPlan, NginxRouterOptions
 from domain.cutover import (
+    HoldWritesResult,
+    ReleaseWritesResult,
     RouterHealth,
     RouterMetrics,
     RouterSetting,
@@ -61,6 +71,8 @@ log = get_logger(__name__)
 
 SETTING_PATH = "/_switchover/setting"
 VERSION_HEADER = "X-Switchover-Version"
+WRITES_HEADER = "X-Switchover-Writes"  # "refused" while the switch window is open
+RETRY_AFTER_S = 5
 _VERIFY_STREAK = 3  # answers in a row showing the new version
 
 
@@ -75,8 +87,11 @@ def _host_port(url: str) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def render_include(plan: MigrationPlan, setting: RouterSetting) -> str:
-    """The include file for one system under one setting.
+def render_include(
+    plan: MigrationPlan, setting: RouterSetting, *, refuse_writes: bool = False
+) -> str:
+    """The include file for one system under one setting (with ``refuse_writes``: writes
+    answered 503 with Retry-After, for the switch of the system of record).
 
     Raises:
         RouterError: the two services do not share a scheme, or the plan has no nginx
@@ -103,6 +118,16 @@ def render_include(plan: MigrationPlan, setting: RouterSetting) -> str:
     sor = f"{name}_{setting.system_of_record.value}"
     timeout = f"{options.upstream_timeout_s:g}s"
     split_lines = "\n".join(f"    {line}" for line in split)
+    writes = "refused" if refuse_writes else "open"
+    refusal = ""
+    if refuse_writes:
+        read_methods = "|".join(sorted(READ_METHODS))
+        refusal = f"""
+        if ($request_method !~ ^({read_methods})$) {{
+            add_header Retry-After {RETRY_AFTER_S} always;
+            add_header {VERSION_HEADER} {setting.version} always;
+            return 503 '{{"error":"writes are paused for a moment; please retry"}}';
+        }}"""
     return f"""\
 # Written by Switchover for {plan.system.id}: setting version {setting.version},
 # {percent}% of reads on modern, writes to {setting.system_of_record.value}.
@@ -143,10 +168,11 @@ server {{
         access_log off;
         default_type application/json;
         add_header {VERSION_HEADER} {setting.version} always;
+        add_header {WRITES_HEADER} {writes} always;
         return 200 '{marker}';
     }}
 
-    location / {{
+    location / {{{refusal}
         proxy_pass {scheme}://${name}_upstream;
         proxy_http_version 1.1;
         proxy_set_header Connection "";
@@ -208,27 +234,99 @@ class NginxRouter:
                 or the reloaded server did not show the new version in time. The
                 previous file is back in place (and reloaded) when this is raised.
         """
-        include = self.options.include_file
-        content = render_include(self.plan, setting)
-        previous = include.read_bytes() if include.exists() else None
-        if previous == content.encode("utf-8") and self._shows(setting.version):
-            return
-        _write_atomically(include, content.encode("utf-8"))
-        if previous is not None:
-            _write_atomically(include.with_name(include.name + ".previous"), previous)
-        try:
-            self._test_config()
-            self._reload()
-            self._verify(setting.version)
-        except RouterError:
-            self._restore(previous)
-            raise
+        self._install(setting, refuse_writes=False)
         log.info(
             "nginx reloaded",
             system=self.system_id,
             version=setting.version,
             modern_percent=setting.modern_percent,
         )
+
+    def _install(self, setting: RouterSetting, *, refuse_writes: bool) -> set[int]:
+        """Write, test, reload and verify one include; the workers serving before it.
+
+        Raises:
+            RouterError: as ``apply``; the previous file is back in place.
+        """
+        include = self.options.include_file
+        content = render_include(self.plan, setting, refuse_writes=refuse_writes)
+        previous = include.read_bytes() if include.exists() else None
+        if previous == content.encode("utf-8") and self._shows(setting.version, refuse_writes):
+            return set()
+        _write_atomically(include, content.encode("utf-8"))
+        if previous is not None:
+            _write_atomically(include.with_name(include.name + ".previous"), previous)
+        try:
+            self._test_config()
+            old_workers = self._workers()
+            self._reload()
+            self._verify(setting.version, refuse_writes)
+        except RouterError:
+            self._restore(previous)
+            raise
+        return old_workers
+
+    # --- the switch of the system of record: refuse writes, since NGINX cannot hold ---
+
+    def hold_writes(self) -> HoldWritesResult:
+        """Refuse writes (503, Retry-After) under the setting served now, reads going on,
+        and wait until the workers that served before have exited: no write is then in
+        flight to the old system of record.
+
+        Raises:
+            RouterError: the include was refused or did not show, or the old workers
+                did not exit in time (writes are then open again, to the old system of
+                record).
+        """
+        started = time.monotonic()
+        setting = self.current()
+        old_workers = self._install(setting, refuse_writes=True)
+        deadline = time.monotonic() + self.options.upstream_timeout_s + 5
+        while old_workers & self._workers():
+            if time.monotonic() > deadline:
+                self._install(setting, refuse_writes=False)
+                raise RouterError(
+                    f"nginx's old workers did not exit within "
+                    f"{self.options.upstream_timeout_s + 5:g} s of the reload; writes are "
+                    "open again to the old system of record",
+                    where=f"nginx for {self.system_id}",
+                )
+            time.sleep(0.05)
+        waited = time.monotonic() - started
+        log.info("nginx refuses writes", system=self.system_id, waited_s=round(waited, 3))
+        return HoldWritesResult(
+            held=True, refusing=True, proxies=1, waited_s=waited,
+            detail="writes are refused (503, Retry-After) until the release: stock nginx "
+            "cannot hold a request",
+        )  # fmt: skip
+
+    def release_writes(
+        self, system_of_record: Side, *, modern_percent: int | None = None
+    ) -> ReleaseWritesResult:
+        """Open writes again, to ``system_of_record`` (and the share, when given), under
+        the version served now: the setting the workflow applies next gives it its own."""
+        setting = self.current()
+        percent = setting.modern_percent if modern_percent is None else modern_percent
+        setting = setting.model_copy(
+            update={"system_of_record": system_of_record, "modern_percent": percent}
+        )
+        self._install(setting, refuse_writes=False)
+        log.info("nginx takes writes again", system=self.system_id,
+                 system_of_record=system_of_record.value)  # fmt: skip
+        return ReleaseWritesResult(released=True, setting=setting, proxies=1)
+
+    def _workers(self) -> set[int]:
+        """The master's worker processes now (empty where /proc cannot tell)."""
+        master = self._master_pid()
+        found: set[int] = set()
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if len(fields) > 1 and fields[1] == str(master):
+                found.add(int(stat.parent.name))
+        return found
 
     def _nginx(self, *args: str) -> subprocess.CompletedProcess[str]:
         command = [self.options.nginx_bin, "-c", str(self.options.config), "-e", "stderr"]
@@ -270,7 +368,8 @@ class NginxRouter:
                 where=str(self.options.pid_file),
             ) from e
 
-    def _version_served(self) -> int | None:
+    def _served(self) -> tuple[int, bool] | None:
+        """The setting version served, and whether writes are refused."""
         # A fresh connection each time: a kept-alive one may still be an old worker's.
         try:
             response = httpx.get(
@@ -279,20 +378,22 @@ class NginxRouter:
                 trust_env=False,
                 headers={"Connection": "close"},
             )
-            return int(response.headers[VERSION_HEADER])
+            refused = response.headers.get(WRITES_HEADER) == "refused"
+            return int(response.headers[VERSION_HEADER]), refused
         except (httpx.HTTPError, KeyError, ValueError):
             return None
 
-    def _shows(self, version: int) -> bool:
-        return self._version_served() == version
+    def _shows(self, version: int, refuse_writes: bool = False) -> bool:
+        return self._served() == (version, refuse_writes)
 
-    def _verify(self, version: int) -> None:
+    def _verify(self, version: int, refuse_writes: bool = False) -> None:
         deadline = time.monotonic() + self.options.verify_timeout_s
         streak = 0
         seen: int | None = None
         while streak < _VERIFY_STREAK:
-            seen = self._version_served()
-            streak = streak + 1 if seen == version else 0
+            served = self._served()
+            seen = served[0] if served else None
+            streak = streak + 1 if served == (version, refuse_writes) else 0
             if streak >= _VERIFY_STREAK:
                 return
             if time.monotonic() > deadline:

@@ -277,3 +277,33 @@ def test_without_a_sticky_key_requests_are_spread(nginx: RunningNginx, services:
         served = Counter(client.get("/whoami").headers["x-served-by"] for _ in range(600))
     # One client, no key: each request is a fresh draw, not one side for everything.
     assert 0.40 <= served["modern"] / 600 <= 0.60, served
+
+
+def test_at_the_switch_writes_are_refused_not_lost_and_then_go_to_modern(
+    nginx: RunningNginx, services: Services
+) -> None:
+    router = NginxRouter(nginx.plan)
+    router.apply(RouterSetting(modern_percent=50, version=3))
+    workers_before = router._workers()
+    hold = router.hold_writes()
+    assert (hold.held, hold.refusing) == (True, True)
+    # The workers that served before the reload have exited: nothing in flight to legacy.
+    assert not workers_before & router._workers()
+    with httpx.Client(base_url=nginx.url, trust_env=False) as client:
+        refused = client.post("/claims", json={}, headers={"X-Citizen-Id": "citizen-00001"})
+        assert refused.status_code == 503
+        assert refused.headers["retry-after"] == "5"
+        assert client.get("/whoami", headers={"X-Citizen-Id": "citizen-00001"}).status_code == 200
+        assert services.legacy.writes.total() == services.modern.writes.total() == 0
+        assert router.hold_writes().refusing  # a retry finds it in place
+        released = router.release_writes(Side.MODERN, modern_percent=100)
+        assert released.released
+        assert released.setting == RouterSetting(
+            modern_percent=100, system_of_record=Side.MODERN, version=3
+        )
+        response = client.post("/claims", json={}, headers={"X-Citizen-Id": "citizen-00001"})
+        assert response.headers["x-served-by"] == "modern"
+    assert router.current().system_of_record is Side.MODERN
+    # The workflow's next setting gives the switch its own version, writes open.
+    router.apply(RouterSetting(modern_percent=100, system_of_record=Side.MODERN, version=4))
+    assert router.current().version == 4
