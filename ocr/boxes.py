@@ -23,6 +23,8 @@ from ocr.engines import GrayImage, PixelBox
 # A ruled line is at least this long (inches): longer than any stroke of a letter in
 # print up to 12 pt, shorter than the side of the smallest tick box (about 3 mm).
 _MIN_LINE_IN = 0.1
+# A line at least this long (inches) is a ruled line whatever it meets.
+_LONG_LINE_IN = 0.35
 # Smallest side of a box (inches), and how square a tick box is.
 _MIN_SIDE_IN = 0.09
 _TICK_MAX_SIDE_IN = 0.32
@@ -75,7 +77,13 @@ class Box:
 
 
 def ruled_lines(image: GrayImage, dpi: int) -> GrayImage:
-    """The page's long straight lines as white on black: box walls, rules, underlines."""
+    """The page's long straight lines as white on black: box walls, rules, underlines.
+
+    A straight stroke of handwriting ("1", "I", "7") can be as long as a tick box's
+    side, so a short line counts only when both its ends meet a line across it, as a
+    wall meets the box's top and bottom: a stroke floating inside a comb's cell would
+    otherwise split the cell in two.
+    """
     _, ink = cv2.threshold(image, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
     length = max(9, round(_MIN_LINE_IN * dpi))
     horizontal = cv2.morphologyEx(
@@ -84,9 +92,33 @@ def ruled_lines(image: GrayImage, dpi: int) -> GrayImage:
     vertical = cv2.morphologyEx(
         ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, length))
     )
+    long_enough = round(_LONG_LINE_IN * dpi)
+    vertical = _anchored(vertical, horizontal, long_enough, axis=0)
+    horizontal = _anchored(horizontal, vertical, long_enough, axis=1)
     lines = cv2.bitwise_or(horizontal, vertical)
     # Close the small breaks noise and JPEG leave in thin walls, so boxes stay closed.
     return np.asarray(cv2.dilate(lines, np.ones((3, 3), np.uint8)), dtype=np.uint8)
+
+
+def _anchored(lines: GrayImage, across: GrayImage, long_enough: int, *, axis: int) -> GrayImage:
+    """``lines`` without the short ones whose two ends do not both meet ``across``."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(lines, connectivity=8)
+    near = 3  # pixels: a wall and the line it meets may not quite touch after a scan
+    for index in range(1, count):
+        x, y, w, h, _ = stats[index]
+        if (h if axis == 0 else w) >= long_enough:
+            continue
+        if axis == 0:  # vertical: around its top and bottom ends
+            first = across[max(0, y - near) : y + near + 1, max(0, x - near) : x + w + near]
+            last = across[max(0, y + h - 1 - near) : y + h + near, max(0, x - near) : x + w + near]
+        else:  # horizontal: around its left and right ends
+            first = across[max(0, y - near) : y + h + near, max(0, x - near) : x + near + 1]
+            last = across[max(0, y - near) : y + h + near, max(0, x + w - 1 - near) : x + w + near]
+        if first.any() and last.any():
+            continue
+        region = lines[y : y + h, x : x + w]
+        region[labels[y : y + h, x : x + w] == index] = 0
+    return lines
 
 
 def find_boxes(image: GrayImage, dpi: int) -> list[Box]:
@@ -125,19 +157,24 @@ def find_boxes(image: GrayImage, dpi: int) -> list[Box]:
 
 def _combs_and_rest(insides: list[PixelBox], dpi: int) -> list[Box]:
     """Group cells side by side into combs; the rest are value or tick boxes."""
-    by_row = sorted(insides, key=lambda b: (b[1], b[0]))
+    # Left to right: cells of one row may differ in height by a pixel, so the next cell
+    # of a run is looked for among all the boxes, not the next ones in some order.
+    by_row = sorted(insides, key=lambda b: (b[0], b[1]))
     used: set[int] = set()
     boxes: list[Box] = []
-    for index, _first in enumerate(by_row):
+    for index in range(len(by_row)):
         if index in used:
             continue
         run = [index]
-        for other_index in range(index + 1, len(by_row)):
-            if other_index in used:
-                continue
+        while True:
             last = by_row[run[-1]]
-            if _next_cell(last, by_row[other_index]):
-                run.append(other_index)
+            after = [
+                i for i in range(len(by_row))
+                if i not in used and i not in run and _next_cell(last, by_row[i])
+            ]  # fmt: skip
+            if not after:
+                break
+            run.append(min(after, key=lambda i: by_row[i][0]))
         if len(run) >= _COMB_MIN_CELLS and _cells_alike([by_row[i] for i in run]):
             used.update(run)
             cells = [by_row[i] for i in run]

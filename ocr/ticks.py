@@ -213,10 +213,35 @@ class TickReader:
             candidates = [
                 w for w in self.words if id(w) not in label_words and _holds(area, w.bbox)
             ]
-            found = self._options_among(choices, candidates)
+            found = self._in_printed_order(choices, self._options_among(choices, candidates), area)
             if len(found) >= 2:
                 break
         return found
+
+    def _in_printed_order(
+        self, choices: list[str], found: dict[str, _Mark], area: BBox
+    ) -> dict[str, _Mark]:
+        """Options OCR could not read, placed by order: when the row holds one box per
+        choice and every option that was read has the box at its own place in the
+        template's order, the others are the remaining boxes in that order ("Yes" read
+        as "ve" beside a "No" that was read)."""
+        if not found or len(found) == len(choices):
+            return found
+        anchor = next(iter(found.values())).box
+        row = sorted(
+            (b for b in self.ticks
+             if _holds(area, b.bbox) and anchor.bbox[1] <= b.middle[1] <= anchor.bbox[3]),
+            key=lambda b: b.bbox[0],
+        )  # fmt: skip
+        if len(row) != len(choices):
+            return found
+        places = {id(box): index for index, box in enumerate(row)}
+        if any(places.get(id(m.box)) != choices.index(c) for c, m in found.items()):
+            return found
+        return {
+            choice: found.get(choice) or self._mark(box)
+            for choice, box in zip(choices, row, strict=True)
+        }
 
     def _options_among(self, choices: list[str], candidates: list[Word]) -> dict[str, _Mark]:
         sides: dict[str, bool] = {}

@@ -115,7 +115,8 @@ def normalise_ni_number(text: str) -> Normalised:
     Two prefix letters (not D, F, I, Q, U, V; the second not O either; not BG, GB, KN,
     NK, NT, TN or ZZ), six digits, a suffix A-D.
     """
-    compact = re.sub(r"[\s\-.]", "", text).upper()
+    # Tesseract reads a printed or written "TM" as the trade mark sign now and then.
+    compact = re.sub(r"[\s\-.]", "", text.replace("™", "TM")).upper()
     if len(compact) != 9:
         return Normalised(compact, "an NI number has 2 letters, 6 digits and a letter A-D")
     prefix = as_letters(compact[:2])

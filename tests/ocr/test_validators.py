@@ -34,6 +34,7 @@ def spec(type_: str, **extra: object) -> FieldSpec:
         ("AB 12 34 S6 C", "AB123456C"),  # S in the digits is a 5
         ("AB I2 34 O6 C", "AB120406C".replace("0406", "3406")),  # I→1, O→0
         ("A8 123456 C", "AB123456C"),  # 8 among the prefix letters is a B
+        ("™620356C", "TM620356C"),  # "TM" read as the trade mark sign
     ],
 )
 def test_ni_numbers_normalise(raw: str, expected: str) -> None:
