@@ -54,6 +54,10 @@ with workflow.unsafe.imports_passed_through():
         FreezeResult,
         GateFigures,
         GateInput,
+        HoldWritesInput,
+        HoldWritesResult,
+        ReleaseWritesInput,
+        ReleaseWritesResult,
         RouterSetting,
         Side,
     )
@@ -363,7 +367,7 @@ class CutoverWorkflow:
             result_type=GateFigures,
         )
 
-    async def _catch_up_and_reconcile(self) -> bool:
+    async def _catch_up_and_reconcile(self, resync_rounds: int = RESYNC_ROUNDS) -> bool:
         """Re-copy what legacy changed since the last catch-up, and reconcile every table
         (re-syncing differences a few times: they are writes legacy took meanwhile)."""
         assert self._request is not None
@@ -372,7 +376,7 @@ class CutoverWorkflow:
         passed = True
         for table in self._plan.tables:
             rounds = ReconcileRounds(
-                plan_path=self._request.plan_path, table=table, resync_rounds=RESYNC_ROUNDS
+                plan_path=self._request.plan_path, table=table, resync_rounds=resync_rounds
             )
             report = await rounds.until_passed()
             passed = passed and report.passed
@@ -396,15 +400,18 @@ class CutoverWorkflow:
         """Make modern the system of record, after a final catch-up and reconciliation.
 
         Nothing is copied from legacy afterwards: modern takes writes from then on, and a
-        re-copy could overwrite them. A write that reaches legacy between the final
-        catch-up and the router taking the new setting (at most the router's poll
-        interval) is not carried over; a write hold in the router would close that gap.
+        re-copy could overwrite them. So the switch happens under a write hold where the
+        router can hold writes (``_switch_under_hold``); a router that cannot (an AWS
+        load balancer) switches as it always did, and a write that reaches legacy between
+        the final catch-up and the router taking the new setting is not carried over.
         """
         while not await self._catch_up_and_reconcile():
             await self._event(CutoverEventKind.GATE_FAILED,
                               note="final reconciliation found differences")  # fmt: skip
             index = len(self._status.stages) - 1
             await self._hold(index, index, why="the final reconciliation found differences")
+        if workflow.patched("cutover-write-hold"):
+            await self._switch_under_hold()
         await self._apply(
             CutoverPhase.COMPLETE,
             RouterSetting(modern_percent=100, shadow=False, system_of_record=Side.MODERN),
@@ -412,6 +419,45 @@ class CutoverWorkflow:
         self._status.phase = CutoverPhase.COMPLETE
         await self._event(CutoverEventKind.COMPLETED, modern_percent=100,
                           note="modern is the system of record")  # fmt: skip
+
+    async def _switch_under_hold(self) -> None:
+        """Hold writes at the routers, catch up the last of legacy's writes and reconcile,
+        then release the held writes to modern as it becomes the system of record.
+
+        Legacy takes no write while the hold lasts, so what the final catch-up copies is
+        all there is: no acknowledged write is left behind. The hold is short (the plan's
+        ``hold_max_s``): if it runs out first, the routers send the held writes to legacy
+        and the switch is tried again; if the reconciliation under the hold fails, writes
+        go back to legacy and the engineer decides.
+        """
+        assert self._request is not None
+        assert self._plan is not None
+        where = {"plan_path": self._request.plan_path, "system_id": self._plan.system_id}
+        while True:
+            hold = await call(
+                names.HOLD_WRITES, HoldWritesInput(**where), ROUTER, result_type=HoldWritesResult
+            )
+            if not hold.held:
+                return  # the router cannot hold writes: switch as before
+            # Legacy is quiet: differences now are not writes in flight, so one re-sync.
+            if await self._catch_up_and_reconcile(resync_rounds=1):
+                released = await self._release(where, Side.MODERN)
+                if released.released:
+                    return
+                await self._event(CutoverEventKind.GATE_FAILED,
+                                  note="the write hold ran out before the switch")  # fmt: skip
+                continue
+            await self._release(where, Side.LEGACY)
+            why = "reconciliation under the write hold found differences"
+            await self._event(CutoverEventKind.GATE_FAILED, note=why)
+            index = len(self._status.stages) - 1
+            await self._hold(index, index, why="reconciliation under the write hold failed")
+
+    async def _release(self, where: dict[str, str], side: Side) -> ReleaseWritesResult:
+        request = ReleaseWritesInput(
+            **where, system_of_record=side, modern_percent=100 if side is Side.MODERN else None
+        )
+        return await call(names.RELEASE_WRITES, request, ROUTER, result_type=ReleaseWritesResult)
 
     async def _decommission(self, plan: CutoverPlanView) -> None:
         """Freeze legacy, archive it, wait for the checklist, retire it."""

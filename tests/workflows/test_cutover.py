@@ -41,6 +41,10 @@ from domain.cutover import (
     FreezeResult,
     GateFigures,
     GateInput,
+    HoldWritesInput,
+    HoldWritesResult,
+    ReleaseWritesInput,
+    ReleaseWritesResult,
     RouterSetting,
     Side,
 )
@@ -80,6 +84,9 @@ class FakeCutover:
     closed: int = 0
     reconciliations: int = 0
     catch_ups: int = 0
+    can_hold: bool = True  # False: a router that cannot hold writes (an AWS load balancer)
+    hold_expires: int = 0  # how many holds run out before their release
+    holds: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @activity.defn(name=names.READ_CUTOVER_PLAN)
@@ -176,11 +183,26 @@ class FakeCutover:
     def retire_system(self, request: DecommissionInput) -> None:
         self.decommission.append("retire")
 
+    @activity.defn(name=names.HOLD_WRITES)
+    def hold_writes(self, request: HoldWritesInput) -> HoldWritesResult:
+        with self.lock:
+            self.holds.append("hold")
+        return HoldWritesResult(held=self.can_hold, proxies=2 if self.can_hold else 0)
+
+    @activity.defn(name=names.RELEASE_WRITES)
+    def release_writes(self, request: ReleaseWritesInput) -> ReleaseWritesResult:
+        with self.lock:
+            self.holds.append(f"release to {request.system_of_record.value}")
+            expired = self.hold_expires > 0
+            self.hold_expires -= expired
+        return ReleaseWritesResult(released=not expired, proxies=2)
+
     def all(self) -> list[Callable[..., Any]]:
         return [self.read_cutover_plan, self.apply_router_setting, self.evaluate_gates,
                 self.record_cutover_event, self.check_actor_role, self.catch_up_table,
                 self.reconcile_table, self.resync_keys, self.freeze_legacy, self.archive_legacy,
-                self.open_checklist, self.checklist_status, self.retire_system]  # fmt: skip
+                self.open_checklist, self.checklist_status, self.retire_system,
+                self.hold_writes, self.release_writes]  # fmt: skip
 
     def kinds(self) -> list[tuple[str, int | None]]:
         return [(kind.value, percent) for kind, percent, _actor in self.events]
@@ -259,10 +281,12 @@ async def test_stages_in_order_then_modern_becomes_system_of_record_and_legacy_r
     assert result.phase is CutoverPhase.COMPLETE
     assert result.decommission_step == "retired"
     assert result.setting.system_of_record is Side.MODERN
-    # Every gate reconciled afresh, and once more before modern became the system of record.
-    assert fake.reconciliations == 4 + 1
-    # Each 30-minute soak caught up every 10 minutes (twice), and each judgement once more.
-    assert fake.catch_ups == 4 * 2 + 4 + 1
+    # Every gate reconciled afresh, once more before the switch, and again under the hold.
+    assert fake.reconciliations == 4 + 1 + 1
+    # Each 30-minute soak caught up every 10 minutes (twice), each judgement once more,
+    # and the switch twice: before the write hold and under it.
+    assert fake.catch_ups == 4 * 2 + 4 + 1 + 1
+    assert fake.holds == ["hold", "release to modern"]
 
 
 async def test_a_failed_gate_rolls_back_and_waits_then_passes_once_the_fault_is_fixed(
@@ -400,3 +424,29 @@ async def test_the_engineer_can_end_a_soak_early_or_hold_a_stage(
         result = await handle.result()
     assert ("frozen", 50) in fake.kinds()
     assert result.phase is CutoverPhase.COMPLETE
+
+
+async def test_a_write_hold_that_runs_out_before_the_switch_is_taken_again(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    fake = FakeCutover(stages=[100], hold_expires=1)
+    client = time_skipping_env.client
+    async with running(client, fake):
+        handle = await start(client, decommission=False)
+        result = await handle.result()
+    assert fake.holds == ["hold", "release to modern", "hold", "release to modern"]
+    assert result.setting.system_of_record is Side.MODERN
+    assert [kind for kind, _ in fake.kinds()].count("gate_failed") == 1
+
+
+async def test_a_router_that_cannot_hold_writes_switches_as_before(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    fake = FakeCutover(stages=[100], can_hold=False)
+    client = time_skipping_env.client
+    async with running(client, fake):
+        handle = await start(client, decommission=False)
+        result = await handle.result()
+    assert fake.holds == ["hold"]
+    assert result.phase is CutoverPhase.COMPLETE
+    assert result.setting.system_of_record is Side.MODERN
