@@ -86,11 +86,17 @@ def ruled_lines(image: GrayImage, dpi: int) -> GrayImage:
     """
     _, ink = cv2.threshold(image, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
     length = max(9, round(_MIN_LINE_IN * dpi))
-    horizontal = cv2.morphologyEx(
-        ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (length, 1))
+    horizontal = np.asarray(
+        cv2.morphologyEx(
+            ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (length, 1))
+        ),
+        dtype=np.uint8,
     )
-    vertical = cv2.morphologyEx(
-        ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, length))
+    vertical = np.asarray(
+        cv2.morphologyEx(
+            ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, length))
+        ),
+        dtype=np.uint8,
     )
     long_enough = round(_LONG_LINE_IN * dpi)
     vertical = _anchored(vertical, horizontal, long_enough, axis=0)
