@@ -359,7 +359,7 @@ def _judge(spec: FieldSpec, reading: ValueReading, page: int) -> ExtractedField:
         confidence=round(confidence, 3),
         valid=error is None,
         page=page,
-        bbox=_rounded(reading.bbox),
+        bbox=layout.rounded(reading.bbox),
         error=error,
     )
 
@@ -373,11 +373,6 @@ def _plausibility(spec: FieldSpec, value: object, error: str | None) -> float:
     if spec.type is FieldType.TEXT and _ODD_IN_TEXT.search(value):
         return DISAGREEMENT_CONFIDENCE
     return _CERTAIN
-
-
-def _rounded(box: BBox) -> BBox:
-    x0, y0, x1, y1 = (round(v, 4) for v in box)
-    return (x0, y0, x1, y1)
 
 
 def review_reasons(template: FormTemplate, fields: dict[str, ExtractedField]) -> list[ReviewReason]:

@@ -49,6 +49,18 @@ def union(boxes: Iterable[BBox]) -> BBox:
     return (min(x0s), min(y0s), max(x1s), max(y1s))
 
 
+def holds(area: BBox, box: BBox) -> bool:
+    """Whether the middle of ``box`` lies inside ``area``."""
+    x, y = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    return area[0] <= x <= area[2] and area[1] <= y <= area[3]
+
+
+def rounded(box: BBox) -> BBox:
+    """A box with its fractions rounded to four places, as results carry them."""
+    x0, y0, x1, y1 = (round(v, 4) for v in box)
+    return (x0, y0, x1, y1)
+
+
 def group_lines(words: Sequence[Word]) -> list[list[Word]]:
     """Words into lines, top to bottom, each line left to right.
 

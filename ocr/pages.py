@@ -262,7 +262,12 @@ class Document:
         except Exception as e:  # pdfminer's errors on damaged content streams vary
             # pdfminer cannot parse every PDF that pdfium draws (a page tree it does not
             # follow, a damaged content stream): the page is then read from its pixels.
-            log.warning("text layer unreadable, page rendered", where=where, error=type(e).__name__)
+            log.warning(
+                "text layer unreadable, page rendered",
+                file=self.name,
+                page=number,
+                error=type(e).__name__,
+            )
             words = None
         pdf_page = self._pdf[number - 1]
         width_pt, height_pt = pdf_page.get_size()

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from config.form_template import FieldSpec, Position
 from domain.forms import BBox
+from ocr import layout
 from ocr.boxes import Box, BoxKind
 
 # Gap between a label and its value region, as a share of the page width.
@@ -46,9 +47,7 @@ class PageBox:
 
     def holds(self, box: BBox) -> bool:
         """Whether the middle of ``box`` lies inside this box."""
-        x, y = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-        x0, y0, x1, y1 = self.bbox
-        return x0 <= x <= x1 and y0 <= y <= y1
+        return layout.holds(self.bbox, box)
 
 
 @dataclass(frozen=True)

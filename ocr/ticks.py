@@ -104,7 +104,7 @@ class TickReader:
             confidence=tick_confidence(mark.ink),
             valid=True,
             page=self.page.number,
-            bbox=_rounded(box.bbox),
+            bbox=layout.rounded(box.bbox),
         )
 
     def choice(self, spec: FieldSpec, label: layout.LabelMatch | None) -> ExtractedField | None:
@@ -129,13 +129,15 @@ class TickReader:
         common = {"page": self.page.number, "confidence": confidence}
         if len(ticked) > 1:
             return ExtractedField(
-                bbox=_rounded(area), error=f"{len(ticked)} options ticked", **common
+                bbox=layout.rounded(area), error=f"{len(ticked)} options ticked", **common
             )
         if not ticked:
             error = "required but nothing ticked" if required else None
-            return ExtractedField(bbox=_rounded(area), valid=not required, error=error, **common)
+            return ExtractedField(
+                bbox=layout.rounded(area), valid=not required, error=error, **common
+            )
         chosen = options[ticked[0]].box.bbox
-        return ExtractedField(value=ticked[0], valid=True, bbox=_rounded(chosen), **common)
+        return ExtractedField(value=ticked[0], valid=True, bbox=layout.rounded(chosen), **common)
 
     def _mark(self, box: PageBox) -> _Mark:
         image = self.page.image()
@@ -150,7 +152,7 @@ class TickReader:
         """The tick box nearest the label on its row that no other word is nearer to; in
         the zone, when the template names one."""
         if zone is not None:
-            inside = [b for b in self.ticks if _holds(zone, b.bbox)]
+            inside = [b for b in self.ticks if layout.holds(zone, b.bbox)]
             if label is None or len(inside) <= 1:
                 return inside[0] if inside else None
             return min(inside, key=lambda b: _gap(b.bbox, label.bbox))
@@ -211,7 +213,7 @@ class TickReader:
         found: dict[str, _Mark] = {}
         for area in areas:
             candidates = [
-                w for w in self.words if id(w) not in label_words and _holds(area, w.bbox)
+                w for w in self.words if id(w) not in label_words and layout.holds(area, w.bbox)
             ]
             found = self._in_printed_order(choices, self._options_among(choices, candidates), area)
             if len(found) >= 2:
@@ -230,7 +232,7 @@ class TickReader:
         anchor = next(iter(found.values())).box
         row = sorted(
             (b for b in self.ticks
-             if _holds(area, b.bbox) and anchor.bbox[1] <= b.middle[1] <= anchor.bbox[3]),
+             if layout.holds(area, b.bbox) and anchor.bbox[1] <= b.middle[1] <= anchor.bbox[3]),
             key=lambda b: b.bbox[0],
         )  # fmt: skip
         if len(row) != len(choices):
@@ -326,7 +328,9 @@ def _option_words(choice: str, words: Sequence[Word]) -> tuple[Word, ...] | None
 def _line_height(text: BBox, words: Sequence[Word]) -> float:
     """The height of one line of the words within ``text`` (a label may wrap)."""
     heights = sorted(
-        w.bbox[3] - w.bbox[1] for w in words if _holds(text, w.bbox) and layout.comparable(w.text)
+        w.bbox[3] - w.bbox[1]
+        for w in words
+        if layout.holds(text, w.bbox) and layout.comparable(w.text)
     )
     return heights[len(heights) // 2] if heights else text[3] - text[1]
 
@@ -334,16 +338,6 @@ def _line_height(text: BBox, words: Sequence[Word]) -> float:
 def _gap(a: BBox, b: BBox) -> float:
     """Horizontal distance between two boxes (0 when they overlap across)."""
     return max(0.0, max(a[0], b[0]) - min(a[2], b[2]))
-
-
-def _holds(area: BBox, box: BBox) -> bool:
-    x, y = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-    return area[0] <= x <= area[2] and area[1] <= y <= area[3]
-
-
-def _rounded(box: BBox) -> BBox:
-    x0, y0, x1, y1 = (round(v, 4) for v in box)
-    return (x0, y0, x1, y1)
 
 
 __all__ = ["DOUBTFUL", "TICKED_INK", "UNSURE_INK", "TickReader", "tick_confidence", "tick_ink"]
