@@ -8,13 +8,10 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from reportlab.pdfgen.canvas import Canvas
 
 from config.form_template import FieldType, FormTemplate, Position, load_template, load_templates
-from config.settings import get_settings
 from ocr.layout import comparable
-from switchover.cli import main
 from switchover.specimens import (
     FilledField,
     FilledForm,
@@ -28,20 +25,6 @@ from switchover.specimens import (
 from switchover.templates import Draft, check_template, draft_template
 
 BUNDLED = Path(__file__).resolve().parents[2] / "config" / "forms" / "register-to-vote.yaml"
-
-
-@pytest.fixture
-def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("SWITCHOVER_HOME", str(tmp_path / "state"))
-    monkeypatch.setenv("SWITCHOVER_LOG_FORMAT", "json")
-    get_settings.cache_clear()
-    runner = CliRunner()
-
-    def invoke(*args: str):
-        return runner.invoke(main, list(args), catch_exceptions=False)
-
-    yield invoke
-    get_settings.cache_clear()
 
 
 def _blank(template: FormTemplate) -> bytes:
