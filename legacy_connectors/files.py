@@ -7,24 +7,23 @@ stream its records in file order (``_records``); this base answers the rest of
 * Key ``[RECORD_NUMBER]`` (``_record``, the 1-based record number) follows the file's own
   order and streams with no sorting; rows then carry ``_record`` as an extra last entry
   so a copy can resume after it. This is the default key of a file.
-* Any other key sorts: records are sorted in runs of ``SORT_RUN_ROWS``, spilled to
-  temporary files and merged, so memory stays bounded by a run, never the file.
-  A key that repeats is an error naming both records, since rows with the same key
-  could not be told apart by a copy or a reconciliation.
+* Any other key sorts, whatever order the file is in: ``legacy_connectors.key_order``
+  sorts in runs spilled to temporary files and merged, so memory stays bounded by a run,
+  never the file. A read of a key range sorts only the records in that range. A key that
+  repeats is an error naming both records, since rows with the same key could not be told
+  apart by a copy or a reconciliation; ``lookup`` reports one among the keys it is asked
+  for the same way.
 * ``segment_checksums`` streams in key order and computes ``legacy_connectors.canonical``
   checksums, identical to the ones the SQL source computes in the database.
 """
 
 from __future__ import annotations
 
-import heapq
 import math
-import pickle
-import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime
-from typing import IO, Any
+from typing import Any
 
 from domain.errors import LegacyReadError, PlanError
 from legacy_connectors.base import (
@@ -38,14 +37,8 @@ from legacy_connectors.base import (
     TableInfo,
 )
 from legacy_connectors.canonical import CHECKSUM_MODULUS, row_fold
-
-SORT_RUN_ROWS = 100_000
-"""Rows sorted in memory at once before a run is spilled to a temporary file."""
-
-
-def _order(key: Key) -> tuple[tuple[bool, Any], ...]:
-    # None sorts last, as NULLS LAST; values of one column are of one type.
-    return tuple((v is None, v) for v in key)
+from legacy_connectors.key_order import KeySort, Order, RepeatedKey, key_of_order
+from legacy_connectors.key_order import key_order as _order
 
 
 class FileSource(ABC):
@@ -133,14 +126,7 @@ class FileSource(ABC):
         low = None if after is None else _order(tuple(after))
         high = None if upto is None else _order(tuple(upto))
         batch: list[Row] = []
-        for k, row in self._ordered(table, key, stats):
-            o = _order(k)
-            if low is not None and o <= low:
-                continue
-            if high is not None and o > high:
-                if key[0] == RECORD_NUMBER:
-                    break  # file order: nothing later can be in range
-                continue
+        for _k, row in self._ordered(table, key, stats, low=low, high=high):
             batch.append(row)
             if len(batch) >= batch_rows:
                 if stats is not None:
@@ -182,10 +168,14 @@ class FileSource(ABC):
         self._check_key(table, key)
         wanted = {tuple(k) for k in keys}
         found: dict[Key, Row] = {}
+        numbers: dict[Key, int] = {}
         for number, row in self._records(table, None):
             k = _key_of(row, number, key)
             if k in wanted:
+                if k in found:
+                    raise _repeated(table, key, numbers[k], number)
                 found[k] = row
+                numbers[k] = number
         return found
 
     def candidates(self, table: str, blocking: Mapping[str, Any], *, limit: int = 50) -> list[Row]:
@@ -218,54 +208,49 @@ class FileSource(ABC):
                 raise PlanError(f"table {table!r} has no column {name!r}") from None
 
     def _ordered(
-        self, table: str, key: Sequence[str], stats: ReadStats | None
+        self,
+        table: str,
+        key: Sequence[str],
+        stats: ReadStats | None,
+        *,
+        low: Order | None = None,
+        high: Order | None = None,
     ) -> Iterator[tuple[Key, Row]]:
-        """(key, row) in key order; rows keyed by record number carry ``_record``."""
+        """(key, row) in key order, strictly after ``low`` and up to ``high``; rows keyed
+        by record number carry ``_record``.
+
+        Only the records in range are sorted.
+        """
         if list(key) == [RECORD_NUMBER]:
+            first = key_of_order(low)[0] if low is not None else None
+            last = key_of_order(high)[0] if high is not None else None
             for number, row in self._records(table, stats):
+                if first is not None and number <= first:
+                    continue
+                if last is not None and number > last:
+                    return  # file order: nothing later can be in range
                 row[RECORD_NUMBER] = number
                 yield (number,), row
             return
-        with tempfile.TemporaryDirectory(prefix="switchover-sort-") as folder:
-            runs: list[IO[bytes]] = []
-            run: list[tuple[tuple[tuple[bool, Any], ...], int, Row]] = []
+        with KeySort() as sort:
             for number, row in self._records(table, stats):
-                run.append((_order(_key_of(row, number, key)), number, row))
-                if len(run) >= SORT_RUN_ROWS:
-                    runs.append(_spill(run, folder))
-                    run = []
-            run.sort(key=lambda item: item[:2])
-            streams = [_unspill(f) for f in runs]
-            merged = heapq.merge(*streams, iter(run), key=lambda item: item[:2])
-            previous: tuple[Any, int] | None = None
-            for order, number, row in merged:
-                if previous is not None and previous[0] == order:
-                    raise LegacyReadError(
-                        f"key {', '.join(key)} repeats: record {previous[1]} has the same key",
-                        table=table,
-                        record=number,
-                    )
-                previous = (order, number)
-                yield tuple(v for _none, v in order), row
-            for f in runs:
-                f.close()
+                order = _order(_key_of(row, number, key))
+                if (low is None or order > low) and (high is None or order <= high):
+                    sort.add(order, number, row)
+            try:
+                for order, _number, row in sort.merged():
+                    yield key_of_order(order), row
+            except RepeatedKey as e:
+                raise _repeated(table, key, e.first[1], e.second[1]) from None
 
 
-def _spill(run: list[Any], folder: str) -> IO[bytes]:
-    run.sort(key=lambda item: item[:2])
-    f = tempfile.TemporaryFile(dir=folder)  # noqa: SIM115 - closed after the merge
-    for item in run:
-        pickle.dump(item, f, protocol=pickle.HIGHEST_PROTOCOL)
-    f.seek(0)
-    return f
-
-
-def _unspill(f: IO[bytes]) -> Iterator[Any]:
-    while True:
-        try:
-            yield pickle.load(f)  # noqa: S301 - our own temporary file
-        except EOFError:
-            return
+def _repeated(table: str, key: Sequence[str], first: int, second: int) -> LegacyReadError:
+    # The key's value is not in the message: keys are often personal (NI numbers).
+    return LegacyReadError(
+        f"key {', '.join(key)} repeats: record {first} has the same key",
+        table=table,
+        record=second,
+    )
 
 
 def _key_of(row: Row, number: int, key: Sequence[str]) -> Key:

@@ -6,10 +6,22 @@ layout is a bad record, never silently passed over). Every table starts with the
 ``_record`` column: the 1-based position of the record in the file, counting records of
 every segment. It is the table's declared key.
 
-Order and resumption: a file has no index, so ``read`` streams in file order. Read by
-``_record`` (the file's own order) it resumes after any record cheaply (fixed-length
-files seek straight to it). Read by another key, the file must already be in that key's
-order: the read checks it as it streams and fails, naming the record, where it is not.
+Order and resumption: a file has no index. Read by ``_record`` (the file's own order) a
+table streams and resumes after any record cheaply (fixed-length files seek straight to
+it). Read by another key, the file may be in any order:
+
+* a first pass decodes only the key's fields and checks whether the file is already in
+  that key's order (it stops at the first record that is not); the verdict is kept for the
+  source's life, for as long as the file is unchanged;
+* a file in key order then streams, as by ``_record``;
+* any other file is sorted: a second pass keeps each record in range (raw bytes, record
+  number, offset) with its key, ``legacy_connectors.key_order`` sorts them in runs spilled
+  to temporary files, and the merged records are decoded a batch at a time. Memory is
+  bounded by a run, never the file.
+
+Two records with the same key are an error naming both, with their byte offsets: a copy
+or a reconciliation could not tell them apart. ``lookup`` reports one among the keys it
+is asked for the same way; ``key_bounds`` and ``segment_checksums`` need no order.
 """
 
 from __future__ import annotations
@@ -18,8 +30,9 @@ import bisect
 import io
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +59,7 @@ from legacy_connectors.copybook.decoder import (
 )
 from legacy_connectors.copybook.layout import Field, Node, areas, columns_of, flatten, lay_out
 from legacy_connectors.copybook.parser import parse_copybook
+from legacy_connectors.key_order import KeySort, Order, RepeatedKey, key_order
 
 _CHUNK_BYTES = 4 << 20
 _SAMPLE = 4096
@@ -58,6 +72,12 @@ class _Table:
     segment_values: frozenset[str] | None
     batch: Any = None
     compiled: bool = False
+    # Per key: a decoder of just the key's fields, and its compiled batch (or None).
+    key_decoders: dict[Key, tuple[RecordDecoder, Any]] = field(default_factory=dict)
+
+
+_Located = tuple[Key, int, int, bytes]
+"""(key, record number, byte offset, raw record) of one record, as the key pass finds it."""
 
 
 def _segment_key(value: Any) -> str:
@@ -106,6 +126,8 @@ class CopybookSource:
         self._tables: dict[str, _Table] | None = None
         self._segment: tuple[Field, FieldDecoder] | None = None
         self.reclen = 0
+        # (table, key) -> (the file's identity when checked, whether it is in key order)
+        self._in_order: dict[tuple[str, Key], tuple[tuple[int, int, int], bool]] = {}
 
     # --- LegacySource ------------------------------------------------------------------
 
@@ -150,17 +172,23 @@ class CopybookSource:
         return total
 
     def key_bounds(self, table: str, key: Sequence[str]) -> tuple[Key, Key] | None:
-        """Smallest and largest key, streamed."""
-        low: Key | None = None
-        high: Key | None = None
-        for batch in self._stream(table, ReadStats()):
-            for row in batch:
-                k = tuple(row[c] for c in key)
-                if low is None or k < low:
-                    low = k
-                if high is None or k > high:
-                    high = k
-        return None if low is None or high is None else (low, high)
+        """Smallest and largest key, in one pass over the key's fields (any file order)."""
+        key = self._checked_key(table, key)
+        low: tuple[Order, Key] | None = None
+        high: tuple[Order, Key] | None = None
+        previous: Order | None = None
+        in_order = True
+        for k, _number, _offset, _raw in self._located(table, key, ReadStats()):
+            o = key_order(k)
+            if low is None or o < low[0]:
+                low = (o, k)
+            if high is None or o > high[0]:
+                high = (o, k)
+            in_order = in_order and (previous is None or previous < o)
+            previous = o
+        if in_order:
+            self._in_order[(table, key)] = (self._identity(), True)
+        return None if low is None or high is None else (low[1], high[1])
 
     def read(
         self,
@@ -172,17 +200,15 @@ class CopybookSource:
         batch_rows: int = 10_000,
         stats: ReadStats | None = None,
     ) -> Iterator[list[Row]]:
-        """Rows in file order, in batches, strictly after ``after`` and up to ``upto``.
+        """Rows in ``key`` order, in batches, strictly after ``after`` and up to ``upto``.
 
         Raises:
-            LegacyReadError: a bad record (unless quarantine is on), or, for a key other
-                than ``_record``, a file that is not in that key's order.
+            LegacyReadError: a bad record (unless quarantine is on), or a key that repeats.
         """
         stats = stats if stats is not None else ReadStats()
         key = tuple(key)
         t = self._table(table)
-        for c in key:
-            t.info.column(c)
+        key = self._checked_key(table, key)
         if key == (RECORD_NUMBER,):
             start = int(after[0]) if after else 0
             stop = int(upto[0]) if upto else None
@@ -197,23 +223,28 @@ class CopybookSource:
                     stats.rows += len(batch)
                     yield batch
             return
-        previous: Key | None = None
+        if not self._key_ordered(table, key):
+            yield from self._read_sorted(t, key, after, upto, batch_rows, stats)
+            return
+        low = None if after is None else key_order(tuple(after))
+        high = None if upto is None else key_order(tuple(upto))
+        previous: Order | None = None
         out: list[Row] = []
         for batch in self._stream(table, stats, batch_rows=batch_rows):
             for row in batch:
-                k = tuple(row[c] for c in key)
-                if previous is not None and not _less(previous, k):
+                o = key_order(tuple(row[c] for c in key))
+                if previous is not None and not previous < o:
                     raise LegacyReadError(
-                        f"the file is not in {', '.join(key)} order here; read it by "
-                        f"{RECORD_NUMBER} (file order) instead",
+                        f"the file is no longer in {', '.join(key)} order here: it changed "
+                        "while being read",
                         table=table,
                         record=row[RECORD_NUMBER],
                         where=f"{self.data}, {table}",
                     )
-                previous = k
-                if after is not None and not _less(tuple(after), k):
+                previous = o
+                if low is not None and o <= low:
                     continue
-                if upto is not None and _less(tuple(upto), k):
+                if high is not None and o > high:
                     if out:
                         stats.rows += len(out)
                         yield out
@@ -237,13 +268,13 @@ class CopybookSource:
         """
         info = self._table(table).info
         scales = [info.column(c).scale if info.column(c).scale else None for c in columns]
-        bounds = self._boundaries(table, tuple(key), max(1, segments))
+        bounds = self._boundaries(table, self._checked_key(table, key), max(1, segments))
+        cuts = [key_order(b) for b in bounds]
         rows = [0] * (len(bounds) + 1)
         sums = [0] * (len(bounds) + 1)
         for batch in self._stream(table, ReadStats()):
             for row in batch:
-                k = tuple(row[c] for c in key)
-                i = bisect.bisect_right(bounds, k)
+                i = bisect.bisect_right(cuts, key_order(tuple(row[c] for c in key)))
                 rows[i] += 1
                 sums[i] += canonical.row_fold([row[c] for c in columns], scales)
         edges: list[Key | None] = [None, *bounds, None]
@@ -264,11 +295,20 @@ class CopybookSource:
                             found[(number,)] = row
                     break
             return found
-        for batch in self._stream(table, ReadStats()):
-            for row in batch:
-                k = tuple(row[c] for c in key)
-                if k in wanted:
-                    found[k] = row
+        key = self._checked_key(table, key)
+        t = self._table(table)
+        stats = ReadStats()
+        located: dict[Key, _Located] = {}
+        for record in self._located(table, key, stats, raw=True):
+            k = record[0]
+            if k in wanted:
+                if k in located:
+                    raise self._repeated(table, key, located[k][1:3], record[1:3])
+                located[k] = record
+        for k, (_k, number, offset, raw) in located.items():
+            decoded = self._exact(t, raw, number, offset, stats)
+            if decoded is not None:
+                found[k] = decoded
         return found
 
     def candidates(self, table: str, blocking: Mapping[str, Any], *, limit: int = 50) -> list[Row]:
@@ -463,6 +503,16 @@ class CopybookSource:
     def _exact(
         self, t: _Table, rec: bytes, number: int, offset: int, stats: ReadStats
     ) -> Row | None:
+        if not self._in_table(t, rec, number, offset, stats):
+            return None
+        try:
+            return t.decoder.decode(rec, number)
+        except RecordError as e:
+            self._bad(t.info.name, number, offset + e.offset, e.reason, rec, stats)
+            return None
+
+    def _in_table(self, t: _Table, rec: bytes, number: int, offset: int, stats: ReadStats) -> bool:
+        """Whether the record is one of the table's segment (a bad segment value is ``_bad``)."""
         name = t.info.name
         if t.segment_values is not None:
             assert self._segment is not None
@@ -476,7 +526,7 @@ class CopybookSource:
                     rec,
                     stats,
                 )
-                return None
+                return False
             try:
                 value = _segment_key(decode(rec[seg_field.offset : seg_field.end]))
             except FieldInvalid as e:
@@ -488,10 +538,10 @@ class CopybookSource:
                     rec,
                     stats,
                 )
-                return None
+                return False
             if value not in t.segment_values:
                 if value in self._segments:
-                    return None
+                    return False
                 self._bad(
                     name,
                     number,
@@ -500,12 +550,8 @@ class CopybookSource:
                     rec,
                     stats,
                 )
-                return None
-        try:
-            return t.decoder.decode(rec, number)
-        except RecordError as e:
-            self._bad(name, number, offset + e.offset, e.reason, rec, stats)
-            return None
+                return False
+        return True
 
     def _compiled(self, t: _Table) -> Any:
         if not t.compiled:
@@ -565,21 +611,215 @@ class CopybookSource:
             if rows:
                 yield rows
 
+    # --- key order ---------------------------------------------------------------------
+
+    def _checked_key(self, table: str, key: Sequence[str]) -> Key:
+        info = self._table(table).info
+        for name in key:
+            try:
+                info.column(name)
+            except KeyError:
+                raise PlanError(f"table {table!r} has no column {name!r}") from None
+        if not key:
+            raise PlanError("a key needs at least one column")
+        return tuple(key)
+
+    def _identity(self) -> tuple[int, int, int]:
+        st = self.data.stat()
+        return st.st_ino, st.st_size, st.st_mtime_ns
+
+    def _key_ordered(self, table: str, key: Key) -> bool:
+        """Whether the file is in ``key`` order: one pass over the key's fields that stops at
+        the first record out of order, remembered while the file is unchanged.
+
+        Raises:
+            LegacyReadError: two neighbouring records have the same key.
+        """
+        identity = self._identity()
+        known = self._in_order.get((table, key))
+        if known is not None and known[0] == identity:
+            return known[1]
+        in_order = True
+        previous: tuple[Order, _Located] | None = None
+        # Bad records are counted by the read that follows, not by this look.
+        for record in self._located(table, key, ReadStats()):
+            o = key_order(record[0])
+            if previous is not None and not previous[0] < o:
+                if previous[0] == o:
+                    raise self._repeated(table, key, previous[1][1:3], record[1:3])
+                in_order = False
+                break
+            previous = (o, record)
+        self._in_order[(table, key)] = (identity, in_order)
+        return in_order
+
+    def _key_decoder(self, t: _Table, key: Key) -> tuple[RecordDecoder, Any]:
+        """A decoder of only the key's fields (and its compiled batch, or None); the whole
+        layout's when a key field moves with an OCCURS DEPENDING ON count."""
+        if key not in t.key_decoders:
+            fields = [f for f in t.decoder.fields if f.column in key]
+            if any(f.present_if or f.shifts for f in fields):
+                t.key_decoders[key] = (t.decoder, self._compiled(t))
+            else:
+                decoder = RecordDecoder(
+                    fields,
+                    self.cp,
+                    record_number=RECORD_NUMBER,
+                    odo_ranges=t.decoder.odo_ranges,
+                    ibm_float=self.float_format == "ibm",
+                )
+                t.key_decoders[key] = (decoder, decoder.compile_batch() if self.cp.total else None)
+        return t.key_decoders[key]
+
+    def _located(
+        self, table: str, key: Key, stats: ReadStats, *, raw: bool = False
+    ) -> Iterator[_Located]:
+        """Every record of the table in file order with its key, decoding only the key's
+        fields; a record whose key does not decode is ``_bad``. Raw bytes only if ``raw``."""
+        t = self._table(table)
+        decoder, fast = self._key_decoder(t, key)
+        if not self.variable and t.segment_values is None and fast is not None:
+            yield from self._located_fixed(t, key, decoder, fast, stats, raw)
+            return
+        pick = _picker(key)
+        try:
+            for number, offset, rec in self._records(0):
+                if not self._in_table(t, rec, number, offset, stats):
+                    continue
+                try:
+                    row = decoder.decode(rec, number)
+                except RecordError as e:
+                    self._bad(table, number, offset + e.offset, e.reason, rec, stats)
+                    continue
+                yield pick(row), number, offset, rec
+        except _Framing as e:
+            self._bad(table, e.number, e.offset, e.reason, None, stats)
+
+    def _located_fixed(
+        self, t: _Table, key: Key, decoder: RecordDecoder, fast: Any, stats: ReadStats, raw: bool
+    ) -> Iterator[_Located]:
+        reclen = self.reclen
+        decode = self.cp.decoder()
+        hexed = decoder.needs_hex
+        pick = _picker(key)
+        for first, buf in self._fixed_chunks(0, max(1, _CHUNK_BYTES // reclen)):
+            n = len(buf) // reclen
+
+            def slow(k: int, buf: bytes = buf, first: int = first) -> Row | None:
+                rec = buf[k * reclen : (k + 1) * reclen]
+                number, offset = first + k + 1, (first + k) * reclen
+                try:
+                    return decoder.decode(rec, number)
+                except RecordError as e:
+                    self._bad(t.info.name, number, offset + e.offset, e.reason, rec, stats)
+                    return None
+
+            text = decode(buf[: n * reclen])
+            rows = fast(buf, text, buf.hex() if hexed else None, n, reclen, first + 1, slow)
+            if len(buf) % reclen:
+                row = slow(n)
+                if row is not None:
+                    rows.append(row)
+            base = first * reclen
+            for row in rows:
+                number = row[RECORD_NUMBER]
+                offset = (number - 1) * reclen
+                rec = buf[offset - base : offset - base + reclen] if raw else b""
+                yield pick(row), number, offset, rec
+
+    def _read_sorted(
+        self,
+        t: _Table,
+        key: Key,
+        after: Key | None,
+        upto: Key | None,
+        batch_rows: int,
+        stats: ReadStats,
+    ) -> Iterator[list[Row]]:
+        """``read`` of a file not in ``key`` order: the records in range, sorted on disk."""
+        table = t.info.name
+        low = None if after is None else key_order(tuple(after))
+        high = None if upto is None else key_order(tuple(upto))
+        with KeySort() as sort:
+            for k, number, offset, rec in self._located(table, key, stats, raw=True):
+                o = key_order(k)
+                if (low is None or o > low) and (high is None or o <= high):
+                    sort.add(o, number, (offset, rec), len(rec))
+            batch: list[tuple[int, int, bytes]] = []
+            try:
+                for _o, number, (offset, rec) in sort.merged():
+                    batch.append((number, offset, rec))
+                    if len(batch) >= batch_rows:
+                        rows = self._decoded(t, batch, stats)
+                        batch = []
+                        if rows:
+                            stats.rows += len(rows)
+                            yield rows
+            except RepeatedKey as e:
+                first, second = e.first, e.second
+                raise self._repeated(
+                    table, key, (first[1], first[2][0]), (second[1], second[2][0])
+                ) from None
+            rows = self._decoded(t, batch, stats)
+            if rows:
+                stats.rows += len(rows)
+                yield rows
+
+    def _decoded(
+        self, t: _Table, batch: list[tuple[int, int, bytes]], stats: ReadStats
+    ) -> list[Row]:
+        """Rows of (record number, offset, raw bytes) records, in the batch's order."""
+        fast = self._compiled(t)
+        reclen = self.reclen
+        whole = all(len(rec) == reclen for _n, _o, rec in batch)
+        if fast is None or self.variable or t.segment_values is not None or not whole:
+            exact = (self._exact(t, rec, number, offset, stats) for number, offset, rec in batch)
+            return [row for row in exact if row is not None]
+
+        def slow(k: int) -> Row | None:
+            number, offset, rec = batch[k]
+            row = self._exact(t, rec, number, offset, stats)
+            if row is not None:
+                row[RECORD_NUMBER] = k  # numbered by position, like the fast rows: see below
+            return row
+
+        # The records are not neighbours in the file: decode them as records 0..n-1 of one
+        # buffer, then give each its own number.
+        buf = b"".join(rec for _n, _o, rec in batch)
+        hx = buf.hex() if t.decoder.needs_hex else None
+        rows: list[Row] = fast(buf, self.cp.decoder()(buf), hx, len(batch), reclen, 0, slow)
+        for row in rows:
+            row[RECORD_NUMBER] = batch[row[RECORD_NUMBER]][0]
+        return rows
+
+    def _repeated(
+        self, table: str, key: Key, first: tuple[int, int], second: tuple[int, int]
+    ) -> LegacyReadError:
+        """Two records with one key, as (record number, byte offset) each. The key's value
+        stays out of the message: keys are often personal (NI numbers)."""
+        return LegacyReadError(
+            f"key {', '.join(key)} repeats: record {first[0]} (byte offset {first[1]}) has the "
+            "same key",
+            table=table,
+            record=second[0],
+            offset=second[1],
+            where=f"{self.data}, {table}",
+        )
+
     def _boundaries(self, table: str, key: Key, segments: int) -> list[Key]:
         if segments <= 1:
             return []
         sample: list[Key] = []
         seen = 0
         step = 1
-        for batch in self._stream(table, ReadStats()):
-            for row in batch:
-                seen += 1
-                if seen % step:
-                    continue
-                sample.append(tuple(row[c] for c in key))
-                if len(sample) >= 2 * _SAMPLE:
-                    sample = sample[::2]
-                    step *= 2
+        for k, _number, _offset, _raw in self._located(table, key, ReadStats()):
+            seen += 1
+            if seen % step:
+                continue
+            sample.append(k)
+            if len(sample) >= 2 * _SAMPLE:
+                sample = sample[::2]
+                step *= 2
         if not sample:
             return []
         if len(key) == 1 and all(
@@ -591,8 +831,19 @@ class CopybookSource:
             if all(isinstance(k[0], int) for k in sample):
                 cuts = sorted({int(low + (high - low) * i // segments) for i in range(1, segments)})
             return [(c,) for c in cuts if low < c <= high]
-        sample.sort()
-        return sorted({sample[len(sample) * i // segments] for i in range(1, segments)})
+        sample.sort(key=key_order)
+        return sorted(
+            {sample[len(sample) * i // segments] for i in range(1, segments)}, key=key_order
+        )
+
+
+def _picker(key: Key) -> Any:
+    """A function from a row to its key tuple."""
+    if len(key) == 1:
+        name = key[0]
+        return lambda row: (row[name],)
+    getter = itemgetter(*key)
+    return lambda row: getter(row)
 
 
 class _Framing(Exception):
@@ -601,13 +852,6 @@ class _Framing(Exception):
         self.number = number
         self.offset = offset
         self.reason = reason
-
-
-def _less(a: Key, b: Key) -> bool:
-    try:
-        return a < b
-    except TypeError:
-        return False
 
 
 def _matches(value: Any, wanted: Any) -> bool:

@@ -151,10 +151,24 @@ def test_resume_after_record_and_key_order(tmp_path: Path) -> None:
         for r in b
     ]
     assert after == [3, 4]
-    with pytest.raises(LegacyReadError, match="record 5: the file is not in ACCOUNT-ID order"):
-        list(source.read("ACCOUNT", ["ACCOUNT-ID"]))
+    by_id = [r["ACCOUNT-ID"] for b in source.read("ACCOUNT", ["ACCOUNT-ID"]) for r in b]
+    assert by_id == [1, 2, 3, 4, 5]  # sorted: the file is not in ACCOUNT-ID order
     assert source.count("ACCOUNT") == 5
     assert source.key_bounds("ACCOUNT", ["ACCOUNT-ID"]) == ((1,), (5,))
     assert set(source.lookup("ACCOUNT", [RECORD_NUMBER], [(4,)])[(4,)].keys()) >= {"NAME"}
     sums = source.segment_checksums("ACCOUNT", [RECORD_NUMBER], ["ACCOUNT-ID", "BALANCE"], 2)
     assert sum(s.rows for s in sums) == 5
+
+
+def test_a_repeated_key_names_both_records(tmp_path: Path) -> None:
+    cpy, dat = write(tmp_path, b"".join(record(n) for n in (3, 1, 2, 1)))
+    source = open_copybook_source(copybook=cpy, data=dat)
+    message = r"record 4, byte offset 66: key ACCOUNT-ID repeats: record 2 \(byte offset 22\)"
+    with pytest.raises(LegacyReadError, match=message):
+        list(source.read("ACCOUNT", ["ACCOUNT-ID"]))
+    with pytest.raises(LegacyReadError, match=message):
+        source.lookup("ACCOUNT", ["ACCOUNT-ID"], [(1,)])
+    in_order = write(tmp_path, b"".join(record(n) for n in (1, 2, 2, 3)))
+    source = open_copybook_source(copybook=in_order[0], data=in_order[1])
+    with pytest.raises(LegacyReadError, match=r"record 3, .*: .* record 2 \(byte offset 22\)"):
+        list(source.read("ACCOUNT", ["ACCOUNT-ID"]))

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from legacy_connectors.base import RECORD_NUMBER, ReadStats, Row
+from legacy_connectors.base import RECORD_NUMBER, LegacySource, ReadStats, Row
 from legacy_connectors.copybook import open_copybook_source
 from tests.conftest import need_corpus
 
@@ -262,7 +262,8 @@ def test_test5b_variable_rdw_all_views() -> None:
         assert_matches(row, want, agreed_differences=agreed)
 
 
-def test_test5b_segments_pick_the_layout() -> None:
+def corpus_test5b_by_segment() -> tuple[Path, LegacySource]:
+    """cobrix's multi-segment file with a table per segment: companies and contacts."""
     base = need_corpus(MF, "cobrix-test5b-rdw-multiseg")
     source = open_copybook_source(
         copybook=base / "test5_copybook.cpy",
@@ -272,6 +273,11 @@ def test_test5b_segments_pick_the_layout() -> None:
         segment_field="SEGMENT-ID",
         segments={"C": "STATIC-DETAILS", "P": "CONTACTS"},
     )
+    return base, source
+
+
+def test_test5b_segments_pick_the_layout() -> None:
+    base, source = corpus_test5b_by_segment()
     names = [t.name for t in source.describe()]
     assert names == ["STATIC-DETAILS", "CONTACTS"]
     contacts = [r for b in source.read("CONTACTS", [RECORD_NUMBER]) for r in b]
