@@ -23,7 +23,7 @@ APT_NEEDS := tesseract:tesseract-ocr \
              /usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf:fonts-dejavu-core \
              /usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf:fonts-liberation
 
-.PHONY: demo test lint typecheck unit system-deps venv web-assets clean
+.PHONY: demo test lint typecheck unit docs system-deps venv web-assets clean
 
 demo: system-deps venv web-assets
 	$(BIN)/switchover demo
@@ -39,6 +39,10 @@ typecheck: venv
 
 unit: venv
 	$(BIN)/pytest -ra $(PYTEST_ARGS)
+
+# docs/cli.md is the command's own help; a test fails when it is out of date.
+docs: venv
+	$(BIN)/python -m switchover.cli_docs docs/cli.md
 
 venv: $(STAMP)
 
