@@ -24,11 +24,13 @@ from temporalio import activity
 
 from activities import names
 from activities.errors import translated
+from adapters.change_capture import may_stream, open_stream, start_stream, stream_problems
 from adapters.mapping import RowMapper
 from adapters.target import PostgresTarget, open_target
 from config.log import get_logger
 from config.migration_plan import MigrationPlan, TablePlan, load_plan
 from config.settings import Settings
+from db.session import session_scope
 from domain.errors import LegacyReadError, PlanError, SwitchoverError
 from domain.migration import (
     CatchUpInput,
@@ -267,12 +269,18 @@ class MigrationActivities:
                         highest=list(bounds[1]) if bounds else None,
                     )
                 )
+            # the stream begins before any row is copied: what the copy misses, it has
+            position = None
+            if may_stream(plan):
+                with self._target(plan) as target:
+                    position = start_stream(plan, source, target)
         log.info("profiled", system=plan.system.id, tables=len(tables))
         return ProfileResult(
             system_id=plan.system.id,
             system_name=plan.system.name,
             tables=tables,
             batch_rows=plan.batch_rows,
+            change_stream=position,
         )
 
     @activity.defn(name=names.PREPARE_TARGET)
@@ -380,13 +388,19 @@ class MigrationActivities:
     @activity.defn(name=names.CATCH_UP_TABLE)
     @translated
     def catch_up_table(self, request: CatchUpInput) -> CatchUpResult:
-        """Re-copy the rows changed since the copy began, by the plan's ``updated_at`` column.
+        """Bring the target up to legacy: apply the change stream (every table of the
+        system at once, so later calls find little to do) where the system has one, else
+        re-copy the rows changed since the copy began, by the plan's ``updated_at`` column.
 
-        Without one (or for a file source) nothing is copied here: the reconciliation that
-        follows finds the changes and the workflow re-syncs them.
+        Without either (or for a file source) nothing is copied here: the reconciliation
+        that follows finds the changes and the workflow re-syncs them.
         """
         plan = load_plan(request.plan_path)
         table_plan = plan.table(request.table)
+        if may_stream(plan):
+            caught_up = self._catch_up_by_stream(plan)
+            if caught_up is not None:
+                return caught_up
         if table_plan.updated_at is None or plan.source.kind != "sql":
             return CatchUpResult(rows=0, by_updated_at=False)
         since = (request.since - CATCH_UP_MARGIN).replace(tzinfo=None)
@@ -405,12 +419,36 @@ class MigrationActivities:
         log.info("caught up", table=request.table, rows=rows)
         return CatchUpResult(rows=rows, by_updated_at=True)
 
+    def _catch_up_by_stream(self, plan: MigrationPlan) -> CatchUpResult | None:
+        """Apply the system's change stream up to now; None when it has none."""
+        with (
+            self._source(plan) as source,
+            self._target(plan) as target,
+            open_stream(plan, source, target) as stream,
+        ):
+            if stream is None:
+                return None
+            applied, up_to = stream.catch_up(heartbeat=lambda: self.heartbeat())
+            self._publish(plan.system.id, up_to)
+            position = str(applied.position or stream.applier.position())
+        log.info("caught_up", system=plan.system.id, changes=applied.changes,
+                 position=position)  # fmt: skip
+        return CatchUpResult(
+            rows=applied.changes, by_updated_at=False, by_stream=True, position=position
+        )
+
+    def _publish(self, system_id: str, up_to: dt.datetime) -> None:
+        """Tell the routers how far modern has applied legacy's writes (read-your-writes)."""
+        from db.cutover import set_applied_up_to
+
+        with session_scope(self.database_url) as session:
+            set_applied_up_to(session, system_id, up_to)
+
     @activity.defn(name=names.RECORD_MIGRATION_STAGE)
     @translated
     def record_migration_stage(self, request: RecordStageInput) -> None:
         """Record a stage or a gate in the engine database, for the programme dashboard."""
         from db.programme import move_system, register_system
-        from db.session import session_scope
         from domain.systems import SystemStage
 
         plan = load_plan(request.plan_path)
@@ -473,6 +511,7 @@ def check_plan(
             target = target_opener(plan.target)
         except SwitchoverError as e:
             check.problems.append(f"target: {e}")
+        _check_stream(plan, source, check)
         infos = {info.name: info for info in source.describe()}
         for table_plan in plan.tables:
             table = TableCheck(table=table_plan.source, target=table_plan.target)
@@ -505,6 +544,24 @@ def check_plan(
         if target is not None:
             target.close()
     return check
+
+
+def _check_stream(plan: MigrationPlan, source: LegacySource, check: PlanCheck) -> None:
+    """What the DBA must enable for the change stream: problems when the plan requires
+    it, warnings when it would use it if it could."""
+    mode = getattr(plan.source, "change_stream", "off")
+    if mode == "off":
+        return
+    try:
+        found = stream_problems(plan, source)
+    except SwitchoverError as e:
+        found = [str(e)]
+    lines = [f"change stream: {problem}" for problem in found]
+    if mode == "on":
+        check.problems += lines
+    elif lines:
+        check.warnings += [*lines, "change stream: not used until then; catch-up re-copies "
+                           "by updated_at and re-diffs instead"]  # fmt: skip
 
 
 def _check_keys(

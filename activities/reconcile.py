@@ -18,7 +18,10 @@ from temporalio import activity
 
 from activities import names
 from activities.errors import translated
+from adapters.change_capture import may_stream, open_stream, reconcile_at_position
 from adapters.reconciliation import Budgets, Reconciler, open_reconciler
+from adapters.reconciliation.engine import Reconciliation
+from adapters.target import PostgresTarget, open_target
 from config.log import get_logger
 from config.migration_plan import MigrationPlan, load_plan
 from config.settings import Settings
@@ -91,12 +94,14 @@ class ReconcileActivities:
             itself, so that Temporal's history stays small).
         heartbeat: called with progress notes (the activity's heartbeat).
         opener: opens a reconciler for a plan (tests hand in their own).
+        target_opener: opens the target for writing, to apply a change stream.
     """
 
     database_url: str
     budgets: Budgets = field(default_factory=Budgets)
     heartbeat: Callable[..., None] = activity.heartbeat
     opener: ReconcilerOpener = open_reconciler
+    target_opener: Callable[[Any], PostgresTarget] = open_target
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ReconcileActivities:
@@ -120,7 +125,7 @@ class ReconcileActivities:
                 only = [
                     _wire_key(reconciler.legacy, table_plan.source, key, k) for k in request.keys
                 ]
-            result = reconciler.reconcile(request.table, only=only)
+            result = self._reconcile(plan, reconciler, request.table, only)
         report = result.report
         report_id = store_report(
             self.database_url, plan.system.id, report,
@@ -139,7 +144,26 @@ class ReconcileActivities:
             differing_keys=[[report_value(v) for v in k] for k in keys],
             stopped=report.stopped,
             report_id=report_id,
+            in_flight=report.in_flight,
+            position=report.position,
         )
+
+    def _reconcile(
+        self, plan: MigrationPlan, reconciler: Reconciler, table: str, only: list[Key] | None
+    ) -> Reconciliation:
+        """The whole table at a change-stream position where the system has a stream (so
+        that writes during the compare are not differences); else as it stands."""
+        if only is None and may_stream(plan):
+            target = self.target_opener(plan.target)
+            try:
+                with open_stream(plan, reconciler.legacy, target) as stream:
+                    if stream is not None:
+                        return reconcile_at_position(
+                            reconciler, stream, table, heartbeat=lambda: self.heartbeat()
+                        )
+            finally:
+                target.close()
+        return reconciler.reconcile(table, only=only)
 
     def all(self) -> list[Callable[..., Any]]:
         return [self.reconcile_table]

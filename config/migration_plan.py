@@ -47,6 +47,11 @@ class SqlSourceConfig(_Model):
     url: str
     db_schema: str | None = Field(default=None, alias="schema")
     connect_timeout_s: int = Field(default=10, gt=0)
+    change_stream: Literal["auto", "on", "off"] = "auto"
+    """Keep the copy in step through the database's change stream (MariaDB/MySQL binlog,
+    PostgreSQL logical decoding): ``auto`` uses it when the server is ready for it and
+    falls back to ``updated_at`` and re-diffs when not; ``on`` refuses to start without
+    it; ``off`` never uses it."""
 
     def resolved(self, base: Path) -> SqlSourceConfig:
         """The config with a relative SQLite file resolved against ``base``."""

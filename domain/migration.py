@@ -84,6 +84,9 @@ class ProfileResult(BaseModel):
     system_name: str
     tables: list[TableProfile]
     batch_rows: int
+    change_stream: str | None = None
+    """The change-stream position the system's catch-up goes on from (None: no stream;
+    catch-up by ``updated_at`` and re-diffs)."""
 
 
 # --- copy -----------------------------------------------------------------------------
@@ -180,6 +183,8 @@ class ReconcileTableResult(BaseModel):
             a re-sync finds every differing key itself (``ResyncKeysInput``).
         stopped: why the diff ended early (a budget), if it did; it then fails.
         report_id: the stored report, when the engine stores one.
+        in_flight: keys legacy kept changing during a compare at a change-stream
+            ``position`` (not differences).
     """
 
     table: str
@@ -192,6 +197,8 @@ class ReconcileTableResult(BaseModel):
     differing_keys: list[KeyValues] = Field(default_factory=list)
     stopped: str | None = None
     report_id: int | None = None
+    in_flight: int = 0
+    position: str | None = None
 
 
 class ResyncKeysInput(BaseModel):
@@ -222,8 +229,19 @@ class CatchUpInput(BaseModel):
 
 
 class CatchUpResult(BaseModel):
+    """What a catch-up did: changes applied from the stream, or rows re-copied by the
+    plan's ``updated_at`` column (neither: the reconciliation's re-sync does it).
+
+    Attributes:
+        rows: changes applied, or rows re-copied.
+        by_updated_at: re-copied by ``updated_at``.
+        by_stream: applied from the change stream, up to ``position``.
+    """
+
     rows: int
-    by_updated_at: bool  # False: the plan names no updated_at column; nothing re-copied
+    by_updated_at: bool
+    by_stream: bool = False
+    position: str | None = None
 
 
 # --- gate ---------------------------------------------------------------------------
@@ -319,6 +337,9 @@ class PlanCheck(BaseModel):
     system_id: str
     problems: list[str] = Field(default_factory=list)
     tables: list[TableCheck] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+    """What works but less well than it could (a change stream the server is not ready
+    for, under ``change_stream: auto``): the check still passes."""
 
     @property
     def passed(self) -> bool:

@@ -59,7 +59,9 @@ class TableReport(BaseModel):
     ``missing``, ``extra`` and ``changed`` are samples of at most the run's sample limit;
     ``missing_count``, ``extra_count`` and ``changed_count`` count everything found.
     ``stopped`` says why a diff ended early (time or diff budget); such a report never
-    passes and its counts are lower bounds.
+    passes and its counts are lower bounds. A table kept in step by a change stream is
+    compared at a ``position`` of it: differences are those behind it, and ``in_flight``
+    counts keys legacy kept changing during the compare (not differences).
     """
 
     table: str
@@ -76,6 +78,8 @@ class TableReport(BaseModel):
     stopped: str | None = None
     method: str = "segments"
     seconds: float = 0.0
+    in_flight: int = 0
+    position: str | None = None
 
     @property
     def differences(self) -> int:
@@ -96,6 +100,8 @@ class TableReport(BaseModel):
             "extra_count": self.extra_count,
             "changed_count": self.changed_count,
             "stopped": self.stopped,
+            "in_flight": self.in_flight,
+            "position": self.position,
         }  # fmt: skip
 
 

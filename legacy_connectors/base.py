@@ -281,6 +281,12 @@ class ChangeStream(Protocol):
         """The position after the newest committed transaction."""
         ...
 
+    def start(self) -> StreamPosition:
+        """Make the stream ready to be read from now on (PostgreSQL: its slot), and the
+        position to read from: taken before a copy begins, every change the copy misses
+        comes after it. Idempotent."""
+        ...
+
     def changes(
         self,
         tables: Mapping[str, Sequence[str]],

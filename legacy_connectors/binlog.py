@@ -150,6 +150,10 @@ class BinlogChangeStream:
                 gtid = None  # MySQL: no MariaDB GTIDs; file and offset suffice
         return BinlogPosition(str(status[0]), int(status[1]), gtid)
 
+    def start(self) -> BinlogPosition:
+        """The head: the binlog keeps what follows by the server's own expiry settings."""
+        return self.head()
+
     def problems(self) -> list[str]:
         """What a DBA must enable first (``binlog_problems``), one line each."""
         with self._connect() as conn:

@@ -190,6 +190,11 @@ class PostgresLogicalStream:
         assert row is not None
         return PostgresLsn.parse(row[0])
 
+    def start(self) -> PostgresLsn:
+        """Create the slot (unless it exists) and return its position: the slot keeps
+        every change after it until ``confirm``."""
+        return create_slot(self.source, self.slot)
+
     def problems(self) -> list[str]:
         """What a DBA must enable first (``logical_problems``), one line each."""
         with _connect(self._conninfo) as conn:

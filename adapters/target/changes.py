@@ -22,22 +22,25 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
 from psycopg import sql
 
 from adapters.mapping import RowMapper
 from adapters.target.postgres import PostgresTarget
 from config.log import get_logger
-from domain.errors import PlanError
+from domain.errors import DatabaseError, PlanError
 from legacy_connectors.base import (
     ChangeStream,
     CommittedTransaction,
     Key,
     LegacySource,
+    RowChange,
     StreamPosition,
     position_from_json,
 )
@@ -62,6 +65,9 @@ class AppliedChanges:
         position: the position checkpointed last (None: nothing was there to apply).
         lag_s: per applied transaction, seconds from its commit on legacy to the commit of
             its batch on the target.
+        changed: per watched source table, the source keys the applied changes touched
+            (both keys of an update that moved one); reconciliation at a position uses
+            them to tell writes in flight from differences.
     """
 
     transactions: int = 0
@@ -71,6 +77,19 @@ class AppliedChanges:
     deletes: int = 0
     position: StreamPosition | None = None
     lag_s: list[float] = field(default_factory=list)
+    changed: dict[str, set[Key]] = field(default_factory=dict)
+
+    def add(self, other: AppliedChanges) -> None:
+        """Count ``other`` (applied after this) in these totals."""
+        self.transactions += other.transactions
+        self.changes += other.changes
+        self.batches += other.batches
+        self.upserts += other.upserts
+        self.deletes += other.deletes
+        self.position = other.position or self.position
+        self.lag_s += other.lag_s
+        for table, keys in other.changed.items():
+            self.changed.setdefault(table, set()).update(keys)
 
 
 @dataclass(frozen=True)
@@ -190,30 +209,63 @@ class ChangeApplier:
 
     # --- applying -------------------------------------------------------------------
 
-    def catch_up(self, stream: ChangeStream, *, max_changes: int | None = None) -> AppliedChanges:
+    def catch_up(
+        self,
+        stream: ChangeStream,
+        *,
+        max_changes: int | None = None,
+        watch: Collection[str] = (),
+    ) -> AppliedChanges:
         """Apply everything the stream holds after the checkpointed position (up to about
         ``max_changes``), batch by batch, then tell the stream what is safely applied.
+        The source keys changed in the ``watch`` tables come back in ``changed``.
 
         Raises:
             PlanError: no position yet (``start_at`` first), or the stream cannot resume.
             DatabaseError, LegacyReadError: as the stream and the target raise them.
         """
-        after = self.position()
-        if after is None:
-            raise PlanError(f"no change-stream position for {self.system}: start it first")
-        result = self.apply(stream.changes(self.tables, after, max_changes=max_changes))
+        with self._alone():
+            after = self.position()
+            if after is None:
+                raise PlanError(f"no change-stream position for {self.system}: start it first")
+            changes = stream.changes(self.tables, after, max_changes=max_changes)
+            result = self.apply(changes, watch=watch)
         if result.position is not None:
             stream.confirm(result.position)
         return result
 
-    def apply(self, transactions: Iterable[CommittedTransaction]) -> AppliedChanges:
+    @contextmanager
+    def _alone(self) -> Iterator[None]:
+        """Hold the system's applier lock: one applier at a time reads the position and
+        applies from it (a retried activity whose first attempt still runs waits; two
+        appliers from one position would set the target back while they overlap). The
+        lock lives on a connection of its own and goes with it if the worker dies."""
+        try:
+            lock = psycopg.connect(self.target.url, autocommit=True,
+                                   connect_timeout=self.target.connect_timeout_s)  # fmt: skip
+        except psycopg.Error as e:
+            raise DatabaseError(f"cannot reach the target database: {type(e).__name__}") from e
+        key = f"switchover-stream:{self.target.schema}:{self.system}"
+        try:
+            lock.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
+            yield
+        finally:
+            lock.close()
+
+    def apply(
+        self, transactions: Iterable[CommittedTransaction], *, watch: Collection[str] = ()
+    ) -> AppliedChanges:
         """Apply committed transactions (in commit order) in batches, each batch in one
-        target transaction with its position."""
+        target transaction with its position; keys changed in ``watch`` tables are kept."""
         self.prepare()
         result = AppliedChanges()
         batch: list[CommittedTransaction] = []
         size = 0
         for transaction in transactions:
+            for change in transaction.changes:
+                if change.table in watch:
+                    _touched(result.changed.setdefault(change.table, set()), change,
+                             self.mappers[change.table].source_key)  # fmt: skip
             batch.append(transaction)
             size += len(transaction.changes)
             if size >= self.batch_changes:
@@ -237,13 +289,7 @@ class ChangeApplier:
         total = AppliedChanges()
         while not stop():
             done = self.catch_up(stream, max_changes=self.batch_changes)
-            total.transactions += done.transactions
-            total.changes += done.changes
-            total.batches += done.batches
-            total.upserts += done.upserts
-            total.deletes += done.deletes
-            total.position = done.position or total.position
-            total.lag_s += done.lag_s
+            total.add(done)
             if on_batch is not None and done.transactions:
                 on_batch(done)
             if not done.transactions:
@@ -327,6 +373,12 @@ class ChangeApplier:
             behind += len(transaction.changes)
         seconds = 0.0 if oldest is None else max(0.0, (datetime.now(UTC) - oldest).total_seconds())
         return ChangeLag(applied, head, behind, seconds, more=behind >= limit)
+
+
+def _touched(keys: set[Key], change: RowChange, source_key: Sequence[str]) -> None:
+    keys.add(change.key)
+    if change.before is not None:
+        keys.add(tuple(change.before.get(k) for k in source_key))
 
 
 def change_applier(
