@@ -17,6 +17,8 @@ from temporalio import activity
 
 from activities import names
 from activities.errors import translated
+from adapters.change_capture import change_lag
+from adapters.target.changes import ChangeLag
 from config.log import get_logger
 from config.migration_plan import CutoverPlan, MigrationPlan, load_plan
 from config.settings import Settings
@@ -97,6 +99,24 @@ def judge(
         reconciliation_passed=reconciliation_passed,
         failures=failures,
         too_few_requests=too_few and len(failures) == 1,
+    )
+
+
+def with_lag(figures: GateFigures, lag: ChangeLag, max_lag_s: float) -> GateFigures:
+    """The figures with how far modern was behind legacy's writes, and a failure when it
+    was further than the plan allows."""
+    failures = list(figures.failures)
+    if lag.seconds_behind > max_lag_s:
+        failures.append(f"modern is {lag.seconds_behind:.0f} s behind legacy's writes "
+                        f"({lag.changes_behind}{'+' if lag.more else ''} changes; at most "
+                        f"{max_lag_s:g} s)")  # fmt: skip
+    return figures.model_copy(
+        update={
+            "lag_s": round(lag.seconds_behind, 3),
+            "changes_behind": lag.changes_behind,
+            "failures": failures,
+            "too_few_requests": figures.too_few_requests and failures == figures.failures,
+        }
     )
 
 
@@ -213,6 +233,9 @@ class CutoverActivities:
             shadow_only=request.shadow_only,
             reconciliation_passed=request.reconciliation_passed,
         )
+        lag = change_lag(plan)
+        if lag is not None:
+            figures = with_lag(figures, lag, _cutover_plan(plan).gates.max_lag_s)
         log.info(
             "gates judged",
             system=request.system_id,

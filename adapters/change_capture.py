@@ -37,6 +37,7 @@ from legacy_connectors.base import ChangeStream, ChangeStreamSource, Key, Legacy
 __all__ = [
     "IN_FLIGHT_ROUNDS",
     "SystemStream",
+    "change_lag",
     "may_stream",
     "open_stream",
     "reconcile_at_position",
@@ -182,6 +183,33 @@ def open_stream(
         yield system if system.started() else None
     finally:
         stream.close()
+
+
+def change_lag(plan: MigrationPlan) -> ChangeLag | None:
+    """How far the system's target is behind legacy (None: it has no change stream).
+
+    Raises:
+        DatabaseError: legacy or the target cannot be reached.
+    """
+    if not may_stream(plan):
+        return None
+    from adapters.target import open_target
+    from legacy_connectors import open_source
+
+    source = open_source(plan.source)
+    try:
+        stream = _stream_of(plan, source)
+        if stream is None:
+            return None
+        stream.close()
+        target = open_target(plan.target)
+        try:
+            with open_stream(plan, source, target) as system:
+                return None if system is None else system.lag()
+        finally:
+            target.close()
+    finally:
+        source.close()
 
 
 def reconcile_at_position(

@@ -214,6 +214,9 @@ class GatesPlan(_Model):
     max_mismatch_rate: float = Field(default=0.001, ge=0, le=1)
     min_requests: int = Field(default=200, ge=0)
     soak_minutes: float = Field(default=30, ge=0)
+    max_lag_s: float = Field(default=60, gt=0)
+    """With a change stream: how far (seconds) modern may be behind legacy's writes when
+    a stage is judged; further behind, the stage fails (modern answers stale data)."""
 
 
 _STICKY_KEY = re.compile(

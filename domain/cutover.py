@@ -165,6 +165,10 @@ class GateFigures(BaseModel):
     too_few_requests: bool = False
     """Modern saw fewer requests than the plan's minimum: the stage proves nothing yet,
     which is no reason to roll back (the workflow holds and asks the engineer)."""
+    lag_s: float | None = None
+    """With a change stream: seconds modern was behind legacy's writes when judged."""
+    changes_behind: int | None = None
+    """With a change stream: legacy's changes modern had not applied when judged."""
 
     @property
     def passed(self) -> bool:

@@ -26,10 +26,13 @@ import pytest
 import yaml
 from temporalio.exceptions import ApplicationError
 
+from activities.cutover import with_lag
 from activities.migrate import MigrationActivities, check_plan
 from activities.reconcile import ReconcileActivities
+from adapters.change_capture import change_lag
 from adapters.reconciliation.engine import open_reconciler
 from config.migration_plan import load_plan
+from domain.cutover import GateFigures
 from domain.migration import (
     CopyBatchInput,
     PrepareTargetInput,
@@ -198,11 +201,34 @@ def _migrated_under_writes(plan: str, engine_db_url: str, connect: Callable[[], 
     assert service.deleted, "the service deleted rows"
     # the writes have stopped: a plain compare (no stream position) finds every row exact
     migration.catch_up_table(_catch_up(plan))
+    assert _changes_behind(plan) == 0
+    conn = connect()
+    with conn.cursor() as cur:
+        cur.execute("UPDATE claim SET status = 'Z' WHERE id IN (1, 2, 3)")
+    conn.commit()
+    conn.close()
+    lag = change_lag(load_plan(plan))
+    assert lag is not None
+    assert lag.changes_behind == 3
+    assert lag.seconds_behind >= 0
+    figures = with_lag(GateFigures(requests=1, error_rate=0, p95_ms=None, mismatch_rate=None,
+                                   reconciliation_passed=True), lag, max_lag_s=0.0001)  # fmt: skip
+    assert figures.changes_behind == 3
+    assert "behind legacy's writes (3 changes" in figures.failures[0]
+    migration.catch_up_table(_catch_up(plan))
+    assert _changes_behind(plan) == 0
     with open_reconciler(load_plan(plan)) as reconciler:
         exact = reconciler.reconcile("claim").report
     assert exact.passed, exact.design_json()
     assert exact.legacy_rows == exact.target_rows
     return reports
+
+
+def _changes_behind(plan: str) -> int:
+    lag = change_lag(load_plan(plan))
+    assert lag is not None
+    assert lag.applied is not None
+    return lag.changes_behind
 
 
 def _catch_up(plan: str) -> Any:
