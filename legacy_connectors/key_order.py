@@ -17,7 +17,7 @@ from __future__ import annotations
 import heapq
 import pickle
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from operator import itemgetter
 from typing import IO, Any
 
@@ -37,12 +37,22 @@ Order = tuple[tuple[bool, Any], ...]
 Item = tuple[Order, int, Any]
 """(key order, record number, payload): what ``KeySort`` sorts and gives back."""
 
-_position = itemgetter(0, 1)
+# Sorting by the key alone is stable, so records with one key stay in file order (items are
+# added in file order and runs merged in the order they were spilled): the earlier record
+# of a repeated key comes first. Twice as fast as comparing (key, number) pairs.
+_by_key = itemgetter(0)
 
 
 def key_order(key: Key) -> Order:
     """``key`` in sortable form (None last, as SQL's NULLS LAST); one type per column."""
-    return tuple((v is None, v) for v in key)
+    return tuple([(v is None, v) for v in key])
+
+
+def key_orders(keys: Sequence[Key]) -> list[Order]:
+    """``key_order`` of each key (a list at a time: half the cost for one-column keys)."""
+    if keys and len(keys[0]) == 1:
+        return [((v is None, v),) for (v,) in keys]
+    return [key_order(k) for k in keys]
 
 
 def key_of_order(order: Order) -> Key:
@@ -92,16 +102,24 @@ class KeySort:
         if len(self._run) >= self.run_rows or self._bytes >= self.run_bytes:
             self._spill()
 
+    def extend(self, items: list[Item], size: int = 0) -> None:
+        """Several items at once (a run may then pass its limit by up to ``len(items)``);
+        ``size`` is what they weigh together."""
+        self._run.extend(items)
+        self._bytes += size
+        if len(self._run) >= self.run_rows or self._bytes >= self.run_bytes:
+            self._spill()
+
     def merged(self) -> Iterator[Item]:
         """Every item added, by key (then record number).
 
         Raises:
             RepeatedKey: two items have the same key (raised when the merge reaches them).
         """
-        self._run.sort(key=_position)
+        self._run.sort(key=_by_key)
         streams = [_unspill(f) for f in self._runs]
         previous: Item | None = None
-        for item in heapq.merge(*streams, iter(self._run), key=_position):
+        for item in heapq.merge(*streams, iter(self._run), key=_by_key):
             if previous is not None and previous[0] == item[0]:
                 raise RepeatedKey(previous, item)
             previous = item
@@ -115,7 +133,7 @@ class KeySort:
         self._run = []
 
     def _spill(self) -> None:
-        self._run.sort(key=_position)
+        self._run.sort(key=_by_key)
         # An anonymous file: the system removes it even if this process dies.
         f = tempfile.TemporaryFile(prefix="switchover-sort-")  # noqa: SIM115 - closed by close()
         run = self._run

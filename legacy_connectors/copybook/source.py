@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import bisect
 import io
+import operator
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -59,9 +60,10 @@ from legacy_connectors.copybook.decoder import (
 )
 from legacy_connectors.copybook.layout import Field, Node, areas, columns_of, flatten, lay_out
 from legacy_connectors.copybook.parser import parse_copybook
-from legacy_connectors.key_order import KeySort, Order, RepeatedKey, key_order
+from legacy_connectors.key_order import KeySort, Order, RepeatedKey, key_order, key_orders
 
 _CHUNK_BYTES = 4 << 20
+_KEY_CHUNK = 16_384  # records whose keys one step of the key pass decodes and holds
 _SAMPLE = 4096
 
 
@@ -176,18 +178,13 @@ class CopybookSource:
         key = self._checked_key(table, key)
         low: tuple[Order, Key] | None = None
         high: tuple[Order, Key] | None = None
-        previous: Order | None = None
-        in_order = True
-        for k, _number, _offset, _raw in self._located(table, key, ReadStats()):
-            o = key_order(k)
-            if low is None or o < low[0]:
-                low = (o, k)
-            if high is None or o > high[0]:
-                high = (o, k)
-            in_order = in_order and (previous is None or previous < o)
-            previous = o
-        if in_order:
-            self._in_order[(table, key)] = (self._identity(), True)
+        for chunk in self._located(table, key, ReadStats()):
+            keys = [record[0] for record in chunk]
+            orders = list(zip(key_orders(keys), keys, strict=True))
+            if orders:
+                least, most = min(orders), max(orders)
+                low = least if low is None else min(low, least)
+                high = most if high is None else max(high, most)
         return None if low is None or high is None else (low[1], high[1])
 
     def read(
@@ -226,37 +223,7 @@ class CopybookSource:
         if not self._key_ordered(table, key):
             yield from self._read_sorted(t, key, after, upto, batch_rows, stats)
             return
-        low = None if after is None else key_order(tuple(after))
-        high = None if upto is None else key_order(tuple(upto))
-        previous: Order | None = None
-        out: list[Row] = []
-        for batch in self._stream(table, stats, batch_rows=batch_rows):
-            for row in batch:
-                o = key_order(tuple(row[c] for c in key))
-                if previous is not None and not previous < o:
-                    raise LegacyReadError(
-                        f"the file is no longer in {', '.join(key)} order here: it changed "
-                        "while being read",
-                        table=table,
-                        record=row[RECORD_NUMBER],
-                        where=f"{self.data}, {table}",
-                    )
-                previous = o
-                if low is not None and o <= low:
-                    continue
-                if high is not None and o > high:
-                    if out:
-                        stats.rows += len(out)
-                        yield out
-                    return
-                out.append(row)
-                if len(out) >= batch_rows:
-                    stats.rows += len(out)
-                    yield out
-                    out = []
-        if out:
-            stats.rows += len(out)
-            yield out
+        yield from self._read_in_order(t, key, after, upto, batch_rows, stats)
 
     def segment_checksums(
         self, table: str, key: Sequence[str], columns: Sequence[str], segments: int
@@ -299,12 +266,13 @@ class CopybookSource:
         t = self._table(table)
         stats = ReadStats()
         located: dict[Key, _Located] = {}
-        for record in self._located(table, key, stats, raw=True):
-            k = record[0]
-            if k in wanted:
-                if k in located:
-                    raise self._repeated(table, key, located[k][1:3], record[1:3])
-                located[k] = record
+        for chunk in self._located(table, key, stats, raw=True):
+            for record in chunk:
+                k = record[0]
+                if k in wanted:
+                    if k in located:
+                        raise self._repeated(table, key, located[k][1:3], record[1:3])
+                    located[k] = record
         for k, (_k, number, offset, raw) in located.items():
             decoded = self._exact(t, raw, number, offset, stats)
             if decoded is not None:
@@ -642,14 +610,20 @@ class CopybookSource:
         in_order = True
         previous: tuple[Order, _Located] | None = None
         # Bad records are counted by the read that follows, not by this look.
-        for record in self._located(table, key, ReadStats()):
-            o = key_order(record[0])
-            if previous is not None and not previous[0] < o:
-                if previous[0] == o:
-                    raise self._repeated(table, key, previous[1][1:3], record[1:3])
+        for chunk in self._located(table, key, ReadStats()):
+            if not chunk:
+                continue
+            orders = key_orders([record[0] for record in chunk])
+            if previous is not None:
+                orders.insert(0, previous[0])
+                chunk = [previous[1], *chunk]
+            if not all(map(operator.lt, orders, orders[1:])):
+                at = next(i for i in range(1, len(orders)) if not orders[i - 1] < orders[i])
+                if orders[at - 1] == orders[at]:
+                    raise self._repeated(table, key, chunk[at - 1][1:3], chunk[at][1:3])
                 in_order = False
                 break
-            previous = (o, record)
+            previous = (orders[-1], chunk[-1])
         self._in_order[(table, key)] = (identity, in_order)
         return in_order
 
@@ -673,15 +647,17 @@ class CopybookSource:
 
     def _located(
         self, table: str, key: Key, stats: ReadStats, *, raw: bool = False
-    ) -> Iterator[_Located]:
-        """Every record of the table in file order with its key, decoding only the key's
-        fields; a record whose key does not decode is ``_bad``. Raw bytes only if ``raw``."""
+    ) -> Iterator[list[_Located]]:
+        """Every record of the table in file order with its key, a chunk at a time, decoding
+        only the key's fields; a record whose key does not decode is ``_bad``. Raw bytes
+        only if ``raw``."""
         t = self._table(table)
         decoder, fast = self._key_decoder(t, key)
         if not self.variable and t.segment_values is None and fast is not None:
             yield from self._located_fixed(t, key, decoder, fast, stats, raw)
             return
         pick = _picker(key)
+        chunk: list[_Located] = []
         try:
             for number, offset, rec in self._records(0):
                 if not self._in_table(t, rec, number, offset, stats):
@@ -691,18 +667,22 @@ class CopybookSource:
                 except RecordError as e:
                     self._bad(table, number, offset + e.offset, e.reason, rec, stats)
                     continue
-                yield pick(row), number, offset, rec
+                chunk.append((pick(row), number, offset, rec))
+                if len(chunk) >= _KEY_CHUNK:
+                    yield chunk
+                    chunk = []
         except _Framing as e:
             self._bad(table, e.number, e.offset, e.reason, None, stats)
+        yield chunk
 
     def _located_fixed(
         self, t: _Table, key: Key, decoder: RecordDecoder, fast: Any, stats: ReadStats, raw: bool
-    ) -> Iterator[_Located]:
+    ) -> Iterator[list[_Located]]:
         reclen = self.reclen
         decode = self.cp.decoder()
         hexed = decoder.needs_hex
         pick = _picker(key)
-        for first, buf in self._fixed_chunks(0, max(1, _CHUNK_BYTES // reclen)):
+        for first, buf in self._fixed_chunks(0, max(1, min(_KEY_CHUNK, _CHUNK_BYTES // reclen))):
             n = len(buf) // reclen
 
             def slow(k: int, buf: bytes = buf, first: int = first) -> Row | None:
@@ -720,12 +700,52 @@ class CopybookSource:
                 row = slow(n)
                 if row is not None:
                     rows.append(row)
+            keys = [(row[key[0]],) for row in rows] if len(key) == 1 else [pick(r) for r in rows]
             base = first * reclen
-            for row in rows:
-                number = row[RECORD_NUMBER]
-                offset = (number - 1) * reclen
-                rec = buf[offset - base : offset - base + reclen] if raw else b""
-                yield pick(row), number, offset, rec
+            yield [
+                (k, number, (number - 1) * reclen, buf[start : start + reclen] if raw else b"")
+                for k, number in zip(keys, [row[RECORD_NUMBER] for row in rows], strict=True)
+                for start in ((number - 1) * reclen - base,)
+            ]
+
+    def _read_in_order(
+        self,
+        t: _Table,
+        key: Key,
+        after: Key | None,
+        upto: Key | None,
+        batch_rows: int,
+        stats: ReadStats,
+    ) -> Iterator[list[Row]]:
+        """``read`` of a file in ``key`` order: streamed, checked against the range a batch
+        at a time (the first pass has checked the order)."""
+        table = t.info.name
+        identity = self._identity()
+        low = None if after is None else key_order(tuple(after))
+        high = None if upto is None else key_order(tuple(upto))
+        pick = _picker(key)
+        for batch in self._stream(table, stats, batch_rows=batch_rows):
+            if not batch:
+                continue
+            if low is not None:
+                if key_order(pick(batch[-1])) <= low:
+                    continue
+                at = next(i for i, row in enumerate(batch) if key_order(pick(row)) > low)
+                batch, low = batch[at:], None
+            if high is not None and key_order(pick(batch[-1])) > high:
+                batch = [row for row in batch if key_order(pick(row)) <= high]
+                if batch:
+                    stats.rows += len(batch)
+                    yield batch
+                break
+            stats.rows += len(batch)
+            yield batch
+        if self._identity() != identity:
+            raise LegacyReadError(
+                "the file changed while it was read; read it again",
+                table=table,
+                where=f"{self.data}, {table}",
+            )
 
     def _read_sorted(
         self,
@@ -741,10 +761,19 @@ class CopybookSource:
         low = None if after is None else key_order(tuple(after))
         high = None if upto is None else key_order(tuple(upto))
         with KeySort() as sort:
-            for k, number, offset, rec in self._located(table, key, stats, raw=True):
-                o = key_order(k)
-                if (low is None or o > low) and (high is None or o <= high):
-                    sort.add(o, number, (offset, rec), len(rec))
+            for chunk in self._located(table, key, stats, raw=True):
+                orders = key_orders([record[0] for record in chunk])
+                items = [
+                    (o, number, (offset, rec))
+                    for o, (_k, number, offset, rec) in zip(orders, chunk, strict=True)
+                ]
+                if low is not None or high is not None:
+                    items = [
+                        item
+                        for item in items
+                        if (low is None or item[0] > low) and (high is None or item[0] <= high)
+                    ]
+                sort.extend(items, sum(len(item[2][1]) for item in items))
             batch: list[tuple[int, int, bytes]] = []
             try:
                 for _o, number, (offset, rec) in sort.merged():
@@ -771,8 +800,12 @@ class CopybookSource:
         """Rows of (record number, offset, raw bytes) records, in the batch's order."""
         fast = self._compiled(t)
         reclen = self.reclen
-        whole = all(len(rec) == reclen for _n, _o, rec in batch)
-        if fast is None or self.variable or t.segment_values is not None or not whole:
+        # The records are not neighbours in the file: decode them as records 0..n-1 of one
+        # buffer, then give each its own number. Every record is whole (no record is longer
+        # than reclen) unless the file's last one is short.
+        buf = b"" if fast is None else b"".join([rec for _n, _o, rec in batch])
+        whole = fast is not None and len(buf) == len(batch) * reclen
+        if self.variable or t.segment_values is not None or not whole:
             exact = (self._exact(t, rec, number, offset, stats) for number, offset, rec in batch)
             return [row for row in exact if row is not None]
 
@@ -783,9 +816,6 @@ class CopybookSource:
                 row[RECORD_NUMBER] = k  # numbered by position, like the fast rows: see below
             return row
 
-        # The records are not neighbours in the file: decode them as records 0..n-1 of one
-        # buffer, then give each its own number.
-        buf = b"".join(rec for _n, _o, rec in batch)
         hx = buf.hex() if t.decoder.needs_hex else None
         rows: list[Row] = fast(buf, self.cp.decoder()(buf), hx, len(batch), reclen, 0, slow)
         for row in rows:
@@ -812,14 +842,15 @@ class CopybookSource:
         sample: list[Key] = []
         seen = 0
         step = 1
-        for k, _number, _offset, _raw in self._located(table, key, ReadStats()):
-            seen += 1
-            if seen % step:
-                continue
-            sample.append(k)
-            if len(sample) >= 2 * _SAMPLE:
-                sample = sample[::2]
-                step *= 2
+        for chunk in self._located(table, key, ReadStats()):
+            for k, _number, _offset, _raw in chunk:
+                seen += 1
+                if seen % step:
+                    continue
+                sample.append(k)
+                if len(sample) >= 2 * _SAMPLE:
+                    sample = sample[::2]
+                    step *= 2
         if not sample:
             return []
         if len(key) == 1 and all(
