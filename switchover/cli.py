@@ -522,8 +522,19 @@ def _dump_value(value: Any) -> Any:
 @click.argument("plan_file", metavar="PLAN", type=click.Path(dir_okay=False))
 @click.option("--table", "table", required=True, help="A table of the source (or of the plan).")
 @click.option("--limit", type=click.IntRange(min=0), default=None, help="At most this many rows.")
-def source_dump(plan_file: str, table: str, limit: int | None) -> None:
-    """Print TABLE's rows as JSON lines, in key order, columns in the source's order."""
+@click.option(
+    "--file-order",
+    is_flag=True,
+    help="Rows in the file's own record order, not the key's (file sources only).",
+)
+def source_dump(plan_file: str, table: str, limit: int | None, file_order: bool) -> None:
+    """Print TABLE's rows as JSON lines, columns in the source's order.
+
+    Rows come in the plan's key order (a file not in that order is sorted on disk), or in
+    the table's declared key order when the plan does not list it; a file table's declared
+    key is its record number, so its own order. --file-order keeps a file's own order
+    whatever the plan's key.
+    """
     from config.migration_plan import load_plan
     from legacy_connectors import RECORD_NUMBER, ROW_HASH, open_source
 
@@ -542,6 +553,10 @@ def source_dump(plan_file: str, table: str, limit: int | None) -> None:
         key = (planned.key if planned else None) or info.key
         if not key:
             key = [ROW_HASH] if plan.source.kind == "sql" else [RECORD_NUMBER]
+        if file_order:
+            if plan.source.kind == "sql":
+                raise click.UsageError("--file-order is for file sources; a sql table has none")
+            key = [RECORD_NUMBER]
         columns = [c.name for c in info.columns]
         batch = min(limit, 10_000) if limit else 10_000
         left = limit

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
+import random
 import sqlite3
+from decimal import Decimal
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -79,3 +81,53 @@ def test_exit_codes(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "record 2" in result.output
     assert "byte offset 122" in result.output
+
+
+def test_dump_a_multi_segment_file_not_in_key_order(tmp_path: Path) -> None:
+    """By the plan's key the file is sorted; --file-order keeps its own order. Each line is
+    the record the source reads, exactly."""
+    from legacy_connectors import RECORD_NUMBER
+    from tests.legacy_connectors.copybook.test_key_order import open_segmented, segmented_records
+
+    records = list(segmented_records(11, 120))
+    random.Random(11).shuffle(records)
+    source = open_segmented(tmp_path, "accounts.dat", records)
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(
+        PLAN.format(
+            source=f"{{kind: copybook, copybook: {tmp_path / 'segments.cpy'}, "
+            f"data: {tmp_path / 'accounts.dat'}, record_format: V, segment_field: KIND, "
+            "segments: {H: HEADER, D: DETAIL}}",
+            key="[ACCOUNT-ID, SEQ]",
+        ).replace("source: people", "source: DETAIL")
+    )
+
+    def dump(*options: str) -> list[dict[str, object]]:
+        args = ["source", "dump", str(plan), "--table", "DETAIL", *options]
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 0, result.output
+        return [json.loads(line) for line in result.output.splitlines()]
+
+    def as_json(rows: list[dict[str, object]]) -> list[dict[str, object]]:
+        return [json.loads(json.dumps({k: _plain(v) for k, v in r.items()})) for r in rows]
+
+    file_order = [r for b in source.read("DETAIL", [RECORD_NUMBER]) for r in b]
+    by_key = [r for b in source.read("DETAIL", ["ACCOUNT-ID", "SEQ"]) for r in b]
+    assert file_order != by_key
+    assert dump() == as_json(by_key)
+    assert dump("--file-order") == as_json(file_order)
+    assert dump("--file-order", "--limit", "3") == as_json(file_order[:3])
+
+
+def _plain(value: object) -> object:
+    return format(value, "f") if isinstance(value, Decimal) else value
+
+
+def test_file_order_is_for_file_sources(tmp_path: Path) -> None:
+    with sqlite3.connect(tmp_path / "legacy.db") as conn:
+        conn.execute("CREATE TABLE people (id INTEGER PRIMARY KEY)")
+    plan = write_plan(tmp_path, '{kind: sql, url: "sqlite:///legacy.db"}')
+    args = ["source", "dump", str(plan), "--table", "people", "--file-order"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2
+    assert "--file-order is for file sources" in result.output
