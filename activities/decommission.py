@@ -20,6 +20,7 @@ from temporalio import activity
 
 from activities import names
 from activities.errors import translated
+from adapters.change_capture import may_stream, stop_stream
 from adapters.decommission import archive_legacy as write_archive
 from adapters.decommission import freeze_legacy as freeze_source
 from adapters.storage import DocumentStore, open_store
@@ -43,6 +44,7 @@ from domain.cutover import (
 )
 from domain.errors import ConflictError, NotFoundError, PlanError
 from domain.systems import SystemStage
+from legacy_connectors import open_source
 
 log = get_logger(__name__)
 
@@ -141,6 +143,13 @@ class DecommissionActivities:
         self._known_system(request.system_id)
         now = self.clock()
         result = freeze_source(plan, self.store, now=now)
+        if may_stream(plan):
+            # frozen, legacy has nothing more to say: its slot would hold WAL for ever
+            source = open_source(plan.source)
+            try:
+                stop_stream(plan, source)
+            finally:
+                source.close()
         self._record_step(
             request, stage=SystemStage.FROZEN, kind=CutoverEventKind.LEGACY_FROZEN,
             action="legacy.frozen", note=result.detail, now=now,

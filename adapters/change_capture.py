@@ -42,6 +42,7 @@ __all__ = [
     "open_stream",
     "reconcile_at_position",
     "start_stream",
+    "stop_stream",
     "stream_problems",
 ]
 
@@ -183,6 +184,20 @@ def open_stream(
         yield system if system.started() else None
     finally:
         stream.close()
+
+
+def stop_stream(plan: MigrationPlan, source: LegacySource) -> bool:
+    """End the system's change stream on the legacy server (its PostgreSQL slot is
+    dropped): once legacy is frozen nothing follows it. True when there was one to end."""
+    stream = _stream_of(plan, source)
+    if stream is None:
+        return False
+    try:
+        stream.stop()
+    finally:
+        stream.close()
+    log.info("change_stream_stopped", system=plan.system.id)
+    return True
 
 
 def change_lag(plan: MigrationPlan) -> ChangeLag | None:

@@ -311,6 +311,11 @@ class ChangeStream(Protocol):
         frees its WAL; a binlog needs nothing)."""
         ...
 
+    def stop(self) -> None:
+        """Release what the server keeps for the stream (a PostgreSQL slot, which holds
+        WAL until it is dropped): the stream cannot resume afterwards. Idempotent."""
+        ...
+
     def problems(self) -> list[str]:
         """What keeps the stream from working, one clear line each (empty: ready)."""
         ...

@@ -162,6 +162,9 @@ class BinlogChangeStream:
     def confirm(self, position: StreamPosition) -> None:
         """Nothing to do: the server keeps its binlog by its own expiry settings."""
 
+    def stop(self) -> None:
+        """Nothing to release: the server expires its binlog by its own settings."""
+
     def close(self) -> None:
         """Nothing held between reads."""
 

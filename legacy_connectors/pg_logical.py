@@ -212,6 +212,10 @@ class PostgresLogicalStream:
                 (str(position), self.slot, str(position)),
             )
 
+    def stop(self) -> None:
+        """Drop the slot, so that the server frees the WAL it keeps for it."""
+        drop_slot(self.source, self.slot)
+
     def close(self) -> None:
         """Nothing held between reads."""
 

@@ -29,7 +29,7 @@ from temporalio.exceptions import ApplicationError
 from activities.cutover import with_lag
 from activities.migrate import MigrationActivities, check_plan
 from activities.reconcile import ReconcileActivities
-from adapters.change_capture import change_lag
+from adapters.change_capture import change_lag, stop_stream
 from adapters.reconciliation.engine import open_reconciler
 from config.migration_plan import load_plan
 from domain.cutover import GateFigures
@@ -39,6 +39,7 @@ from domain.migration import (
     ProfileInput,
     ReconcileTableInput,
 )
+from legacy_connectors import open_source
 from tests.legacy_connectors.conftest import binlog_mariadb, logical_postgres, throwaway_name
 from tests.migration.conftest import engine_db_url, mariadb, postgres_name
 
@@ -253,6 +254,20 @@ def test_the_change_stream_keeps_the_copy_in_step_and_gates_pass_under_writes(
     reports = _migrated_under_writes(plan, engine_db_url, connect)
     assert all(r.passed for r in reports), [r.model_dump() for r in reports]
     assert all(r.position for r in reports)
+    # legacy frozen: the stream ends (a PostgreSQL slot would hold its WAL for ever)
+    loaded = load_plan(plan)
+    source = open_source(loaded.source)
+    try:
+        assert stop_stream(loaded, source)
+        assert stop_stream(loaded, source)  # idempotent
+    finally:
+        source.close()
+    if legacy == "postgres_legacy":
+        with connect() as conn:
+            slots = conn.execute(
+                "SELECT count(*) FROM pg_replication_slots WHERE database = current_database()"
+            ).fetchone()
+        assert slots == (0,)
 
 
 def test_a_server_without_a_binlog_is_refused_when_required_and_skipped_when_optional(
