@@ -78,10 +78,12 @@ VERSION_HEADER = "x-switchover-version"
 # Hop-by-hop headers (RFC 9110, 7.6.1) are for one connection, not for the next hop.
 _HOP_BY_HOP = frozenset(
     {
-        "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
-        "trailer", "transfer-encoding", "upgrade", "proxy-connection", "host",
+        b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"te",
+        b"trailer", b"transfer-encoding", b"upgrade", b"proxy-connection", b"host",
     }
 )  # fmt: skip
+_VERSION_HEADER = VERSION_HEADER.encode()
+_SIDE_HEADER = {side: side.value.encode() for side in Side}
 
 
 def fence_after(options: BuiltinRouterOptions) -> float:
@@ -177,6 +179,12 @@ class CutoverProxy:
         self.setting = initial or RouterSetting()
         self.instance = instance or f"{socket.gethostname()}:{os.getpid()}"
         self.sticky = StickyKey.parse(plan.sticky_key) if plan.sticky_key else None
+        # The one request header the sticky key is read from, if any.
+        self._wanted_name = (
+            None if self.sticky is None or self.sticky.kind == "path"
+            else self.sticky.name if self.sticky.kind == "header" else "cookie"
+        )  # fmt: skip
+        self._wanted = self._wanted_name.encode("latin-1") if self._wanted_name else None
         self.ignore: list[IgnorePath] = [parse_ignore_path(p) for p in plan.shadow_ignore]
         self.bases = {Side.LEGACY: plan.legacy_url, Side.MODERN: plan.modern_url}
         self.figures = _Figures()
@@ -426,7 +434,8 @@ class CutoverProxy:
     def _route(self, method: str, sticky: str | None) -> tuple[Side, bool]:
         """A read's side, and whether it is shadowed."""
         setting = self.setting
-        side = choose_side(setting, method, sticky, self._random.randrange(100))
+        drawn = self._random.randrange(100) if sticky is None else 0
+        side = choose_side(setting, method, sticky, drawn)
         if (
             sticky is not None
             and len(self.recent)
@@ -439,23 +448,17 @@ class CutoverProxy:
         return side, shadow
 
     async def _proxy(self, scope: Scope, receive: Receive, send: Send) -> None:
-        raw_headers: list[tuple[bytes, bytes]] = scope["headers"]
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in raw_headers}
         method = scope["method"]
-        sticky = self.sticky.value(scope["path"], headers) if self.sticky else None
-        forwarded = [
-            (k, v)
-            for k, v in raw_headers
-            if k.decode("latin-1").lower() not in _HOP_BY_HOP and k.lower() != b"x-forwarded-for"
-        ]
-        client_addr = scope.get("client")
-        prior = headers.get("x-forwarded-for")
-        if client_addr:
-            chain = f"{prior}, {client_addr[0]}" if prior else client_addr[0]
-            forwarded.append((b"x-forwarded-for", chain.encode("latin-1")))
-        elif prior:
-            forwarded.append((b"x-forwarded-for", prior.encode("latin-1")))
-        target = scope["raw_path"].decode("latin-1") if scope.get("raw_path") else scope["path"]
+        forwarded, wanted, has_body = _pass_on(scope["headers"], scope.get("client"),
+                                               self._wanted)  # fmt: skip
+        sticky = None
+        if self.sticky is not None:
+            headers = {}
+            if wanted is not None and self._wanted_name is not None:
+                headers[self._wanted_name] = wanted.decode("latin-1")
+            sticky = self.sticky.value(scope["path"], headers)
+        raw_path = scope.get("raw_path")
+        target = raw_path.decode("latin-1") if raw_path else scope["path"]
         if scope.get("query_string"):
             target += "?" + scope["query_string"].decode("latin-1")
 
@@ -464,8 +467,9 @@ class CutoverProxy:
             return
         side, shadow = self._route(method, sticky)
         version = self.setting.version
+        # A read's body (rare) is read whole so the read can be retried.
+        body = await _read_body(receive) if has_body else b""
         if shadow:
-            body = await _read_body(receive)
             shadow_task = asyncio.ensure_future(
                 self._fetch_whole(side.other, method, target, forwarded, body, version)
             )
@@ -473,8 +477,6 @@ class CutoverProxy:
                                        keep=True)  # fmt: skip
             self._spawn(self._compare(answer, shadow_task, side.other, version))
             return
-        # A read's body (rare) is read whole so the read can be retried.
-        body = await _read_body(receive)
         await self._relay(side, method, target, forwarded, body, version, send, keep=False)
 
     async def _write(
@@ -546,8 +548,19 @@ class CutoverProxy:
             self.figures.request(version, side, error=True, seconds=time.perf_counter() - started)
             await _send_gateway_error(send, e, side, version)
             return None
-        kept: bytearray | None = bytearray() if keep else None
         error = response.status >= 500
+        whole = response.whole
+        if whole is not None:
+            # The usual case: the whole answer came with its head; one message each.
+            response.close()
+            await send(_start(response.status, response.headers, side, version))
+            await send({"type": "http.response.body", "body": whole, "more_body": False})
+            self.figures.request(version, side, error=error, seconds=time.perf_counter() - started)
+            if not keep or len(whole) > self.options.max_compare_bytes:
+                return None
+            encoding = response.header(b"content-encoding")
+            return _Answer(response.status, _decoded(whole, encoding))
+        kept: bytearray | None = bytearray() if keep else None
         try:
             await send(_start(response.status, response.headers, side, version))
             # Each chunk is held until the next one comes, so the last one goes out with
@@ -633,9 +646,10 @@ def _decoded(body: bytes, encoding: bytes | None) -> bytes:
 def _start(
     status: int, raw_headers: list[tuple[bytes, bytes]], side: Side, version: int
 ) -> Message:
-    headers = [(k, v) for k, v in raw_headers if k.lower().decode("latin-1") not in _HOP_BY_HOP]
-    headers.append((VERSION_HEADER.encode(), str(version).encode()))
-    headers.append((b"x-switchover-side", side.value.encode()))
+    # The upstream client gives header names lower-cased.
+    headers = [(k, v) for k, v in raw_headers if k not in _HOP_BY_HOP]
+    headers.append((_VERSION_HEADER, b"%d" % version))
+    headers.append((b"x-switchover-side", _SIDE_HEADER[side]))
     return {"type": "http.response.start", "status": status, "headers": headers}
 
 
@@ -681,6 +695,36 @@ async def _send_json(send: Send, status: int, data: Any, version: int) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def _pass_on(
+    raw_headers: list[tuple[bytes, bytes]], client: tuple[str, int] | None, wanted: bytes | None
+) -> tuple[list[tuple[bytes, bytes]], bytes | None, bool]:
+    """One pass over a request's headers: those to pass on (hop-by-hop ones left out,
+    this client added to X-Forwarded-For), the value of the one named ``wanted`` (the
+    sticky key's header or the cookies), and whether a body follows."""
+    forwarded: list[tuple[bytes, bytes]] = []
+    found: bytes | None = None
+    prior: bytes | None = None
+    has_body = False
+    for name, value in raw_headers:
+        lowered = name.lower()
+        if lowered == wanted:
+            found = value
+        if lowered in _HOP_BY_HOP:
+            has_body = has_body or lowered == b"transfer-encoding"
+        elif lowered == b"x-forwarded-for":
+            prior = value if prior is None else prior + b", " + value
+        else:
+            if lowered == b"content-length":
+                has_body = value.strip() != b"0"
+            forwarded.append((name, value))
+    if client:
+        address = client[0].encode("latin-1")
+        forwarded.append((b"x-forwarded-for", prior + b", " + address if prior else address))
+    elif prior:
+        forwarded.append((b"x-forwarded-for", prior))
+    return forwarded, found, has_body
 
 
 async def _read_body(receive: Receive) -> bytes:
