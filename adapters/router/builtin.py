@@ -1,12 +1,12 @@
-"""The built-in router: our own proxy (``adapters.router.proxy``), steered through the
-engine database by the controller here (``BuiltinRouter``).
+"""The built-in router's controller: ``BuiltinRouter`` steers one system's builtin
+proxies (``adapters.router.proxy``, served by ``adapters.router.serving``) through the
+engine database.
 
-``run_proxy`` serves the proxy under uvicorn in front of a system's legacy and modern
-services; any number of proxy processes can run for one system. The controller writes
-the system's ``cutover_states`` row (the setting, the write hold, through ``db.cutover``)
-and reads back what the proxies report (their acknowledgements, their part in the hold,
-their figures). The proxy reaches the database only through a ``RouterStore``
-(``adapters.router.store``), so it can be tested in memory.
+It writes the live setting and the write hold, and reads back what the proxies report
+(their acknowledgements, their part in the hold, their figures), all through a
+``ControllerStore`` (``adapters.router.store``); the proxies reach the same database
+through a ``RouterStore``. Neither holds the other's code: any number of proxy processes
+can run for one system, each following the database on its own.
 
 The write hold at the switch of the system of record (``hold_writes`` then
 ``release_writes``; see docs/cutover.md): the controller sets the hold and waits until
@@ -18,21 +18,16 @@ until every proxy has let its held writes go there.
 from __future__ import annotations
 
 import datetime as dt
-import logging
-import os
-import socket
 import time
-from dataclasses import dataclass
 
 import httpx
-from sqlalchemy.orm import Session
 
 from adapters.router.proxy import ADMIN_PREFIX, VERSION_HEADER, CutoverProxy, live_within
 from adapters.router.routing import probe_sides
-from adapters.router.store import SqlRouterStore
+from adapters.router.store import ControllerStore, ProxyReport, SqlRouterStore
 from adapters.router.writes import HoldState
 from config.log import get_logger
-from config.migration_plan import CutoverPlan, MigrationPlan, load_plan
+from config.migration_plan import MigrationPlan
 from config.settings import Settings
 from domain.cutover import (
     CutoverPhase,
@@ -55,57 +50,21 @@ def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-# --- running it ---------------------------------------------------------------------------
-
-
 def build_proxy(
     plan: MigrationPlan, settings: Settings, *, port: int | None = None
 ) -> CutoverProxy:
-    """The proxy app for a plan's system, steered through the settings' engine database."""
-    cutover = _cutover(plan)
-    instance = f"{socket.gethostname()}:{os.getpid()}" + (f":{port}" if port else "")
-    store = SqlRouterStore(settings.resolved_database_url, plan.system.id, instance)
-    return CutoverProxy(cutover, plan.system.id, store=store, instance=instance)
+    """The proxy app for a plan's system (see ``adapters.router.serving``)."""
+    from adapters.router.serving import build_proxy as build
+
+    return build(plan, settings, port=port)
 
 
 def run_proxy(plan_path: str, settings: Settings, host: str, port: int) -> None:
-    """Serve the built-in router for a plan's system until interrupted (blocks).
+    """Serve the built-in router for a plan's system until interrupted (blocks); see
+    ``adapters.router.serving.run_proxy``. Here for ``switchover router``."""
+    from adapters.router.serving import run_proxy as run
 
-    Args:
-        plan_path: the migration plan; its ``cutover`` section names both services.
-        settings: where the engine database is.
-        host: address to listen on.
-        port: port to listen on.
-    """
-    import uvicorn
-
-    plan = load_plan(plan_path)
-    app = build_proxy(plan, settings, port=port)
-    # httpx logs every request's URL at INFO: a path may carry a citizen's id, and a line
-    # per request would cost more than the proxying.
-    for noisy in ("httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    log.info("router starting", system=plan.system.id, host=host, port=port)
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        log_level="warning",
-        access_log=False,  # request lines may carry citizens' ids
-        lifespan="on",
-        timeout_graceful_shutdown=10,
-        server_header=False,  # the upstream's own Server and Date headers pass through
-        date_header=False,
-    )
-
-
-def _cutover(plan: MigrationPlan) -> CutoverPlan:
-    if plan.cutover is None:
-        raise RouterError(f"the plan for {plan.system.id} has no cutover section")
-    return plan.cutover
-
-
-# --- the router the cutover activities use -------------------------------------------------
+    run(plan_path, settings, host, port)
 
 
 class BuiltinRouter:
@@ -125,12 +84,17 @@ class BuiltinRouter:
         settings: Settings,
         *,
         phase: CutoverPhase | None = None,
+        store: ControllerStore | None = None,
     ) -> None:
+        if plan.cutover is None:
+            raise RouterError(f"the plan for {plan.system.id} has no cutover section")
         self.plan = plan
-        self.cutover = _cutover(plan)
+        self.cutover = plan.cutover
         self.options = self.cutover.builtin
         self.system_id = plan.system.id
-        self.database_url = settings.resolved_database_url
+        self.store: ControllerStore = store or SqlRouterStore(
+            settings.resolved_database_url, plan.system.id, instance="controller"
+        )
         self.phase = phase
         self.client = httpx.Client(timeout=5, trust_env=False)
 
@@ -143,19 +107,7 @@ class BuiltinRouter:
         Raises:
             RouterError: no proxy took the new version within ``apply_timeout_s``.
         """
-        from db.cutover import cutover_state, set_cutover_state
-        from db.session import session_scope
-
-        with session_scope(self.database_url) as session:
-            state = cutover_state(session, self.system_id)
-            phase = self.phase or (state.phase if state is not None else None)
-            if phase is None:
-                phase = (
-                    CutoverPhase.SHADOW
-                    if setting.shadow and setting.modern_percent == 0
-                    else CutoverPhase.STAGE
-                )
-            stored = set_cutover_state(session, self.system_id, phase=phase, setting=setting)
+        stored = self.store.set_setting(setting, self.phase)
         self._wait_for(stored.version)
 
     def _wait_for(self, version: int) -> None:
@@ -164,7 +116,7 @@ class BuiltinRouter:
         while True:
             if self.options.proxy_urls:
                 waiting = [url for url in waiting if self._proxy_version(url) < version]
-            elif self._acknowledged(version):
+            elif self.store.acknowledged(version):
                 waiting = []
             if not waiting:
                 return
@@ -183,23 +135,6 @@ class BuiltinRouter:
         except (httpx.HTTPError, ValueError):
             return -1
 
-    def _acknowledged(self, version: int) -> bool:
-        from sqlalchemy import func, select
-
-        from db.models import RouterMetricWindow
-        from db.session import session_scope
-
-        with session_scope(self.database_url) as session:
-            count = session.scalar(
-                select(func.count())
-                .select_from(RouterMetricWindow)
-                .where(
-                    RouterMetricWindow.system_id == self.system_id,
-                    RouterMetricWindow.setting_version >= version,
-                )
-            )
-        return bool(count)
-
     def current(self) -> RouterSetting:
         """What the first listed proxy serves; with none listed, the stored live setting."""
         if self.options.proxy_urls:
@@ -210,11 +145,7 @@ class BuiltinRouter:
                 return RouterSetting.model_validate(response.json())
             except (httpx.HTTPError, ValueError) as e:
                 raise RouterError(f"cannot read the proxy's setting at {url}: {e}") from e
-        from db.cutover import cutover_state, setting_of
-        from db.session import session_scope
-
-        with session_scope(self.database_url) as session:
-            return setting_of(cutover_state(session, self.system_id))
+        return self.store.live().setting
 
     def health(self) -> RouterHealth:
         """Each side's answer to the plan's health path, as the first proxy sees it (or
@@ -231,13 +162,7 @@ class BuiltinRouter:
 
     def metrics(self, since: dt.datetime, *, setting_version: int | None = None) -> RouterMetrics:
         """Every proxy's stored windows since ``since``, added up per side."""
-        from db.cutover import router_metrics
-        from db.session import session_scope
-
-        with session_scope(self.database_url) as session:
-            return router_metrics(
-                session, self.system_id, since=since, setting_version=setting_version
-            )
+        return self.store.metrics(since, setting_version)
 
     # --- the write hold at the switch of the system of record ---
 
@@ -253,13 +178,9 @@ class BuiltinRouter:
                 released to the old system of record (no write is lost), and holding again
                 may succeed.
         """
-        from db.cutover import hold_writes
-        from db.session import session_scope
-
         started = time.monotonic()
-        with session_scope(self.database_url) as session:
-            state = hold_writes(session, self.system_id, max_s=self.options.hold_max_s)
-            hold_id, max_s = state.hold_id, state.hold_max_s or self.options.hold_max_s
+        hold = self.store.hold(self.options.hold_max_s)
+        hold_id, max_s = hold.hold_id, hold.max_s or self.options.hold_max_s
         deadline = started + max_s / 2
         in_flight = 0
         while True:
@@ -290,14 +211,9 @@ class BuiltinRouter:
             time.sleep(min(0.05, self.options.poll_s / 4))
 
     def _give_up(self, hold_id: int) -> None:
-        from db.cutover import cutover_state, release_writes
-        from db.session import session_scope
-
-        with session_scope(self.database_url) as session:
-            state = cutover_state(session, self.system_id)
-            if state is not None and state.hold_id == hold_id:
-                release_writes(session, self.system_id, hold_id=hold_id,
-                               system_of_record=state.system_of_record)  # fmt: skip
+        live = self.store.live()
+        if live.hold.hold_id == hold_id:
+            self.store.release(live.setting.system_of_record, hold_id=hold_id)
 
     def release_writes(
         self, system_of_record: Side, *, modern_percent: int | None = None
@@ -314,36 +230,29 @@ class BuiltinRouter:
         Raises:
             RouterError: a proxy did not take the release within ``apply_timeout_s``.
         """
-        from db.cutover import cutover_state, release_writes
-        from db.session import session_scope
-
         margin = self.options.poll_s + 1.0
-        with session_scope(self.database_url) as session:
-            state = cutover_state(session, self.system_id)
-            if state is None or state.hold_state is WriteHold.NONE:
-                return ReleaseWritesResult(released=False, detail="no write hold is in force")
-            hold_id = state.hold_id
-            done = state.hold_state is WriteHold.RELEASED
-            if done and state.system_of_record is not system_of_record:
+        live = self.store.live()
+        hold, record = live.hold, live.setting.system_of_record
+        if hold.state is WriteHold.NONE:
+            return ReleaseWritesResult(released=False, detail="no write hold is in force")
+        hold_id = hold.hold_id
+        done = hold.state is WriteHold.RELEASED
+        if done and record is not system_of_record:
+            return ReleaseWritesResult(
+                released=False, detail=f"hold {hold_id} was released to {record.value}"
+            )
+        if not done:
+            ends = (hold.started_at or _utcnow()) + dt.timedelta(seconds=hold.max_s)
+            ran_out = [
+                p for p in self._live_proxies()
+                if p.hold_id == hold_id and p.hold_state != HoldState.HOLDING
+            ]  # fmt: skip
+            if ran_out or _utcnow() + dt.timedelta(seconds=margin) >= ends:
                 return ReleaseWritesResult(
                     released=False,
-                    detail=f"hold {hold_id} was released to {state.system_of_record.value}",
+                    detail=f"write hold {hold_id} ran out before the release: hold again",
                 )
-            if not done:
-                ends = (state.hold_started_at or _utcnow()) + dt.timedelta(
-                    seconds=state.hold_max_s or 0
-                )
-                ran_out = [
-                    p for p in self._live_proxies(session)
-                    if p.hold_id == hold_id and p.hold_state != HoldState.HOLDING
-                ]  # fmt: skip
-                if ran_out or _utcnow() + dt.timedelta(seconds=margin) >= ends:
-                    return ReleaseWritesResult(
-                        released=False,
-                        detail=f"write hold {hold_id} ran out before the release: hold again",
-                    )
-            setting = release_writes(session, self.system_id, hold_id=hold_id,
-                                     system_of_record=system_of_record,
+        setting = self.store.release(system_of_record, hold_id=hold_id,
                                      modern_percent=modern_percent)  # fmt: skip
         return self._wait_released(hold_id, setting)
 
@@ -375,32 +284,9 @@ class BuiltinRouter:
                 )
             time.sleep(min(0.05, self.options.poll_s / 4))
 
-    def _live_proxies(self, session: Session | None = None) -> list[_ProxySeen]:
-        """The live proxies' last reports (in ``session`` when given: a second session
-        in the same thread would wait on the first's lock under SQLite)."""
-        from db.cutover import live_proxies
-        from db.session import session_scope
-
-        seen_since = _utcnow() - dt.timedelta(seconds=live_within(self.options))
-        if session is None:
-            with session_scope(self.database_url) as own:
-                return self._live_proxies(own)
-        return [
-            _ProxySeen(p.setting_version, p.hold_id, p.hold_state, p.in_flight_writes,
-                       p.held_writes)
-            for p in live_proxies(session, self.system_id, seen_since=seen_since)
-        ]  # fmt: skip
+    def _live_proxies(self) -> list[ProxyReport]:
+        """The last reports of the proxies the controller counts live."""
+        return self.store.proxies(_utcnow() - dt.timedelta(seconds=live_within(self.options)))
 
     def close(self) -> None:
         self.client.close()
-
-
-@dataclass(frozen=True)
-class _ProxySeen:
-    """One live proxy's last report."""
-
-    setting_version: int
-    hold_id: int
-    hold_state: str
-    in_flight_writes: int
-    held_writes: int

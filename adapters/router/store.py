@@ -1,12 +1,15 @@
-"""The engine database as the builtin proxy sees it: a small interface, its SQLAlchemy
-implementation, and an in-memory one for tests.
+"""The engine database as the builtin router sees it: two small interfaces, their
+SQLAlchemy implementations, and an in-memory one of both for tests.
 
-A proxy reads one thing (``read``: the live setting, the write hold and the
-applied-up-to mark, all from the system's ``cutover_states`` row in one query) and
-writes three: its figures (``store``), its report (``report``: heartbeat, hold taken,
-writes in flight) and citizens' recent writes for the other proxies
-(``share_writes``). The controller (``BuiltinRouter``) talks to the database through
-``db.cutover`` directly.
+The proxy (``RouterStore``) reads one thing (``read``: the live setting, the write hold
+and the applied-up-to mark, all from the system's ``cutover_states`` row in one query)
+and writes three: its figures (``store``), its report (``report``: heartbeat, hold
+taken, writes in flight) and citizens' recent writes for the other proxies
+(``share_writes``).
+
+The controller (``ControllerStore``, used by ``BuiltinRouter``) sets the live setting and
+the write hold, and reads back what the proxies reported: their acknowledgements, their
+part in the hold, their figures.
 
 Every call blocks: the proxy runs them in a thread.
 """
@@ -17,9 +20,20 @@ import datetime as dt
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from domain.cutover import RouterSetting, Side, WriteHold, empty_histogram
+from domain.cutover import (
+    CutoverPhase,
+    RouterMetrics,
+    RouterSetting,
+    Side,
+    SideMetrics,
+    WriteHold,
+    empty_histogram,
+)
+
+if TYPE_CHECKING:
+    from db.models import CutoverState
 
 
 @dataclass
@@ -109,34 +123,73 @@ class RouterStore(Protocol):
         ...
 
 
+class ControllerStore(Protocol):
+    """The engine database, as the controller of one system's builtin proxies uses it."""
+
+    def live(self) -> LiveState:
+        """The live setting, write hold and applied-up-to mark."""
+        ...
+
+    def set_setting(self, setting: RouterSetting, phase: CutoverPhase | None) -> RouterSetting:
+        """Make ``setting`` the live one (its version rises only when the split changes).
+
+        Args:
+            phase: the phase stored with it; None keeps the stored one (a first setting
+                is then ``shadow`` when it only shadows, else ``stage``).
+
+        Returns:
+            The setting as stored, with its version.
+        """
+        ...
+
+    def acknowledged(self, version: int) -> bool:
+        """Whether some proxy has stored a window for ``version`` or a later one."""
+        ...
+
+    def proxies(self, seen_since: dt.datetime) -> list[ProxyReport]:
+        """The last report of every proxy heard from since ``seen_since``."""
+        ...
+
+    def metrics(self, since: dt.datetime, setting_version: int | None) -> RouterMetrics:
+        """Every proxy's figures since ``since``, added up per side."""
+        ...
+
+    def hold(self, max_s: float) -> HoldOrder:
+        """Order a write hold of at most ``max_s`` (a hold still in force is kept)."""
+        ...
+
+    def release(
+        self, system_of_record: Side, *, hold_id: int, modern_percent: int | None = None
+    ) -> RouterSetting:
+        """Release hold ``hold_id`` with the setting naming ``system_of_record``, together.
+
+        Raises:
+            ConflictError: that hold is not the one in force.
+        """
+        ...
+
+
 class SqlRouterStore:
-    """``RouterStore`` on the engine database (SQLite or PostgreSQL)."""
+    """``RouterStore`` and ``ControllerStore`` on the engine database (SQLite or
+    PostgreSQL), through ``db.cutover``."""
 
     def __init__(self, database_url: str, system_id: str, instance: str) -> None:
         self.database_url = database_url
         self.system_id = system_id
         self.instance = instance  # the proxy's name in its metric windows
 
+    # --- RouterStore (the proxy) ---
+
     def read(self) -> LiveState:
-        from db.cutover import cutover_state, setting_of
+        from db.cutover import cutover_state
         from db.session import session_scope
 
         with session_scope(self.database_url) as session:
-            state = cutover_state(session, self.system_id)
-            if state is None:
-                return LiveState()
-            return LiveState(
-                setting=setting_of(state),
-                hold=HoldOrder(
-                    state.hold_id, state.hold_state, state.hold_max_s or 0.0, state.hold_started_at
-                ),
-                applied_up_to=state.applied_up_to,
-            )
+            return _live_state(cutover_state(session, self.system_id))
 
     def store(self, windows: Windows, start: dt.datetime, end: dt.datetime) -> None:
         from db.cutover import record_metric_window
         from db.session import session_scope
-        from domain.cutover import SideMetrics
 
         with session_scope(self.database_url) as session:
             for (version, side), tally in windows.items():
@@ -174,15 +227,106 @@ class SqlRouterStore:
         with session_scope(self.database_url) as session:
             return recent_writes(session, self.system_id, after_id=after_id)
 
+    # --- ControllerStore (the controller) ---
+
+    def live(self) -> LiveState:
+        return self.read()
+
+    def set_setting(self, setting: RouterSetting, phase: CutoverPhase | None) -> RouterSetting:
+        from db.cutover import cutover_state, set_cutover_state
+        from db.session import session_scope
+
+        with session_scope(self.database_url) as session:
+            if phase is None:
+                state = cutover_state(session, self.system_id)
+                phase = state.phase if state is not None else _first_phase(setting)
+            return set_cutover_state(session, self.system_id, phase=phase, setting=setting)
+
+    def acknowledged(self, version: int) -> bool:
+        from sqlalchemy import func, select
+
+        from db.models import RouterMetricWindow
+        from db.session import session_scope
+
+        with session_scope(self.database_url) as session:
+            count = session.scalar(
+                select(func.count())
+                .select_from(RouterMetricWindow)
+                .where(
+                    RouterMetricWindow.system_id == self.system_id,
+                    RouterMetricWindow.setting_version >= version,
+                )
+            )
+        return bool(count)
+
+    def proxies(self, seen_since: dt.datetime) -> list[ProxyReport]:
+        from db.cutover import live_proxies
+        from db.session import session_scope
+
+        with session_scope(self.database_url) as session:
+            return [
+                ProxyReport(p.instance, p.setting_version, p.hold_id, p.hold_state,
+                            p.in_flight_writes, p.held_writes)
+                for p in live_proxies(session, self.system_id, seen_since=seen_since)
+            ]  # fmt: skip
+
+    def metrics(self, since: dt.datetime, setting_version: int | None) -> RouterMetrics:
+        from db.cutover import router_metrics
+        from db.session import session_scope
+
+        with session_scope(self.database_url) as session:
+            return router_metrics(
+                session, self.system_id, since=since, setting_version=setting_version
+            )
+
+    def hold(self, max_s: float) -> HoldOrder:
+        from db.cutover import hold_writes
+        from db.session import session_scope
+
+        with session_scope(self.database_url) as session:
+            return _live_state(hold_writes(session, self.system_id, max_s=max_s)).hold
+
+    def release(
+        self, system_of_record: Side, *, hold_id: int, modern_percent: int | None = None
+    ) -> RouterSetting:
+        from db.cutover import release_writes
+        from db.session import session_scope
+
+        with session_scope(self.database_url) as session:
+            return release_writes(session, self.system_id, hold_id=hold_id,
+                                  system_of_record=system_of_record,
+                                  modern_percent=modern_percent)  # fmt: skip
+
+
+def _first_phase(setting: RouterSetting) -> CutoverPhase:
+    only_shadows = setting.shadow and setting.modern_percent == 0
+    return CutoverPhase.SHADOW if only_shadows else CutoverPhase.STAGE
+
+
+def _live_state(state: CutoverState | None) -> LiveState:
+    from db.cutover import setting_of
+
+    if state is None:
+        return LiveState()
+    return LiveState(
+        setting=setting_of(state),
+        hold=HoldOrder(
+            state.hold_id, state.hold_state, state.hold_max_s or 0.0, state.hold_started_at
+        ),
+        applied_up_to=state.applied_up_to,
+    )
+
 
 class MemoryRouterStore:
-    """``RouterStore`` in memory, shared by the proxies of one test, with the controller's
-    side (``set_setting``, ``hold``, ``release``, ``mark``) for the test to drive."""
+    """``RouterStore`` and ``ControllerStore`` in memory, shared by the proxies and the
+    controller of one test; ``mark`` stands in for the catch-up, ``fail`` for a database
+    that went away."""
 
     def __init__(self, setting: RouterSetting | None = None) -> None:
         self.state = LiveState(setting=setting or RouterSetting())
         self.windows: list[tuple[dt.datetime, dt.datetime, Windows]] = []
         self.reports: dict[str, ProxyReport] = {}
+        self.seen: dict[str, dt.datetime] = {}
         self.shared: list[tuple[int, str, dt.datetime]] = []
         self.fail = False  # make every call fail, as an unreachable database would
         self._lock = threading.Lock()
@@ -208,6 +352,7 @@ class MemoryRouterStore:
         self._check()
         with self._lock:
             self.reports[report.instance] = report
+            self.seen[report.instance] = dt.datetime.now(dt.UTC)
 
     def share_writes(self, writes: Sequence[tuple[str, dt.datetime]]) -> None:
         self._check()
@@ -221,33 +366,91 @@ class MemoryRouterStore:
         with self._lock:
             return [w for w in self.shared if w[0] > after_id and (mark is None or w[2] > mark)]
 
-    # --- the controller's side ---
+    # --- ControllerStore ---
 
-    def set_setting(self, **changes: object) -> RouterSetting:
-        setting = self.state.setting.model_copy(
-            update={**changes, "version": self.state.setting.version + 1}
+    def live(self) -> LiveState:
+        self._check()
+        return self.state
+
+    def set_setting(
+        self, setting: RouterSetting, phase: CutoverPhase | None = None
+    ) -> RouterSetting:
+        self._check()
+        live = self.state.setting
+        split = (setting.modern_percent, setting.shadow, setting.system_of_record)
+        if split == (live.modern_percent, live.shadow, live.system_of_record):
+            return live
+        stored = setting.model_copy(update={"version": live.version + 1})
+        self.state = replace(self.state, setting=stored)
+        return stored
+
+    def acknowledged(self, version: int) -> bool:
+        with self._lock:
+            return any(key[0] >= version for _, _, windows in self.windows for key in windows)
+
+    def proxies(self, seen_since: dt.datetime) -> list[ProxyReport]:
+        self._check()
+        with self._lock:
+            return [r for name, r in sorted(self.reports.items()) if self.seen[name] >= seen_since]
+
+    def metrics(self, since: dt.datetime, setting_version: int | None = None) -> RouterMetrics:
+        self._check()
+        totals = {Side.LEGACY: SideMetrics(), Side.MODERN: SideMetrics()}
+        compared = mismatched = 0
+        with self._lock:
+            for _, end, windows in self.windows:
+                for (version, side), tally in windows.items():
+                    if end <= since or setting_version not in (None, version):
+                        continue
+                    totals[side] = totals[side].add(
+                        SideMetrics(requests=tally.requests, errors=tally.errors,
+                                    latency_histogram=list(tally.histogram))
+                    )  # fmt: skip
+                    compared += tally.compared
+                    mismatched += tally.mismatched
+        return RouterMetrics(legacy=totals[Side.LEGACY], modern=totals[Side.MODERN],
+                             shadow_compared=compared, shadow_mismatched=mismatched)  # fmt: skip
+
+    def hold(self, max_s: float) -> HoldOrder:
+        self._check()
+        now = dt.datetime.now(dt.UTC)
+        hold = self.state.hold
+        if hold.state is WriteHold.HOLDING and hold.remaining_s(now) > 0:
+            return hold  # still in force: kept
+        hold = HoldOrder(hold.hold_id + 1, WriteHold.HOLDING, max_s, now)
+        self.state = replace(self.state, hold=hold)
+        return hold
+
+    def release(
+        self,
+        system_of_record: Side,
+        *,
+        hold_id: int | None = None,
+        modern_percent: int | None = None,
+    ) -> RouterSetting:
+        self._check()
+        hold = self.state.hold
+        if hold_id not in (None, hold.hold_id) or hold.state is WriteHold.NONE:
+            from domain.errors import ConflictError
+
+            raise ConflictError(f"hold {hold_id} is not the one in force")
+        live = self.state.setting
+        percent = live.modern_percent if modern_percent is None else modern_percent
+        setting = live
+        if (live.system_of_record, live.modern_percent) != (system_of_record, percent):
+            setting = live.model_copy(update={"system_of_record": system_of_record,
+                                              "modern_percent": percent,
+                                              "version": live.version + 1})  # fmt: skip
+        if setting.system_of_record is not live.system_of_record:
+            self.state = replace(self.state, applied_up_to=None)
+            with self._lock:
+                self.shared.clear()
+        self.state = replace(
+            self.state, setting=setting, hold=replace(hold, state=WriteHold.RELEASED)
         )
-        self.state = replace(self.state, setting=setting)
         return setting
 
-    def hold(self, max_s: float) -> int:
-        hold_id = self.state.hold.hold_id + 1
-        hold = HoldOrder(hold_id, WriteHold.HOLDING, max_s, dt.datetime.now(dt.UTC))
-        self.state = replace(self.state, hold=hold)
-        return hold_id
-
-    def release(self, system_of_record: Side, modern_percent: int | None = None) -> None:
-        setting = self.state.setting.model_copy(
-            update={
-                "system_of_record": system_of_record,
-                "modern_percent": self.state.setting.modern_percent
-                if modern_percent is None
-                else modern_percent,
-                "version": self.state.setting.version + 1,
-            }
-        )
-        hold = replace(self.state.hold, state=WriteHold.RELEASED)
-        self.state = replace(self.state, setting=setting, hold=hold)
+    # --- the catch-up's side ---
 
     def mark(self, up_to: dt.datetime) -> None:
         self.state = replace(self.state, applied_up_to=up_to)
