@@ -6,11 +6,20 @@ small JSON answer, optionally after a simulated service time), the proxy
 (``run_proxy``, steered by a SQLite engine database, half the citizens on each side,
 both sides the same service), and the load generator: ``wrk`` (Debian's package) with a
 Lua script giving each request its own citizen id, or, when wrk is missing, an asyncio
-raw-socket client in a subprocess. Each measurement is preceded by a warm-up.
+raw-socket client in a subprocess. Each measurement is preceded by a warm-up; direct and
+proxied loads alternate ``--repeat`` times against the same running service, and the
+ratio and p50 added reported are the medians of the pairs (the machine is shared, so
+single runs vary).
 
-    .venv/bin/python bench/router.py [--duration 10] [--connections 32] [--service-ms 0 5]
+Throughput on two shared cores also depends on what else runs, so the CPU time the proxy
+and the service each spent per request (from /proc) is reported too: it does not move
+with the load of other work.
 
-The aim: p50 added under 2 ms, throughput at least 0.7 of direct.
+    .venv/bin/python bench/router.py [--duration 10] [--connections 1 32] [--service-ms 0 5]
+                                     [--repeat 3]
+
+The aim (issue 11): throughput at least 0.5 of direct against a service that answers at
+once, with p50 added under 1 ms.
 """
 
 from __future__ import annotations
@@ -99,6 +108,18 @@ class Result:
     p50_ms: float
     p99_ms: float
     errors: int
+    requests: int = 0
+    proxy_cpu_us: float | None = None  # CPU time per request, when measured
+    service_cpu_us: float | None = None
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User and system CPU time a process has used (Linux), None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def run_wrk(url: str, seconds: float, connections: int, script: Path) -> Result:
@@ -109,7 +130,7 @@ def run_wrk(url: str, seconds: float, connections: int, script: Path) -> Result:
     line = next(line for line in output.splitlines() if line.startswith("{"))
     data = json.loads(line)
     return Result(data["requests"] / data["seconds"], data["p50_us"] / 1000,
-                  data["p99_us"] / 1000, data["errors"])  # fmt: skip
+                  data["p99_us"] / 1000, data["errors"], data["requests"])  # fmt: skip
 
 
 async def _raw_client(host: str, port: int, seconds: float, connections: int) -> dict[str, Any]:
@@ -157,7 +178,7 @@ def run_raw(url: str, seconds: float, connections: int) -> Result:
     ).stdout  # fmt: skip
     data = json.loads(output)
     return Result(data["requests"] / data["seconds"], data["p50_us"] / 1000,
-                  data["p99_us"] / 1000, data["errors"])  # fmt: skip
+                  data["p99_us"] / 1000, data["errors"], data["requests"])  # fmt: skip
 
 
 # --- the proxy ------------------------------------------------------------------------------------
@@ -213,16 +234,43 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.kill()
 
 
+def measured(
+    load: Any,
+    url: str,
+    seconds: float,
+    connections: int,
+    processes: tuple[subprocess.Popen[bytes], subprocess.Popen[bytes]],
+) -> Result:
+    """One load run, with the CPU time the service and the proxy spent per request."""
+    service, proxy = processes
+    service_before, proxy_before = cpu_seconds(service.pid), cpu_seconds(proxy.pid)
+    result: Result = load(url, seconds, connections)
+    service_after, proxy_after = cpu_seconds(service.pid), cpu_seconds(proxy.pid)
+    if result.requests and service_before is not None and service_after is not None:
+        result.service_cpu_us = (service_after - service_before) / result.requests * 1e6
+    if result.requests and proxy_before is not None and proxy_after is not None:
+        result.proxy_cpu_us = (proxy_after - proxy_before) / result.requests * 1e6
+    return result
+
+
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--connections", type=int, nargs="+", default=[1, 32])
     parser.add_argument("--service-ms", type=float, nargs="+", default=[0.0, 5.0])
+    parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--client", choices=["auto", "wrk", "python"], default="auto")
     args = parser.parse_args()
     use_wrk = args.client == "wrk" or (args.client == "auto" and shutil.which("wrk"))
-    rows: list[tuple[str, int, str, Result]] = []
+    # (service, connections) -> pairs of (direct, proxied)
+    pairs: dict[tuple[str, int], list[tuple[Result, Result]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         script = folder / "citizens.lua"
@@ -250,31 +298,49 @@ def main() -> None:
                 wait_for_port(upstream_port)
                 wait_for_port(proxy_port)
                 for connections in args.connections:
-                    for name, port in (("direct", upstream_port), ("proxy", proxy_port)):
-                        url = f"http://127.0.0.1:{port}"
-                        load(url, args.warmup, connections)
-                        result = load(url, args.duration, connections)
-                        rows.append((f"{service_ms:g} ms", connections, name, result))
+                    runs = pairs.setdefault((f"{service_ms:g} ms", connections), [])
+                    for _ in range(args.repeat):
+                        pair = []
+                        for port in (upstream_port, proxy_port):
+                            url = f"http://127.0.0.1:{port}"
+                            load(url, args.warmup, connections)
+                            pair.append(measured(load, url, args.duration, connections,
+                                                 (upstream, proxy)))  # fmt: skip
+                        runs.append((pair[0], pair[1]))
             finally:
                 stop(proxy)
                 stop(upstream)
 
     client = "wrk -t1" if use_wrk else "python raw-socket client"
-    print(f"\nbuiltin router vs direct: {args.duration:g} s each, load from {client}, "
-          f"{os.cpu_count()} cores shared by load, proxy and service\n")  # fmt: skip
+    print(f"\nbuiltin router vs direct: {args.duration:g} s each, {args.repeat} pairs, load "
+          f"from {client}, {os.cpu_count()} cores shared by load, proxy and service\n")  # fmt: skip
     print(f"{'service':>8} {'conns':>5} {'path':>7} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} "
-          f"{'errors':>6}")  # fmt: skip
-    for service, connections, name, result in rows:
-        print(f"{service:>8} {connections:>5} {name:>7} {result.rps:>8.0f} {result.p50_ms:>7.2f} "
-              f"{result.p99_ms:>7.2f} {result.errors:>6}")  # fmt: skip
+          f"{'errors':>6} {'service CPU':>11} {'proxy CPU':>9}")  # fmt: skip
+    for (service, connections), runs in pairs.items():
+        for direct, proxied in runs:
+            for name, result in (("direct", direct), ("proxy", proxied)):
+                service_used = _us(result.service_cpu_us)
+                proxy_used = _us(result.proxy_cpu_us) if name == "proxy" else ""
+                print(f"{service:>8} {connections:>5} {name:>7} {result.rps:>8.0f} "
+                      f"{result.p50_ms:>7.2f} {result.p99_ms:>7.2f} {result.errors:>6} "
+                      f"{service_used:>11} {proxy_used:>9}")  # fmt: skip
     print()
-    for i in range(0, len(rows), 2):
-        service, connections, _, direct = rows[i]
-        proxied = rows[i + 1][3]
-        print(f"service {service}, {connections} connection(s): p50 added "
-              f"{proxied.p50_ms - direct.p50_ms:+.2f} ms, p99 added "
-              f"{proxied.p99_ms - direct.p99_ms:+.2f} ms, throughput "
-              f"{proxied.rps / direct.rps:.2f} of direct")  # fmt: skip
+    for (service, connections), runs in pairs.items():
+        ratios = [proxied.rps / direct.rps for direct, proxied in runs]
+        added = [proxied.p50_ms - direct.p50_ms for direct, proxied in runs]
+        proxy_cpu = [p.proxy_cpu_us for _, p in runs if p.proxy_cpu_us is not None]
+        service_cpu = [p.service_cpu_us for _, p in runs if p.service_cpu_us is not None]
+        cpu = ""
+        if proxy_cpu and service_cpu:
+            cpu = (f"; proxy CPU {median(proxy_cpu):.0f} us a request, "
+                   f"{median(proxy_cpu) / median(service_cpu):.1f}x the service's")  # fmt: skip
+        print(f"service {service}, {connections} connection(s): throughput "
+              f"{median(ratios):.2f} of direct (pairs {min(ratios):.2f}-{max(ratios):.2f}), "
+              f"p50 added {median(added):+.2f} ms{cpu}")  # fmt: skip
+
+
+def _us(value: float | None) -> str:
+    return f"{value:.0f} us" if value is not None else "-"
 
 
 if __name__ == "__main__":
