@@ -54,12 +54,19 @@ def _packed(values: np.ndarray, digits: int, size: int) -> np.ndarray:
     return (nibbles[:, 0::2] << 4) | nibbles[:, 1::2]
 
 
-def generate(path: Path, records: int, chunk: int = 500_000) -> None:
-    """A cp037 fixed-length file of ``records`` varied records, written in chunks."""
+def generate(
+    path: Path, records: int, chunk: int = 500_000, order: np.ndarray | None = None
+) -> None:
+    """A cp037 fixed-length file of ``records`` varied records, written in chunks; record
+    ``k`` is the ``order[k]``-th customer (default: the k-th, so in CUST-ID order)."""
     with path.open("wb") as fh:
         for start in range(0, records, chunk):
             n = min(chunk, records - start)
-            i = np.arange(start, start + n, dtype=np.int64)
+            i = (
+                np.arange(start, start + n, dtype=np.int64)
+                if order is None
+                else order[start : start + n].astype(np.int64)
+            )
             columns = [
                 (i + 1).astype(">u4").view(np.uint8).reshape(n, 4),
                 _text_column(SURNAMES, 20, i),
