@@ -37,6 +37,8 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import make_url
 
+from domain.workflow_ids import cutover_id, migration_id
+
 SYSTEM_ID = "legacy-benefits"
 SCHEMA = "benefits"
 FROZEN = "legacy system frozen"
@@ -597,7 +599,7 @@ async def migrate_cut_over_and_retire(
 
     story = StoryLog()
     service = ModernService()
-    cutover = client.get_workflow_handle(f"cutover/{SYSTEM_ID}")
+    cutover = client.get_workflow_handle(cutover_id(SYSTEM_ID))
     # A cutover left running by an interrupted demo would be followed instead.
     with suppress(RPCError):
         await cutover.terminate("a new demo run begins")
@@ -614,13 +616,13 @@ async def migrate_cut_over_and_retire(
                 mainframe = await client.start_workflow(
                     MigrateSystemWorkflow.run,
                     MigrateSystemInput(plan_path=str(mainframe_plan), batch_max_rows=1000),
-                    id=f"migrate-{PAYMENTS_ID}",
+                    id=migration_id(PAYMENTS_ID),
                     task_queue=TASK_QUEUE_WORKFLOWS,
                 )
             migration = await client.start_workflow(
                 MigrateSystemWorkflow.run,
                 MigrateSystemInput(plan_path=str(system.plan_path), batch_max_rows=100),
-                id=f"migrate-{SYSTEM_ID}",
+                id=migration_id(SYSTEM_ID),
                 task_queue=TASK_QUEUE_WORKFLOWS,
             )
             if mainframe is not None:
@@ -633,7 +635,7 @@ async def migrate_cut_over_and_retire(
             result = await _follow_migration(migration, engineer=engineer, say=say, story=story)
             copied = sum(t.rows_copied for t in result.tables.values())
             say(f"   copied {copied} rows, reconciled exactly, caught up; cutover started")
-            cutover = client.get_workflow_handle(f"cutover/{SYSTEM_ID}")
+            cutover = client.get_workflow_handle(cutover_id(SYSTEM_ID))
             seen: tuple[Any, ...] = ()
             deadline = time.monotonic() + timeout_s
             injected = closed = False

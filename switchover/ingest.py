@@ -29,6 +29,7 @@ from domain.digitise import (
     RecordStatus,
 )
 from domain.errors import BadInputError, ServiceUnavailableError
+from domain.workflow_ids import digitise_id
 from switchover.temporal import connect
 from workflows.digitise import DigitiseBatchWorkflow, DigitiseFormWorkflow
 
@@ -65,7 +66,7 @@ def store_file(store: DocumentStore, path: Path) -> DocumentRef:
 
 
 def workflow_id_for(document: DocumentRef) -> str:
-    return f"digitise-{document.document_id}"
+    return digitise_id(document.document_id)
 
 
 async def start_one(

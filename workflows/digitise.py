@@ -44,6 +44,7 @@ with workflow.unsafe.imports_passed_through():
         SaveExtractionInput,
     )
     from domain.forms import ExtractedField, FormExtraction
+    from domain.workflow_ids import digitise_id
 
 from workflows.calls import BRIEF, LEGACY_MATCH, OCR, QUICK, call
 
@@ -345,7 +346,7 @@ class DigitiseBatchWorkflow:
                 break
             for document in page.documents:
                 await workflow.wait_condition(lambda: len(self._in_flight) < batch.max_concurrent)
-                child_id = f"digitise-{document.document_id}"
+                child_id = digitise_id(document.document_id)
                 self._in_flight.add(child_id)
                 try:
                     await workflow.start_child_workflow(
