@@ -32,6 +32,9 @@ RECONCILE_TABLE = "reconcile_table"
 RESYNC_KEYS = "resync_keys"
 CATCH_UP_TABLE = "catch_up_table"
 RECORD_MIGRATION_STAGE = "record_migration_stage"
+# People's decisions about a migration (activities.decisions): RecordDecisionInput -> None.
+AUTHORISE_DECISION = "authorise_decision"  # NotPermittedError (refusal recorded) unless engineer
+RECORD_DECISION = "record_decision"  # the accepted decision, in the audit trail
 
 # Cutover (workflows.cutover; activities.cutover): the router and the gates.
 APPLY_ROUTER_SETTING = "apply_router_setting"  # ApplySettingInput -> RouterSetting

@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from domain.errors import PlanError
+from domain.migration import DEFAULT_HEARTBEAT_TIMEOUT_S
 
 _TRANSFORM = re.compile(
     r"^(strip|upper|lower|title|int|ebcdic-packed|date:.+|decimal:\d+|null_if:.*|map:.+"
@@ -399,6 +400,10 @@ class MigrationPlan(_Model):
     target: TargetPlan
     tables: list[TablePlan] = Field(min_length=1)
     batch_rows: int = Field(default=10_000, gt=0)
+    heartbeat_timeout_s: float = Field(default=DEFAULT_HEARTBEAT_TIMEOUT_S, gt=0, le=3600)
+    """Seconds a copy may go without reporting progress before its worker counts as dead
+    and another worker resumes the copy from the last key it reported. A copy reports
+    after every load of ``batch_rows``: raise this if one load takes longer."""
     cutover: CutoverPlan | None = None
     decommission: DecommissionPlan = Field(default_factory=DecommissionPlan)
 

@@ -20,6 +20,11 @@ from pydantic import BaseModel, Field
 KeyValues = list[Any]
 """One row's key, values in the key's column order."""
 
+DEFAULT_HEARTBEAT_TIMEOUT_S = 30.0
+"""How long a copy may be silent before its worker counts as dead and another resumes it
+from the last key it reported. A copy heartbeats after every load of ``batch_rows``, so
+this is short; a plan whose loads take longer says so (``heartbeat_timeout_s``)."""
+
 
 class MigrationStage(StrEnum):
     """The migration stages this workflow runs, in order (DESIGN.md, migration flow)."""
@@ -59,6 +64,8 @@ class RunState(StrEnum):
     STOPPED = "stopped"  # reached the stage asked for with --until
     CANCELLED = "cancelled"
     ABORTED = "aborted"
+    FAILED = "failed"  # the run failed (Temporal's word; never the workflow's own state)
+    TERMINATED = "terminated"  # ended from outside, by Temporal's terminate
 
 
 # --- profile --------------------------------------------------------------------------
@@ -133,7 +140,7 @@ class CopyTableInput(BaseModel):
     paused: bool = False
     parent_workflow_id: str | None = None
     run_number: int = 1  # continue-as-new generation
-    heartbeat_timeout_s: float = Field(default=120.0, gt=0)
+    heartbeat_timeout_s: float = Field(default=DEFAULT_HEARTBEAT_TIMEOUT_S, gt=0)
     """Silence this long from a copy activity means its worker died: it is retried, from
     the last key it reported."""
 
@@ -254,12 +261,49 @@ class GateAction(StrEnum):
 
 
 class GateDecision(BaseModel):
-    """The engineer's answer to a failed gate."""
+    """The engineer's answer to a failed gate.
+
+    ``decided_by`` is checked: the workflow refuses anyone who is not an active engineer
+    in the engine database, and records the decision in the audit trail.
+    """
 
     table: str
     action: GateAction
     reason: str | None = None
     decided_by: str = "engineer"
+
+
+class RunControlAction(StrEnum):
+    PAUSE = "pause"
+    RESUME = "resume"
+    CANCEL = "cancel"
+
+
+class RunControl(BaseModel):
+    """An engineer's pause, resume or cancel of a system's migration (checked and audited
+    like a ``GateDecision``)."""
+
+    action: RunControlAction
+    actor: str
+    reason: str | None = None
+
+
+class RecordDecisionInput(BaseModel):
+    """A person's decision about a migration, for the audit trail.
+
+    Attributes:
+        actor: who decided.
+        action: what, e.g. ``migration.gate_accept`` or ``migration.pause``.
+        system_id: the system whose migration it is.
+        detail: the table, the engineer's reason, the workflow and update ids.
+        accepted: False when the workflow refused it (the role check failed).
+    """
+
+    actor: str
+    action: str
+    system_id: str
+    detail: dict[str, Any] = Field(default_factory=dict)
+    accepted: bool = True
 
 
 # --- the system's run ----------------------------------------------------------------
@@ -275,7 +319,8 @@ class MigrateSystemInput(BaseModel):
     """Rows per copy activity (each heartbeats after every batch of the plan's
     ``batch_rows``): fewer activities cost less set-up, a retry resumes where it was."""
     batches_per_run: int = Field(default=50, gt=0)
-    heartbeat_timeout_s: float = Field(default=120.0, gt=0)
+    heartbeat_timeout_s: float = Field(default=DEFAULT_HEARTBEAT_TIMEOUT_S, gt=0)
+    """The plan's ``heartbeat_timeout_s``: for the copies and the catch-up."""
 
 
 class TableStatus(BaseModel):
@@ -295,6 +340,8 @@ class MigrationStatus(BaseModel):
     state: RunState = RunState.RUNNING
     tables: dict[str, TableStatus] = Field(default_factory=dict)
     copy_started_at: datetime | None = None
+    reason: str | None = None
+    """Why the run waits, stopped or was cancelled, for people."""
 
 
 class MigrateSystemResult(BaseModel):
@@ -302,6 +349,8 @@ class MigrateSystemResult(BaseModel):
     state: RunState
     stage: MigrationStage
     tables: dict[str, TableStatus]
+    reason: str | None = None
+    """Why it was aborted or cancelled (``MigrationStatus.reason``)."""
 
 
 class RecordStageInput(BaseModel):

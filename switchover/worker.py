@@ -95,6 +95,7 @@ async def run_workers(
 def production_activities(settings: Settings) -> ActivitySet:
     """The real activities, wired to the storage, database and templates the settings name."""
     from activities.cutover import CutoverActivities
+    from activities.decisions import DecisionActivities
     from activities.decommission import DecommissionActivities
     from activities.digitise import DigitiseActivities, OcrActivities
     from activities.migrate import MigrationActivities
@@ -106,9 +107,11 @@ def production_activities(settings: Settings) -> ActivitySet:
     reconcile = ReconcileActivities.from_settings(settings)
     cutover = CutoverActivities.from_settings(settings)
     decommission = DecommissionActivities.from_settings(settings)
+    decisions = DecisionActivities.from_settings(settings)
+    io_activities = [*io.all(), *migration.all(), *reconcile.all(), *cutover.all()]
     return ActivitySet(
         ocr=ocr.all(),
-        io=[*io.all(), *migration.all(), *reconcile.all(), *cutover.all(), *decommission.all()],
+        io=[*io_activities, *decommission.all(), *decisions.all()],
         close=lambda: _close_all(ocr.close, io.close),
     )
 

@@ -6,6 +6,12 @@ reconcile → gate → catch-up (re-copy what changed, reconcile again, gate aga
 that fails its gate waits, durably, for the engineer: re-sync the differing keys, accept
 with a reason, or abort. Every stage and gate is recorded for the programme dashboard.
 
+Engineers decide a gate (``decide_gate``) and pause, resume or cancel the run
+(``control``) by updates: the workflow checks in the engine database that the person is
+an active engineer, refuses anyone else whatever client they use, and records every
+decision, refusals too, in the audit trail before it answers. (The ``pause``, ``resume``
+and ``cancel`` signals stay for runs and tools that used them; they check no one.)
+
 ``CopyTableWorkflow`` copies one table in key order, one activity per key range; each
 activity heartbeats its last key so a retry resumes there, and the workflow continues as
 new every few batches so its history stays bounded at any row count. It answers a
@@ -19,10 +25,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ChildWorkflowError, WorkflowAlreadyStartedError
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    ChildWorkflowError,
+    FailureError,
+    WorkflowAlreadyStartedError,
+)
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
@@ -45,19 +58,27 @@ with workflow.unsafe.imports_passed_through():
         ProfileInput,
         ProfileResult,
         ReconcileTableResult,
+        RecordDecisionInput,
         RecordStageInput,
+        RunControl,
+        RunControlAction,
         RunState,
         TableProfile,
         TableState,
         TableStatus,
     )
+    from domain.workflow_ids import copy_id, cutover_id
 
-from workflows.calls import COPY, PROFILE, QUICK, ROUTER, ReconcileRounds, call
+from workflows.calls import BRIEF, COPY, PROFILE, QUICK, ROUTER, ReconcileRounds, call
 from workflows.cutover import CutoverRunInput, CutoverWorkflow, read_cutover_plan
 
 AUTO_RESYNC_ROUNDS = 3
 """In catch-up, differences are changes made during the copy: re-sync them this many
 times by itself before asking the engineer."""
+DECISIONS_CHECKED = "migrate-decisions-checked"
+"""The patch behind checking a gate decision's engineer and recording it in the audit
+trail. A run that took a decision before it replays as it ran, and goes on taking its
+decisions unchecked (a patch holds for the whole run); every other run checks them."""
 
 
 def _elapsed(since: datetime | None) -> float:
@@ -196,7 +217,17 @@ class MigrateSystemWorkflow:
 
     @workflow.run
     async def run(self, request: MigrateSystemInput) -> MigrateSystemResult:
+        result = await self._stages(request)
+        # A decision that ended the run (abort, cancel) is answered once it is recorded.
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return result
+
+    async def _stages(self, request: MigrateSystemInput) -> MigrateSystemResult:
         self._plan_path = request.plan_path
+        # The plan's heartbeat timeout: a catch-up on a dead worker resumes as soon as a copy.
+        catch_up = dataclasses.replace(
+            COPY, heartbeat=timedelta(seconds=request.heartbeat_timeout_s)
+        )
         status = self._status
         status.stage = MigrationStage.PROFILE
         profile = await call(
@@ -243,7 +274,7 @@ class MigrateSystemWorkflow:
             await call(
                 names.CATCH_UP_TABLE,
                 CatchUpInput(plan_path=request.plan_path, table=table.table, since=since),
-                COPY,
+                catch_up,
                 result_type=CatchUpResult,
             )
             if self._cancelled or not await self._gate(table.table, auto_rounds=AUTO_RESYNC_ROUNDS):
@@ -274,7 +305,7 @@ class MigrateSystemWorkflow:
                     decommission=request.until is not MigrationStage.CUTOVER,
                     caught_up_at=caught_up_at,
                 ),
-                id=f"cutover/{system_id}",
+                id=cutover_id(system_id),
                 parent_close_policy=ParentClosePolicy.ABANDON,
             )
         self._status.stage = MigrationStage.CUTOVER
@@ -290,7 +321,7 @@ class MigrateSystemWorkflow:
                 return
             entry = self._status.tables[table.table]
             entry.state = TableState.PAUSED if self._paused else TableState.COPYING
-            child_id = f"{workflow.info().workflow_id}/copy/{table.table}"
+            child_id = copy_id(workflow.info().workflow_id, table.table)
             handle = await workflow.start_child_workflow(
                 CopyTableWorkflow.run,
                 CopyTableInput(
@@ -310,8 +341,10 @@ class MigrateSystemWorkflow:
             self._copying[table.table] = child_id
             try:
                 result = await handle
-            except ChildWorkflowError:
+            except ChildWorkflowError as e:
                 entry.state = TableState.FAILED  # the run fails with the copy's reason
+                self._status.state = RunState.FAILED
+                self._status.reason = f"the copy of {table.table} failed: {root_message(e)}"
                 raise
             finally:
                 self._copying.pop(table.table, None)
@@ -333,17 +366,20 @@ class MigrateSystemWorkflow:
         while not report.passed:
             await self._table(table, TableState.AWAITING_DECISION)
             self._status.state = RunState.AWAITING_DECISION
-            await self._record(
-                "reconciling",
-                note=f"gate failed for {table}: {report.missing} missing, {report.extra} extra, "
-                f"{report.changed} changed{'; ' + report.stopped if report.stopped else ''}; "
-                "waiting for the engineer",
-                reconciliation_passed=False,
+            found = (
+                f"gate failed for {table}: {report.missing} missing, {report.extra} extra, "
+                f"{report.changed} changed{'; ' + report.stopped if report.stopped else ''}"
             )
+            self._status.reason = f"{found}; waiting for an engineer to re-sync, accept or abort"
+            await self._record(
+                "reconciling", note=f"{found}; waiting for the engineer",
+                reconciliation_passed=False,
+            )  # fmt: skip
             await workflow.wait_condition(lambda: table in self._decisions or self._cancelled)
-            self._status.state = RunState.RUNNING
             if self._cancelled:
                 return False
+            self._status.state = RunState.RUNNING
+            self._status.reason = None
             decision = self._decisions.pop(table)
             self._status.tables[table].decision = decision
             if decision.action is GateAction.ACCEPT:
@@ -355,11 +391,10 @@ class MigrateSystemWorkflow:
                 return True
             if decision.action is GateAction.ABORT:
                 self._status.state = RunState.ABORTED
-                await self._record(
-                    "reconciling",
-                    note=f"aborted at the gate for {table} "
-                    f"by {decision.decided_by}: {decision.reason}",
+                self._status.reason = (
+                    f"aborted at the gate for {table} by {decision.decided_by}: {decision.reason}"
                 )
+                await self._record("reconciling", note=self._status.reason)
                 return False
             report = await rounds.until_passed(resync_first=True)
         await self._table(table, TableState.PASSED)
@@ -368,17 +403,109 @@ class MigrateSystemWorkflow:
     @workflow.update
     async def decide_gate(self, decision: GateDecision) -> str:
         """The engineer's answer to a table's failed gate: re-sync, accept (with a reason),
-        or abort."""
+        or abort.
+
+        The engineer's role is checked in the engine database first (anyone else is
+        refused with ``NotPermittedError``), and the decision is in the audit trail before
+        the answer.
+        """
+        if not workflow.patched(DECISIONS_CHECKED):
+            self._decisions[decision.table] = decision
+            return f"{decision.action.value} {decision.table}"
+        action = f"migration.gate_{decision.action.value}"
+        detail = {"table": decision.table, "reason": decision.reason}
+        await self._authorise(decision.decided_by, action, detail)
+        self._check_decision(decision)  # the state may have moved on during the check
         self._decisions[decision.table] = decision
+        await self._audit(decision.decided_by, action, detail)
         return f"{decision.action.value} {decision.table}"
 
     @decide_gate.validator
     def _check_decision(self, decision: GateDecision) -> None:
         entry = self._status.tables.get(decision.table)
-        if entry is None or entry.state is not TableState.AWAITING_DECISION:
-            raise ValueError(f"table {decision.table} is not waiting for a decision")
+        if self._cancelled or entry is None or entry.state is not TableState.AWAITING_DECISION:
+            waiting = [t for t, e in self._status.tables.items()
+                       if e.state is TableState.AWAITING_DECISION]  # fmt: skip
+            raise ApplicationError(
+                f"table {decision.table} is not waiting for a decision"
+                + (f" ({', '.join(waiting)} is)" if waiting else " (no table is)"),
+                type="ConflictError",
+            )
+        if decision.table in self._decisions:
+            raise ApplicationError(
+                f"a decision for {decision.table} is already being carried out",
+                type="ConflictError",
+            )
         if decision.action is not GateAction.RESYNC and not (decision.reason or "").strip():
-            raise ValueError(f"{decision.action.value} needs a reason")
+            raise ApplicationError(f"{decision.action.value} needs a reason", type="BadInputError")
+
+    @workflow.update
+    async def control(self, request: RunControl) -> str:
+        """An engineer's pause, resume or cancel of the whole run: checked and recorded in
+        the audit trail like a gate decision."""
+        action = f"migration.{request.action.value}"
+        detail = {"reason": request.reason}
+        await self._authorise(request.actor, action, detail)
+        self._check_control(request)  # the state may have moved on during the check
+        by = f"by {request.actor}" + (f": {request.reason}" if request.reason else "")
+        if request.action is RunControlAction.PAUSE:
+            await self._pause()
+            self._status.reason = f"paused {by}"
+        elif request.action is RunControlAction.RESUME:
+            await self._resume()
+        else:
+            await self._cancel()
+            self._status.reason = f"cancelled {by}"
+        await self._audit(request.actor, action, detail)
+        return f"{request.action.value} accepted for {self._system_id()}"
+
+    @control.validator
+    def _check_control(self, request: RunControl) -> None:
+        if not request.actor.strip():
+            raise ApplicationError("a decision needs the engineer's name", type="BadInputError")
+        refused = None
+        if self._cancelled:
+            refused = "it is cancelled already"
+        elif request.action is RunControlAction.PAUSE and self._paused:
+            refused = "it is paused already"
+        elif request.action is RunControlAction.PAUSE and self._status.stage not in (
+            MigrationStage.PROFILE,
+            MigrationStage.COPY,
+        ):
+            refused = f"only a copy pauses, and the run is at {self._status.stage.value}"
+        elif request.action is RunControlAction.RESUME and not self._paused:
+            refused = "it is not paused"
+        if refused:
+            raise ApplicationError(
+                f"cannot {request.action.value} the migration of {self._system_id()}: {refused}",
+                type="ConflictError",
+            )
+
+    async def _authorise(self, actor: str, action: str, detail: Mapping[str, object]) -> None:
+        """Refuse (and record the refusal of) anyone who is not an active engineer."""
+        try:
+            await call(names.AUTHORISE_DECISION, self._decision(actor, action, detail), BRIEF)
+        except ActivityError as e:
+            cause = e.cause
+            if isinstance(cause, ApplicationError) and cause.type == "NotPermittedError":
+                raise ApplicationError(cause.message, type="NotPermittedError") from None
+            raise
+
+    async def _audit(self, actor: str, action: str, detail: Mapping[str, object]) -> None:
+        await call(names.RECORD_DECISION, self._decision(actor, action, detail), BRIEF)
+
+    def _decision(
+        self, actor: str, action: str, detail: Mapping[str, object]
+    ) -> RecordDecisionInput:
+        update = workflow.current_update_info()
+        ids = {"workflow_id": workflow.info().workflow_id,
+               "update_id": update.id if update else None}  # fmt: skip
+        return RecordDecisionInput(
+            actor=actor, action=action, system_id=self._system_id(), detail={**detail, **ids}
+        )
+
+    def _system_id(self) -> str:
+        return self._status.system_id or workflow.info().workflow_id
 
     # --- control -------------------------------------------------------------------------
 
@@ -389,22 +516,33 @@ class MigrateSystemWorkflow:
 
     @workflow.signal
     async def pause(self) -> None:
-        """Pause every table's copy after its current batch."""
-        self._paused = True
-        self._status.state = RunState.PAUSED
-        await self._tell_copies("pause")
+        """Pause every table's copy after its current batch (unchecked: ``control``)."""
+        await self._pause()
 
     @workflow.signal
     async def resume(self) -> None:
-        self._paused = False
-        self._status.state = RunState.RUNNING
-        await self._tell_copies("resume")
+        await self._resume()
 
     @workflow.signal
     async def cancel(self) -> None:
         """Stop: copies end after their current batch, a waiting gate stops waiting."""
+        await self._cancel()
+
+    async def _pause(self) -> None:
+        self._paused = True
+        self._status.state = RunState.PAUSED
+        await self._tell_copies("pause")
+
+    async def _resume(self) -> None:
+        self._paused = False
+        self._status.state = RunState.RUNNING
+        self._status.reason = None
+        await self._tell_copies("resume")
+
+    async def _cancel(self) -> None:
         self._cancelled = True
         self._status.state = RunState.CANCELLED
+        self._status.reason = "cancelled"
         await self._tell_copies("cancel")
 
     async def _tell_copies(self, signal: str) -> None:
@@ -453,9 +591,22 @@ class MigrateSystemWorkflow:
 
     def _result(self, state: RunState) -> MigrateSystemResult:
         self._status.state = state
+        if state not in (RunState.CANCELLED, RunState.ABORTED):
+            self._status.reason = None
         return MigrateSystemResult(
             system_id=self._status.system_id or "",
             state=state,
             stage=self._status.stage,
             tables=self._status.tables,
+            reason=self._status.reason,
         )
+
+
+def root_message(error: BaseException) -> str:
+    """The innermost failure's message: what went wrong, not the layers it went through
+    (a child workflow's activity's ``LegacyReadError`` names the file, record and offset)."""
+    message = str(error)
+    while isinstance(error, FailureError) and error.cause is not None:
+        error = error.cause
+        message = getattr(error, "message", None) or str(error) or message
+    return message

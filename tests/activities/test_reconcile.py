@@ -48,6 +48,7 @@ from tests.adapters.reconciliation.conftest import (  # noqa: F401 (module fixtu
     target_url,
 )
 from tests.migration.conftest import (  # noqa: F401 (module fixtures)
+    decision_activities,
     engine_db_url,
     load_electors,
     mariadb_name,
@@ -251,7 +252,8 @@ async def test_the_migration_gate_runs_on_the_real_reconciliation(
     workers = build_workers(
         local_env.client,
         ActivitySet(ocr=[], io=[*MigrationActivities(engine_db_url).all(),
-                                reconcile.reconcile_table, plan_reader(engine_db_url)]),
+                                reconcile.reconcile_table, plan_reader(engine_db_url),
+                                *decision_activities(engine_db_url)]),
         queues=(TASK_QUEUE_WORKFLOWS, TASK_QUEUE_IO),
     )  # fmt: skip
     stop = asyncio.Event()

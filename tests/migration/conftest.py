@@ -29,6 +29,21 @@ def plan_reader(engine_db_url: str) -> Any:
     return CutoverActivities(Settings(database_url=engine_db_url)).read_cutover_plan
 
 
+def decision_activities(engine_db_url: str, engineer: str = "engineer") -> list[Any]:
+    """The activities that check a gate decision's engineer and record it in the audit
+    trail, with ``engineer`` an engineer in the engine database (``GateDecision``'s
+    default ``decided_by``)."""
+    from activities.decisions import DecisionActivities
+    from db import accounts
+    from db.session import session_scope
+
+    with session_scope(engine_db_url) as session:
+        if accounts.get_user_by_username(session, engineer) is None:
+            accounts.create_user(session, username=engineer, roles=["engineer"],
+                                 password_hash=None)  # fmt: skip
+    return DecisionActivities(engine_db_url).all()
+
+
 def _unreachable(what: str, error: Exception) -> None:
     message = f"{what} is not reachable: {error}"
     if IN_CI:

@@ -33,7 +33,7 @@ from domain.migration import (
     TableState,
 )
 from switchover.worker import ActivitySet, build_workers, run_workers
-from tests.migration.conftest import load_electors, plan_reader
+from tests.migration.conftest import decision_activities, load_electors, plan_reader
 from tests.migration.test_activities import expected, legacy_rows, same, target_rows
 from workflows.migrate import MigrateSystemWorkflow
 
@@ -88,7 +88,8 @@ async def test_migrate_mariadb_to_postgres(
     client = local_env.client
     workers = build_workers(
         client, ActivitySet(ocr=[], io=[*acts.all(), check.reconcile_table,
-                                 plan_reader(engine_db_url)]),
+                                 plan_reader(engine_db_url),
+                                 *decision_activities(engine_db_url)]),
         queues=(TASK_QUEUE_WORKFLOWS, TASK_QUEUE_IO),
     )  # fmt: skip
     stop = asyncio.Event()

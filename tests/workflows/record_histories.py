@@ -9,6 +9,7 @@ change that must not alter what running workflows do; the files then guard it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 from collections import Counter
@@ -16,13 +17,21 @@ from pathlib import Path
 from typing import Any
 
 from temporalio import activity
-from temporalio.client import Client, WorkflowHandle, WorkflowHistory
+from temporalio.client import Client, WorkflowHandle, WorkflowHistory, WorkflowUpdateFailedError
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities import names
 from domain.cutover import CutoverPhase, EngineerActionKind
-from domain.migration import GateAction, GateDecision, ReconcileTableInput, ReconcileTableResult
+from domain.migration import (
+    GateAction,
+    GateDecision,
+    ReconcileTableInput,
+    ReconcileTableResult,
+    RunControl,
+    RunControlAction,
+    TableState,
+)
 from tests.workflows import test_cutover as cutover
 from tests.workflows import test_migrate as migrate
 from tests.workflows.test_cutover_history import run_histories
@@ -121,6 +130,29 @@ async def migrate_scenarios(prefix: str, env: WorkflowEnvironment) -> None:
         save(f"{prefix}migrate_gates_resync_accept", handle.id, await handle.fetch_history())
         child = client.get_workflow_handle(f"{handle.id}/copy/B")
         save(f"{prefix}copy_table_first_run", child.id, await child.fetch_history())
+    await migrate_control_scenario(prefix, env)
+
+
+async def migrate_control_scenario(prefix: str, env: WorkflowEnvironment) -> None:
+    """An engineer pauses, resumes and cancels a copy by the ``control`` update, and a
+    caseworker's pause is refused (the role check and the audit trail's activities)."""
+    client = env.client
+    fake = migrate.FakeMigration(rows={"A": 400}, copy_delay_s=0.05)
+    async with migrate.running(client, fake):
+        handle = await migrate.start(client)
+        await migrate.until(handle, lambda s: "A" in s.tables
+                            and s.tables["A"].state is TableState.COPYING)  # fmt: skip
+        for action, actor in [
+            (RunControlAction.PAUSE, "carol"),
+            (RunControlAction.PAUSE, "ada"),
+            (RunControlAction.RESUME, "ada"),
+            (RunControlAction.CANCEL, "ada"),
+        ]:
+            with contextlib.suppress(WorkflowUpdateFailedError):
+                await handle.execute_update(MigrateSystemWorkflow.control,
+                                            RunControl(action=action, actor=actor))  # fmt: skip
+        await handle.result()
+        save(f"{prefix}migrate_control_cancel", handle.id, await handle.fetch_history())
 
 
 async def main(prefix: str) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from temporalio import activity
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from activities import names
@@ -37,9 +38,12 @@ from domain.migration import (
     ProfileResult,
     ReconcileTableInput,
     ReconcileTableResult,
+    RecordDecisionInput,
     RecordStageInput,
     ResyncKeysInput,
     ResyncKeysResult,
+    RunControl,
+    RunControlAction,
     RunState,
     TableProfile,
     TableState,
@@ -54,6 +58,7 @@ class FakeMigration:
     """Tables of integer keys 1..N; records every call; reconciliation fails on demand."""
 
     rows: dict[str, int] = field(default_factory=lambda: {"A": 95, "B": 40})
+    system_id: str = "legacy-test"
     failing: Counter[str] = field(default_factory=Counter)  # table -> reconciliations to fail
     changed_during_copy: Counter[str] = field(default_factory=Counter)
     """table -> reconciliations to fail once catch-up began (rows changed during the copy)"""
@@ -65,13 +70,16 @@ class FakeMigration:
     catch_ups: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     prepared: list[str] = field(default_factory=list)
+    engineers: set[str] = field(default_factory=lambda: {"engineer", "ada"})
+    decisions: list[RecordDecisionInput] = field(default_factory=list)
+    """What reached the audit trail, refusals included."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @activity.defn(name=names.PROFILE_SYSTEM)
     def profile_system(self, request: ProfileInput) -> ProfileResult:
         tables = [TableProfile(table=t, target=t.lower(), key=["ID"], rows=n, lowest=[1],
                                highest=[n]) for t, n in self.rows.items()]  # fmt: skip
-        return ProfileResult(system_id="legacy-test", system_name="Test", tables=tables,
+        return ProfileResult(system_id=self.system_id, system_name="Test", tables=tables,
                              batch_rows=10)  # fmt: skip
 
     @activity.defn(name=names.PREPARE_TARGET)
@@ -123,10 +131,22 @@ class FakeMigration:
     def read_cutover_plan(self, plan_path: str) -> None:
         return None  # a plan without a cutover section: the run ends ready for one
 
+    @activity.defn(name=names.AUTHORISE_DECISION)
+    def authorise_decision(self, request: RecordDecisionInput) -> None:
+        if request.actor not in self.engineers:
+            self.decisions.append(request.model_copy(update={"accepted": False}))
+            raise ApplicationError(f"{request.actor} is not an engineer",
+                                   type="NotPermittedError", non_retryable=True)  # fmt: skip
+
+    @activity.defn(name=names.RECORD_DECISION)
+    def record_decision(self, request: RecordDecisionInput) -> None:
+        self.decisions.append(request)
+
     def all(self) -> list[Callable[..., Any]]:
         return [self.profile_system, self.prepare_target, self.copy_batch, self.reconcile_table,
                 self.resync_keys, self.catch_up_table, self.record_migration_stage,
-                self.read_cutover_plan]  # fmt: skip
+                self.read_cutover_plan, self.authorise_decision,
+                self.record_decision]  # fmt: skip
 
 
 @asynccontextmanager
@@ -354,3 +374,100 @@ def test_key_ranges_for_integer_keys_only() -> None:
     assert _range_end(dense.model_copy(update={"lowest": ["A"], "upto": ["Z"]}), None) is None
     assert _range_end(dense.model_copy(update={"lowest": [1, 1], "upto": [9, 9]}), None) is None
     assert _range_end(dense.model_copy(update={"lowest": None}), None) is None
+
+
+def refused_type(error: WorkflowUpdateFailedError) -> str | None:
+    cause = error.cause
+    return cause.type if isinstance(cause, ApplicationError) else None
+
+
+async def test_a_gate_decision_needs_an_engineer_and_is_recorded(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    fake = FakeMigration(rows={"A": 30}, failing=Counter({"A": 1}))
+    client = time_skipping_env.client
+    async with running(client, fake):
+        handle = await start(client)
+        state = await until(handle, waiting("A"))
+        assert state.reason is not None
+        assert state.reason.startswith("gate failed for A")
+        accept = GateDecision(table="A", action=GateAction.ACCEPT, reason="rounding agreed",
+                              decided_by="carol")  # fmt: skip
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await handle.execute_update(MigrateSystemWorkflow.decide_gate, accept)
+        assert refused_type(refused.value) == "NotPermittedError"
+        assert waiting("A")(await status(handle))  # nothing was decided
+        answer = await handle.execute_update(
+            MigrateSystemWorkflow.decide_gate, accept.model_copy(update={"decided_by": "ada"})
+        )
+        result = await handle.result()
+    assert answer == "accept A"
+    assert result.state is RunState.READY_FOR_CUTOVER
+    assert result.reason is None
+    assert [(d.actor, d.action, d.accepted) for d in fake.decisions] == [
+        ("carol", "migration.gate_accept", False),
+        ("ada", "migration.gate_accept", True),
+    ]
+    recorded = fake.decisions[1]
+    assert recorded.system_id == "legacy-test"
+    assert recorded.detail["table"] == "A"
+    assert recorded.detail["reason"] == "rounding agreed"
+    assert recorded.detail["workflow_id"] == handle.id
+    assert recorded.detail["update_id"]
+
+
+async def test_an_abort_is_the_results_reason(time_skipping_env: WorkflowEnvironment) -> None:
+    fake = FakeMigration(rows={"A": 5}, failing=Counter({"A": 1}))
+    client = time_skipping_env.client
+    async with running(client, fake):
+        handle = await start(client)
+        await until(handle, waiting("A"))
+        await handle.execute_update(
+            MigrateSystemWorkflow.decide_gate,
+            GateDecision(table="A", action=GateAction.ABORT, reason="wrong source",
+                         decided_by="ada"),
+        )  # fmt: skip
+        result = await handle.result()
+    assert result.state is RunState.ABORTED
+    assert result.reason == "aborted at the gate for A by ada: wrong source"
+    assert [(d.action, d.accepted) for d in fake.decisions] == [("migration.gate_abort", True)]
+
+
+async def test_pause_resume_and_cancel_by_an_engineer(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    fake = FakeMigration(rows={"A": 400}, copy_delay_s=0.05)
+    client = time_skipping_env.client
+
+    def order(action: RunControlAction, actor: str = "ada", reason: str | None = None) -> Any:
+        return handle.execute_update(
+            MigrateSystemWorkflow.control, RunControl(action=action, actor=actor, reason=reason)
+        )
+
+    async with running(client, fake):
+        handle = await start(client)
+        await until(handle, lambda s: "A" in s.tables
+                    and s.tables["A"].state is TableState.COPYING)  # fmt: skip
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await order(RunControlAction.PAUSE, actor="carol")
+        assert refused_type(refused.value) == "NotPermittedError"
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await order(RunControlAction.RESUME)
+        assert refused_type(refused.value) == "ConflictError"  # it is not paused
+
+        await order(RunControlAction.PAUSE, reason="legacy backup tonight")
+        state = await status(handle)
+        assert state.state is RunState.PAUSED
+        assert state.reason == "paused by ada: legacy backup tonight"
+        await order(RunControlAction.RESUME)
+        assert (await status(handle)).reason is None
+        await order(RunControlAction.CANCEL, reason="wrong plan")
+        result = await handle.result()
+    assert result.state is RunState.CANCELLED
+    assert result.reason == "cancelled by ada: wrong plan"
+    assert [(d.actor, d.action, d.accepted) for d in fake.decisions] == [
+        ("carol", "migration.pause", False),
+        ("ada", "migration.pause", True),
+        ("ada", "migration.resume", True),
+        ("ada", "migration.cancel", True),
+    ]

@@ -6,7 +6,8 @@ that replay, unless the change is behind ``workflow.patched``. Each file in ``hi
 (``{"workflow_id": …, "history": …}``) was recorded by running the workflow, with the fakes
 of its own test module, on the code of the time (``tests/workflows/record_histories.py``):
 files without a prefix from before ``CutoverWorkflow`` continued as new, ``continued_`` ones
-from after (a cutover's chain of runs, one file a run).
+from after (a cutover's chain of runs, one file a run), ``checked_`` ones from after
+``MigrateSystemWorkflow`` checked and recorded people's decisions.
 """
 
 from __future__ import annotations
