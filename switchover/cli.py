@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Coroutine, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 
@@ -26,17 +26,61 @@ T = TypeVar("T")
 
 
 class _Group(click.Group):
-    """Turns our errors into one line on stderr and the exit code of DESIGN.md."""
+    """Turns every failure into one line on stderr and the exit code of DESIGN.md: ours
+    carry their code; the client libraries' are translated (``_outside_failure``); a bug
+    says so in one line, its traceback in the log at debug level."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except SwitchoverError as e:
-            click.echo(f"switchover: {e}", err=True)
-            sys.exit(int(e.exit_code))
+            _fail(str(e), e.exit_code)
         except KeyboardInterrupt:
             click.echo("switchover: interrupted", err=True)
             sys.exit(130)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise  # usage errors: click prints them and exits 2
+        except Exception as e:
+            _fail(*_outside_failure(e))
+
+
+def _fail(message: str, code: ExitCode) -> NoReturn:
+    first = " ".join(message.split()) or "failed"
+    click.echo(f"switchover: {first}", err=True)
+    sys.exit(int(code))
+
+
+def _outside_failure(error: Exception) -> tuple[str, ExitCode]:
+    """The line and exit code for a failure that is not one of ours."""
+    if "temporalio.client" in sys.modules:
+        from temporalio.client import WorkflowFailureError
+        from temporalio.service import RPCError
+
+        from switchover.temporal import rpc_failure
+
+        if isinstance(error, RPCError):
+            ours = rpc_failure(error, "Temporal refused")
+            return str(ours), ours.exit_code
+        if isinstance(error, WorkflowFailureError):
+            from switchover.migrate import ended_badly
+
+            state, reason, code = ended_badly(error)
+            return f"the workflow {state.value.replace('_', ' ')}: {reason}", code
+    if "sqlalchemy" in sys.modules:
+        from sqlalchemy import exc
+
+        if isinstance(error, exc.OperationalError | exc.InterfaceError):
+            return f"the engine database failed: {error.orig or error}", ExitCode.UNAVAILABLE
+        if isinstance(error, exc.TimeoutError):
+            return f"the engine database did not answer: {error}", ExitCode.UNAVAILABLE
+    if isinstance(error, ConnectionError | TimeoutError):
+        return f"a service did not answer: {error}", ExitCode.UNAVAILABLE
+    if isinstance(error, OSError):
+        return f"{error.strerror or error}: {error.filename or ''}", ExitCode.BAD_INPUT
+    log = logging.getLogger("switchover.cli")
+    log.debug("unexpected failure", exc_info=error)
+    return (f"unexpected {type(error).__name__}: {error} (a bug; SWITCHOVER_LOG_LEVEL=DEBUG "
+            "shows where)", ExitCode.CHECK_FAILED)  # fmt: skip
 
 
 def run() -> None:
@@ -658,11 +702,8 @@ def reconcile(
 
 @main.group(cls=_Group)
 def migrate() -> None:
-    """Staged migration of a legacy system: validate the plan, run it, watch it."""
-
-
-def _migration_id(system_id: str) -> str:
-    return f"migrate-{system_id}"
+    """Staged migration of a legacy system: validate the plan, run it, watch it, decide
+    its gates, pause, resume or cancel it."""
 
 
 @migrate.command("validate")
@@ -672,10 +713,9 @@ def _migration_id(system_id: str) -> str:
 @click.option("--json", "as_json", is_flag=True)
 def migrate_validate(plan_file: str, sample: int, as_json: bool) -> None:
     """Check PLAN against the real source and target; exit 1 with a report if it fails."""
-    from activities.migrate import check_plan
-    from config.migration_plan import load_plan
+    from switchover.migrate import validate_plan
 
-    check = check_plan(load_plan(plan_file), sample_rows=sample)
+    check = validate_plan(Path(plan_file), sample_rows=sample)
     if as_json:
         _print_json({**check.model_dump(mode="json"), "passed": check.passed})
     else:
@@ -698,7 +738,11 @@ def migrate_validate(plan_file: str, sample: int, as_json: bool) -> None:
 
 @migrate.command("run")
 @click.argument("plan_file", metavar="PLAN", type=click.Path(dir_okay=False, exists=True))
-@click.option("--wait", is_flag=True, help="Wait until the run ends or stops at --until.")
+@click.option(
+    "--wait",
+    is_flag=True,
+    help="Wait until the run ends or stops at --until (through Temporal restarts).",
+)
 @click.option(
     "--until",
     type=click.Choice(["profile", "copy", "reconcile", "catch-up", "cutover", "retire"]),
@@ -712,51 +756,28 @@ def migrate_validate(plan_file: str, sample: int, as_json: bool) -> None:
 def migrate_run(
     plan_file: str, wait: bool, until: str | None, parallel: int, as_json: bool
 ) -> None:
-    """Start the staged migration of PLAN's system on the workers."""
-    from config.migration_plan import load_plan
-    from domain.errors import ConflictError
-    from domain.migration import MigrateSystemInput, MigrateSystemResult, MigrationStage, RunState
-    from switchover.temporal import connect
-    from workflows.migrate import MigrateSystemWorkflow
+    """Start the staged migration of PLAN's system on the workers.
 
-    plan = load_plan(plan_file)
-    request = MigrateSystemInput(
-        plan_path=str(Path(plan_file).resolve()),
-        until=MigrationStage(until) if until else None,
-        max_parallel_tables=parallel,
-    )
+    With --wait, exits 1 when the run is aborted or cancelled, and with the failure's own
+    code when it fails (2 for a bad legacy record).
+    """
+    from domain.migration import MigrationStage, RunState
+    from switchover.migrate import start_run, wait_for_run
 
-    async def start() -> MigrateSystemResult | None:
-        from temporalio.exceptions import WorkflowAlreadyStartedError
-
-        from config.settings import TASK_QUEUE_WORKFLOWS
-
-        client = await connect(get_settings())
-        try:
-            handle = await client.start_workflow(
-                MigrateSystemWorkflow.run, request, id=_migration_id(plan.system.id),
-                task_queue=TASK_QUEUE_WORKFLOWS,
-            )  # fmt: skip
-        except WorkflowAlreadyStartedError as e:
-            raise ConflictError(f"a migration of {plan.system.id} is already running") from e
-        if not wait:
-            return None
-        result = await handle.result()
-        if result.state is RunState.CUTOVER_STARTED and until in ("cutover", "retire"):
-            if not as_json:
-                click.echo(f"{plan.system.id}: migrated; waiting for the cutover "
-                           f"(switchover cutover status {plan.system.id})")  # fmt: skip
-            await client.get_workflow_handle(f"cutover/{plan.system.id}").result()
-        return result
-
-    result = _run(start())
-    if result is None:
+    settings = get_settings()
+    stage = MigrationStage(until) if until else None
+    started = _run(start_run(settings, Path(plan_file), until=stage, parallel=parallel))
+    if not wait:
         if as_json:
-            _print_json({"system": plan.system.id, "workflow_id": _migration_id(plan.system.id)})
+            _print_json({"system": started.system_id, "workflow_id": started.workflow_id,
+                         "run_id": started.run_id})  # fmt: skip
         else:
-            click.echo(f"started {_migration_id(plan.system.id)}; "
-                       f"watch it with: switchover migrate status {plan.system.id}")  # fmt: skip
+            click.echo(f"started {started.workflow_id}; "
+                       f"watch it with: switchover migrate status {started.system_id}")  # fmt: skip
         return
+    say = (lambda _: None) if as_json else click.echo
+    result = _run(wait_for_run(settings, started, follow_cutover=until in ("cutover", "retire"),
+                               say=say))  # fmt: skip
     if as_json:
         _print_json(result.model_dump(mode="json"))
     else:
@@ -764,7 +785,8 @@ def migrate_run(
         for table in result.tables.values():
             click.echo(f"  {table.table}: {table.state.value}, {table.rows_copied} rows copied")
     if result.state in (RunState.ABORTED, RunState.CANCELLED):
-        click.echo(f"switchover: the migration was {result.state.value}", err=True)
+        why = f": {result.reason}" if result.reason else ""
+        click.echo(f"switchover: the migration was {result.state.value}{why}", err=True)
         sys.exit(int(ExitCode.CHECK_FAILED))
 
 
@@ -772,73 +794,86 @@ def migrate_run(
 @click.argument("system", required=False)
 @click.option("--json", "as_json", is_flag=True)
 def migrate_status(system: str | None, as_json: bool) -> None:
-    """Stage and per-table progress (rows copied, rate, ETA) of SYSTEM's migration, or of
-    every migration Temporal knows."""
-    from domain.migration import TableState
-    from switchover.temporal import connect
-    from workflows.migrate import CopyTableWorkflow, MigrateSystemWorkflow
+    """Stage, state (with why it waits, stopped or failed) and per-table progress (rows
+    copied, rate, ETA) of SYSTEM's latest run, or of every migration Temporal knows."""
+    from switchover.migrate import migration_views
 
-    async def gather() -> list[dict[str, Any]]:
-        from temporalio.service import RPCError
-
-        from domain.errors import NotFoundError
-
-        client = await connect(get_settings())
-        if system:
-            ids = [_migration_id(system)]
-        else:
-            query = "WorkflowType = 'MigrateSystemWorkflow'"
-            ids = sorted({w.id async for w in client.list_workflows(query)})
-        out = []
-        for workflow_id in ids:
-            # By id (mypy cannot always infer get_workflow_handle_for's types through the
-            # workflow modules' imports); the queries below carry the types.
-            handle = client.get_workflow_handle(workflow_id)
-            try:
-                state = await handle.query(MigrateSystemWorkflow.status)
-            except RPCError as e:
-                if system:
-                    raise NotFoundError(f"no migration of {system}: {e.message}") from e
-                continue
-            tables = []
-            for name, table in state.tables.items():
-                entry: dict[str, Any] = {"table": name, "state": table.state.value,
-                                         "rows_total": table.rows_total,
-                                         "rows_copied": table.rows_copied,
-                                         "rows_per_second": None, "eta_seconds": None}  # fmt: skip
-                if table.state in (TableState.COPYING, TableState.PAUSED):
-                    child_id = f"{workflow_id}/copy/{name}"
-                    child = client.get_workflow_handle(child_id)
-                    try:
-                        progress = await child.query(CopyTableWorkflow.progress)
-                        entry.update(state=progress.state.value, rows_copied=progress.rows_copied,
-                                     rows_per_second=round(progress.rows_per_second, 1),
-                                     eta_seconds=progress.eta_seconds)  # fmt: skip
-                    except RPCError:
-                        pass  # between runs of the copy: the parent's figures stand
-                if table.reconciliation is not None:
-                    r = table.reconciliation
-                    entry["reconciliation"] = {"passed": r.passed, "missing": r.missing,
-                                               "extra": r.extra, "changed": r.changed}  # fmt: skip
-                tables.append(entry)
-            out.append({"system": state.system_id, "workflow_id": workflow_id,
-                        "stage": state.stage.value, "state": state.state.value,
-                        "tables": tables})  # fmt: skip
-        return out
-
-    migrations = _run(gather())
+    views = _run(migration_views(get_settings(), system))
     if as_json:
-        _print_json(migrations)
+        _print_json([view.as_json() for view in views])
         return
-    if not migrations:
+    if not views:
         click.echo("no migrations")
-    for item in migrations:
-        click.echo(f"{item['system']}: {item['stage']}, {item['state']}")
-        for t in item["tables"]:
+    for view in views:
+        stage = f"{view.stage.value}, " if view.stage else ""
+        click.echo(f"{view.system_id}: {stage}{view.state.value.replace('_', ' ')}")
+        if view.reason:
+            click.echo(f"  why: {view.reason}")
+        for t in view.tables:
             rate = f", {t['rows_per_second']:.0f} rows/s" if t["rows_per_second"] else ""
             eta = f", ETA {t['eta_seconds']:.0f} s" if t["eta_seconds"] is not None else ""
             click.echo(f"  {t['table']}: {t['state']}  {t['rows_copied']}/{t['rows_total']} "
                        f"rows{rate}{eta}")  # fmt: skip
+        if view.waiting_tables:
+            click.echo(f"  decide with: switchover migrate decide {view.system_id} "
+                       "resync|accept|abort --reason TEXT --as USERNAME")  # fmt: skip
+
+
+def _as_option(command: Any) -> Any:
+    return click.option("--as", "actor", required=True, metavar="USERNAME",
+                        help="The engineer deciding (the workflow checks the role and "
+                        "records the decision in the audit trail).")(command)  # fmt: skip
+
+
+@migrate.command("decide")
+@click.argument("system")
+@click.argument("action", type=click.Choice(["resync", "accept", "abort"]))
+@click.option("--table", help="The table whose gate it is (default: the one waiting).")
+@click.option("--reason", required=True, help="Why, for the audit trail.")
+@_as_option
+@click.option("--json", "as_json", is_flag=True)
+def migrate_decide(
+    system: str, action: str, table: str | None, reason: str, actor: str, as_json: bool
+) -> None:
+    """Answer SYSTEM's failed reconciliation gate: re-sync the differing keys and
+    reconcile again, accept the differences, or abort the run."""
+    from domain.migration import GateAction
+    from switchover.migrate import decide
+
+    answer = _run(decide(get_settings(), system, GateAction(action), actor=actor,
+                         reason=reason, table=table))  # fmt: skip
+    if as_json:
+        _print_json({"system": system, "action": action, "actor": actor, "answer": answer})
+    else:
+        click.echo(answer)
+
+
+def _control_command(action: str, summary: str) -> None:
+    """A ``migrate ACTION SYSTEM --as USERNAME [--reason TEXT]`` command."""
+
+    @click.argument("system")
+    @click.option("--reason", help="Why, for the audit trail.")
+    @_as_option
+    @click.option("--json", "as_json", is_flag=True)
+    def command(system: str, reason: str | None, actor: str, as_json: bool) -> None:
+        from domain.migration import RunControlAction
+        from switchover.migrate import control
+
+        answer = _run(control(get_settings(), system, RunControlAction(action), actor=actor,
+                              reason=reason))  # fmt: skip
+        if as_json:
+            _print_json({"system": system, "action": action, "actor": actor, "answer": answer})
+        else:
+            click.echo(answer)
+
+    command.__doc__ = summary
+    migrate.command(action)(command)
+
+
+_control_command("pause", "Pause SYSTEM's copies after their current batch.")
+_control_command("resume", "Resume SYSTEM's paused copies.")
+_control_command("cancel", "Stop SYSTEM's migration after the step under way (what is "
+                 "copied stays; a new run upserts over it).")  # fmt: skip
 
 
 # --- cutover and retirement ----------------------------------------------------------

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from config.log import get_logger
@@ -39,21 +39,18 @@ from domain.cutover import (
     GateFigures,
 )
 from domain.errors import (
-    ERROR_TYPES,
     BadInputError,
-    ConflictError,
     NotFoundError,
     NotPermittedError,
     ServiceUnavailableError,
 )
-from switchover.temporal import connect
+from domain.workflow_ids import cutover_id
+from switchover.temporal import connect, send_update
 
 log = get_logger(__name__)
 
 QUERY_TIMEOUT = dt.timedelta(seconds=5)
 """A query waits for a worker to answer; a page or a status line should not wait long."""
-UPDATE_TIMEOUT = dt.timedelta(seconds=60)
-"""The ``act`` update checks the actor's role in an activity before it answers."""
 MAX_EVIDENCE_BYTES = 20 * 1024 * 1024
 """Evidence is a letter, a screenshot, a DNS zone export: not an archive."""
 CHECKLIST_ROLES = (Role.ENGINEER, Role.MANAGER)
@@ -71,7 +68,7 @@ _WAITING_BY_PHASE = {
 
 def workflow_id(system_id: str) -> str:
     """The id of a system's cutover workflow."""
-    return f"cutover/{system_id}"
+    return cutover_id(system_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,26 +231,10 @@ async def act(settings: Settings, system_id: str, action: EngineerAction) -> str
     """
     client = await connect(settings)
     handle = client.get_workflow_handle(workflow_id(system_id))
-    try:
-        answer = await handle.execute_update(
-            "act", action, result_type=str, rpc_timeout=UPDATE_TIMEOUT
-        )
-    except WorkflowUpdateFailedError as e:
-        cause = e.cause
-        kind = ERROR_TYPES.get(getattr(cause, "type", "") or "", ConflictError)
-        if kind not in (NotPermittedError, ConflictError, BadInputError, NotFoundError):
-            kind = ConflictError  # the workflow's refusal, whatever its name
-        raise kind(str(getattr(cause, "message", None) or cause)) from e
-    except RPCError as e:
-        if e.status is RPCStatusCode.NOT_FOUND:
-            raise NotFoundError(f"no cutover is running for {system_id}") from e
-        if e.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.UNAVAILABLE):
-            raise ServiceUnavailableError(
-                f"the cutover workflow of {system_id} did not answer; is a worker running?"
-            ) from e
-        raise ConflictError(f"the cutover of {system_id} refused: {e.message}") from e
+    answer = await send_update(handle, "act", action, what=f"the cutover of {system_id}",
+                               missing=f"no cutover is running for {system_id}")  # fmt: skip
     log.info("cutover.action_accepted", system_id=system_id, action=action.kind.value)
-    return str(answer)
+    return answer
 
 
 async def notify_checklist_changed(settings: Settings, system_id: str) -> str | None:

@@ -1,16 +1,54 @@
 """The Temporal client every part of the shell uses: one place for address, namespace,
-TLS and the pydantic data converter (form fields hold dates and decimals)."""
+TLS and the pydantic data converter (form fields hold dates and decimals); and one place
+where the client's failures become ours: an update a workflow refused, a server that does
+not answer, a server that restarts while we wait.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
+import functools
+import logging
+import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.service import TLSConfig
+from temporalio.runtime import (
+    LogForwardingConfig,
+    LoggingConfig,
+    Runtime,
+    TelemetryConfig,
+    TelemetryFilter,
+)
+from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
+from config.log import get_logger
 from config.settings import Settings
-from domain.errors import ServiceUnavailableError
+from domain.errors import (
+    ERROR_TYPES,
+    BadInputError,
+    ConflictError,
+    NotFoundError,
+    NotPermittedError,
+    ServiceUnavailableError,
+    SwitchoverError,
+)
+
+log = get_logger(__name__)
+T = TypeVar("T")
+
+UPDATE_TIMEOUT = dt.timedelta(seconds=60)
+"""A person's decision is an update that checks their role in an activity first."""
+RESTART_PATIENCE_S = 600.0
+"""How long a wait rides out a Temporal server that does not answer (a restart, a
+network blip) before it gives up; the workflow goes on either way."""
+TRANSIENT = frozenset({RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED,
+                       RPCStatusCode.UNKNOWN, RPCStatusCode.CANCELLED})  # fmt: skip
+"""What a server going away looks like to a client waiting on it."""
 
 
 def _tls(settings: Settings) -> TLSConfig | bool:
@@ -27,6 +65,16 @@ def _tls(settings: Settings) -> TLSConfig | bool:
     )
 
 
+@functools.cache
+def client_runtime() -> Runtime:
+    """The SDK's runtime, one per process, its own log lines (a call retried while the
+    server restarts) forwarded to Python logging: they reach stderr as our log lines do,
+    never a command's standard output (``--json``)."""
+    forwarding = LogForwardingConfig(logger=logging.getLogger("temporalio.core"))
+    filtered = TelemetryFilter(core_level="WARN", other_level="ERROR")
+    return Runtime(telemetry=TelemetryConfig(logging=LoggingConfig(filtered, forwarding)))
+
+
 async def connect(settings: Settings) -> Client:
     """Connect to Temporal as the settings say.
 
@@ -40,9 +88,85 @@ async def connect(settings: Settings) -> Client:
             tls=_tls(settings),
             api_key=settings.temporal_api_key,
             data_converter=pydantic_data_converter,
+            runtime=client_runtime(),
         )
     except RuntimeError as e:
         raise ServiceUnavailableError(
             f"cannot reach Temporal at {settings.temporal_address} "
             f"(namespace {settings.temporal_namespace}): {e}"
         ) from e
+
+
+def rpc_failure(error: RPCError, what: str, *, missing: str | None = None) -> SwitchoverError:
+    """One of our errors for a Temporal call that failed.
+
+    Args:
+        error: the client's error.
+        what: what was asked, for the message (``the cutover of legacy-electoral``).
+        missing: the message when the workflow does not exist.
+    """
+    if error.status is RPCStatusCode.NOT_FOUND:
+        return NotFoundError(missing or f"{what}: no such workflow ({error.message})")
+    if error.status in TRANSIENT:
+        return ServiceUnavailableError(f"{what}: Temporal or its workers did not answer "
+                                       f"({error.message}); is a worker running?")  # fmt: skip
+    if error.status is RPCStatusCode.INVALID_ARGUMENT:
+        return BadInputError(f"{what}: {error.message}")
+    return ConflictError(f"{what}: {error.message}")
+
+
+async def send_update(
+    handle: WorkflowHandle[Any, Any], update: str, arg: Any, *, what: str, missing: str
+) -> str:
+    """A person's action, sent to a running workflow as an update; the workflow's answer.
+
+    Raises:
+        NotPermittedError: the workflow found the person lacks the role.
+        ConflictError: the action does not fit where the workflow is.
+        BadInputError: the action is incomplete (a reason missing).
+        NotFoundError: no such workflow runs (``missing`` says so).
+        ServiceUnavailableError: Temporal, or every worker, did not answer.
+    """
+    try:
+        answer = await handle.execute_update(update, arg, result_type=str,
+                                             rpc_timeout=UPDATE_TIMEOUT)  # fmt: skip
+    except WorkflowUpdateFailedError as e:
+        cause = e.cause
+        kind = ERROR_TYPES.get(getattr(cause, "type", "") or "", ConflictError)
+        if kind not in (NotPermittedError, ConflictError, BadInputError, NotFoundError):
+            kind = ConflictError  # the workflow's refusal, whatever its name
+        raise kind(str(getattr(cause, "message", None) or cause)) from e
+    except RPCError as e:
+        raise rpc_failure(e, what, missing=missing) from e
+    return str(answer)
+
+
+async def outlast_restarts(
+    wait: Callable[[], Awaitable[T]], *, what: str, patience_s: float = RESTART_PATIENCE_S
+) -> T:
+    """``wait()``, called again while Temporal does not answer, for up to ``patience_s``.
+
+    A restart of the server breaks a long poll with a transport error; the workflow is
+    not affected, so neither should the person waiting on it be.
+
+    Raises:
+        ServiceUnavailableError: Temporal stayed away longer than ``patience_s``.
+    """
+    gone_since: float | None = None
+    delay = 0.5
+    while True:
+        try:
+            return await wait()
+        except RPCError as e:
+            if e.status not in TRANSIENT:
+                raise
+            now = time.monotonic()
+            gone_since = gone_since if gone_since is not None else now
+            if now - gone_since > patience_s:
+                raise ServiceUnavailableError(
+                    f"{what}: Temporal did not answer for {patience_s:.0f} s ({e.message}); "
+                    "the workflow goes on, look again later"
+                ) from e
+            log.warning("temporal.waiting_for_server", what=what, status=e.status.name)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)

@@ -1,0 +1,445 @@
+"""A legacy system's migration, for the terminal and the web app alike: check a plan,
+start a run, wait for it, tell where each run stands, and pass people's decisions on.
+
+Where a run stands comes from Temporal: a running workflow answers its ``status`` query;
+an ended one gives its result, or the failure it ended with (whose innermost message,
+say a ``LegacyReadError`` naming file, record and offset, is the reason shown). A gate
+decision or a pause, resume or cancel goes to the workflow as an update in a person's
+name; the workflow checks that they are an engineer and records it in the audit trail,
+so refusing here would only be a courtesy.
+
+The workflow is addressed by name (``"MigrateSystemWorkflow"``, ``"status"``,
+``"decide_gate"``, ``"control"``): the shell talks to workflows only through the client.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
+from temporalio.exceptions import (
+    ApplicationError,
+    CancelledError,
+    FailureError,
+    TerminatedError,
+    TimeoutError,
+)
+from temporalio.service import RPCError, RPCStatusCode
+
+from config.log import get_logger
+from config.migration_plan import load_plan
+from config.settings import TASK_QUEUE_WORKFLOWS, Settings
+from domain.errors import (
+    ERROR_TYPES,
+    BadInputError,
+    ConflictError,
+    ExitCode,
+    NotFoundError,
+    SwitchoverError,
+)
+from domain.migration import (
+    CopyTableProgress,
+    GateAction,
+    GateDecision,
+    MigrateSystemInput,
+    MigrateSystemResult,
+    MigrationStage,
+    MigrationStatus,
+    PlanCheck,
+    RunControl,
+    RunControlAction,
+    RunState,
+    TableState,
+    TableStatus,
+)
+from domain.workflow_ids import copy_id, cutover_id, migration_id, system_of_migration
+from switchover.temporal import connect, outlast_restarts, rpc_failure, send_update
+
+log = get_logger(__name__)
+
+WORKFLOW = "MigrateSystemWorkflow"
+QUERY_TIMEOUT = dt.timedelta(seconds=5)
+"""A status query waits for a worker to answer; a status line should not wait long."""
+ENDED_QUERY_TIMEOUT = dt.timedelta(seconds=2)
+"""An ended run's tables come from a query a worker answers by replaying it; without a
+worker the reason alone is shown, after this long."""
+_ENDED = {
+    WorkflowExecutionStatus.CANCELED: RunState.CANCELLED,
+    WorkflowExecutionStatus.TERMINATED: RunState.TERMINATED,
+}
+
+
+class MigrationFailedError(SwitchoverError):
+    """A run ended in failure; the exit code is the innermost failure's (a bad legacy
+    record is bad input, 2; a failure of ours with no class of its own, 1)."""
+
+    def __init__(self, message: str, *, exit_code: ExitCode) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+@dataclass(frozen=True, slots=True)
+class RunStarted:
+    """A run just started: what to follow."""
+
+    system_id: str
+    workflow_id: str
+    run_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class MigrationView:
+    """Where one system's latest run stands.
+
+    Attributes:
+        state: a ``RunState`` value: what the workflow says, or how Temporal says it ended.
+        reason: why it waits, stopped, was cancelled or failed, for people.
+        running: the workflow is running (decisions can reach it).
+        tables: per table, as ``--json`` prints them.
+    """
+
+    system_id: str
+    workflow_id: str
+    state: RunState
+    stage: MigrationStage | None
+    reason: str | None
+    running: bool
+    tables: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def waiting_tables(self) -> list[str]:
+        return [t["table"] for t in self.tables if t["state"] == TableState.AWAITING_DECISION]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "system": self.system_id,
+            "workflow_id": self.workflow_id,
+            "stage": self.stage.value if self.stage else None,
+            "state": self.state.value,
+            "reason": self.reason,
+            "running": self.running,
+            "tables": self.tables,
+        }
+
+
+# --- the plan and the run --------------------------------------------------------------
+
+
+def validate_plan(plan_file: Path, *, sample_rows: int) -> PlanCheck:
+    """The plan checked against the real source and target (``migrate validate``)."""
+    from activities.migrate import check_plan
+
+    return check_plan(load_plan(plan_file), sample_rows=sample_rows)
+
+
+async def start_run(
+    settings: Settings, plan_file: Path, *, until: MigrationStage | None, parallel: int
+) -> RunStarted:
+    """Start the migration of the plan's system on the workers.
+
+    Raises:
+        PlanError: the plan does not load.
+        ConflictError: a migration of the system is running already.
+        ServiceUnavailableError: Temporal is unreachable.
+    """
+    from temporalio.exceptions import WorkflowAlreadyStartedError
+
+    plan = load_plan(plan_file)
+    system_id = plan.system.id
+    request = MigrateSystemInput(
+        plan_path=str(plan_file.resolve()),
+        until=until,
+        max_parallel_tables=parallel,
+        heartbeat_timeout_s=plan.heartbeat_timeout_s,
+    )
+    client = await connect(settings)
+    try:
+        handle = await client.start_workflow(
+            WORKFLOW, request, id=migration_id(system_id), task_queue=TASK_QUEUE_WORKFLOWS,
+            result_type=MigrateSystemResult,
+        )  # fmt: skip
+    except WorkflowAlreadyStartedError as e:
+        raise ConflictError(f"a migration of {system_id} is already running") from e
+    except RPCError as e:
+        raise rpc_failure(e, f"starting the migration of {system_id}") from e
+    log.info("migration.started", system_id=system_id, until=until.value if until else None)
+    return RunStarted(system_id, handle.id, handle.result_run_id)
+
+
+async def wait_for_run(
+    settings: Settings,
+    started: RunStarted,
+    *,
+    follow_cutover: bool = False,
+    say: Callable[[str], None] = lambda _: None,
+) -> MigrateSystemResult:
+    """The run's result once it ends, through restarts of the Temporal server; with
+    ``follow_cutover``, the cutover it started must end too.
+
+    Raises:
+        MigrationFailedError: the run (or the cutover) failed, was cancelled in Temporal
+            or terminated; the message says why.
+        ServiceUnavailableError: Temporal stayed unreachable too long.
+    """
+    client = await connect(settings)
+    handle = client.get_workflow_handle(
+        started.workflow_id, run_id=started.run_id, result_type=MigrateSystemResult
+    )
+    what = f"waiting for the migration of {started.system_id}"
+    try:
+        result = await outlast_restarts(handle.result, what=what)
+    except WorkflowFailureError as e:
+        state, reason, code = ended_badly(e)
+        raise MigrationFailedError(
+            f"the migration of {started.system_id} {_ended_words(state)}: {reason}", exit_code=code
+        ) from None
+    if follow_cutover and result.state is RunState.CUTOVER_STARTED:
+        say(f"{started.system_id}: migrated; waiting for the cutover "
+            f"(switchover cutover status {started.system_id})")  # fmt: skip
+        cutover = client.get_workflow_handle(cutover_id(started.system_id))
+        try:
+            await outlast_restarts(cutover.result, what=f"waiting for the cutover of "
+                                   f"{started.system_id}")  # fmt: skip
+        except WorkflowFailureError as e:
+            state, reason, code = ended_badly(e)
+            raise MigrationFailedError(
+                f"the cutover of {started.system_id} {_ended_words(state)}: {reason}",
+                exit_code=code,
+            ) from None
+    return result
+
+
+def ended_badly(error: WorkflowFailureError) -> tuple[RunState, str, ExitCode]:
+    """How a run that did not complete ended, why, and the exit code that says so."""
+    cause = error.cause
+    if isinstance(cause, CancelledError):
+        return RunState.CANCELLED, "cancelled in Temporal", ExitCode.CHECK_FAILED
+    if isinstance(cause, TerminatedError):
+        return RunState.TERMINATED, cause.message or "terminated", ExitCode.CHECK_FAILED
+    if isinstance(cause, TimeoutError):
+        return RunState.FAILED, "the run timed out", ExitCode.CHECK_FAILED
+    innermost: BaseException = cause
+    while isinstance(innermost, FailureError) and innermost.cause is not None:
+        innermost = innermost.cause
+    message = getattr(innermost, "message", None) or str(innermost) or "no reason given"
+    name = innermost.type if isinstance(innermost, ApplicationError) else None
+    kind = ERROR_TYPES.get(name or "")
+    return RunState.FAILED, message, kind.exit_code if kind else ExitCode.CHECK_FAILED
+
+
+def _ended_words(state: RunState) -> str:
+    return {RunState.CANCELLED: "was cancelled", RunState.TERMINATED: "was terminated"}.get(
+        state, "failed"
+    )
+
+
+# --- where runs stand ------------------------------------------------------------------
+
+
+def _table_json(table: TableStatus) -> dict[str, Any]:
+    entry: dict[str, Any] = {"table": table.table, "state": table.state.value,
+                             "rows_total": table.rows_total, "rows_copied": table.rows_copied,
+                             "rows_per_second": None, "eta_seconds": None}  # fmt: skip
+    if table.reconciliation is not None:
+        r = table.reconciliation
+        entry["reconciliation"] = {"passed": r.passed, "missing": r.missing, "extra": r.extra,
+                                   "changed": r.changed}  # fmt: skip
+    if table.decision is not None:
+        d = table.decision
+        entry["decision"] = {"action": d.action.value, "by": d.decided_by, "reason": d.reason}
+    return entry
+
+
+async def _with_rates(client: Client, workflow_id: str, entry: dict[str, Any]) -> dict[str, Any]:
+    """A copying table's rate and ETA, from its copy's ``progress`` query."""
+    if entry["state"] not in (TableState.COPYING, TableState.PAUSED):
+        return entry
+    child = client.get_workflow_handle(copy_id(workflow_id, entry["table"]))
+    try:
+        progress = await child.query("progress", result_type=CopyTableProgress,
+                                     rpc_timeout=QUERY_TIMEOUT)  # fmt: skip
+    except RPCError:
+        return entry  # between runs of the copy: the parent's figures stand
+    return {**entry, "state": progress.state.value, "rows_copied": progress.rows_copied,
+            "rows_per_second": round(progress.rows_per_second, 1),
+            "eta_seconds": progress.eta_seconds}  # fmt: skip
+
+
+async def _status(client: Client, workflow_id: str, timeout: dt.timedelta) -> MigrationStatus:
+    handle = client.get_workflow_handle(workflow_id)
+    status: MigrationStatus = await handle.query(
+        "status", result_type=MigrationStatus, rpc_timeout=timeout
+    )
+    return status
+
+
+async def _running_view(client: Client, workflow_id: str, system_id: str) -> MigrationView:
+    try:
+        status = await _status(client, workflow_id, QUERY_TIMEOUT)
+    except RPCError as e:
+        return MigrationView(system_id, workflow_id, RunState.RUNNING, None,
+                             f"the workflow did not answer ({e.message}); is a worker running?",
+                             running=True)  # fmt: skip
+    tables = [await _with_rates(client, workflow_id, _table_json(t))
+              for t in status.tables.values()]  # fmt: skip
+    return MigrationView(status.system_id or system_id, workflow_id, status.state, status.stage,
+                         status.reason, running=True, tables=tables)  # fmt: skip
+
+
+async def _ended_view(
+    client: Client, workflow_id: str, system_id: str, how: WorkflowExecutionStatus | None
+) -> MigrationView:
+    handle = client.get_workflow_handle(workflow_id, result_type=MigrateSystemResult)
+    try:
+        result = await handle.result(rpc_timeout=QUERY_TIMEOUT)
+    except WorkflowFailureError as e:
+        state, reason, _ = ended_badly(e)
+    else:
+        tables = [_table_json(t) for t in result.tables.values()]
+        return MigrationView(result.system_id or system_id, workflow_id, result.state,
+                             result.stage, result.reason, running=False, tables=tables)  # fmt: skip
+    state = _ENDED.get(how, state) if how is not None else state
+    try:  # the tables as they were when it ended, if a worker answers
+        status = await _status(client, workflow_id, ENDED_QUERY_TIMEOUT)
+    except RPCError:
+        return MigrationView(system_id, workflow_id, state, None, reason, running=False)
+    tables = [_table_json(t) for t in status.tables.values()]
+    return MigrationView(status.system_id or system_id, workflow_id, state, status.stage, reason,
+                         running=False, tables=tables)  # fmt: skip
+
+
+async def _view(client: Client, workflow_id: str) -> MigrationView | None:
+    system_id = system_of_migration(workflow_id) or workflow_id
+    try:
+        described = await client.get_workflow_handle(workflow_id).describe(
+            rpc_timeout=QUERY_TIMEOUT
+        )
+    except RPCError as e:
+        if e.status is RPCStatusCode.NOT_FOUND:
+            return None
+        raise rpc_failure(e, f"the migration of {system_id}") from e
+    if described.status is WorkflowExecutionStatus.RUNNING:
+        return await _running_view(client, workflow_id, system_id)
+    return await _ended_view(client, workflow_id, system_id, described.status)
+
+
+async def migration_views(settings: Settings, system_id: str | None = None) -> list[MigrationView]:
+    """Where the latest run of ``system_id``'s migration stands, or of every migration
+    Temporal knows.
+
+    Raises:
+        NotFoundError: no migration of ``system_id`` has run.
+        ServiceUnavailableError: Temporal is unreachable.
+    """
+    client = await connect(settings)
+    if system_id:
+        ids = [migration_id(system_id)]
+    else:
+        query = f"WorkflowType = '{WORKFLOW}'"
+        try:
+            ids = sorted({w.id async for w in client.list_workflows(query)})
+        except RPCError as e:
+            raise rpc_failure(e, "listing migrations") from e
+    views = [view for workflow_id in ids if (view := await _view(client, workflow_id))]
+    if system_id and not views:
+        raise NotFoundError(f"no migration of {system_id} has run")
+    return views
+
+
+async def migration_view(settings: Settings, system_id: str) -> MigrationView | None:
+    """Where the latest run of a system's migration stands; None when none has run."""
+    try:
+        return (await migration_views(settings, system_id))[0]
+    except NotFoundError:
+        return None
+
+
+# --- people's decisions ----------------------------------------------------------------
+
+
+def _reason(text: str | None) -> str | None:
+    return " ".join((text or "").split()) or None
+
+
+async def _waiting_table(client: Client, system_id: str) -> str:
+    try:
+        status = await _status(client, migration_id(system_id), QUERY_TIMEOUT)
+    except RPCError as e:
+        raise rpc_failure(e, f"the migration of {system_id}",
+                          missing=f"no migration of {system_id} is running") from e  # fmt: skip
+    waiting = [t for t, s in status.tables.items() if s.state is TableState.AWAITING_DECISION]
+    if not waiting:
+        raise ConflictError(f"no table of {system_id}'s migration is waiting for a decision")
+    if len(waiting) > 1:
+        raise BadInputError(f"{', '.join(waiting)} are waiting: say which with --table")
+    return waiting[0]
+
+
+async def decide(
+    settings: Settings,
+    system_id: str,
+    action: GateAction,
+    *,
+    actor: str,
+    reason: str | None,
+    table: str | None = None,
+) -> str:
+    """An engineer's answer to a failed gate: re-sync the differing keys, accept them, or
+    abort the run. ``table`` defaults to the table waiting.
+
+    Returns:
+        The workflow's answer, for people.
+
+    Raises:
+        NotPermittedError: the actor is not an engineer (the workflow checked).
+        ConflictError: nothing waits for a decision, or not that table.
+        BadInputError: an accept or abort without a reason.
+        NotFoundError: no migration of the system is running.
+        ServiceUnavailableError: Temporal, or every worker, did not answer.
+    """
+    client = await connect(settings)
+    table = table or await _waiting_table(client, system_id)
+    decision = GateDecision(table=table, action=action, reason=_reason(reason), decided_by=actor)
+    answer = await send_update(
+        client.get_workflow_handle(migration_id(system_id)), "decide_gate", decision,
+        what=f"the migration of {system_id}", missing=f"no migration of {system_id} is running",
+    )  # fmt: skip
+    log.info("migration.decided", system_id=system_id, action=action.value, table=table)
+    return answer
+
+
+async def control(
+    settings: Settings, system_id: str, action: RunControlAction, *, actor: str, reason: str | None
+) -> str:
+    """An engineer's pause, resume or cancel of a system's migration.
+
+    Raises:
+        The errors of ``decide``.
+    """
+    client = await connect(settings)
+    request = RunControl(action=action, actor=actor, reason=_reason(reason))
+    answer = await send_update(
+        client.get_workflow_handle(migration_id(system_id)), "control", request,
+        what=f"the migration of {system_id}", missing=f"no migration of {system_id} is running",
+    )  # fmt: skip
+    log.info("migration.controlled", system_id=system_id, action=action.value)
+    return answer
+
+
+__all__ = [
+    "MigrationFailedError",
+    "MigrationView",
+    "RunStarted",
+    "control",
+    "decide",
+    "ended_badly",
+    "migration_view",
+    "migration_views",
+    "start_run",
+    "validate_plan",
+    "wait_for_run",
+]
