@@ -61,6 +61,7 @@ AREAS: list[Area] = [
         "switchover.web.routers.cutover",
         nav=NavItem("Cutovers", "/cutover", frozenset({Role.ENGINEER})),
     ),
+    Area("switchover.web.routers.migration"),  # drawn on the system page, with the cutover
     Area(
         "switchover.web.routers.admin",
         nav=NavItem("Users", "/admin/users", frozenset({Role.ADMIN})),

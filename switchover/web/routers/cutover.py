@@ -38,6 +38,7 @@ from domain.errors import (
 from switchover import cutover
 from switchover.web.auth import CheckedForm, CurrentUser, require_role
 from switchover.web.rendering import render
+from switchover.web.routers.migration import migration_context
 
 log = get_logger(__name__)
 router = APIRouter()
@@ -165,12 +166,14 @@ async def system_page(
     values: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
-    """The system page: programme figures, cutover state and history, checklist.
+    """The system page: programme figures, the migration's run, cutover state and history,
+    checklist.
 
     Args:
         notice: a success message (the workflow's answer).
         problem: a refusal or failure, shown in the error summary.
-        problem_href: the part of the page the problem is about.
+        problem_href: the part of the page the problem is about (``#migration``,
+            ``#cutover``, ``#checklist``).
         errors: error summary entries for form fields (``text``, ``href``).
         field_errors: per form field id, its error message.
         values: per form field id, what the person had typed.
@@ -184,6 +187,7 @@ async def system_page(
         context = await run_in_threadpool(_programme_context, settings, system_id)
     except NotFoundError as e:
         raise HTTPException(404, "There is no legacy system with that id.") from e
+    context.update(await migration_context(settings, system_id, user))
     context.update(await _cutover_context(settings, system_id, user))
     summary_errors = list(errors or [])
     if problem:
