@@ -64,7 +64,7 @@ class RunState(StrEnum):
     STOPPED = "stopped"  # reached the stage asked for with --until
     CANCELLED = "cancelled"
     ABORTED = "aborted"
-    FAILED = "failed"  # the run failed (Temporal's word; never the workflow's own state)
+    FAILED = "failed"  # a copy failed, or Temporal says the run did (its reason says why)
     TERMINATED = "terminated"  # ended from outside, by Temporal's terminate
 
 
