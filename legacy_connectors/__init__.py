@@ -1,6 +1,9 @@
 """Legacy sources (sql, copybook, csv, dbf, access): read-only, streamed, exact.
 
 ``open_source(config)`` turns a plan's ``source`` section into an open ``LegacySource``.
+What a source can do beyond that is asked of it through the optional protocols
+(``ChangeStreamSource``, ``TextReader``, ``ChecksumPushDown``, ``ChangedSinceSource``,
+``RepeatedKeysSource``, ``OneTableSource``), never by its class.
 Each kind has a module-level ``open_<kind>_source(config)`` function, imported only when
 that kind is used, so a missing optional part (a driver, mdbtools) only matters to the
 plans that need it.
@@ -16,16 +19,23 @@ from domain.errors import PlanError
 from legacy_connectors.base import (
     RECORD_NUMBER,
     ROW_HASH,
+    ChangedSinceSource,
+    ChangeStreamSource,
+    ChecksumPushDown,
     Column,
     InYear,
     Key,
     LegacySource,
+    OneTableSource,
     ReadStats,
+    RepeatedKeysSource,
     Row,
     SegmentChecksum,
     SkippedRecord,
     StartsWith,
     TableInfo,
+    TextBatch,
+    TextReader,
 )
 
 SOURCE_OPENERS: dict[str, str] = {
@@ -79,15 +89,22 @@ __all__ = [
     "RECORD_NUMBER",
     "ROW_HASH",
     "SOURCE_OPENERS",
+    "ChangeStreamSource",
+    "ChangedSinceSource",
+    "ChecksumPushDown",
     "Column",
     "InYear",
     "Key",
     "LegacySource",
+    "OneTableSource",
     "ReadStats",
+    "RepeatedKeysSource",
     "Row",
     "SegmentChecksum",
     "SkippedRecord",
     "StartsWith",
     "TableInfo",
+    "TextBatch",
+    "TextReader",
     "open_source",
 ]

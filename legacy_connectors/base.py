@@ -8,9 +8,10 @@ with no silent change: ``Decimal`` for money and packed decimals, ``date``/``dat
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
 
 Key = tuple[Any, ...]
@@ -149,6 +150,186 @@ class LegacySource(Protocol):
         """Rows that share the blocking values (e.g. postcode, or surname's first letter
         and year of birth) for fuzzy matching of people."""
         ...
+
+
+# --- what some sources can do besides -------------------------------------------------
+# Ask a source with isinstance(source, Protocol) what it can do, never what class it is.
+
+
+@runtime_checkable
+class OneTableSource(Protocol):
+    """A source that describes one table without looking at the others."""
+
+    def table_info(self, name: str) -> TableInfo:
+        """``describe`` for one table.
+
+        Raises:
+            PlanError: there is no such table.
+        """
+        ...
+
+
+@runtime_checkable
+class ChangedSinceSource(Protocol):
+    """A source that reads the rows changed since a time, by a column that holds each
+    row's last change (the plan's ``updated_at``): a catch-up re-copies only those."""
+
+    def read_changed_since(
+        self,
+        table: str,
+        key: Sequence[str],
+        column: str,
+        since: datetime,
+        *,
+        batch_rows: int = 10_000,
+        stats: ReadStats | None = None,
+    ) -> Iterator[list[Row]]:
+        """The rows ``read`` gives whose ``column`` is at or after ``since``."""
+        ...
+
+
+@runtime_checkable
+class RepeatedKeysSource(Protocol):
+    """A source that finds repeated key values itself, without streaming the rows."""
+
+    def repeated_keys(
+        self, table: str, key: Sequence[str], *, examples: int
+    ) -> tuple[int, list[Key]]:
+        """How many values of ``key`` more than one row has, and up to ``examples`` of
+        them."""
+        ...
+
+
+@runtime_checkable
+class ChecksumPushDown(Protocol):
+    """A source whose database hashes rows itself, so that only keys and sums cross the
+    network. Two such sources compute the same numbers for the same values, and
+    ``ROW_HASH`` is a key they can read by."""
+
+    def row_hashes(
+        self, table: str, key: Sequence[str], columns: Sequence[str], *, batch_rows: int = 10_000
+    ) -> Iterator[tuple[Key, str]]:
+        """Every row's key and the md5 (hex) of its ``columns``' canonical form
+        (``canonical.row_md5``), in key order."""
+        ...
+
+    def bucket_checksums(
+        self,
+        table: str,
+        key: str,
+        columns: Sequence[str],
+        *,
+        origin: int,
+        width: int,
+        ranges: Sequence[tuple[int, int]],
+    ) -> dict[int, tuple[int, int]]:
+        """Rows and checksum per bucket ``(key - origin) // width`` of an integer key, over
+        the keys in ``ranges`` (each ``[start, end)``). The checksum is comparable with
+        another ``ChecksumPushDown`` source's, never with Python's."""
+        ...
+
+
+@runtime_checkable
+class TextReader(Protocol):
+    """A source that can hand rows out as its database prints them (``TextBatch``), for
+    bulk copies that turn no value into a Python object."""
+
+    @property
+    def reads_text(self) -> bool:
+        """Whether ``read_text`` works here (a driver may not allow it)."""
+        ...
+
+    def read_text(
+        self,
+        table: str,
+        key: Sequence[str],
+        *,
+        lines: Sequence[str] = (),
+        after: Key | None = None,
+        upto: Key | None = None,
+        batch_rows: int = 10_000,
+        stats: ReadStats | None = None,
+    ) -> Iterator[TextBatch]:
+        """The rows ``read`` gives, as text; ``lines``: columns the database writes as one
+        line of COPY text per row (``TextBatch.lines``)."""
+        ...
+
+
+@dataclass
+class TextBatch:
+    """Rows of one ``TextReader.read_text``, column by column, as the database prints them.
+
+    Each value is ``bytes`` or None (NULL, and zero dates). Per column kind the text is:
+    integer, year, bit: decimal digits; decimal: plain decimal text; float: as the server
+    prints it (``1e25``, ``-0``); date ``YYYY-MM-DD``; datetime ``YYYY-MM-DD HH:MM:SS[.f]``;
+    interval ``[-]HH:MM:SS[.f]`` (hours may exceed 24); text and char: UTF-8; bytes: the
+    bytes themselves.
+
+    Attributes:
+        names: the columns read one by one, in ``read``'s order (``_row_hash`` last when it
+            is the key): those not in ``line_columns``, and the key's.
+        kinds: each of those columns' kind (as above).
+        columns: per column, the values of every row.
+        rows: how many rows.
+        line_columns: the columns the database wrote as lines, in their order.
+        lines: per row, ``line_columns`` as one line of COPY text (without its newline):
+            fields split by tabs, ``\\N`` for NULL, backslash, tab, newline and carriage
+            return escaped by a backslash, binary as ``\\x`` and hex. None without lines.
+    """
+
+    names: list[str]
+    kinds: list[str]
+    columns: list[Sequence[Any]]
+    rows: int
+    line_columns: tuple[str, ...] = ()
+    lines: Sequence[bytes] | None = None
+
+    def values(self, name: str) -> list[Any]:
+        """One column's values as ``read`` gives them (``int``, ``Decimal``, ``date``...)."""
+        index = self.names.index(name)
+        parse = _PARSERS.get(self.kinds[index], _parse_text)
+        return [None if v is None else parse(v) for v in self.columns[index]]
+
+    def key(self, row: int, key: Sequence[str]) -> Key:
+        """The key of one row (``-1``: the last), typed as ``read`` gives it."""
+        out = []
+        for name in key:
+            index = self.names.index(name)
+            value = self.columns[index][row]
+            parse = _PARSERS.get(self.kinds[index], _parse_text)
+            out.append(None if value is None else parse(value))
+        return tuple(out)
+
+
+def _parse_text(value: bytes) -> str:
+    return value.decode()
+
+
+def _parse_interval(value: bytes) -> timedelta:
+    text = value.decode()
+    negative = text.startswith("-")
+    hours, minutes, seconds = text.lstrip("-").split(":")
+    whole, _, fraction = seconds.partition(".")
+    duration = timedelta(hours=int(hours), minutes=int(minutes), seconds=int(whole),
+                         microseconds=int((fraction + "000000")[:6]))  # fmt: skip
+    return -duration if negative else duration
+
+
+_PARSERS: dict[str, Callable[[bytes], Any]] = {
+    "text": _parse_text,
+    "char": _parse_text,
+    "integer": int,
+    "bit": int,
+    "year": int,
+    "boolean": lambda v: v not in (b"0", b"f", b"false"),
+    "decimal": lambda v: Decimal(v.decode()),
+    "float": float,
+    "date": lambda v: date.fromisoformat(v.decode()),
+    "datetime": lambda v: datetime.fromisoformat(v.decode()),
+    "time": lambda v: time.fromisoformat(v.decode()),
+    "interval": _parse_interval,
+    "bytes": bytes,
+}
 
 
 # --- change streams ----------------------------------------------------------------------

@@ -49,7 +49,7 @@ from config.log import get_logger
 from config.migration_plan import MigrationPlan, TablePlan
 from domain.errors import DatabaseError, PlanError, ValidationFailed
 from domain.reconciliation import ChangedRow, TableReport, report_value
-from legacy_connectors.base import Key, LegacySource, Row, TableInfo
+from legacy_connectors.base import ChecksumPushDown, Key, LegacySource, Row, TableInfo
 from legacy_connectors.canonical import CHECKSUM_MODULUS, row_md5
 from legacy_connectors.sql import SqlSource
 
@@ -71,7 +71,6 @@ STREAM_BATCH = 10_000
 MAX_WAITING = 1_000_000
 """Keys seen on one side only, held until the other side's stream passes them, at most.
 Engines that order the key alike keep a handful; this bounds memory when they do not."""
-_PUSHDOWN = ("mysql", "mariadb", "postgresql")
 
 
 @dataclass(frozen=True)
@@ -171,6 +170,7 @@ class _Table:
     rules: list[ColumnRule]
     target_info: TableInfo
     target_types: dict[str, TargetColumnType]
+    source_info: TableInfo
 
     @property
     def source(self) -> str:
@@ -354,7 +354,7 @@ class Reconciler:
         target_types = self._target_types(table_plan.target)
         pairs = [(m.source, m.target.name) for m in mapper.columns]
         rules = column_rules(table_plan, pairs, target_types)
-        return _Table(table_plan, mapper, rules, target_info, target_types)
+        return _Table(table_plan, mapper, rules, target_info, target_types, info)
 
     def _target_types(self, table: str) -> dict[str, TargetColumnType]:
         """CHAR columns and timestamp precisions, which the portable types do not carry."""
@@ -364,11 +364,11 @@ class Reconciler:
         }
 
     def _can_push_down(self, t: _Table) -> bool:
-        """Both databases can compute the same row folds: nothing is transformed, both are
-        MariaDB/PostgreSQL, and the key is one integer column (buckets are key arithmetic)."""
-        if not isinstance(self.legacy, SqlSource) or self.legacy.dialect not in _PUSHDOWN:
+        """Both databases can compute the same row folds: nothing is transformed, both push
+        checksums down, and the key is one integer column (buckets are key arithmetic)."""
+        if not isinstance(self.legacy, ChecksumPushDown):
             return False
-        if self.target.dialect not in _PUSHDOWN:
+        if not isinstance(self.target, ChecksumPushDown):
             return False
         if any(m.transform is not None for m in t.mapper.columns):
             return False
@@ -382,8 +382,9 @@ class Reconciler:
     # --- segments ---------------------------------------------------------------------
 
     def _segments(self, t: _Table, findings: _Findings, rows: int) -> None:
-        legacy = self.legacy
-        assert isinstance(legacy, SqlSource)
+        legacy, target = self.legacy, self.target
+        assert isinstance(legacy, ChecksumPushDown)
+        assert isinstance(target, ChecksumPushDown)
         key_source, key_target = t.mapper.source_key[0], t.mapper.target_key[0]
         bounds = [
             legacy.key_bounds(t.source, [key_source]),
@@ -411,7 +412,7 @@ class Reconciler:
                     for part in parts
                 ]  # fmt: skip
                 target_jobs = [
-                    pool.submit(self.target.bucket_checksums, t.target, key_target,
+                    pool.submit(target.bucket_checksums, t.target, key_target,
                                 t.target_names, origin=low, width=width, ranges=part)
                     for part in parts
                 ]  # fmt: skip
@@ -569,10 +570,9 @@ class Reconciler:
         chars = [t.target_types.get(n, TargetColumnType()).char for n in key_target]
         legacy = self.legacy
         if (
-            isinstance(legacy, SqlSource)
-            and legacy.dialect in _PUSHDOWN
+            isinstance(legacy, ChecksumPushDown)
             and all(m.transform is None for m in t.mapper.columns)
-            and set(key_source) <= {c.name for c in legacy.table_info(t.source).columns}
+            and set(key_source) <= {c.name for c in t.source_info.columns}
         ):
             columns = [m.source for m in t.mapper.columns]
             for key, digest in legacy.row_hashes(t.source, key_source, columns,
@@ -592,14 +592,15 @@ class Reconciler:
         key_target = list(t.mapper.target_key)
         chars = [t.target_types.get(n, TargetColumnType()).char for n in key_target]
         names, scales = t.target_names, t.target_scales
-        if self.target.dialect not in _PUSHDOWN:
-            for batch in self.target.read(t.target, key_target, batch_rows=STREAM_BATCH):
+        target = self.target
+        if not isinstance(target, ChecksumPushDown):
+            for batch in target.read(t.target, key_target, batch_rows=STREAM_BATCH):
                 for row in batch:
                     key = _strip_chars(tuple(row[k] for k in key_target), chars)
                     yield key, row_md5([row[n] for n in names], scales)
             return
-        for key, digest in self.target.row_hashes(t.target, key_target, names,
-                                                  batch_rows=STREAM_BATCH):  # fmt: skip
+        for key, digest in target.row_hashes(t.target, key_target, names,
+                                             batch_rows=STREAM_BATCH):  # fmt: skip
             yield _strip_chars(key, chars), digest
 
     def _compare_keys(self, t: _Table, suspects: dict[Key, Key], findings: _Findings) -> None:
