@@ -48,8 +48,18 @@ from domain.migration import (
     TableCheck,
     TableProfile,
 )
-from legacy_connectors import Key, LegacySource, Row, TableInfo, open_source
-from legacy_connectors.sql import SqlSource, TextBatch
+from legacy_connectors import (
+    ROW_HASH,
+    Key,
+    LegacySource,
+    OneTableSource,
+    RepeatedKeysSource,
+    Row,
+    TableInfo,
+    TextBatch,
+    TextReader,
+    open_source,
+)
 
 log = get_logger(__name__)
 
@@ -190,7 +200,7 @@ def _row_loads(batches: Iterator[list[Row]], mapper: RowMapper) -> Iterator[_Loa
 
 
 def _table_info(source: LegacySource, table: str) -> TableInfo:
-    if isinstance(source, SqlSource):
+    if isinstance(source, OneTableSource):
         return source.table_info(table)  # this table only: a legacy database may have hundreds
     for info in source.describe():
         if info.name == table:
@@ -316,7 +326,7 @@ class MigrationActivities:
             done = True
             batch_rows = min(plan.batch_rows, request.max_rows)
             loads: Iterator[_Load]
-            if isinstance(source, SqlSource) and source.reads_text:
+            if isinstance(source, TextReader) and source.reads_text:
                 # The source database writes the untransformed columns as COPY's lines; the
                 # rest is mapped a column at a time.
                 stream = source.read_text(table_plan.source, mapper.source_key,
@@ -529,7 +539,7 @@ def check_plan(
                 continue
             try:
                 table.rows = source.count(table_plan.source)
-                _check_keys(plan, table_plan, mapper, source, table)
+                _check_keys(table_plan, mapper, source, table)
                 _check_sample(table_plan, mapper, source, table, sample_rows)
             except SwitchoverError as e:
                 table.problems.append(f"reading the source: {e}")
@@ -565,14 +575,17 @@ def _check_stream(plan: MigrationPlan, source: LegacySource, check: PlanCheck) -
 
 
 def _check_keys(
-    plan: MigrationPlan,
     table_plan: TablePlan,
     mapper: RowMapper,
     source: LegacySource,
     table: TableCheck,
 ) -> None:
-    if plan.source.kind == "sql" and not set(mapper.source_key) & {"_row_hash"}:
-        repeated, examples = _sql_duplicates(plan, table_plan, mapper.source_key)
+    if isinstance(source, RepeatedKeysSource) and ROW_HASH not in mapper.source_key:
+        # The source groups the keys itself: exact, and nothing streams.
+        repeated, found = source.repeated_keys(
+            table_plan.source, mapper.source_key, examples=DUPLICATE_EXAMPLES
+        )
+        examples = [list(key) for key in found]
     else:
         repeated, examples = _streamed_duplicates(table_plan, mapper, source)
     table.duplicate_keys, table.duplicate_examples = repeated, examples
@@ -581,30 +594,6 @@ def _check_keys(
             f"the key ({', '.join(mapper.source_key)}) is not unique: {repeated} key values "
             "repeat; a copy would keep one row of each"
         )
-
-
-def _sql_duplicates(
-    plan: MigrationPlan, table_plan: TablePlan, key: Sequence[str]
-) -> tuple[int, list[KeyValues]]:
-    # The database groups the keys itself: exact, and nothing streams.
-    import sqlalchemy as sa
-
-    engine = sa.create_engine(plan.source.url)  # type: ignore[union-attr]
-    schema = getattr(plan.source, "db_schema", None)
-    columns: list[sa.ColumnClause[Any]] = [sa.column(k) for k in key]
-    source_table = sa.table(table_plan.source, *columns, schema=schema)
-    groups = sa.select(*columns).select_from(source_table).group_by(*columns)
-    if table_plan.where:
-        groups = groups.where(sa.text(table_plan.where))
-    groups = groups.having(sa.func.count() > 1)
-    try:
-        with engine.connect() as conn:
-            repeated = conn.execute(sa.select(sa.func.count()).select_from(groups.subquery()))
-            count = int(repeated.scalar_one())
-            examples = [list(r) for r in conn.execute(groups.limit(DUPLICATE_EXAMPLES))]
-    finally:
-        engine.dispose()
-    return count, examples
 
 
 def _streamed_duplicates(

@@ -56,7 +56,15 @@ from config.log import get_logger
 from config.migration_plan import MigrationPlan
 from domain.cutover import ArchiveEntry, ArchiveManifest, ArchiveResult
 from domain.errors import LegacyReadError, NotFoundError, ValidationFailed
-from legacy_connectors import RECORD_NUMBER, ROW_HASH, Column, LegacySource, Row, TableInfo
+from legacy_connectors import (
+    RECORD_NUMBER,
+    ROW_HASH,
+    ChecksumPushDown,
+    Column,
+    LegacySource,
+    Row,
+    TableInfo,
+)
 
 log = get_logger(__name__)
 
@@ -174,7 +182,7 @@ def _read_key(source: LegacySource, info: TableInfo, kind: str) -> list[str]:
         return [RECORD_NUMBER]
     if info.key:
         return list(info.key)
-    if getattr(source, "dialect", None) in ("mysql", "mariadb", "postgresql"):
+    if isinstance(source, ChecksumPushDown):
         return [ROW_HASH]
     return [c.name for c in info.columns]
 
