@@ -14,7 +14,7 @@ import contextlib
 import datetime as dt
 import queue
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -50,6 +50,7 @@ from domain.migration import (
 )
 from legacy_connectors import (
     ROW_HASH,
+    ChangedSinceSource,
     Key,
     LegacySource,
     OneTableSource,
@@ -232,14 +233,8 @@ class MigrationActivities:
         ]
 
     @contextmanager
-    def _source(
-        self, plan: MigrationPlan, *, extra: Mapping[str, str] | None = None
-    ) -> Iterator[LegacySource]:
+    def _source(self, plan: MigrationPlan) -> Iterator[LegacySource]:
         filters = {t.source: t.where for t in plan.tables if t.where}
-        for table, condition in (extra or {}).items():
-            filters[table] = (
-                f"({filters[table]}) AND ({condition})" if table in filters else condition
-            )
         source = self.source_opener(plan.source, filters=filters or None)
         try:
             yield source
@@ -411,17 +406,21 @@ class MigrationActivities:
             caught_up = self._catch_up_by_stream(plan)
             if caught_up is not None:
                 return caught_up
-        if table_plan.updated_at is None or plan.source.kind != "sql":
+        if table_plan.updated_at is None:
             return CatchUpResult(rows=0, by_updated_at=False)
         since = (request.since - CATCH_UP_MARGIN).replace(tzinfo=None)
-        condition = f"{table_plan.updated_at} >= '{since:%Y-%m-%d %H:%M:%S}'"
         rows = 0
-        extra = {table_plan.source: condition}
-        with self._source(plan, extra=extra) as source, self._target(plan) as target:
+        with self._source(plan) as source, self._target(plan) as target:
+            if not isinstance(source, ChangedSinceSource):
+                return CatchUpResult(rows=0, by_updated_at=False)
             info = _table_info(source, table_plan.source)
             mapper = RowMapper(table_plan, info)
-            for batch in source.read(
-                table_plan.source, mapper.source_key, batch_rows=plan.batch_rows
+            for batch in source.read_changed_since(
+                table_plan.source,
+                mapper.source_key,
+                table_plan.updated_at,
+                since,
+                batch_rows=plan.batch_rows,
             ):
                 if batch:
                     rows += self._load(target, table_plan, mapper, batch)
