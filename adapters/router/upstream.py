@@ -294,7 +294,8 @@ class UpstreamPool:
         self.connect_timeout = connect_timeout
         self.timeout = timeout
         self._idle: deque[_Connection] = deque()
-        self._slots = asyncio.Semaphore(max_connections)
+        self._free = max_connections  # connections that may still be taken
+        self._queue: deque[asyncio.Future[None]] = deque()  # requests waiting for one
         self._ssl = ssl.create_default_context() if self.tls else None
         # Connections waiting on the upstream, and the timer that fails those past their
         # deadline: one timer for the pool, not one per wait.
@@ -339,7 +340,19 @@ class UpstreamPool:
         return connection
 
     async def _acquire(self) -> _Connection:
-        await self._slots.acquire()
+        if self._free > 0 and not self._queue:
+            self._free -= 1
+        else:
+            waiter = asyncio.get_running_loop().create_future()
+            self._queue.append(waiter)
+            try:
+                await waiter  # a release hands its slot over
+            except BaseException:
+                if waiter.done() and not waiter.cancelled():
+                    self._give_slot()  # handed over just as the wait was cancelled
+                elif waiter in self._queue:
+                    self._queue.remove(waiter)
+                raise
         try:
             while self._idle:
                 connection = self._idle.pop()
@@ -349,8 +362,16 @@ class UpstreamPool:
                 connection.close()
             return await self._connect()
         except BaseException:
-            self._slots.release()
+            self._give_slot()
             raise
+
+    def _give_slot(self) -> None:
+        while self._queue:
+            waiter = self._queue.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self._free += 1
 
     def release(self, connection: _Connection, *, reusable: bool) -> None:
         self._waiting.discard(connection)
@@ -358,7 +379,7 @@ class UpstreamPool:
             self._idle.append(connection)
         else:
             connection.close()
-        self._slots.release()
+        self._give_slot()
 
     # --- one exchange ---
 
@@ -414,26 +435,38 @@ class UpstreamPool:
         """The request's head, and whether a streamed body goes chunked."""
         if "\r" in target or "\n" in target or " " in target:
             raise UpstreamError("the request target holds a space or line break")
-        lines = [f"{method} {target} HTTP/1.1\r\n".encode("latin-1"), b"host: ", self.host_header]
+        lines = [f"{method} {target} HTTP/1.1\r\nhost: ".encode("latin-1"), self.host_header]
         length: bytes | None = None
+        breaks = 3  # the request line's, and the blank line's two
         for name, value in headers:
             lowered = name.lower()
-            if lowered == b"content-length":
-                length = value
-            if lowered in _FRAMING or b"\r" in value or b"\n" in value:
+            if lowered in _FRAMING:
+                if lowered == b"content-length":
+                    length = value
                 continue
-            lines += [b"\r\n", name, b": ", value]
+            lines += (b"\r\n", name, b": ", value)
+            breaks += 1
         chunked = False
         if isinstance(body, bytes):
             if body or method not in _BODYLESS:
-                lines += [b"\r\ncontent-length: ", str(len(body)).encode()]
+                lines += (b"\r\ncontent-length: ", str(len(body)).encode())
+                breaks += 1
         elif length is not None:
-            lines += [b"\r\ncontent-length: ", length]
+            lines += (b"\r\ncontent-length: ", length)
+            breaks += 1
         else:
             lines.append(b"\r\ntransfer-encoding: chunked")
             chunked = True
+            breaks += 1
         lines.append(b"\r\n\r\n")
-        return b"".join(lines), chunked
+        head = b"".join(lines)
+        if head.count(b"\n") != breaks or head.count(b"\r") != breaks:
+            # A line break inside a header (a parsed request never has one): leave it out.
+            clean = [(n, v) for n, v in headers if not {10, 13} & set(n + v)]
+            if len(clean) == len(headers):
+                raise UpstreamError("a header holds a line break")
+            return self._head(method, target, clean, body)
+        return head, chunked
 
     async def _exchange(
         self,
@@ -485,7 +518,7 @@ class UpstreamPool:
         keep_alive = parts[0] == b"HTTP/1.1"
         for line in lines[1:]:
             name, colon, value = line.partition(b":")
-            if not colon or not name or name != name.strip():
+            if not colon or not name or name[0] in b" \t" or name[-1] in b" \t":
                 raise UpstreamError(f"{self.address} sent a malformed header line")
             name = name.lower()
             value = value.strip()

@@ -38,6 +38,16 @@ def wait_for_port(port: int, *, seconds: float = 20.0) -> None:
         time.sleep(0.05)
 
 
+async def read_body(receive: Any) -> bytes:
+    """An ASGI request's whole body."""
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            return body
+
+
 @dataclass
 class SideService:
     """One side's service. ``GET /items/{id}`` answers the same data on both sides (plus a
@@ -73,12 +83,7 @@ class SideService:
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         path, method = scope["path"], scope["method"]
         status = 200
         if method in ("GET", "HEAD"):
