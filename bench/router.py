@@ -8,15 +8,16 @@ both sides the same service), and the load generator: ``wrk`` (Debian's package)
 Lua script giving each request its own citizen id, or, when wrk is missing, an asyncio
 raw-socket client in a subprocess. Each measurement is preceded by a warm-up; direct and
 proxied loads alternate ``--repeat`` times against the same running service, and the
-ratio and p50 added reported are the medians of the pairs (the machine is shared, so
-single runs vary).
+ratio and p50 added reported are the medians of the runs (the machine is shared, so
+single runs vary). Where NGINX is installed, one NGINX worker in front of the same
+service is measured too: what a proxy written in C gets on the same machine.
 
 Throughput on two shared cores also depends on what else runs, so the CPU time the proxy
 and the service each spent per request (from /proc) is reported too: it does not move
 with the load of other work.
 
     .venv/bin/python bench/router.py [--duration 10] [--connections 1 32] [--service-ms 0 5]
-                                     [--repeat 3]
+                                     [--repeat 3] [--no-nginx]
 
 The aim (issue 11): throughput at least 0.5 of direct against a service that answers at
 once, with p50 added under 1 ms.
@@ -259,6 +260,107 @@ def median(values: list[float]) -> float:
     return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
+NGINX_CONF = """worker_processes 1;
+daemon off;
+pid {folder}/nginx.pid;
+error_log {folder}/nginx-error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  client_body_temp_path {folder}/nginx-body;
+  proxy_temp_path {folder}/nginx-proxy;
+  fastcgi_temp_path {folder}/nginx-fastcgi;
+  uwsgi_temp_path {folder}/nginx-uwsgi;
+  scgi_temp_path {folder}/nginx-scgi;
+  upstream service {{ server 127.0.0.1:{upstream}; keepalive 64; }}
+  server {{
+    listen 127.0.0.1:{port};
+    location / {{ proxy_pass http://service; proxy_http_version 1.1;
+                 proxy_set_header Connection ""; }}
+  }}
+}}
+"""
+
+Runs = dict[tuple[str, int], list[dict[str, Result]]]  # (service, conns) -> run per repeat
+
+
+def start_nginx(folder: Path, upstream_port: int) -> tuple[subprocess.Popen[bytes], int]:
+    """One NGINX worker proxying to the service with kept-alive connections: what a
+    proxy in C costs on the same machine, for reference."""
+    port = free_port()
+    conf = folder / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(folder=folder, upstream=upstream_port, port=port))
+    return start(["nginx", "-c", str(conf), "-p", str(folder)]), port
+
+
+def measure_service(service_ms: float, args: argparse.Namespace, folder: Path,
+                    database_url: str, load: Any, runs: Runs) -> None:  # fmt: skip
+    """Start the service and the proxy (and NGINX), then alternate the loads."""
+    upstream_port, proxy_port = free_port(), free_port()
+    upstream = start([sys.executable, __file__, "--serve-upstream", str(upstream_port),
+                      str(service_ms)])  # fmt: skip
+    plan = write_plan(folder, f"http://127.0.0.1:{upstream_port}")
+    code = (
+        "from adapters.router.builtin import run_proxy; from config.settings import "
+        f"Settings; run_proxy({str(plan)!r}, Settings(), '127.0.0.1', {proxy_port})"
+    )
+    proxy = start([sys.executable, "-c", code],
+                  {"SWITCHOVER_DATABASE_URL": database_url,
+                   "SWITCHOVER_LOG_LEVEL": "WARNING"})  # fmt: skip
+    ports = {"direct": upstream_port, "proxy": proxy_port}
+    nginx = None
+    if args.nginx:
+        nginx, ports["nginx"] = start_nginx(folder, upstream_port)
+    try:
+        for port in ports.values():
+            wait_for_port(port)
+        for connections in args.connections:
+            for _ in range(args.repeat):
+                run = {}
+                for name, port in ports.items():
+                    url = f"http://127.0.0.1:{port}"
+                    load(url, args.warmup, connections)
+                    run[name] = measured(load, url, args.duration, connections,
+                                         (upstream, proxy))  # fmt: skip
+                runs.setdefault((f"{service_ms:g} ms", connections), []).append(run)
+    finally:
+        for process in (proxy, upstream, nginx):
+            if process is not None:
+                stop(process)
+
+
+def report(runs: Runs, args: argparse.Namespace, client: str) -> None:
+    print(f"\nbuiltin router vs direct: {args.duration:g} s each, {args.repeat} runs, load "
+          f"from {client}, {os.cpu_count()} cores shared by load, proxy and service\n")  # fmt: skip
+    print(f"{'service':>8} {'conns':>5} {'path':>7} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} "
+          f"{'errors':>6} {'service CPU':>11} {'proxy CPU':>9}")  # fmt: skip
+    for (service, connections), repeats in runs.items():
+        for run in repeats:
+            for name, result in run.items():
+                service_used = _us(result.service_cpu_us)
+                proxy_used = _us(result.proxy_cpu_us) if name == "proxy" else ""
+                print(f"{service:>8} {connections:>5} {name:>7} {result.rps:>8.0f} "
+                      f"{result.p50_ms:>7.2f} {result.p99_ms:>7.2f} {result.errors:>6} "
+                      f"{service_used:>11} {proxy_used:>9}")  # fmt: skip
+    print()
+    for (service, connections), repeats in runs.items():
+        ratios = [run["proxy"].rps / run["direct"].rps for run in repeats]
+        added = [run["proxy"].p50_ms - run["direct"].p50_ms for run in repeats]
+        proxy_cpu = [r["proxy"].proxy_cpu_us for r in repeats if r["proxy"].proxy_cpu_us]
+        service_cpu = [r["direct"].service_cpu_us for r in repeats if r["direct"].service_cpu_us]
+        cpu = ""
+        if proxy_cpu and service_cpu:
+            cpu = (f"; proxy CPU {median(proxy_cpu):.0f} us a request, "
+                   f"{median(proxy_cpu) / median(service_cpu):.1f}x the service's")  # fmt: skip
+        nginx = ""
+        if all("nginx" in run for run in repeats):
+            nginx = (f"; nginx {median([r['nginx'].rps / r['direct'].rps for r in repeats]):.2f}"
+                     " of direct")  # fmt: skip
+        print(f"service {service}, {connections} connection(s): throughput "
+              f"{median(ratios):.2f} of direct (runs {min(ratios):.2f}-{max(ratios):.2f}), "
+              f"p50 added {median(added):+.2f} ms{cpu}{nginx}")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=10.0)
@@ -267,10 +369,12 @@ def main() -> None:
     parser.add_argument("--service-ms", type=float, nargs="+", default=[0.0, 5.0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--client", choices=["auto", "wrk", "python"], default="auto")
+    parser.add_argument("--nginx", action=argparse.BooleanOptionalAction,
+                        default=shutil.which("nginx") is not None,
+                        help="also measure NGINX in front of the same service")  # fmt: skip
     args = parser.parse_args()
     use_wrk = args.client == "wrk" or (args.client == "auto" and shutil.which("wrk"))
-    # (service, connections) -> pairs of (direct, proxied)
-    pairs: dict[tuple[str, int], list[tuple[Result, Result]]] = {}
+    runs: Runs = {}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         script = folder / "citizens.lua"
@@ -283,60 +387,8 @@ def main() -> None:
             return run_raw(url, seconds, connections)
 
         for service_ms in args.service_ms:
-            upstream_port, proxy_port = free_port(), free_port()
-            upstream = start([sys.executable, __file__, "--serve-upstream", str(upstream_port),
-                              str(service_ms)])  # fmt: skip
-            plan = write_plan(folder, f"http://127.0.0.1:{upstream_port}")
-            code = (
-                "from adapters.router.builtin import run_proxy; from config.settings import "
-                f"Settings; run_proxy({str(plan)!r}, Settings(), '127.0.0.1', {proxy_port})"
-            )
-            proxy = start([sys.executable, "-c", code],
-                          {"SWITCHOVER_DATABASE_URL": database_url,
-                           "SWITCHOVER_LOG_LEVEL": "WARNING"})  # fmt: skip
-            try:
-                wait_for_port(upstream_port)
-                wait_for_port(proxy_port)
-                for connections in args.connections:
-                    runs = pairs.setdefault((f"{service_ms:g} ms", connections), [])
-                    for _ in range(args.repeat):
-                        pair = []
-                        for port in (upstream_port, proxy_port):
-                            url = f"http://127.0.0.1:{port}"
-                            load(url, args.warmup, connections)
-                            pair.append(measured(load, url, args.duration, connections,
-                                                 (upstream, proxy)))  # fmt: skip
-                        runs.append((pair[0], pair[1]))
-            finally:
-                stop(proxy)
-                stop(upstream)
-
-    client = "wrk -t1" if use_wrk else "python raw-socket client"
-    print(f"\nbuiltin router vs direct: {args.duration:g} s each, {args.repeat} pairs, load "
-          f"from {client}, {os.cpu_count()} cores shared by load, proxy and service\n")  # fmt: skip
-    print(f"{'service':>8} {'conns':>5} {'path':>7} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} "
-          f"{'errors':>6} {'service CPU':>11} {'proxy CPU':>9}")  # fmt: skip
-    for (service, connections), runs in pairs.items():
-        for direct, proxied in runs:
-            for name, result in (("direct", direct), ("proxy", proxied)):
-                service_used = _us(result.service_cpu_us)
-                proxy_used = _us(result.proxy_cpu_us) if name == "proxy" else ""
-                print(f"{service:>8} {connections:>5} {name:>7} {result.rps:>8.0f} "
-                      f"{result.p50_ms:>7.2f} {result.p99_ms:>7.2f} {result.errors:>6} "
-                      f"{service_used:>11} {proxy_used:>9}")  # fmt: skip
-    print()
-    for (service, connections), runs in pairs.items():
-        ratios = [proxied.rps / direct.rps for direct, proxied in runs]
-        added = [proxied.p50_ms - direct.p50_ms for direct, proxied in runs]
-        proxy_cpu = [p.proxy_cpu_us for _, p in runs if p.proxy_cpu_us is not None]
-        service_cpu = [p.service_cpu_us for _, p in runs if p.service_cpu_us is not None]
-        cpu = ""
-        if proxy_cpu and service_cpu:
-            cpu = (f"; proxy CPU {median(proxy_cpu):.0f} us a request, "
-                   f"{median(proxy_cpu) / median(service_cpu):.1f}x the service's")  # fmt: skip
-        print(f"service {service}, {connections} connection(s): throughput "
-              f"{median(ratios):.2f} of direct (pairs {min(ratios):.2f}-{max(ratios):.2f}), "
-              f"p50 added {median(added):+.2f} ms{cpu}")  # fmt: skip
+            measure_service(service_ms, args, folder, database_url, load, runs)
+    report(runs, args, "wrk -t1" if use_wrk else "python raw-socket client")
 
 
 def _us(value: float | None) -> str:
