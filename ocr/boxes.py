@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from ocr.engines import GrayImage, PixelBox
+from ocr.preprocess import ink_pieces
 
 # A ruled line is at least this long (inches): longer than any stroke of a letter in
 # print up to 12 pt, shorter than the side of the smallest tick box (about 3 mm).
@@ -108,7 +109,7 @@ def ruled_lines(image: GrayImage, dpi: int) -> GrayImage:
 
 def _anchored(lines: GrayImage, across: GrayImage, long_enough: int, *, axis: int) -> GrayImage:
     """``lines`` without the short ones whose two ends do not both meet ``across``."""
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(lines, connectivity=8)
+    count, labels, stats = ink_pieces(lines)
     near = 3  # pixels: a wall and the line it meets may not quite touch after a scan
     for index in range(1, count):
         x, y, w, h, _ = stats[index]

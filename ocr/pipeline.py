@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
+
 from config.form_template import FormTemplate
 from config.log import get_logger
 from config.settings import get_settings
@@ -372,7 +374,9 @@ _worker_options = OcrOptions()
 
 def _start_worker(templates: dict[str, FormTemplate], options: OcrOptions) -> None:
     global _worker_options
+    # The pool has a process per core: threads of their own would only contend.
     os.environ["OMP_THREAD_LIMIT"] = "1"
+    cv2.setNumThreads(1)
     _worker_templates.update(templates)
     _worker_options = options
 

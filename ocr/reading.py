@@ -8,15 +8,17 @@ again, one line at a time.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 from config.settings import get_settings
 from domain.forms import PageWords, Word, WordSource
 from ocr import preprocess
-from ocr.boxes import Box, find_boxes
-from ocr.engines import GrayImage, OcrEngine, OcrWord, PageSegMode, engine_for
+from ocr.boxes import Box, BoxKind, find_boxes
+from ocr.engines import GrayImage, OcrEngine, OcrWord, PageSegMode, PixelBox, engine_for
 from ocr.pages import PDF_RENDER_DPI, Page, RasterPage, TextPage
 
 # A page where fewer than this share of the words read are confident may be upside down.
@@ -25,6 +27,10 @@ _CONFIDENT = 0.6
 # A speck count above this share of the ink calls for a median filter.
 _NOISY = 0.15
 _LEGIBLE = re.compile(r"[A-Za-z0-9]{2,}")
+# Unread print is looked for on a copy reduced this many times, ignoring runs of ink
+# longer than this (inches): ruled lines, not letters.
+_UNREAD_REDUCTION = 3
+_UNREAD_LINE_IN = 0.3
 
 
 @dataclass(frozen=True)
@@ -203,8 +209,10 @@ def read_sparsely(page: ReadPage, options: OcrOptions) -> bool:
 
     For when a form's labels were not found: Tesseract's page layout sometimes drops
     a line of small print between boxes whole (a photo's blur makes it likelier).
-    Reading the full-resolution page for scattered text (sparse mode) finds most such
-    lines; only words where nothing was read before are added.
+    Reading for scattered text (sparse mode) finds most such lines. Only ink where
+    nothing was surely read before is read again, at full resolution: a few lines of
+    the page rather than all of it. A word read where nothing was is added; one read
+    where the first reading was unsure replaces that reading if it is surer.
 
     Returns:
         Whether any word was added.
@@ -212,14 +220,105 @@ def read_sparsely(page: ReadPage, options: OcrOptions) -> bool:
     if page.source is not WordSource.OCR or page.blank:
         return False
     engine = engine_for(options.page_engine)
-    found = engine.read(page.image(), dpi=page.dpi, mode=PageSegMode.SPARSE)
-    added = [
-        word
-        for word in (_as_word(w, page.width_px, page.height_px) for w in found)
-        if _LEGIBLE.search(word.text) and not any(_overlap(word, w) for w in page.words)
-    ]
-    page.words = page.words + added
+    image = page.image()
+    sure = [w for w in page.words if w.confidence >= _CONFIDENT]
+    added: list[Word] = []
+    for x0, y0, x1, y1 in unread_ink(image, page.dpi, sure, page.boxes()):
+        found = engine.read(image[y0:y1, x0:x1], dpi=page.dpi, mode=PageSegMode.SPARSE)
+        placed = (
+            OcrWord(w.text, w.confidence, _shifted(w.box, x0, y0), w.weakest_char) for w in found
+        )
+        added += [
+            word
+            for word in (_as_word(w, page.width_px, page.height_px) for w in placed)
+            if _LEGIBLE.search(word.text) and not any(_overlap(word, w) for w in sure)
+        ]
+    # A word read again more surely replaces the unsure reading it overlaps.
+    unsure = [w for w in page.words if w.confidence < _CONFIDENT]
+    replaced = {
+        id(w) for w in unsure if any(_overlap(w, a) and a.confidence > w.confidence for a in added)
+    }
+    left = [w for w in unsure if id(w) not in replaced]
+    added = [a for a in added if not any(_overlap(a, w) for w in left)]
+    page.words = [w for w in page.words if id(w) not in replaced] + added
     return bool(added)
+
+
+def unread_ink(
+    image: GrayImage, dpi: int, words: list[Word], boxes: Sequence[Box] = ()
+) -> list[PixelBox]:
+    """Where the page shows lines of print that no word was read from: boxes (pixels of
+    ``image``) around ink that is neither a ruled line, nor a tick box or comb of
+    ``boxes`` (what is written there is no print), nor under a word read.
+
+    Found on a reduced copy: it only has to show where to look.
+    """
+    small, factor = preprocess.reduced(image, max(image.shape[:2]) // _UNREAD_REDUCTION)
+    small_dpi = dpi * factor
+    paper = preprocess.median_level(small)
+    ink = np.where(small < paper - 60, 255, 0).astype(np.uint8)
+    # Ruled lines and box walls: runs longer than any letter.
+    run = max(5, round(_UNREAD_LINE_IN * small_dpi))
+    lines = cv2.bitwise_or(
+        cv2.morphologyEx(ink, cv2.MORPH_OPEN, np.ones((1, run), np.uint8)),
+        cv2.morphologyEx(ink, cv2.MORPH_OPEN, np.ones((run, 1), np.uint8)),
+    )
+    ink[cv2.dilate(lines, np.ones((3, 3), np.uint8)) > 0] = 0
+    wall = 2 + round(0.02 * small_dpi)
+    for box in boxes:
+        if box.kind is not BoxKind.VALUE:
+            bx0, by0, bx1, by1 = (round(v * factor) for v in box.bbox)
+            ink[max(0, by0 - wall) : by1 + wall, max(0, bx0 - wall) : bx1 + wall] = 0
+    height, width = small.shape[:2]
+    for word in words:
+        wx0, wy0, wx1, wy1 = word.bbox
+        ink[
+            max(0, int(wy0 * height) - 1) : int(wy1 * height) + 2,
+            max(0, int(wx0 * width) - 1) : int(wx1 * width) + 2,
+        ] = 0
+    # Letters of a line joined into one piece; specks and stray marks are not print.
+    gap = max(2, round(0.08 * small_dpi))
+    joined = np.asarray(cv2.dilate(ink, np.ones((1, gap), np.uint8)), np.uint8)
+    count, _, stats = preprocess.ink_pieces(joined)
+    found = []
+    pad = round(0.06 * dpi)
+    for x, y, w, h, _area in stats[1:count]:
+        if not 0.05 * small_dpi <= h <= 0.5 * small_dpi or w < 0.1 * small_dpi:
+            continue
+        found.append(
+            (
+                max(0, round(x / factor) - pad),
+                max(0, round(y / factor) - pad),
+                min(image.shape[1], round((x + w) / factor) + pad),
+                min(image.shape[0], round((y + h) / factor) + pad),
+            )
+        )
+    return _merged(found)
+
+
+def _merged(boxes: list[PixelBox]) -> list[PixelBox]:
+    """Overlapping boxes as one (each area read once)."""
+    merged: list[PixelBox] = []
+    for box in sorted(boxes, key=lambda b: (b[1], b[0])):
+        for index, other in enumerate(merged):
+            if min(box[2], other[2]) > max(box[0], other[0]) and min(box[3], other[3]) > max(
+                box[1], other[1]
+            ):
+                merged[index] = (
+                    min(box[0], other[0]),
+                    min(box[1], other[1]),
+                    max(box[2], other[2]),
+                    max(box[3], other[3]),
+                )
+                break
+        else:
+            merged.append(box)
+    return merged if len(merged) == len(boxes) else _merged(merged)
+
+
+def _shifted(box: PixelBox, dx: int, dy: int) -> PixelBox:
+    x0, y0, x1, y1 = box
+    return x0 + dx, y0 + dy, x1 + dx, y1 + dy
 
 
 def _overlap(a: Word, b: Word) -> bool:

@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 
 from domain.errors import OcrEngineError
-from ocr import engines, preprocess
+from domain.forms import WordSource
+from ocr import engines, layout, preprocess, reading
 from ocr.engines import OcrEngine, PageSegMode, TesseractCliEngine, engine_for
+from ocr.reading import OcrOptions, ReadPage
 from tests.ocr import sample_forms
 
 
@@ -92,3 +94,49 @@ def test_tesseract_failures_become_ocr_engine_errors(monkeypatch: pytest.MonkeyP
 def test_engines_share_one_interface() -> None:
     assert all(isinstance(engine_for(n), OcrEngine) for n in ["tesseract", "tesserocr"])
     assert engines.tessdata_dir().endswith("/")
+
+
+def _read_in_full(page: np.ndarray[Any, Any]) -> ReadPage:
+    words = engine_for("tesserocr").read(page, dpi=300)
+    height, width = page.shape
+    return ReadPage(
+        number=1,
+        source=WordSource.OCR,
+        words=[reading._as_word(w, width, height) for w in words],
+        dpi=300,
+        width_px=width,
+        height_px=height,
+        _image=page,
+    )
+
+
+def test_a_line_the_page_reading_dropped_is_read_again_where_it_is(
+    clean_page: np.ndarray[Any, Any],
+) -> None:
+    read = _read_in_full(clean_page)
+    # Everything read: nothing left to look at again (box walls are not print).
+    assert reading.unread_ink(clean_page, 300, read.words, read.boxes()) == []
+    dropped = [w for w in read.words if w.text in ("Monthly", "income")]
+    assert len(dropped) == 2
+    read.words = [w for w in read.words if w not in dropped]
+    (where,) = reading.unread_ink(clean_page, 300, read.words, read.boxes())
+    x0, y0, x1, y1 = where
+    line = layout.union(w.bbox for w in dropped)
+    assert layout.holds((x0 / 2480, y0 / 3508, x1 / 2480, y1 / 3508), line)
+    assert (x1 - x0) * (y1 - y0) < 0.02 * clean_page.size  # a line, not the page
+
+    assert reading.read_sparsely(read, OcrOptions())
+    assert {"Monthly", "income"} <= {w.text for w in read.words}
+
+
+def test_an_unsure_misreading_is_replaced_by_a_surer_one(
+    clean_page: np.ndarray[Any, Any],
+) -> None:
+    read = _read_in_full(clean_page)
+    (surname,) = [w for w in read.words if w.text == "Surname"]
+    garbled = surname.model_copy(update={"text": "Sumarne", "confidence": 0.3})
+    read.words = [garbled if w is surname else w for w in read.words]
+    assert reading.read_sparsely(read, OcrOptions())
+    texts = [w.text for w in read.words]
+    assert "Surname" in texts
+    assert "Sumarne" not in texts
