@@ -50,7 +50,7 @@ from domain.migration import (
     RunState,
     TableState,
 )
-from domain.workflow_ids import migration_id
+from domain.workflow_ids import copy_id, migration_id
 from switchover.devserver import start_dev_server
 from switchover.worker import ActivitySet
 from tests.fakes.workers import running_workers
@@ -91,6 +91,8 @@ def engine(
 
 PROGRAM = Path(sys.executable).parent / "switchover"
 RESTART_DOWN_S = 12.0
+HEARTBEAT_S = 240.0
+"""The restart test's plan: longer than the outage, and found again in the copy's calls."""
 """How long the restarted Temporal server stays away: past the client library's own
 retries, so the command's waiting is what rides it out."""
 
@@ -99,7 +101,7 @@ async def cli(*args: str) -> subprocess.CompletedProcess[str]:
     """The installed command in its own process, as an engineer runs it (its stderr is its
     own: in this process the workers' logs would mix in); the workers run meanwhile."""
     return await asyncio.to_thread(
-        subprocess.run, [str(PROGRAM), *args], capture_output=True, text=True, timeout=120,
+        subprocess.run, [str(PROGRAM), *args], capture_output=True, text=True, timeout=300,
         env={**os.environ}, check=False,
     )  # fmt: skip
 
@@ -250,7 +252,9 @@ async def test_pause_resume_cancel_and_the_cancelled_run_shown(
     assert one_line(missing) == "switchover: no migration of no-such-system is running"
 
 
-def bad_record_plan(tmp_path: Path, system_id: str, postgres: str) -> Path:
+def bad_record_plan(
+    tmp_path: Path, system_id: str, postgres: str, *, heartbeat_timeout_s: float = 5
+) -> Path:
     """A CSV export whose third record lacks a field, and a plan with quarantine off."""
     data = tmp_path / "people.csv"
     data.write_text("ID,NAME,AMOUNT\n1,Ann,10\n2,Bob,20\n3,Cy\n4,Di,40\n", encoding="utf-8")
@@ -260,7 +264,7 @@ def bad_record_plan(tmp_path: Path, system_id: str, postgres: str) -> Path:
         "target": {"url": f"postgresql+psycopg://postgres@127.0.0.1/{postgres}",
                    "schema": f"s_{uuid.uuid4().hex[:8]}"},
         "tables": [{"source": "people", "target": "people", "key": ["ID"]}],
-        "heartbeat_timeout_s": 5,
+        "heartbeat_timeout_s": heartbeat_timeout_s,
     }  # fmt: skip
     path = tmp_path / "people.yaml"
     path.write_text(yaml.safe_dump(plan), encoding="utf-8")
@@ -312,7 +316,8 @@ async def test_run_wait_rides_out_a_temporal_restart(
         monkeypatch.setenv("SWITCHOVER_TEMPORAL_ADDRESS", address)
         client = await Client.connect(address, data_converter=pydantic_data_converter)
         system_id = f"legacy-restart-{uuid.uuid4().hex[:8]}"
-        plan = bad_record_plan(tmp_path, system_id, "unused")  # the fake never reads it
+        # The fake reads no plan; its copy waits for the restart without heartbeating.
+        plan = bad_record_plan(tmp_path, system_id, "unused", heartbeat_timeout_s=HEARTBEAT_S)
         fake = HeldCopy(rows={"A": 50}, system_id=system_id)
         async with workers(client, engine, fake):
             waiting = asyncio.create_task(
@@ -325,8 +330,15 @@ async def test_run_wait_rides_out_a_temporal_restart(
             server = await asyncio.to_thread(start_dev_server, home, port=port, ui_port=ui_port)
             fake.go.set()
             ran = await waiting
+        copy = client.get_workflow_handle(copy_id(migration_id(system_id), "A"))
+        history = await copy.fetch_history()
     finally:
         server.stop()
+    heartbeats = {e.activity_task_scheduled_event_attributes.heartbeat_timeout.ToSeconds()
+                  for e in history.events if e.HasField("activity_task_scheduled_event_attributes")
+                  and e.activity_task_scheduled_event_attributes.activity_type.name
+                  == "copy_batch"}  # fmt: skip
+    assert heartbeats == {HEARTBEAT_S}  # the plan's, not the default
     assert ran.returncode == 0, ran.stderr
     result = json.loads(ran.stdout)
     assert result["state"] == "stopped"
