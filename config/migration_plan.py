@@ -171,6 +171,10 @@ class ColumnMapping(_Model):
 
     to: str
     transform: str | None = None
+    inverse: str | None = None
+    """How a modern value goes back to legacy after the switch (reverse replication), for
+    a transform that has no inverse of its own (``upper``, ``module:function``): a
+    transform, or ``keep`` to leave legacy's value as it is."""
 
     @field_validator("transform")
     @classmethod
@@ -180,6 +184,13 @@ class ColumnMapping(_Model):
                 f"unknown transform {value!r}: use strip, upper, lower, title, int, date:FMT, "
                 "decimal:N, null_if:A|B, map:A=B|C=D, ebcdic-packed, or module:function"
             )
+        return value
+
+    @field_validator("inverse")
+    @classmethod
+    def _known_inverse(cls, value: str | None) -> str | None:
+        if value is not None and value != "keep" and not _TRANSFORM.match(value):
+            raise ValueError(f"unknown inverse {value!r}: use keep, or a transform")
         return value
 
 
