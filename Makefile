@@ -21,7 +21,12 @@ APT_NEEDS := tesseract:tesseract-ocr \
              pkg-config:pkg-config \
              wrk:wrk \
              /usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf:fonts-dejavu-core \
-             /usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf:fonts-liberation
+             /usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf:fonts-liberation \
+             /usr/share/fonts/truetype/fifthhorseman/dkg.ttf:fonts-dkg-handwriting \
+             /usr/share/fonts/truetype/breip/Breip.ttf:fonts-breip \
+             /usr/share/fonts/truetype/rufscript/Rufscript010.ttf:fonts-rufscript \
+             /usr/share/fonts/truetype/humor-sans/Humor-Sans.ttf:fonts-humor-sans \
+             /usr/share/fonts/truetype/klee/KleeOne-Regular.ttf:fonts-klee
 
 .PHONY: demo test lint typecheck unit docs system-deps venv web-assets clean
 

@@ -9,6 +9,12 @@ Random designs (:func:`random_design`, :func:`write_design_specimens`) are new f
 drawn from a seed, each with its own layout and template, for tuning and measuring
 the extraction on layouts it has never seen.
 
+Every generator takes ``handwritten=True`` to fill the values in by hand instead of
+typed: letters drawn one by one from Debian's handwriting typefaces (:data:`HAND_FACES`)
+with their own baseline, size, slant and spacing, block capitals and joined lower case,
+ticks and crosses as strokes, now and then a box with a tick scribbled over. Typed
+specimens are unchanged (the same seed gives the same bytes).
+
 Example:
     >>> from pathlib import Path
     >>> from switchover.specimens import write_specimens
@@ -24,6 +30,13 @@ from switchover.specimens._filling import (
     FilledField,
     FilledForm,
     fill_form,
+)
+from switchover.specimens._handwriting import (
+    HAND_FACES,
+    HandFace,
+    Handwriting,
+    NoHandwritingFonts,
+    installed_faces,
 )
 from switchover.specimens._random_designs import (
     FieldLayout,
@@ -50,6 +63,7 @@ from switchover.specimens._writing import (
 __all__ = [
     "DEFAULT_VARIANTS",
     "DPI",
+    "HAND_FACES",
     "REFERENCE_DATE",
     "VARIANTS",
     "Applicant",
@@ -61,6 +75,9 @@ __all__ = [
     "FilledField",
     "FilledForm",
     "FormDesign",
+    "HandFace",
+    "Handwriting",
+    "NoHandwritingFonts",
     "PhotoEffects",
     "RandomDesign",
     "RenderedForm",
@@ -72,6 +89,7 @@ __all__ = [
     "design_for",
     "fill_design",
     "fill_form",
+    "installed_faces",
     "is_valid_ni_number",
     "photograph",
     "random_design",

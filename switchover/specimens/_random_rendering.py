@@ -3,7 +3,8 @@
 The print follows the design (``_random_designs.py``): its typeface and size, its
 section headers, each field in its style. Values are written in the applicant's
 hand (``_rendering.Hand``). Every label and value box is recorded as page
-fractions, as for the bundled forms.
+fractions, as for the bundled forms. With ``handwritten`` the values are written by hand instead
+(``_handwriting.py``): letters drawn as ink, ticks as strokes, some boxes crossed out.
 
 How the styles are drawn (what an extraction has to read):
 
@@ -38,6 +39,7 @@ from reportlab.pdfgen.canvas import Canvas
 from config.form_template import FieldType
 from domain.forms import BBox
 from switchover.specimens._filling import FilledField, FilledForm
+from switchover.specimens._handwriting import TickBox
 from switchover.specimens._random_designs import (
     COLUMN_GAP,
     COMB_CELL,
@@ -57,14 +59,12 @@ from switchover.specimens._random_designs import (
     text_width,
 )
 from switchover.specimens._rendering import (
-    _HAND_FONTS,
-    _TICK_FONT,
     FieldBoxes,
-    Hand,
+    Pen,
     RenderedForm,
     _fraction,
     _Page,
-    _write,
+    pen_for,
 )
 
 # Values of these types get a shorter box than the column (a date needs no full row).
@@ -77,23 +77,30 @@ _SHORT = {
 }
 
 
-def render_design(design: RandomDesign, filled: FilledForm) -> RenderedForm:
+def render_design(
+    design: RandomDesign, filled: FilledForm, *, handwritten: bool = False
+) -> RenderedForm:
     """Print one filled copy of a random design.
 
     Args:
         design: the layout.
         filled: its values (from :func:`fill_design`).
+        handwritten: write the values by hand rather than typed (seeded as the rest).
 
     Returns:
-        One page of PDF with a text layer, and each field's label and value boxes.
+        One page of PDF with a text layer (without the values when handwritten), each
+        field's label and value boxes, and what the handwriting shows.
+
+    Raises:
+        NoHandwritingFonts: ``handwritten`` and no handwriting typeface is installed.
     """
     rng = random.Random(f"hand:{filled.seed}")
-    hand = Hand.pick(rng)
+    pen = pen_for(filled.seed, rng, handwritten=handwritten, mark_lift=1.5)
     out = io.BytesIO()
     canvas = Canvas(out, pagesize=A4, invariant=1)  # invariant: same seed, same bytes
     canvas.setTitle(design.title)
     canvas.setAuthor("Switchover specimen generator")
-    sheet = _Sheet(_Page(canvas), design, hand, rng, {f.spec.name: f for f in filled.fields})
+    sheet = _Sheet(_Page(canvas), design, pen, rng, {f.spec.name: f for f in filled.fields})
     sheet.header()
     y = TOP
     for section in design.sections:
@@ -101,16 +108,16 @@ def render_design(design: RandomDesign, filled: FilledForm) -> RenderedForm:
     sheet.small_print(y)
     canvas.showPage()
     canvas.save()
-    return RenderedForm(pdf=out.getvalue(), pages=1, boxes=sheet.boxes)
+    return RenderedForm(pdf=out.getvalue(), pages=1, boxes=sheet.boxes, handwriting=pen.describe())
 
 
 @dataclass
 class _Sheet:
-    """The page being printed, with the design, the hand, and the boxes recorded so far."""
+    """The page being printed, with the design, the pen, and the boxes recorded so far."""
 
     page: _Page
     design: RandomDesign
-    hand: Hand
+    pen: Pen
     rng: random.Random
     filled: dict[str, FilledField]
     boxes: dict[str, FieldBoxes] = field(default_factory=dict)
@@ -281,7 +288,7 @@ class _Sheet:
         x1 = min(x1, x0 + _SHORT.get(filled.spec.type, 1e9))
         bottom = top + self.metrics.box
         self.page.box(x0, top, x1, bottom)
-        _write(self.page, filled.written, self.hand, self.rng, x0, x1, bottom - 5)
+        self.pen.write(self.page.canvas, filled.written, x0, x1, bottom - 5)
         return x0, x1
 
     def pound(self, x: float, top: float) -> float:
@@ -352,7 +359,7 @@ class _Sheet:
         x1 = min(x1, x0 + max(_SHORT.get(filled.spec.type, 1e9), 150))
         self.page.box(x0, y, x1, bottom)
         label = self.label(item, x0 + 3, y + 1.5, size=m.caption, grey=0.25)
-        _write(self.page, filled.written, self.hand, self.rng, x0, x1, bottom - 5)
+        self.pen.write(self.page.canvas, filled.written, x0, x1, bottom - 5)
         return FieldBoxes(label, _fraction(x0, y, x1, bottom))
 
     def hints(self, item: FieldLayout) -> float:
@@ -382,21 +389,9 @@ class _Sheet:
                 for part, group in zip(parts, item.comb_groups, strict=True)
                 for c in part.ljust(group)[:group]
             ]
-        self.comb_chars([(cx, c) for (cx, _), c in zip(cells, chars, strict=False)], bottom)
+        written = [(cx, c) for (cx, _), c in zip(cells, chars, strict=False)]
+        self.pen.comb(self.page.canvas, written, COMB_CELL, top, bottom)
         return _fraction(x, top, start - 8, bottom)
-
-    def comb_chars(self, cells: list[tuple[float, str]], bottom: float) -> None:
-        hand, canvas = self.hand, self.page.canvas
-        size = min(hand.size, COMB_CELL * 0.85)
-        canvas.setFillColorRGB(*hand.ink)
-        canvas.setFont(hand.font, size)
-        for x, char in cells:
-            if char.strip():
-                width = text_width(char, hand.font, size)
-                drift = self.rng.uniform(-hand.wobble, hand.wobble)
-                canvas.drawString(
-                    x + (COMB_CELL - width) / 2, PAGE_HEIGHT - (bottom - 5 + drift), char
-                )
 
     def grid_row(self, row: tuple[FieldLayout, ...], y: float, height: float) -> None:
         """A row of a ruled table: a label cell and a value cell per field, shared walls."""
@@ -408,7 +403,7 @@ class _Sheet:
             lines = len(item.label_lines)
             label = self.label(item, x0 + 4, y + (height - lines * self.metrics.line) / 2)
             baseline = y + height / 2 + self.design.size * 0.45
-            _write(self.page, filled.written, self.hand, self.rng, split, x1, baseline)
+            self.pen.write(self.page.canvas, filled.written, split, x1, baseline)
             self.boxes[item.name] = FieldBoxes(label, _fraction(split, y, x1, y + height))
 
     def tick_field(
@@ -423,7 +418,7 @@ class _Sheet:
         else:
             label = self.label(item, x0, label_top)
             box_x = x1 - TICK if item.style is FieldStyle.TICK_RIGHT else label[2] * PAGE_WIDTH + 10
-        self.tick_box(box_x, top, filled.written)
+        self.tick_box(box_x, top, filled.written, item.name)
         return FieldBoxes(label, _fraction(box_x, top, box_x + TICK, top + TICK))
 
     def option_row(self, item: FieldLayout, filled: FilledField, x0: float, y: float) -> FieldBoxes:
@@ -438,21 +433,15 @@ class _Sheet:
         for option in item.options:
             x += self.text(x, label[1] * PAGE_HEIGHT + self.design.size * 0.95, option) + 4
             chosen = filled.value == option
-            self.tick_box(x, top, self.rng.choice(("X", "✓")) if chosen else "")
+            self.tick_box(x, top, self.rng.choice(("X", "✓")) if chosen else "", item.name, option)
             x += TICK + 14
         return FieldBoxes(label, _fraction(first, top, x - 14, top + TICK))
 
-    def tick_box(self, x: float, top: float, mark: str) -> None:
+    def tick_box(
+        self, x: float, top: float, mark: str, name: str, option: str | None = None
+    ) -> None:
         self.page.box(x, top, x + TICK, top + TICK)
-        if not mark:
-            return
-        font = _TICK_FONT if mark == "✓" and _TICK_FONT in _HAND_FONTS else self.hand.font
-        mark = mark if font == _TICK_FONT else "X"
-        size = TICK + 1
-        width = text_width(mark, font, size)
-        self.page.canvas.setFillColorRGB(*self.hand.ink)
-        self.page.canvas.setFont(font, size)
-        self.page.canvas.drawString(x + (TICK - width) / 2, PAGE_HEIGHT - (top + TICK - 1.5), mark)
+        self.pen.mark(self.page.canvas, TickBox(x, top, TICK, name, option), mark)
 
     def signature(self, y: float) -> float:
         """The signature box with a scribble in it (not a field)."""
@@ -460,7 +449,7 @@ class _Sheet:
         x0 = self.design.value_x or self.left + 90
         self.page.box(x0, y, x0 + 0.36 * PAGE_WIDTH, y + SIGNATURE_HEIGHT)
         canvas = self.page.canvas
-        canvas.setStrokeColorRGB(*self.hand.ink)
+        canvas.setStrokeColorRGB(*self.pen.ink)
         canvas.setLineWidth(1.1)
         path = canvas.beginPath()
         x, base = x0 + 12, PAGE_HEIGHT - (y + SIGNATURE_HEIGHT * 0.65)

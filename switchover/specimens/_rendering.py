@@ -1,8 +1,9 @@
 """Printing a filled form to PDF (reportlab) and rasterising it (pypdfium2).
 
-The printed form is in Helvetica; the filled-in values are in a "hand": a
-different font, size, ink and slight irregularity per applicant, so a page
-looks filled by a person. Layout is computed in points from the top-left and
+The printed form is in Helvetica; the filled-in values are written by a pen: typed
+(:class:`TypedPen`: a font, size, ink and slight irregularity per applicant) or, when
+asked, handwritten (``_handwriting.HandPen``: letter by letter in a handwriting
+typeface, ticks as strokes). Layout is computed in points from the top-left and
 every label and value box is recorded as page fractions for the ground truth.
 """
 
@@ -12,6 +13,7 @@ import io
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
 import pypdfium2 as pdfium
 from PIL import Image
@@ -25,6 +27,7 @@ from config.form_template import FieldType, Position
 from domain.forms import BBox
 from switchover.specimens._designs import SIGNATURE, FormDesign, Section, design_for
 from switchover.specimens._filling import FilledField, FilledForm
+from switchover.specimens._handwriting import Box, HandPen, TickBox
 
 PAGE_WIDTH, PAGE_HEIGHT = A4
 _LEFT = 0.08 * PAGE_WIDTH
@@ -89,6 +92,98 @@ class Hand:
         )
 
 
+class Pen(Protocol):
+    """What writes the values on a form: typed or handwritten. Coordinates are points from
+    the page's top-left, as the renderers lay forms out."""
+
+    @property
+    def ink(self) -> tuple[float, float, float]: ...
+
+    def write(self, canvas: Canvas, text: str, x0: float, x1: float, baseline: float) -> None:
+        """Write ``text`` in the box from ``x0`` to ``x1`` on ``baseline``."""
+
+    def comb(
+        self, canvas: Canvas, cells: list[tuple[float, str]], cell: float, top: float, bottom: float
+    ) -> list[Box]:
+        """One character a comb cell (left edge, character); returns where ink was laid."""
+
+    def mark(self, canvas: Canvas, box: TickBox, mark: str) -> None:
+        """Mark a tick box: ``X``, ``✓``, or "" for none."""
+
+    def describe(self) -> dict[str, Any] | None:
+        """What the ground truth records about the writing (None for typed values)."""
+
+
+@dataclass
+class TypedPen:
+    """Values typed in the applicant's ``Hand``: how every specimen was written before
+    handwriting, kept byte for byte (same seed, same PDF)."""
+
+    hand: Hand
+    rng: random.Random
+    mark_lift: float  # how far above the box's bottom a mark's baseline sits
+
+    @property
+    def ink(self) -> tuple[float, float, float]:
+        return self.hand.ink
+
+    def write(self, canvas: Canvas, text: str, x0: float, x1: float, baseline: float) -> None:
+        """Write ``text`` in the applicant's hand inside a box, shrinking it to fit."""
+        if not text:
+            return
+        hand, rng = self.hand, self.rng
+        left = x0 + hand.indent + rng.uniform(-1.5, 1.5)
+        room = x1 - left - 4
+        size = hand.size
+        while size > 7 and pdfmetrics.stringWidth(text, hand.font, size) > room:
+            size -= 0.5
+        canvas.setFillColorRGB(*hand.ink)
+        canvas.setFont(hand.font, size)
+        # A person's writing drifts a little off the line, word by word.
+        x = left
+        space = pdfmetrics.stringWidth(" ", hand.font, size)
+        for word in text.split(" "):
+            drift = rng.uniform(-hand.wobble, hand.wobble)
+            canvas.drawString(x, PAGE_HEIGHT - (baseline + drift), word)
+            x += pdfmetrics.stringWidth(word, hand.font, size) + space
+
+    def comb(
+        self, canvas: Canvas, cells: list[tuple[float, str]], cell: float, top: float, bottom: float
+    ) -> list[Box]:
+        hand = self.hand
+        size = min(hand.size, cell * 0.85)
+        canvas.setFillColorRGB(*hand.ink)
+        canvas.setFont(hand.font, size)
+        for x, char in cells:
+            if char.strip():
+                width = pdfmetrics.stringWidth(char, hand.font, size)
+                drift = self.rng.uniform(-hand.wobble, hand.wobble)
+                canvas.drawString(x + (cell - width) / 2, PAGE_HEIGHT - (bottom - 5 + drift), char)
+        return []
+
+    def mark(self, canvas: Canvas, box: TickBox, mark: str) -> None:
+        if not mark:
+            return
+        font = _TICK_FONT if mark == "✓" and _TICK_FONT in _HAND_FONTS else self.hand.font
+        mark = mark if font == _TICK_FONT else "X"
+        x, top, side = box.x, box.top, box.side
+        size = side + 1
+        width = pdfmetrics.stringWidth(mark, font, size)
+        canvas.setFillColorRGB(*self.hand.ink)
+        canvas.setFont(font, size)
+        canvas.drawString(x + (side - width) / 2, PAGE_HEIGHT - (top + side - self.mark_lift), mark)
+
+    def describe(self) -> dict[str, Any] | None:
+        return None
+
+
+def pen_for(seed: str, rng: random.Random, *, handwritten: bool, mark_lift: float) -> Pen:
+    """The pen a form of this seed is filled in with; ``rng`` is the renderer's, from which
+    the typed hand is drawn (first, so that typed forms stay as they were)."""
+    hand = Hand.pick(rng)
+    return HandPen.for_seed(seed) if handwritten else TypedPen(hand, rng, mark_lift)
+
+
 @dataclass(frozen=True)
 class FieldBoxes:
     """Where a field is printed, as page fractions (x0, y0, x1, y1, origin top-left)."""
@@ -104,6 +199,7 @@ class RenderedForm:
     pdf: bytes
     pages: int
     boxes: dict[str, FieldBoxes] = field(default_factory=dict)
+    handwriting: dict[str, Any] | None = None
 
 
 def _fraction(x0: float, top: float, x1: float, bottom: float) -> BBox:
@@ -143,19 +239,27 @@ class _Page:
         )
 
 
-def render_pdf(filled: FilledForm, *, design: FormDesign | None = None) -> RenderedForm:
+def render_pdf(
+    filled: FilledForm, *, design: FormDesign | None = None, handwritten: bool = False
+) -> RenderedForm:
     """Print a filled form: page 1 the form, page 2 its notes (when the design has notes).
 
     Args:
         filled: the form and its values.
         design: how it looks; the bundled design for its form type by default.
+        handwritten: write the values by hand (letters drawn as ink, not text) rather
+            than typed; the same seed always gives the same handwriting.
 
     Returns:
-        The PDF bytes (with a text layer) and each field's label and value boxes.
+        The PDF bytes (with a text layer; a handwritten form's values are not in it),
+        each field's label and value boxes, and what the handwriting shows.
+
+    Raises:
+        NoHandwritingFonts: ``handwritten`` and no handwriting typeface is installed.
     """
     design = design or design_for(filled.template)
     rng = random.Random(f"hand:{filled.seed}")
-    hand = Hand.pick(rng)
+    pen = pen_for(filled.seed, rng, handwritten=handwritten, mark_lift=2.0)
     out = io.BytesIO()
     # invariant=1 leaves out the creation date and random document id: same seed, same bytes.
     canvas = Canvas(out, pagesize=A4, invariant=1)
@@ -163,17 +267,17 @@ def render_pdf(filled: FilledForm, *, design: FormDesign | None = None) -> Rende
     canvas.setAuthor("Switchover specimen generator")
     page = _Page(canvas)
     pages = 2 if design.notes else 1
-    boxes = _draw_form(page, filled, design, hand, rng, pages)
+    boxes = _draw_form(page, filled, design, pen, rng, pages)
     if design.notes:
         canvas.showPage()
         _draw_notes(page, design, pages)
     canvas.showPage()
     canvas.save()
-    return RenderedForm(pdf=out.getvalue(), pages=pages, boxes=boxes)
+    return RenderedForm(pdf=out.getvalue(), pages=pages, boxes=boxes, handwriting=pen.describe())
 
 
 def _draw_form(
-    page: _Page, filled: FilledForm, design: FormDesign, hand: Hand, rng: random.Random, pages: int
+    page: _Page, filled: FilledForm, design: FormDesign, pen: Pen, rng: random.Random, pages: int
 ) -> dict[str, FieldBoxes]:
     by_name = {f.spec.name: f for f in filled.fields}
     boxes: dict[str, FieldBoxes] = {}
@@ -186,7 +290,7 @@ def _draw_form(
         y = _draw_section_heading(page, section, y)
         for row in section.rows:
             y = _draw_row(
-                page, [by_name[n] if n != SIGNATURE else None for n in row], hand, rng, y, boxes
+                page, [by_name[n] if n != SIGNATURE else None for n in row], pen, rng, y, boxes
             )
         y += 4
     if y > PAGE_HEIGHT - 36:
@@ -239,7 +343,7 @@ def _draw_section_heading(page: _Page, section: Section, y: float) -> float:
 def _draw_row(
     page: _Page,
     row: list[FilledField | None],
-    hand: Hand,
+    pen: Pen,
     rng: random.Random,
     y: float,
     boxes: dict[str, FieldBoxes],
@@ -256,14 +360,14 @@ def _draw_row(
     pitch = _ROW_PITCH
     for item, (x0, x1) in zip(row, columns, strict=True):
         if item is None:
-            pitch = max(pitch, _draw_signature(page, hand, rng, y))
+            pitch = max(pitch, _draw_signature(page, pen.ink, rng, y))
         elif item.spec.type is FieldType.CHECKBOX:
-            boxes[item.spec.name] = _draw_checkbox(page, item, hand, x0, y)
+            boxes[item.spec.name] = _draw_checkbox(page, item, pen, x0, y)
         elif item.spec.position is Position.BELOW:
-            boxes[item.spec.name] = _draw_below(page, item, hand, rng, x0, x1, y)
+            boxes[item.spec.name] = _draw_below(page, item, pen, x0, x1, y)
             pitch = max(pitch, _BELOW_PITCH)
         else:
-            boxes[item.spec.name] = _draw_right(page, item, hand, rng, x0, x1, y)
+            boxes[item.spec.name] = _draw_right(page, item, pen, x0, x1, y)
     return y + pitch
 
 
@@ -273,7 +377,7 @@ def _label(page: _Page, text: str, x: float, baseline: float) -> BBox:
 
 
 def _draw_right(
-    page: _Page, item: FilledField, hand: Hand, rng: random.Random, x0: float, x1: float, y: float
+    page: _Page, item: FilledField, pen: Pen, x0: float, x1: float, y: float
 ) -> FieldBoxes:
     assert item.spec.label is not None
     label = _label(page, item.spec.label, x0, y + 15)
@@ -281,22 +385,22 @@ def _draw_right(
         _VALUE_X, x0 + 10 + pdfmetrics.stringWidth(item.spec.label, _LABEL_FONT, _LABEL_SIZE)
     )
     page.box(box_x0, y, x1, y + _BOX_HEIGHT)
-    _write(page, item.written, hand, rng, box_x0, x1, y + _BOX_HEIGHT - 5)
+    pen.write(page.canvas, item.written, box_x0, x1, y + _BOX_HEIGHT - 5)
     return FieldBoxes(label=label, value=_fraction(box_x0, y, x1, y + _BOX_HEIGHT))
 
 
 def _draw_below(
-    page: _Page, item: FilledField, hand: Hand, rng: random.Random, x0: float, x1: float, y: float
+    page: _Page, item: FilledField, pen: Pen, x0: float, x1: float, y: float
 ) -> FieldBoxes:
     assert item.spec.label is not None
     label = _label(page, item.spec.label, x0, y + 9)
     top = y + 14
     page.box(x0, top, x1, top + _BOX_HEIGHT)
-    _write(page, item.written, hand, rng, x0, x1, top + _BOX_HEIGHT - 5)
+    pen.write(page.canvas, item.written, x0, x1, top + _BOX_HEIGHT - 5)
     return FieldBoxes(label=label, value=_fraction(x0, top, x1, top + _BOX_HEIGHT))
 
 
-def _draw_checkbox(page: _Page, item: FilledField, hand: Hand, x0: float, y: float) -> FieldBoxes:
+def _draw_checkbox(page: _Page, item: FilledField, pen: Pen, x0: float, y: float) -> FieldBoxes:
     assert item.spec.label is not None
     baseline = y + 15
     label = _label(page, item.spec.label, x0, baseline)
@@ -304,50 +408,20 @@ def _draw_checkbox(page: _Page, item: FilledField, hand: Hand, x0: float, y: flo
     bx0 = x0 + width + 12
     top = baseline - 11
     page.box(bx0, top, bx0 + _CHECKBOX, top + _CHECKBOX)
-    if item.written:
-        mark = item.written
-        font = _TICK_FONT if mark == "✓" and _TICK_FONT in _HAND_FONTS else hand.font
-        mark = mark if font == _TICK_FONT else "X"
-        size = _CHECKBOX + 1
-        mark_width = pdfmetrics.stringWidth(mark, font, size)
-        page.canvas.setFillColorRGB(*hand.ink)
-        page.canvas.setFont(font, size)
-        page.canvas.drawString(
-            bx0 + (_CHECKBOX - mark_width) / 2, PAGE_HEIGHT - (top + _CHECKBOX - 2), mark
-        )
+    pen.mark(page.canvas, TickBox(bx0, top, _CHECKBOX, item.spec.name), item.written)
     return FieldBoxes(label=label, value=_fraction(bx0, top, bx0 + _CHECKBOX, top + _CHECKBOX))
 
 
-def _write(
-    page: _Page, text: str, hand: Hand, rng: random.Random, x0: float, x1: float, baseline: float
-) -> None:
-    """Write ``text`` in the applicant's hand inside a box, shrinking it to fit."""
-    if not text:
-        return
-    left = x0 + hand.indent + rng.uniform(-1.5, 1.5)
-    room = x1 - left - 4
-    size = hand.size
-    while size > 7 and pdfmetrics.stringWidth(text, hand.font, size) > room:
-        size -= 0.5
-    page.canvas.setFillColorRGB(*hand.ink)
-    page.canvas.setFont(hand.font, size)
-    # A person's writing drifts a little off the line, word by word.
-    x = left
-    space = pdfmetrics.stringWidth(" ", hand.font, size)
-    for word in text.split(" "):
-        drift = rng.uniform(-hand.wobble, hand.wobble)
-        page.canvas.drawString(x, PAGE_HEIGHT - (baseline + drift), word)
-        x += pdfmetrics.stringWidth(word, hand.font, size) + space
-
-
-def _draw_signature(page: _Page, hand: Hand, rng: random.Random, y: float) -> float:
+def _draw_signature(
+    page: _Page, ink: tuple[float, float, float], rng: random.Random, y: float
+) -> float:
     """The signature row: a label, a box and a scribble. Returns the row's height."""
     height = 32.0
     page.text(_LEFT, y + 19, "Signature", _LABEL_FONT, _LABEL_SIZE)
     x0, x1 = _VALUE_X, _VALUE_X + 0.36 * PAGE_WIDTH
     page.box(x0, y, x1, y + height)
     canvas = page.canvas
-    canvas.setStrokeColorRGB(*hand.ink)
+    canvas.setStrokeColorRGB(*ink)
     canvas.setLineWidth(1.1)
     path = canvas.beginPath()
     x = x0 + 12

@@ -16,7 +16,9 @@ heic      ``ID-photo.heic``      the same photo as HEIC, as iPhones save it
 
 ``ID.json`` holds the truth: form type, each field's normalised value and the
 text as written, the label and value boxes (page fractions of the flat page),
-and what each variant's degradation did (skew angle, photo corners).
+and what each variant's degradation did (skew angle, photo corners). A handwritten
+specimen's truth also says how it was written (``handwriting``: typeface, ink, the
+features shown, and each box with a tick scribbled over, which is not ticked).
 """
 
 from __future__ import annotations
@@ -92,6 +94,7 @@ def write_specimens(
     variants: Sequence[str] = DEFAULT_VARIANTS,
     templates: dict[str, FormTemplate] | None = None,
     today: date = REFERENCE_DATE,
+    handwritten: bool = False,
 ) -> list[Specimen]:
     """Generate ``count`` filled forms and write their files and ground truth to ``out_dir``.
 
@@ -107,6 +110,7 @@ def write_specimens(
         variants: which of :data:`VARIANTS` to write.
         templates: templates by form type; the bundled ones by default.
         today: the date forms are signed around.
+        handwritten: fill the values in by hand rather than typed.
 
     Returns:
         The specimens written, in order.
@@ -130,6 +134,7 @@ def write_specimens(
             seed=f"{seed}:{index}",
             variants=variants,
             today=today,
+            handwritten=handwritten,
         )
         for index in range(count)
     ]
@@ -145,6 +150,7 @@ def write_specimen(
     seed: int | str,
     variants: Iterable[str] = DEFAULT_VARIANTS,
     today: date = REFERENCE_DATE,
+    handwritten: bool = False,
 ) -> Specimen:
     """Fill one form, print it, write the chosen variants and its ground truth.
 
@@ -155,14 +161,14 @@ def write_specimen(
         seed: the same seed gives the same specimen.
         variants: which of :data:`VARIANTS` to write.
         today: the date the form is signed around.
+        handwritten: fill the values in by hand rather than typed.
 
     Returns:
         The specimen and its files.
     """
     filled = fill_form(template, seed=seed, today=today)
-    return write_filled(
-        out_dir, filled, render_pdf(filled), specimen_id=specimen_id, variants=variants
-    )
+    rendered = render_pdf(filled, handwritten=handwritten)
+    return write_filled(out_dir, filled, rendered, specimen_id=specimen_id, variants=variants)
 
 
 def write_filled(
@@ -197,6 +203,8 @@ def write_filled(
         details[variant] = {"file": path.name} | _WRITERS[variant](sheets, path)
         files[variant] = path
     truth = _truth_document(specimen_id, filled, sheets.rendered, details, sheets.scan_effects)
+    if rendered.handwriting is not None:
+        truth["handwriting"] = rendered.handwriting
     truth |= extra or {}
     truth_path = out_dir / f"{specimen_id}.json"
     truth_path.write_text(json.dumps(truth, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -373,6 +381,8 @@ def write_design_specimens(
     design_seeds: Iterable[int],
     copies: int,
     variants: Sequence[str] = DEFAULT_VARIANTS,
+    *,
+    handwritten: bool = False,
 ) -> list[DesignSpecimen]:
     """Write filled copies of random designs, a folder per design.
 
@@ -387,6 +397,7 @@ def write_design_specimens(
         design_seeds: the designs; seeds 100000 and up are kept for reported figures.
         copies: filled copies per design.
         variants: which of :data:`VARIANTS` to write.
+        handwritten: fill the values in by hand rather than typed.
 
     Returns:
         The copies written, design by design.
@@ -411,7 +422,7 @@ def write_design_specimens(
             specimen = write_filled(
                 folder,
                 filled,
-                render_design(design, filled),
+                render_design(design, filled, handwritten=handwritten),
                 specimen_id=f"design-{seed}-copy-{copy:02d}",
                 variants=variants,
                 extra={"design_seed": seed, "copy": copy, "layout": layout["fields"]},

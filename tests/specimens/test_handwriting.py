@@ -1,0 +1,172 @@
+"""Handwritten specimens: seeded, every feature turning up, the truth as for typed forms,
+typed forms untouched, and the writing legible (Tesseract reads block capitals)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import random
+import string
+from pathlib import Path
+
+import pdfplumber
+import pytesseract
+import pytest
+from rapidfuzz.distance import Levenshtein
+from reportlab.pdfgen.canvas import Canvas
+
+from config.form_template import FieldType, FormTemplate
+from switchover.specimens import (
+    HAND_FACES,
+    fill_design,
+    fill_form,
+    installed_faces,
+    random_design,
+    rasterise,
+    render_design,
+    render_pdf,
+    write_design_specimens,
+    write_specimen,
+)
+from switchover.specimens._handwriting import HandPen, Handwriting
+
+pytestmark = pytest.mark.skipif(
+    len(installed_faces()) < len(HAND_FACES), reason="the Makefile installs the handwriting fonts"
+)
+
+# The typed PDFs as they were before handwriting existed: typed specimens must not change.
+# (A reportlab upgrade may change these bytes; then check a typed page by eye and update.)
+TYPED_SHA256 = {
+    ("register-to-vote", 0): "43faeb53c0650077ffe95cddad5e95a3b5e88578e12fe1b850b81f5a9376142d",
+    ("design", 7): "3e7aa3d230fff230dbb5b90839885fa3e86cc1fe94065300a37d881f938bbaa1",
+}
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_typed_specimens_are_unchanged(templates: dict[str, FormTemplate]) -> None:
+    typed = render_pdf(fill_form(templates["register-to-vote"], seed=0))
+    assert _sha(typed.pdf) == TYPED_SHA256[("register-to-vote", 0)]
+    assert typed.handwriting is None
+    design = random_design(7)
+    assert _sha(render_design(design, fill_design(design, 1)).pdf) == TYPED_SHA256[("design", 7)]
+
+
+def test_the_same_seed_gives_the_same_handwriting(templates: dict[str, FormTemplate]) -> None:
+    filled = fill_form(templates["legal-aid-means"], seed=4)
+    first, second = (render_pdf(filled, handwritten=True) for _ in range(2))
+    assert first.pdf == second.pdf
+    assert first.handwriting == second.handwriting
+    assert first.pdf != render_pdf(filled).pdf
+    design = random_design(12)
+    a, b = (render_design(design, fill_design(design, 2), handwritten=True) for _ in range(2))
+    assert a.pdf == b.pdf
+    other = render_design(design, fill_design(design, 3), handwritten=True)
+    assert other.pdf != a.pdf
+
+
+def test_every_feature_turns_up_over_a_handful_of_seeds(
+    templates: dict[str, FormTemplate],
+) -> None:
+    seen: set[str] = set()
+    faces: set[str] = set()
+    for seed in range(1, 9):
+        design = random_design(seed)
+        written = render_design(design, fill_design(design, 1), handwritten=True).handwriting
+        assert written is not None
+        seen |= set(written["features"])
+        faces.add(written["typeface"])
+    for seed in range(1, 4):
+        for template in templates.values():
+            written = render_pdf(fill_form(template, seed=seed), handwritten=True).handwriting
+            assert written is not None
+            seen |= set(written["features"])
+            faces.add(written["typeface"])
+    assert seen >= {"block_capitals", "joined_lower_case", "comb", "touching", "touching_wall",
+                    "tick", "cross", "crossed_out", "ink_blue", "ink_black"}  # fmt: skip
+    assert len(faces) >= 3
+
+
+def test_the_truth_is_as_for_a_typed_form_plus_how_it_was_written(
+    templates: dict[str, FormTemplate], tmp_path: Path
+) -> None:
+    template = templates["register-to-vote"]
+    typed_dir, hand_dir = tmp_path / "typed", tmp_path / "hand"
+    typed_dir.mkdir()
+    hand_dir.mkdir()
+    for folder, hand in ((typed_dir, False), (hand_dir, True)):
+        write_specimen(folder, template, specimen_id="s", seed=3, variants=("clean",),
+                       handwritten=hand)  # fmt: skip
+    typed = json.loads((typed_dir / "s.json").read_text())
+    handwritten = json.loads((hand_dir / "s.json").read_text())
+    assert set(handwritten) == set(typed) | {"handwriting"}
+    for key in ("fields", "written", "boxes", "form_type", "seed"):
+        assert handwritten[key] == typed[key]
+    assert set(handwritten["handwriting"]) == {"typeface", "ink", "features", "crossed_out"}
+
+
+def test_a_crossed_out_box_is_not_ticked(tmp_path: Path) -> None:
+    crossed = 0
+    for specimen in write_design_specimens(tmp_path, range(1, 7), 1, ("digital",),
+                                           handwritten=True):  # fmt: skip
+        truth = json.loads(specimen.specimen.truth_path.read_text())
+        for entry in truth["handwriting"]["crossed_out"]:
+            value = truth["fields"][entry["field"]]
+            assert value is not True
+            assert value != entry.get("option")
+            crossed += 1
+    assert crossed
+
+
+def test_handwritten_values_are_ink_not_text(templates: dict[str, FormTemplate]) -> None:
+    filled = fill_form(templates["register-to-vote"], seed=5)
+    with pdfplumber.open(io.BytesIO(render_pdf(filled, handwritten=True).pdf)) as pdf:
+        text = pdf.pages[0].extract_text() or ""
+    assert "Surname" in text
+    surname = next(f.written for f in filled.fields if f.spec.name == "surname")
+    assert surname not in text
+
+
+def test_comb_letters_stay_inside_their_cells() -> None:
+    cell, top, bottom = 17.0, 100.0, 121.0
+    chars = string.ascii_uppercase + string.digits
+    for face in HAND_FACES:
+        for seed in range(3):
+            pen = HandPen(Handwriting.pick(random.Random(seed), (face,)), random.Random(seed))
+            cells = [(50.0 + i * cell, c) for i, c in enumerate(chars)]
+            boxes = pen.comb(Canvas(io.BytesIO()), cells, cell, top, bottom)
+            assert len(boxes) == len(chars)
+            for (x, _), (x0, y0, x1, y1) in zip(cells, boxes, strict=True):
+                assert x <= x0 <= x1 <= x + cell, face.family
+                assert top <= y0 <= y1 <= bottom, face.family
+
+
+def test_block_capitals_are_legible_to_tesseract(templates: dict[str, FormTemplate]) -> None:
+    """Tesseract is trained on print, so the bar is low; unreadable letters would fail it."""
+    similarities: list[float] = []
+    for seed in range(300, 303):
+        for template in templates.values():
+            filled = fill_form(template, seed=seed)
+            rendered = render_pdf(filled, handwritten=True)
+            page = rasterise(rendered.pdf, dpi=300, pages=1)[0]
+            width, height = page.size
+            for item in filled.fields:
+                words = item.written.replace(" ", "")
+                if item.spec.type is FieldType.CHECKBOX or not (
+                    words.isalpha() and words.isupper()
+                ):
+                    continue
+                x0, y0, x1, y1 = rendered.boxes[item.spec.name].value
+                crop = page.crop((int(x0 * width) + 4, int(y0 * height) + 4,
+                                  int(x1 * width) - 4, int(y1 * height) - 4))  # fmt: skip
+                read = pytesseract.image_to_string(
+                    crop.convert("L"),
+                    config=f"--psm 7 -c tessedit_char_whitelist={string.ascii_uppercase}",
+                )
+                similarities.append(Levenshtein.normalized_similarity("".join(read.split()), words))
+    assert len(similarities) >= 15
+    assert sum(similarities) / len(similarities) >= 0.75
+    assert sum(s >= 0.5 for s in similarities) >= 0.9 * len(similarities)
