@@ -1,0 +1,113 @@
+"""Field accuracy of ``forms extract`` on handwritten specimens, per handwriting typeface.
+
+Random designs of held-out seeds (100000 and up, never looked at while tuning), each copy
+filled in by hand (``handwritten=True``) and, for comparison, the same copies typed. Per
+typeface: fields exact, fields silently wrong (wrong and not flagged for review), and
+forms approved without review (with the fields wrong among them).
+
+    .venv/bin/python bench/handwriting.py [--first-seed 100000] [--designs 20] [--copies 2]
+        [--variant scan] [--jobs 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from domain.forms import FormExtraction
+from ocr import extract_files
+from switchover.specimens import DesignSpecimen, FieldScore, write_design_specimens
+
+
+@dataclass
+class Row:
+    """One line of the table: a typeface (or the typed copies) over the whole run."""
+
+    score: FieldScore
+    forms: int = 0
+    approved: int = 0
+    wrong_in_approved: int = 0
+
+
+def main() -> None:
+    args = _arguments()
+    seeds = range(args.first_seed, args.first_seed + args.designs)
+    rows: dict[str, Row] = defaultdict(lambda: Row(FieldScore()))
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as folder:
+        for handwritten in (True, False):
+            out = Path(folder) / ("hand" if handwritten else "typed")
+            written = write_design_specimens(
+                out, seeds, args.copies, (args.variant,), handwritten=handwritten
+            )
+            for seed in seeds:
+                copies = [w for w in written if w.design.seed == seed]
+                _extract(copies, args.variant, rows, args.jobs, handwritten)
+    _print(rows, args, time.perf_counter() - started)
+
+
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--first-seed", type=int, default=100000)
+    parser.add_argument("--designs", type=int, default=20)
+    parser.add_argument("--copies", type=int, default=2)
+    parser.add_argument("--variant", default="scan", help="scan, photo, clean, tiff...")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    return parser.parse_args()
+
+
+def _extract(
+    copies: list[DesignSpecimen], variant: str, rows: dict[str, Row], jobs: int, hand: bool
+) -> None:
+    template = copies[0].design.template
+    results = extract_files(
+        [c.files[variant] for c in copies],
+        {template.form_type: template},
+        form_type=template.form_type,
+        jobs=jobs,
+    )
+    for copy, result in zip(copies, results, strict=True):
+        truth_doc = json.loads(copy.specimen.truth_path.read_text(encoding="utf-8"))
+        row = rows[truth_doc["handwriting"]["typeface"] if hand else "(typed, same copies)"]
+        row.forms += 1
+        if not isinstance(result, FormExtraction):
+            # A file that fails outright counts as every field wrong and unflagged.
+            row.score.add(copy.truth, {}, set(), type(result).__name__)
+            continue
+        values = {name: f.value for name, f in result.fields.items()}
+        before = row.score.fields - row.score.right
+        row.score.add(copy.truth, values, {r.field for r in result.reasons}, result.file)
+        if not result.needs_review:
+            row.approved += 1
+            row.wrong_in_approved += row.score.fields - row.score.right - before
+
+
+def _print(rows: dict[str, Row], args: argparse.Namespace, seconds: float) -> None:
+    print(
+        f"handwritten specimens: designs {args.first_seed}-{args.first_seed + args.designs - 1} "
+        f"x {args.copies} copies, variant {args.variant}, {seconds:.0f} s"
+    )
+    print(
+        f"{'typeface':<22} {'forms':>5} {'fields':>6} {'exact':>7} {'silently wrong':>15} "
+        f"{'approved w/o review':>20} {'wrong in approved':>18}"
+    )
+    hand = sorted(k for k in rows if not k.startswith("("))
+    for key in [*hand, *(k for k in rows if k.startswith("("))]:
+        row = rows[key]
+        s = row.score
+        print(
+            f"{key:<22} {row.forms:>5} {s.fields:>6} {s.exact_rate:>7.1%} "
+            f"{s.wrong_unflagged:>6} ({s.wrong_unflagged_rate:>5.1%}) "
+            f"{row.approved:>9} ({row.approved / max(row.forms, 1):>5.1%}) "
+            f"{row.wrong_in_approved:>18}"
+        )
+
+
+if __name__ == "__main__":
+    main()
