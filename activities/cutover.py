@@ -18,6 +18,7 @@ from temporalio import activity
 from activities import names
 from activities.errors import translated
 from adapters.change_capture import change_lag
+from adapters.inverse_mapping import inverse_problems
 from adapters.target.changes import ChangeLag
 from config.log import get_logger
 from config.migration_plan import CutoverPlan, MigrationPlan, load_plan
@@ -34,9 +35,11 @@ from domain.cutover import (
     HoldWritesResult,
     ReleaseWritesInput,
     ReleaseWritesResult,
+    ReverseCatchUpResult,
     RouterMetrics,
     RouterSetting,
     Side,
+    WayBackInput,
 )
 from domain.errors import NotPermittedError, PlanError
 from domain.systems import SystemStage
@@ -144,6 +147,9 @@ class CutoverActivities:
             self.check_actor_role,
             self.hold_writes,
             self.release_writes,
+            self.install_reverse_capture,
+            self.apply_reverse_changes,
+            self.close_way_back,
         ]
 
     @activity.defn(name=names.READ_CUTOVER_PLAN)
@@ -169,6 +175,8 @@ class CutoverActivities:
                 decommission.freeze_sql or decommission.archive or decommission.checklist
             ),
             archive=decommission.archive,
+            final_soak_minutes=cutover.final_soak_minutes,
+            no_way_back=_no_way_back(plan, cutover),
         )
 
     @activity.defn(name=names.APPLY_ROUTER_SETTING)
@@ -313,6 +321,57 @@ class CutoverActivities:
                  proxies=result.proxies, held=result.held_writes)  # fmt: skip
         return result
 
+    @activity.defn(name=names.INSTALL_REVERSE_CAPTURE)
+    @translated
+    def install_reverse_capture(self, request: WayBackInput) -> None:
+        """Begin logging modern's writes to the plan's tables, for the way back (under
+        the write hold, before modern takes its first write). Idempotent."""
+        from adapters.reverse_replication import open_reverse_applier
+
+        with open_reverse_applier(load_plan(request.plan_path)) as applier:
+            applier.install()
+
+    @activity.defn(name=names.APPLY_REVERSE_CHANGES)
+    @translated
+    def apply_reverse_changes(self, request: WayBackInput) -> ReverseCatchUpResult:
+        """Carry modern's logged writes to legacy, heartbeating after each batch."""
+        from adapters.reverse_replication import open_reverse_applier
+
+        with open_reverse_applier(load_plan(request.plan_path)) as applier:
+            done = applier.catch_up(heartbeat=activity.heartbeat)
+            lag = applier.lag()
+        log.info(
+            "reverse_changes_caught_up",
+            system=request.system_id,
+            log_rows=done.log_rows,
+            waiting=lag.rows_waiting,
+        )
+        return ReverseCatchUpResult(
+            log_rows=done.log_rows,
+            upserts=done.upserts,
+            deletes=done.deletes,
+            behind_s=round(done.oldest_s, 3),
+            rows_waiting=lag.rows_waiting,
+            oldest_waiting_s=round(lag.oldest_s, 3),
+        )
+
+    @activity.defn(name=names.CLOSE_WAY_BACK)
+    @translated
+    def close_way_back(self, request: WayBackInput) -> ReverseCatchUpResult:
+        """End the way back: carry the last of modern's writes to legacy and drop the
+        capture (triggers, log) from the target. Idempotent."""
+        from adapters.reverse_replication import open_reverse_applier
+
+        with open_reverse_applier(load_plan(request.plan_path)) as applier:
+            done = applier.end(heartbeat=activity.heartbeat)
+        log.info("way_back_closed", system=request.system_id, log_rows=done.log_rows)
+        return ReverseCatchUpResult(
+            log_rows=done.log_rows,
+            upserts=done.upserts,
+            deletes=done.deletes,
+            behind_s=round(done.oldest_s, 3),
+        )
+
     @activity.defn(name=names.CHECK_ACTOR_ROLE)
     @translated
     def check_actor_role(self, request: CheckActorInput) -> None:
@@ -328,6 +387,14 @@ class CutoverActivities:
                 f"{request.actor} does not hold the {request.role} role; only an "
                 f"{request.role} may do this"
             )
+
+
+def _no_way_back(plan: MigrationPlan, cutover: CutoverPlan) -> str | None:
+    """Why a plan that asks for a final soak can have no way back (None: it can, or it
+    asks for none)."""
+    if cutover.final_soak_minutes <= 0:
+        return None
+    return "; ".join(inverse_problems(plan)) or None
 
 
 def _describe(setting: RouterSetting) -> str:

@@ -44,6 +44,10 @@ CHECK_ACTOR_ROLE = "check_actor_role"  # CheckActorInput -> None, or NotPermitte
 # The write hold at the switch of the system of record (builtin router; docs/cutover.md).
 HOLD_WRITES = "hold_writes"  # HoldWritesInput -> HoldWritesResult
 RELEASE_WRITES = "release_writes"  # ReleaseWritesInput -> ReleaseWritesResult
+# The way back after the switch: reverse replication, modern to legacy (docs/cutover.md).
+INSTALL_REVERSE_CAPTURE = "install_reverse_capture"  # WayBackInput -> None
+APPLY_REVERSE_CHANGES = "apply_reverse_changes"  # WayBackInput -> ReverseCatchUpResult
+CLOSE_WAY_BACK = "close_way_back"  # WayBackInput -> ReverseCatchUpResult (capture dropped)
 
 # Decommissioning (activities.decommission).
 FREEZE_LEGACY = "freeze_legacy"  # DecommissionInput -> FreezeResult

@@ -338,6 +338,10 @@ class CutoverPlan(_Model):
     catch_up_every_s: float = Field(default=60, gt=0)
     """During shadow and every stage, re-copy rows legacy changed this often: modern
     answers reads of data whose writes still go to legacy, so it must not lag."""
+    final_soak_minutes: float = Field(default=0, ge=0)
+    """After modern becomes the system of record, keep legacy current from modern's writes
+    (reverse replication) this long before legacy is frozen: a ``rollback`` meanwhile
+    switches back and loses nothing. 0: freeze at once, with no way back."""
     builtin: BuiltinRouterOptions = Field(default_factory=BuiltinRouterOptions)
     nginx: NginxRouterOptions | None = None
     alb: AlbRouterOptions | None = None

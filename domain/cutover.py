@@ -227,6 +227,24 @@ class EngineerAction(BaseModel):
     reason: str | None = None
 
 
+class WayBackStatus(BaseModel):
+    """The way back after the switch: while it is open, modern's writes are carried to
+    legacy (reverse replication) and a ``rollback`` switches back losing nothing."""
+
+    open: bool = False
+    reason: str | None = None
+    """Why there is none, when the plan asked for a final soak and cannot have one."""
+    rows_applied: int = 0
+    """Modern's written rows carried to legacy so far (log rows applied)."""
+    rows_waiting: int = 0
+    """Written rows not yet carried, when last counted."""
+    oldest_waiting_s: float = 0.0
+    """Age of the oldest of them, when last counted."""
+    behind_s: float = 0.0
+    """How far legacy was behind modern at the last catch-up (the oldest row it applied)."""
+    caught_up_at: datetime | None = None
+
+
 class CutoverStatus(BaseModel):
     """What the ``status`` query of ``CutoverWorkflow`` answers."""
 
@@ -241,6 +259,8 @@ class CutoverStatus(BaseModel):
     soak_ends_at: datetime | None = None
     last_figures: GateFigures | None = None
     decommission_step: str | None = None  # legacy_frozen | archived | checklist | retired
+    way_back: WayBackStatus | None = None
+    """After the switch, with a final soak: reverse replication to legacy, and its lag."""
 
 
 class GateInput(BaseModel):
@@ -267,6 +287,10 @@ class CutoverPlanView(BaseModel):
     tables: list[str]
     decommission: bool  # the plan has freeze statements, an archive or a checklist
     archive: bool
+    final_soak_minutes: float = 0
+    """After the switch, how long legacy is kept current from modern before the freeze."""
+    no_way_back: str | None = None
+    """Why the plan's system can have no way back after the switch (None: it can)."""
 
 
 class ApplySettingInput(BaseModel):
@@ -289,6 +313,24 @@ class CutoverEventInput(BaseModel):
 class CheckActorInput(BaseModel):
     actor: str
     role: str = "engineer"
+
+
+class WayBackInput(BaseModel):
+    """Install, apply or close the reverse replication of a system (modern to legacy)."""
+
+    plan_path: str
+    system_id: str
+
+
+class ReverseCatchUpResult(BaseModel):
+    """What applying modern's logged writes to legacy did, and what was left waiting."""
+
+    log_rows: int = 0  # log rows applied (one per row modern wrote)
+    upserts: int = 0  # legacy rows written
+    deletes: int = 0  # legacy rows deleted
+    behind_s: float = 0.0  # age of the oldest log row applied
+    rows_waiting: int = 0  # log rows left when it finished (written meanwhile)
+    oldest_waiting_s: float = 0.0
 
 
 # --- decommissioning's contract -----------------------------------------------------------

@@ -11,6 +11,10 @@ Started by ``MigrateSystemWorkflow`` once catch-up has passed (or by hand), with
                 requests, and a fresh catch-up and reconciliation of the data
     complete    a final catch-up and reconciliation, then modern becomes the system of
                 record (writes go there)
+    final soak  with the plan's ``final_soak_minutes``: modern's writes are carried back to
+                legacy (the way back, docs/cutover.md) until it ends or the engineer
+                advances; a rollback makes legacy the system of record again, losing
+                nothing, and the cutover waits at the last stage for the engineer
     decommission  freeze legacy, archive it, wait for the retirement checklist, retire
 
 A failed gate rolls back to the previous stage or holds where it is (``on_gate_failure``)
@@ -58,8 +62,11 @@ with workflow.unsafe.imports_passed_through():
         HoldWritesResult,
         ReleaseWritesInput,
         ReleaseWritesResult,
+        ReverseCatchUpResult,
         RouterSetting,
         Side,
+        WayBackInput,
+        WayBackStatus,
     )
     from domain.migration import CatchUpInput, CatchUpResult
 
@@ -88,6 +95,9 @@ and quick to replay whatever the soak's length, the catch-up interval or the tab
 CONTINUE_AS_NEW = "cutover-continue-as-new"
 """The patch behind continuing as new: runs begun before it never do (they replay as they
 ran); runs begun after it continue as new at each stage and during long soaks."""
+WAY_BACK = "cutover-way-back"
+"""The patch behind the way back after the switch (reverse replication during the plan's
+final soak, and rollback from it): runs begun before it go on to decommission at once."""
 
 
 class CutoverRunInput(CutoverInput):
@@ -112,6 +122,9 @@ class CutoverRunInput(CutoverInput):
     it carries on until then (its traffic is already on that stage)."""
     action: EngineerAction | None = None
     """An engineer's action accepted but not yet carried out."""
+    final_soak_ends_at: datetime | None = None
+    """Set: the run continued in the middle of the final soak after the switch, which it
+    carries on until then (modern is the system of record, the way back open)."""
 
 
 async def read_cutover_plan(plan_path: str) -> CutoverPlanView | None:
@@ -144,12 +157,14 @@ class CutoverWorkflow:
         self._approved = -2  # the highest stage index an engineer has approved
         self._bounded = False  # continues as new (see CONTINUE_AS_NEW)
         self._entered = False  # this run has put traffic on a stage
+        self._way_back = False  # may keep a way back after the switch (see WAY_BACK)
 
     # --- the run -------------------------------------------------------------------------
 
     @workflow.run
     async def run(self, request: CutoverRunInput) -> CutoverStatus:
         self._bounded = workflow.patched(CONTINUE_AS_NEW)
+        self._way_back = workflow.patched(WAY_BACK)
         self._request = request
         if request.status is not None:
             self._status = request.status.model_copy(deep=True)
@@ -171,8 +186,21 @@ class CutoverWorkflow:
             self._index = request.stage_index
         else:
             self._index = SHADOW if plan.shadow else 0
-        await self._stages(plan, soak_ends_at=request.soak_ends_at)
-        await self._complete()
+        soak_ends_at, final_ends = request.soak_ends_at, request.final_soak_ends_at
+        while True:
+            if final_ends is None:
+                await self._stages(plan, soak_ends_at=soak_ends_at)
+                soak_ends_at = None
+                await self._complete()
+                if not self._way_back_open():
+                    break
+                final_ends = workflow.now() + timedelta(minutes=plan.final_soak_minutes)
+            if not await self._final_soak(final_ends):
+                break
+            final_ends = None
+            # Rolled back: legacy is the system of record at the last stage again.
+            last, lowest = len(plan.stages) - 1, SHADOW if plan.shadow else 0
+            self._index = await self._hold(last, lowest, why="rolled back after the switch")
         if request.decommission and plan.decommission:
             await self._decommission(plan)
         return self._status
@@ -250,9 +278,12 @@ class CutoverWorkflow:
             or info.is_continue_as_new_suggested()
         )
 
-    async def _continue_as_new(self, *, soak_ends_at: datetime | None = None) -> NoReturn:
+    async def _continue_as_new(
+        self, *, soak_ends_at: datetime | None = None, final_soak_ends_at: datetime | None = None
+    ) -> NoReturn:
         """Carry on in a fresh run, at ``self._index`` (or in its soak, until
-        ``soak_ends_at``), with the status, approvals and any accepted action.
+        ``soak_ends_at``, or in the final soak after the switch, until
+        ``final_soak_ends_at``), with the status, approvals and any accepted action.
 
         An ``act`` update still checking its engineer's role finishes first, so its
         answer reaches the engineer and its action is carried over.
@@ -268,6 +299,7 @@ class CutoverWorkflow:
                     "stage_index": self._index,
                     "approved": self._approved,
                     "soak_ends_at": soak_ends_at,
+                    "final_soak_ends_at": final_soak_ends_at,
                     "action": self._action,
                 }
             )
@@ -319,13 +351,21 @@ class CutoverWorkflow:
                               modern_percent=self._percent(index))  # fmt: skip
         return action
 
-    async def _soak(self, ends: datetime) -> None:
+    async def _soak(self, ends: datetime, *, final: bool = False) -> None:
         """Let a stage run until its soak ends, catching up legacy's changes as it goes; an
-        engineer's action ends it early. A long soak continues as new as it goes."""
+        engineer's action ends it early. A long soak continues as new as it goes.
+
+        ``final``: the final soak after the switch, which carries modern's writes back to
+        legacy instead."""
         assert self._plan is not None
         every = timedelta(seconds=self._plan.catch_up_every_s)
         self._status.soak_ends_at = ends
-        self._status.waiting_for = f"the soak of {self._label(self._status.stage_index)}"
+        self._status.waiting_for = (
+            "the final soak: legacy is kept current from modern until it ends (advance ends "
+            "it now and goes on to the freeze; rollback makes legacy the system of record)"
+            if final
+            else f"the soak of {self._label(self._status.stage_index)}"
+        )
         try:
             while True:
                 left = ends - workflow.now()
@@ -334,14 +374,16 @@ class CutoverWorkflow:
                 if self._action is None and self._history_full():
                     await workflow.wait_condition(workflow.all_handlers_finished)
                     if self._action is None:
-                        await self._continue_as_new(soak_ends_at=ends)
+                        await self._continue_as_new(
+                            **({"final_soak_ends_at": ends} if final else {"soak_ends_at": ends})
+                        )
                 try:
                     await workflow.wait_condition(
                         lambda: self._action is not None, timeout=min(left, every)
                     )
                 except TimeoutError:
                     if ends - workflow.now() > timedelta(0):
-                        await self._catch_up()
+                        await (self._reverse_catch_up() if final else self._catch_up())
                     continue
                 raise _Interrupt
         finally:
@@ -410,15 +452,20 @@ class CutoverWorkflow:
                               note="final reconciliation found differences")  # fmt: skip
             index = len(self._status.stages) - 1
             await self._hold(index, index, why="the final reconciliation found differences")
+        assert self._plan is not None
         if workflow.patched("cutover-write-hold"):
             await self._switch_under_hold()
+        await self._open_way_back()  # (already open, unless the router cannot hold writes)
         await self._apply(
             CutoverPhase.COMPLETE,
             RouterSetting(modern_percent=100, shadow=False, system_of_record=Side.MODERN),
         )
         self._status.phase = CutoverPhase.COMPLETE
-        await self._event(CutoverEventKind.COMPLETED, modern_percent=100,
-                          note="modern is the system of record")  # fmt: skip
+        note = "modern is the system of record"
+        if self._way_back and self._plan.final_soak_minutes > 0 and self._plan.no_way_back:
+            self._status.way_back = WayBackStatus(reason=self._plan.no_way_back)
+            note += f"; no way back: {self._plan.no_way_back}"
+        await self._event(CutoverEventKind.COMPLETED, modern_percent=100, note=note)
 
     async def _switch_under_hold(self) -> None:
         """Hold writes at the routers, catch up the last of legacy's writes and reconcile,
@@ -441,6 +488,8 @@ class CutoverWorkflow:
                 return  # the router cannot hold writes: switch as before
             # Legacy is quiet: differences now are not writes in flight, so one re-sync.
             if await self._catch_up_and_reconcile(resync_rounds=1):
+                # Modern's first write must be logged for the way back: capture begins now.
+                await self._open_way_back()
                 released = await self._release(where, Side.MODERN)
                 if released.released:
                     return
@@ -453,11 +502,112 @@ class CutoverWorkflow:
             index = len(self._status.stages) - 1
             await self._hold(index, index, why="reconciliation under the write hold failed")
 
-    async def _release(self, where: dict[str, str], side: Side) -> ReleaseWritesResult:
-        request = ReleaseWritesInput(
-            **where, system_of_record=side, modern_percent=100 if side is Side.MODERN else None
-        )
+    async def _release(
+        self, where: dict[str, str], side: Side, *, modern_percent: int | None = None
+    ) -> ReleaseWritesResult:
+        if modern_percent is None and side is Side.MODERN:
+            modern_percent = 100
+        request = ReleaseWritesInput(**where, system_of_record=side, modern_percent=modern_percent)
         return await call(names.RELEASE_WRITES, request, ROUTER, result_type=ReleaseWritesResult)
+
+    # --- the way back after the switch ------------------------------------------------------
+
+    def _way_back_open(self) -> bool:
+        return self._status.way_back is not None and self._status.way_back.open
+
+    def _way_back_input(self) -> WayBackInput:
+        assert self._request is not None
+        return WayBackInput(plan_path=self._request.plan_path, system_id=self._request.system_id)
+
+    async def _open_way_back(self) -> None:
+        """Begin capturing modern's writes for the way back, where the plan asks for a final
+        soak and its mapping can be inverted; once per switch."""
+        assert self._plan is not None
+        plan = self._plan
+        wanted = self._way_back and plan.final_soak_minutes > 0 and plan.no_way_back is None
+        if not wanted or self._way_back_open():
+            return
+        await call(names.INSTALL_REVERSE_CAPTURE, self._way_back_input(), ROUTER)
+        self._status.way_back = WayBackStatus(open=True)
+
+    async def _final_soak(self, ends: datetime) -> bool:
+        """Keep legacy current from modern's writes until ``ends`` or the engineer's
+        ``advance``, then close the way back; True when the engineer rolled back instead."""
+        try:
+            await self._soak(ends, final=True)
+            interrupted = self._action is not None  # accepted as the soak ran out
+        except _Interrupt:
+            interrupted = True
+        if interrupted:
+            action = self._take_action()
+            if action.kind is EngineerActionKind.ROLLBACK:
+                await self._switch_back(action)
+                return True
+            await self._event(
+                CutoverEventKind.ADVANCED, actor=action, note="the final soak ended by the engineer"
+            )
+        await self._close_way_back()
+        return False
+
+    async def _switch_back(self, action: EngineerAction) -> None:
+        """Make legacy the system of record again, losing none of modern's writes: hold
+        writes, carry the last of modern's to legacy, release the held ones to legacy at
+        the last stage's share; then close the way back.
+
+        A router that cannot hold writes switches without a hold: what modern took until
+        it did is carried over when the way back closes, after the switch."""
+        assert self._plan is not None
+        where = {"plan_path": self._way_back_input().plan_path, "system_id": self._plan.system_id}
+        last = len(self._status.stages) - 1
+        while True:
+            hold = await call(
+                names.HOLD_WRITES, HoldWritesInput(**where), ROUTER, result_type=HoldWritesResult
+            )
+            await self._reverse_catch_up()
+            if not hold.held:
+                break
+            released = await self._release(where, Side.LEGACY, modern_percent=self._percent(last))
+            if released.released:
+                break
+            await self._event(
+                CutoverEventKind.GATE_FAILED, note="the write hold ran out before the switch back"
+            )
+        await self._enter(
+            last,
+            kind=CutoverEventKind.ROLLED_BACK,
+            actor=action,
+            note="legacy is the system of record again",
+        )
+        await self._close_way_back()
+
+    async def _reverse_catch_up(self) -> None:
+        """Carry modern's writes so far to legacy; the way back's lag goes in the status."""
+        done = await call(
+            names.APPLY_REVERSE_CHANGES,
+            self._way_back_input(),
+            COPY,
+            result_type=ReverseCatchUpResult,
+        )
+        way_back = self._status.way_back
+        assert way_back is not None
+        way_back.rows_applied += done.log_rows
+        way_back.rows_waiting = done.rows_waiting
+        way_back.oldest_waiting_s = done.oldest_waiting_s
+        way_back.behind_s = done.behind_s
+        way_back.caught_up_at = workflow.now()
+
+    async def _close_way_back(self) -> None:
+        """Carry the last of modern's writes to legacy and stop capturing them."""
+        done = await call(
+            names.CLOSE_WAY_BACK, self._way_back_input(), COPY, result_type=ReverseCatchUpResult
+        )
+        way_back = self._status.way_back
+        assert way_back is not None
+        way_back.open = False
+        way_back.rows_applied += done.log_rows
+        way_back.rows_waiting = 0
+        way_back.oldest_waiting_s = 0.0
+        way_back.caught_up_at = workflow.now()
 
     async def _decommission(self, plan: CutoverPlanView) -> None:
         """Freeze legacy, archive it, wait for the checklist, retire it."""
@@ -615,17 +765,27 @@ class CutoverWorkflow:
             raise ApplicationError(
                 f"a {self._action.kind.value} is already being carried out", type="ConflictError"
             )
+        # The final soak after the switch: advance ends it, rollback switches back.
+        final_soak = (
+            phase is CutoverPhase.COMPLETE
+            and self._way_back_open()
+            and self._status.soak_ends_at is not None
+        )
         fits = {
             EngineerActionKind.APPROVE: phase is CutoverPhase.AWAITING_APPROVAL,
             EngineerActionKind.ADVANCE: phase
-            in (CutoverPhase.SHADOW, CutoverPhase.STAGE, CutoverPhase.AWAITING_ENGINEER),
-            EngineerActionKind.ROLLBACK: phase
-            in (
-                CutoverPhase.STAGE,
-                CutoverPhase.AWAITING_APPROVAL,
-                CutoverPhase.AWAITING_ENGINEER,
+            in (CutoverPhase.SHADOW, CutoverPhase.STAGE, CutoverPhase.AWAITING_ENGINEER)
+            or final_soak,
+            EngineerActionKind.ROLLBACK: (
+                phase
+                in (
+                    CutoverPhase.STAGE,
+                    CutoverPhase.AWAITING_APPROVAL,
+                    CutoverPhase.AWAITING_ENGINEER,
+                )
+                and self._status.stage_index > (SHADOW if self._plan and self._plan.shadow else 0)
             )
-            and self._status.stage_index > (SHADOW if self._plan and self._plan.shadow else 0),
+            or final_soak,
             EngineerActionKind.FREEZE: phase in (CutoverPhase.SHADOW, CutoverPhase.STAGE),
         }[kind]
         if not fits:

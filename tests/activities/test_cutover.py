@@ -158,6 +158,33 @@ def test_reading_the_plan_gives_the_workflow_what_it_needs(
     assert (view.approval, view.on_gate_failure, view.shadow) == ("required", "rollback", True)
 
 
+@pytest.mark.parametrize(
+    ("final_soak", "columns", "no_way_back"),
+    [
+        (0, "{NAME: {to: name, transform: upper}}", None),  # no final soak: none asked for
+        (30, "{NAME: {to: name, transform: strip}}", None),
+        (30, "{NAME: {to: name, transform: upper, inverse: keep}}", None),
+        (30, "{NAME: {to: name, transform: upper}}", "column NAME: transform upper has no inv"),
+    ],
+)
+def test_the_final_soak_and_why_there_is_no_way_back_come_with_the_plan(
+    tmp_path: Path, final_soak: int, columns: str, no_way_back: str | None
+) -> None:
+    plan_path = tmp_path / "plan.yaml"
+    plan_path.write_text(
+        PLAN.replace("key: [ID]", f"key: [ID], columns: {columns}")
+        + f"  final_soak_minutes: {final_soak}\n",
+        encoding="utf-8",
+    )
+    view = CutoverActivities(Settings(home=tmp_path)).read_cutover_plan(str(plan_path))
+    assert view is not None
+    assert view.final_soak_minutes == final_soak
+    if no_way_back is None:
+        assert view.no_way_back is None
+    else:
+        assert no_way_back in (view.no_way_back or "")
+
+
 def test_a_setting_is_recorded_applied_and_shown_on_the_dashboard_once(
     world: tuple[CutoverActivities, RecordingRouter, str],
 ) -> None:
