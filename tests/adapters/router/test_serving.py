@@ -23,6 +23,13 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     body = await read_body(receive)
     if path == "/slow":
         await asyncio.sleep(0.3)
+    if path == "/big":  # 3 MB in parts, while the client may be slow to read
+        part = b"b" * 65_536
+        headers = [(b"content-length", b"%d" % (48 * len(part)))]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        for i in range(48):
+            await send({"type": "http.response.body", "body": part, "more_body": i < 47})
+        return
     if path == "/stream":  # no length: the server frames it
         await send({"type": "http.response.start", "status": 200, "headers": []})
         for part in (b"one ", b"two ", b"three"):
@@ -129,6 +136,23 @@ async def test_head_http10_and_failures() -> None:
         writer.write(b"NOT HTTP AT ALL\r\n\r\n")
         status, _, _ = await read_answer(reader)
         assert status.startswith(b"HTTP/1.1 400")
+
+
+async def test_large_bodies_both_ways() -> None:
+    async with serving() as server:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        upload = b"u" * 3_000_000
+        writer.write(b"POST /up HTTP/1.1\r\nhost: h\r\ncontent-length: %d\r\n\r\n" % len(upload))
+        for i in range(0, len(upload), 100_000):
+            writer.write(upload[i : i + 100_000])
+            await writer.drain()
+        _, _, body = await read_answer(reader)
+        assert len(json.loads(body)["body"]) == 3_000_000
+        writer.write(b"GET /big HTTP/1.1\r\nhost: h\r\n\r\n")
+        await asyncio.sleep(0.2)  # the server must wait for the client to read
+        _, _, body = await read_answer(reader)
+        assert body == b"b" * 48 * 65_536
+        writer.close()
 
 
 async def test_stop_lets_a_request_in_progress_finish() -> None:
