@@ -6,9 +6,11 @@ are treated alike.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from rapidfuzz import fuzz
 
@@ -18,6 +20,7 @@ from domain.forms import BBox, Word
 _PHRASE_GAP = 1.5
 # Lowest fuzzy score (0..100) for a run of words to count as a label.
 LABEL_MIN_SCORE = 80.0
+_NOT_COMPARED = re.compile(r"(?:[^\w£@]|_)+")
 
 
 @dataclass(frozen=True)
@@ -115,7 +118,9 @@ def wrapped(found: Sequence[Phrase]) -> list[Phrase]:
     starting within a line's height of where it starts), as one phrase of both lines'
     words, so a label can be found across the break.
     """
-    joined: list[Phrase] = []
+    # A wrapped label beside a taller value may have been grouped as one line with its
+    # second line ("Total investments savings and"): read such a phrase row by row too.
+    joined: list[Phrase] = [p for p in map(_row_by_row, found) if p is not None]
     firsts = list(found)
     # Two lines, then three (a label in a narrow grid cell).
     for _ in range(2):
@@ -132,6 +137,22 @@ def wrapped(found: Sequence[Phrase]) -> list[Phrase]:
     return joined
 
 
+def _row_by_row(phrase: Phrase) -> Phrase | None:
+    """The phrase's words in reading order when they lie on two or more rows (a row
+    starts where a word's middle is below the previous row's words), else None."""
+    height = _line_height(phrase)
+    rows: list[list[Word]] = []
+    for word in sorted(phrase.words, key=lambda w: (w.bbox[1] + w.bbox[3]) / 2):
+        middle = (word.bbox[1] + word.bbox[3]) / 2
+        if rows and middle <= max(w.bbox[3] for w in rows[-1]) - 0.2 * height:
+            rows[-1].append(word)
+        else:
+            rows.append([word])
+    if len(rows) < 2:
+        return None
+    return Phrase(tuple(w for row in rows for w in sorted(row, key=lambda w: w.bbox[0])))
+
+
 def _line_height(phrase: Phrase) -> float:
     heights = sorted(w.bbox[3] - w.bbox[1] for w in phrase.words)
     return heights[len(heights) // 2]
@@ -139,7 +160,13 @@ def _line_height(phrase: Phrase) -> float:
 
 def comparable(text: str) -> str:
     """Lower case, punctuation dropped, spaces collapsed: how labels are compared."""
-    return " ".join(re.sub(r"(?:[^\w£@]|_)+", " ", text.lower()).split())
+    return _comparable(text)
+
+
+@lru_cache(maxsize=8192)
+def _comparable(text: str) -> str:
+    # Cached: label finding compares the same page words against every label.
+    return " ".join(_NOT_COMPARED.sub(" ", text.lower()).split())
 
 
 def find_label(
@@ -155,36 +182,58 @@ def find_label(
     """
     target = comparable(label)
     size = len(target.split())
+    squeezed = len(target.replace(" ", ""))
     taken = taken or set()
     best: LabelMatch | None = None
     for phrase in candidates:
         words = phrase.words
+        # A word's comparable text, once: the runs below are joined from these, which is
+        # what ``comparable`` of the joined words would give.
+        texts = [comparable(w.text) for w in words]
+        lettered = list(itertools.accumulate((bool(t) for t in texts), initial=0))
+        letters = list(itertools.accumulate((len(t) for t in texts), initial=0))
         # OCR joins words ("youmovedin") and splits them: any run up to a word longer.
         for length in range(1, size + 2):
             for start in range(len(words) - length + 1):
-                run = words[start : start + length]
-                if any(id(w) in taken for w in run):
-                    continue
+                end = start + length
                 # A run never starts or ends with a word of no letters: that is a box
                 # edge or a tick box read as "[|", and taking it would stretch the
                 # label's box over the tick box or value box beside it.
-                if not (comparable(run[0].text) and comparable(run[-1].text)):
+                if not (texts[start] and texts[end - 1]):
                     continue
-                score = label_score(" ".join(w.text for w in run), target)
+                # A run far longer or shorter than the label cannot score enough.
+                count = lettered[end] - lettered[start]
+                chars = letters[end] - letters[start]
+                if not _may_match(chars + count - 1, len(target)) and not _may_match(
+                    chars, squeezed
+                ):
+                    continue
+                run = words[start:end]
+                if taken and any(id(w) in taken for w in run):
+                    continue
+                score = _compared_score(" ".join(filter(None, texts[start:end])), target)
                 # Prefer a label that stands alone over one inside a longer phrase
                 # ("Surname" rather than the end of "Previous surname").
-                outside = words[:start] + words[start + length :]
-                if any(comparable(w.text) for w in outside):
+                if lettered[-1] > count:
                     score -= 2.0
                 if score >= LABEL_MIN_SCORE and (best is None or score > best.score):
                     best = LabelMatch(tuple(run), score)
     return best
 
 
+def _may_match(length: int, target: int) -> bool:
+    """Whether texts of these lengths can reach ``LABEL_MIN_SCORE``: a ratio is at most
+    twice the shorter length over both lengths."""
+    return 200 * min(length, target) >= LABEL_MIN_SCORE * (length + target)
+
+
 def label_score(text: str, target: str) -> float:
     """How well ``text`` reads as ``target`` (already ``comparable``), 0..100: as written,
     or with the spaces OCR lost or added taken out."""
-    text = comparable(text)
+    return _compared_score(comparable(text), target)
+
+
+def _compared_score(text: str, target: str) -> float:
     return max(fuzz.ratio(text, target), fuzz.ratio(text.replace(" ", ""), target.replace(" ", "")))
 
 

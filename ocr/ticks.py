@@ -83,6 +83,7 @@ class TickReader:
         # Words as printed: without the tick boxes OCR read into them, by the original.
         self._trimmed = {id(w): _without_boxes(w, self.ticks) for w in page.words}
         self.words = [w for w in self._trimmed.values() if w is not None]
+        self._row_words: dict[int, list[Word]] = {}
 
     def checkbox(self, spec: FieldSpec, label: layout.LabelMatch | None) -> ExtractedField:
         """A checkbox field: its box ticked or not; a Yes/No pair on its row read as one."""
@@ -184,19 +185,29 @@ class TickReader:
         return best[1] if best else None
 
     def _someone_nearer(self, box: PageBox, distance: float, own_words: set[int]) -> bool:
+        return any(
+            id(word) not in own_words and _gap(box.bbox, word.bbox) < distance
+            for word in self._beside(box)
+        )
+
+    def _beside(self, box: PageBox) -> list[Word]:
+        """The words on the box's row that could own it, once per box."""
+        if id(box) in self._row_words:
+            return self._row_words[id(box)]
         x0, y0, x1, y1 = box.bbox
+        beside = []
         for word in self.words:
             # A lone character beside a box is most often the box or its mark misread.
-            if id(word) in own_words or sum(c.isalnum() for c in word.text) < 2:
+            if sum(c.isalnum() for c in word.text) < 2:
                 continue
             wx0, wy0, wx1, wy1 = word.bbox
             if min(y1, wy1) - max(y0, wy0) <= 0.3 * min(y1 - y0, wy1 - wy0):
                 continue  # not on the box's row
             if min(x1, wx1) > max(x0, wx0):
                 continue  # the box itself, or the mark in it, read as a letter
-            if _gap(box.bbox, word.bbox) < distance:
-                return True
-        return False
+            beside.append(word)
+        self._row_words[id(box)] = beside
+        return beside
 
     def _options(
         self, choices: list[str], label: layout.LabelMatch, zone: BBox | None = None
@@ -296,8 +307,10 @@ def _without_boxes(word: Word, ticks: Sequence[PageBox]) -> Word | None:
             left, right, text = x0, bx0, parts[0]
         else:
             left, right, text = bx1, x1, parts[-1]
-        if right - left < 0.5 * (bx1 - bx0):
-            return None  # a sliver of the box itself
+        if right - left < 0.75 * (bx1 - bx0):
+            # A sliver of the box itself: its wall, and the margin OCR draws round a
+            # word, can stand out half the box's width ("Bx|" for a ticked box).
+            return None
         return Word(text=text, confidence=word.confidence, bbox=(left, y0, right, y1))
     return word
 

@@ -106,6 +106,44 @@ def test_a_label_does_not_swallow_the_tick_box_read_as_a_word() -> None:
     assert [w.text for w in match.words] == ["I", "live", "with", "a", "partner"]
 
 
+def test_a_ticked_box_read_as_a_word_is_not_a_word_beside_it() -> None:
+    """OCR reads a ticked box and its walls as "Bx|", a little wider than the box: that
+    is no neighbour nearer the box than the label far to its left."""
+    page, labels = _tick_row_page(ticked_row=0)
+    box_word = Word(text="Bx|", confidence=0.4, bbox=(292 / 1200, 0.24, 380 / 1200, 0.40))
+    page.words = [*labels[0].words, box_word]
+    reader = ticks.TickReader(page, [PageBox.of(b, 1200, 400) for b in page.boxes()])
+    result = reader.checkbox(spec("checkbox"), labels[0])
+    assert result.error is None
+    assert result.value is True
+
+
+def test_a_wrapped_label_beside_a_taller_value_is_found() -> None:
+    """Line grouping can take a label's second line into its first when a taller value
+    beside them spans both; the label is still found, row by row."""
+
+    def word(text: str, x0: float, x1: float, y0: float, y1: float) -> Word:
+        return Word(text=text, confidence=0.95, bbox=(x0, y0, x1, y1))
+
+    words = [
+        word("Total", 0.507, 0.54, 0.551, 0.559),
+        word("savings", 0.545, 0.596, 0.551, 0.562),
+        word("and", 0.601, 0.625, 0.551, 0.559),
+        word("£5,276.68", 0.681, 0.77, 0.553, 0.568),
+        word("investments", 0.508, 0.587, 0.56, 0.575),
+    ]
+    spec_ = FieldSpec.model_validate(
+        {"name": "savings", "label": "Total savings and investments", "type": "money"}
+    )
+    found = fields.find_labels([spec_], words, aspect=1.414)
+    assert [w.text for w in found["savings"].words] == [
+        "Total",
+        "savings",
+        "and",
+        "investments",
+    ]
+
+
 # --- e-mails and other values ----------------------------------------------------------
 
 
