@@ -149,12 +149,14 @@ class _Exchange:
             raise RuntimeError(f"unexpected {message['type']} after the answer began or ended")
         body = message.get("body", b"")
         more = message.get("more_body", False)
-        if self.chunked:
+        if self.head_only:
+            data = b""  # nothing follows the head of an answer to HEAD
+        elif self.chunked:
             data = b"%x\r\n%s\r\n" % (len(body), body) if body else b""
             if not more:
                 data += b"0\r\n\r\n"
         else:
-            data = body if not self.head_only else b""
+            data = body
         if self._head is not None:
             data, self._head = self._head + data, None
         if data:
@@ -307,8 +309,9 @@ class _Connection(asyncio.Protocol):
     # --- for the exchanges ---
 
     def write(self, data: bytes) -> None:
-        if self.transport is not None and not self.closed:
-            self.transport.write(data)
+        transport = self.transport
+        if transport is not None and not self.closed and not transport.is_closing():
+            transport.write(data)
 
     async def drain(self) -> None:
         if self._drained is not None:

@@ -117,6 +117,12 @@ async def test_head_http10_and_failures() -> None:
         assert b"content-length: " in head  # the length a GET would have had, no body
         _, _, body = await read_answer(reader)  # the next answer follows at once
         assert json.loads(body)["method"] == "GET"
+        # An answer of unknown length to HEAD: no chunks either.
+        writer.write(b"HEAD /stream HTTP/1.1\r\nhost: h\r\n\r\nGET /a HTTP/1.1\r\nhost: h\r\n\r\n")
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert b"transfer-encoding" not in head
+        _, _, body = await read_answer(reader)
+        assert json.loads(body)["path"] == "/a"
         writer.close()
 
         # HTTP/1.0 without a length: the body runs to the close.
