@@ -45,10 +45,8 @@ from typing import Any
 from adapters.router.routing import (
     SHADOWED_METHODS,
     StickyKey,
-    bucket_of,
     choose_side,
     is_write,
-    side_for_bucket,
 )
 from adapters.router.shadow import IgnorePath, parse_ignore_path, same_answer
 from adapters.router.store import LiveState, ProxyReport, RouterStore, Windows, WindowTally
@@ -314,16 +312,18 @@ class CutoverProxy:
         await asyncio.to_thread(self.store.report, report)
 
     def _tracks_writes(self) -> bool:
-        """Whether some citizens read from the side that is not the system of record
-        (read-your-writes then matters), and the catch-up publishes how far the other
-        side has got: without that mark a writer's reads could never go back to their
-        side, so until the first mark the proxy routes as it always did."""
+        """Whether some citizens read from, or are compared with, the side that is not the
+        system of record, now or at a later stage: their writes are then remembered
+        until the catch-up's mark passes them. Their reads are sent to the system of
+        record only once a mark has come (without one they could never go back to their
+        side); a shadowed read of a write not known to be applied is not compared
+        either way."""
         setting = self.setting
-        if self.sticky is None or self.recent.mark is None:
+        if self.sticky is None:
             return False
         if setting.system_of_record is Side.LEGACY:
-            return setting.modern_percent > 0
-        return setting.modern_percent < 100
+            return True  # shadowed, or a stage, or the next stage
+        return setting.shadow or setting.modern_percent < 100
 
     async def _share_writes(self) -> None:
         assert self.store is not None
@@ -436,15 +436,13 @@ class CutoverProxy:
         setting = self.setting
         drawn = self._random.randrange(100) if sticky is None else 0
         side = choose_side(setting, method, sticky, drawn)
-        if (
-            sticky is not None
-            and len(self.recent)
-            and side is not setting.system_of_record
-            and self.recent.read_from_record(sticky)
-        ):
-            # Read-your-writes: the other side may not hold this citizen's last write.
+        # The other side may not hold this citizen's last write yet: they read from the
+        # system of record (read-your-writes), and a shadowed answer from the other side
+        # would differ for no fault of its own, so it is not compared.
+        pending = sticky is not None and bool(self.recent) and self.recent.read_from_record(sticky)
+        if pending and self.recent.mark is not None:
             side = setting.system_of_record
-        shadow = setting.shadow and method in SHADOWED_METHODS
+        shadow = setting.shadow and method in SHADOWED_METHODS and not pending
         return side, shadow
 
     async def _proxy(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -501,11 +499,9 @@ class CutoverProxy:
         # The side is chosen after the hold: a release has named the system of record.
         setting = self.setting
         side = setting.system_of_record
-        tracked = (
-            sticky is not None
-            and self._tracks_writes()
-            and side_for_bucket(bucket_of(sticky), setting.modern_percent) is not side
-        )
+        # Every citizen's write is tracked, wherever their reads go now: the next stage
+        # may send their reads to the other side before it has applied this write.
+        tracked = sticky is not None and self._tracks_writes()
         if tracked:
             assert sticky is not None
             self.recent.wrote(sticky, share=False)  # reads while it is in flight, too
@@ -519,7 +515,8 @@ class CutoverProxy:
                 self.gate.leave(turn)
         if tracked:
             assert sticky is not None
-            self.recent.wrote(sticky)
+            # shared with the other proxies once there is a mark to forget them by
+            self.recent.wrote(sticky, share=self.recent.mark is not None)
 
     async def _relay(
         self,

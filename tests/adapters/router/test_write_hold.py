@@ -23,7 +23,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
-import pytest
 import yaml
 
 from adapters.router.proxy import CutoverProxy
@@ -249,19 +248,54 @@ async def test_a_citizen_reads_their_own_write_until_modern_has_applied_it(
             ] == "modern"
 
 
-@pytest.mark.parametrize("percent", [0, 100])
-async def test_no_tracking_when_every_read_goes_to_the_system_of_record(
-    services: Services, percent: int
+async def test_a_shadowed_read_of_a_write_modern_may_not_hold_is_not_compared(
+    services: Services,
 ) -> None:
-    # Every read on the system of record (legacy at 0 %, modern at 100 % after the switch):
-    # nothing to track or share.
-    record = Side.LEGACY if percent == 0 else Side.MODERN
-    setting = RouterSetting(modern_percent=percent, version=1, system_of_record=record)
+    store = MemoryRouterStore(RouterSetting(modern_percent=0, shadow=True, version=1))
+    headers = {"X-Citizen-Id": "c1"}
+    async with running(services, store) as (proxy, client):
+        await client.get("/items/1", headers=headers)
+        await _until(lambda: proxy.figures.tallies.get((1, Side.MODERN), None) is not None
+                     and proxy.figures.tallies[(1, Side.MODERN)].compared == 1)  # fmt: skip
+        await client.post("/claims", json={}, headers=headers)
+        # No mark yet, then a mark short of the write: modern may not hold it.
+        for mark in (None, dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)):
+            if mark is not None:
+                store.mark(mark)
+                await _until(lambda: proxy.recent.mark is not None)
+            answer = await client.get("/items/1", headers=headers)
+            assert answer.headers["x-served-by"] == "legacy"
+            await asyncio.sleep(0.1)
+            assert proxy.figures.tallies[(1, Side.MODERN)].compared == 1
+        # Past the write: compared again.
+        store.mark(dt.datetime.now(dt.UTC))
+        await _until(lambda: len(proxy.recent) == 0)  # the mark passed the write
+        await client.get("/items/1", headers=headers)
+        await _until(lambda: proxy.figures.tallies[(1, Side.MODERN)].compared == 2)
+
+
+async def test_no_tracking_after_the_switch_when_every_read_goes_to_modern(
+    services: Services,
+) -> None:
+    # Modern is the system of record and takes every read: nothing to track or share.
+    setting = RouterSetting(modern_percent=100, version=1, system_of_record=Side.MODERN)
     store = MemoryRouterStore(setting)
     async with running(services, store) as (proxy, client):
         await client.post("/claims", json={}, headers={"X-Citizen-Id": "c1"})
         await asyncio.sleep(0.15)
         assert len(proxy.recent) == 0
+    assert store.shared == []
+
+
+async def test_writes_at_0_percent_are_remembered_for_the_next_stage(services: Services) -> None:
+    # Every read is on legacy now, but the next stage may send this citizen's reads to
+    # modern before it has applied the write: it is remembered (and, with no mark yet to
+    # forget it by, not shared).
+    store = MemoryRouterStore(RouterSetting(modern_percent=0, version=1))
+    async with running(services, store) as (proxy, client):
+        await client.post("/claims", json={}, headers={"X-Citizen-Id": "c1"})
+        await asyncio.sleep(0.15)
+        assert len(proxy.recent) == 1
     assert store.shared == []
 
 
@@ -277,10 +311,13 @@ async def test_a_proxy_starting_after_a_hold_ran_out_does_not_hold(services: Ser
 
 
 async def test_before_the_first_mark_reads_are_routed_as_before(services: Services) -> None:
-    # Without a mark a writer's reads could never go back to their side: no tracking.
+    # Without a mark a writer's reads could never go back to their side: they are routed
+    # as before. The write is remembered all the same (a shadowed read of it is not
+    # compared), but not shared: no mark would ever let the others forget it.
     store = MemoryRouterStore(RouterSetting(modern_percent=50, version=1))
     headers = {"X-Citizen-Id": _modern_citizen()}
     async with running(services, store) as (proxy, client):
         await client.post("/claims", json={}, headers=headers)
         assert (await client.get("/items/1", headers=headers)).headers["x-served-by"] == "modern"
-        assert len(proxy.recent) == 0
+        assert len(proxy.recent) == 1
+    assert store.shared == []
