@@ -366,6 +366,50 @@ class ReconciliationReport(Base):
     __table_args__ = (Index(None, "system_id", "table_name", "created_at"),)
 
 
+class QuarantineState(StrEnum):
+    """Where a quarantined legacy record is: open until an engineer accepts it or a fixed
+    transform copies it after all (re-run)."""
+
+    OPEN = "open"
+    ACCEPTED = "accepted"
+    RERUN = "rerun"
+
+
+class QuarantinedRecord(Base):
+    """A legacy record a copy set aside (it did not decode), kept so it is accounted for.
+
+    The raw bytes are in the document store (``raw_key``), never here or in a log; the
+    reason names the field and position, never a value. One row per (system, table,
+    record number): a retried or repeated copy batch finds the row and adds none.
+    """
+
+    __tablename__ = "quarantined_records"
+
+    id: Mapped[IntPK]
+    # No foreign key: a plan's copy may run before the system is registered.
+    system_id: Mapped[str] = mapped_column(String(100), comment="the plan's system id")
+    table_name: Mapped[str] = mapped_column(String(255), comment="the source file or table")
+    record_number: Mapped[int] = mapped_column(BigInteger(), comment="1-based, in file order")
+    byte_offset: Mapped[int | None] = mapped_column(BigInteger())
+    reason: Mapped[str] = mapped_column(Text(), comment="field and position, never a value")
+    raw_key: Mapped[StorageKey | None] = mapped_column(comment="the raw bytes in storage")
+    raw_sha256: Mapped[Sha256 | None]
+    raw_size: Mapped[int | None] = mapped_column(Integer())
+    run_id: Mapped[WorkflowId | None] = mapped_column(comment="the copy that set it aside")
+    state: Mapped[QuarantineState] = mapped_column(
+        _status_type(QuarantineState, "quarantine_state"), default=QuarantineState.OPEN
+    )
+    decided_by: Mapped[Actor | None]
+    decided_at: Mapped[Timestamp | None]
+    decision_reason: Mapped[str | None] = mapped_column(Text())
+    created_at: Mapped[CreatedAt]
+
+    __table_args__ = (
+        UniqueConstraint("system_id", "table_name", "record_number"),
+        Index(None, "system_id", "state"),
+    )
+
+
 # --- cutover and decommissioning -------------------------------------------------------
 
 
