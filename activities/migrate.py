@@ -26,10 +26,12 @@ from activities import names
 from activities.errors import translated
 from adapters.change_capture import may_stream, open_stream, start_stream, stream_problems
 from adapters.mapping import RowMapper
+from adapters.storage import DocumentStore, open_store
 from adapters.target import PostgresTarget, open_target
 from config.log import get_logger
 from config.migration_plan import MigrationPlan, TablePlan, load_plan
 from config.settings import Settings
+from db.quarantine import KeptRecord, keep_records
 from db.session import session_scope
 from domain.errors import LegacyReadError, PlanError, SwitchoverError
 from domain.migration import (
@@ -54,8 +56,10 @@ from legacy_connectors import (
     Key,
     LegacySource,
     OneTableSource,
+    ReadStats,
     RepeatedKeysSource,
     Row,
+    SkippedRecord,
     TableInfo,
     TextBatch,
     TextReader,
@@ -217,10 +221,15 @@ class MigrationActivities:
     source_opener: SourceOpener = open_source
     target_opener: TargetOpener = open_target
     heartbeat: Callable[..., None] = activity.heartbeat
+    store: DocumentStore | None = None
+    """Where quarantined records' raw bytes go (default: the settings' store)."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MigrationActivities:
-        return cls(settings.resolved_database_url)
+        return cls(
+            settings.resolved_database_url,
+            store=open_store(settings.resolved_storage_url, settings),
+        )
 
     def all(self) -> list[Callable[..., Any]]:
         return [
@@ -319,6 +328,7 @@ class MigrationActivities:
             upto = key_from_wire(info, mapper.source_key, request.upto)
             last = after_wire
             done = True
+            stats = ReadStats()  # what the source sets aside, kept below
             batch_rows = min(plan.batch_rows, request.max_rows)
             loads: Iterator[_Load]
             if isinstance(source, TextReader) and source.reads_text:
@@ -330,7 +340,7 @@ class MigrationActivities:
                 loads = _text_loads(stream, mapper, target)
             else:
                 rows_read = source.read(table_plan.source, mapper.source_key, after=after,
-                                        upto=upto, batch_rows=batch_rows)  # fmt: skip
+                                        upto=upto, batch_rows=batch_rows, stats=stats)  # fmt: skip
                 loads = _row_loads(rows_read, mapper)
             # Reading, mapping and building the next load happen in another thread while
             # the target takes this one.
@@ -348,7 +358,30 @@ class MigrationActivities:
                         break
             finally:
                 ahead.close()
+        self._keep_quarantined(plan, stats.skipped)
         return CopyBatchResult(rows=rows, last_key=last, done=done)
+
+    def _keep_quarantined(self, plan: MigrationPlan, skipped: Sequence[SkippedRecord]) -> None:
+        """Keep the records the source set aside: raw bytes in storage, a row each in the
+        engine database. A record read again (a retried batch, or every batch of a range
+        sorted by key) is kept once."""
+        if not skipped:
+            return
+        store = self.store or open_store()
+        kept = []
+        for record in skipped:
+            stored = store.put(record.raw) if record.raw is not None else None
+            kept.append(KeptRecord(
+                record.table, record.record_number, record.byte_offset, record.reason,
+                raw_key=stored.key if stored else None,
+                raw_sha256=stored.sha256 if stored else None,
+                raw_size=stored.size if stored else None,
+            ))  # fmt: skip
+        run_id = activity.info().workflow_id if activity.in_activity() else None
+        with session_scope(self.database_url) as session:
+            new = keep_records(session, plan.system.id, kept, run_id=run_id)
+        log.warning("records_quarantined", system=plan.system.id, table=skipped[0].table,
+                    read=len(kept), new=new)  # fmt: skip
 
     def _load(
         self, target: PostgresTarget, table_plan: TablePlan, mapper: RowMapper, batch: list[Any]
