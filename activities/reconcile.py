@@ -25,11 +25,12 @@ from adapters.target import PostgresTarget, open_target
 from config.log import get_logger
 from config.migration_plan import MigrationPlan, load_plan
 from config.settings import Settings
-from db.models import ReconciliationReport
+from db.models import QuarantineState, ReconciliationReport
 from db.programme import record_reconciliation
+from db.quarantine import table_counts
 from db.session import session_scope
 from domain.migration import ReconcileTableInput, ReconcileTableResult
-from domain.reconciliation import SystemReport, TableReport, report_value
+from domain.reconciliation import SystemReport, TableReport, report_value, with_quarantined
 from legacy_connectors.base import Key
 
 log = get_logger(__name__)
@@ -72,6 +73,15 @@ def store_report(
             record_reconciliation(session, system_id, passed=system_passed, at=now)
         session.flush()
         return row.id
+
+
+def count_quarantined(database_url: str, system_id: str, report: TableReport) -> TableReport:
+    """``report`` with its table's open quarantined records counted (it fails while any
+    is), and the accepted ones accounting for a legacy count that includes them."""
+    with session_scope(database_url) as session:
+        counts = table_counts(session, system_id, report.source_table)
+    return with_quarantined(report, system_id, counts[QuarantineState.OPEN],
+                            counts[QuarantineState.ACCEPTED])  # fmt: skip
 
 
 def _wire_key(legacy: Any, table: str, key: Sequence[str], values: list[Any]) -> Key:
@@ -126,7 +136,7 @@ class ReconcileActivities:
                     _wire_key(reconciler.legacy, table_plan.source, key, k) for k in request.keys
                 ]
             result = self._reconcile(plan, reconciler, request.table, only)
-        report = result.report
+        report = count_quarantined(self.database_url, plan.system.id, result.report)
         report_id = store_report(
             self.database_url, plan.system.id, report,
             run_id=info.workflow_id if info is not None else None,
@@ -146,6 +156,7 @@ class ReconcileActivities:
             report_id=report_id,
             in_flight=report.in_flight,
             position=report.position,
+            quarantined=report.quarantined,
         )
 
     def _reconcile(
@@ -200,7 +211,8 @@ def reconcile_plan(
     reports = []
     with opener(plan, budgets=budgets) as reconciler:
         for table_plan in chosen:
-            reports.append(reconciler.reconcile_table(table_plan.source))
+            report = reconciler.reconcile_table(table_plan.source)
+            reports.append(count_quarantined(database_url, plan.system.id, report))
     system = SystemReport(system=plan.system.id, tables=reports)
     for index, report in enumerate(reports):
         last = index == len(reports) - 1

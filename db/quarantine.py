@@ -115,6 +115,18 @@ def open_counts(session: Session, system_id: str) -> dict[str, int]:
     return {table: int(count) for table, count in rows}
 
 
+def table_counts(session: Session, system_id: str, table: str) -> dict[QuarantineState, int]:
+    """A table's quarantined records per state (every state present, zero or not)."""
+    rows = session.execute(
+        select(QuarantinedRecord.state, func.count())
+        .where(QuarantinedRecord.system_id == system_id, QuarantinedRecord.table_name == table)
+        .group_by(QuarantinedRecord.state)
+    )
+    counts = dict.fromkeys(QuarantineState, 0)
+    counts.update({QuarantineState(state): int(count) for state, count in rows})
+    return counts
+
+
 def accept_records(
     session: Session,
     system_id: str,
@@ -157,4 +169,5 @@ __all__ = [
     "keep_records",
     "open_counts",
     "quarantined_records",
+    "table_counts",
 ]

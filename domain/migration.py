@@ -192,6 +192,8 @@ class ReconcileTableResult(BaseModel):
         report_id: the stored report, when the engine stores one.
         in_flight: keys legacy kept changing during a compare at a change-stream
             ``position`` (not differences).
+        quarantined: legacy records a copy set aside that are still open (not accepted);
+            the gate does not pass while any is.
     """
 
     table: str
@@ -206,6 +208,7 @@ class ReconcileTableResult(BaseModel):
     report_id: int | None = None
     in_flight: int = 0
     position: str | None = None
+    quarantined: int = 0
 
 
 class ResyncKeysInput(BaseModel):

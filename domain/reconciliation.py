@@ -61,7 +61,9 @@ class TableReport(BaseModel):
     ``stopped`` says why a diff ended early (time or diff budget); such a report never
     passes and its counts are lower bounds. A table kept in step by a change stream is
     compared at a ``position`` of it: differences are those behind it, and ``in_flight``
-    counts keys legacy kept changing during the compare (not differences).
+    counts keys legacy kept changing during the compare (not differences). ``quarantined``
+    counts the table's legacy records a copy set aside that nobody has accepted yet: while
+    any is, the report does not pass (``stopped`` says how many and how to accept them).
     """
 
     table: str
@@ -80,6 +82,7 @@ class TableReport(BaseModel):
     seconds: float = 0.0
     in_flight: int = 0
     position: str | None = None
+    quarantined: int = 0
 
     @property
     def differences(self) -> int:
@@ -102,7 +105,44 @@ class TableReport(BaseModel):
             "stopped": self.stopped,
             "in_flight": self.in_flight,
             "position": self.position,
+            "quarantined": self.quarantined,
         }  # fmt: skip
+
+
+def with_quarantined(
+    report: TableReport, system_id: str, quarantined: int, accepted: int = 0
+) -> TableReport:
+    """The report with the table's quarantined records counted: it does not pass while
+    any is open (``quarantined``), and says how many and how to accept them.
+
+    Some sources count every record of a file, decodable or not (a copybook's count):
+    then the legacy count exceeds the target's by the records set aside, and when the
+    diff found nothing else and the ``accepted`` ones are exactly that gap, they account
+    for it. A diff that found differences keeps ``stopped`` empty, so the gate's automatic
+    re-sync still runs; the report after it, with nothing left to re-sync, carries the
+    reason.
+    """
+    if quarantined <= 0:
+        explained = (
+            not report.passed and accepted > 0 and report.stopped is None
+            and report.differences == 0
+            and report.legacy_rows - report.target_rows == accepted
+        )  # fmt: skip
+        return report.model_copy(update={"passed": True}) if explained else report
+    table = report.source_table
+    reason = (
+        f"{quarantined} quarantined record{'s' if quarantined != 1 else ''} of {table} not "
+        f"accounted for: list them with `switchover migrate quarantine {system_id} --table "
+        f"{table}`, accept them with `switchover migrate quarantine accept {system_id} --table "
+        f"{table} --all --reason TEXT --as USERNAME`, or fix the transform and copy again"
+    )
+    stopped = report.stopped
+    if stopped:
+        stopped = f"{stopped}; {reason}"
+    elif report.differences == 0:
+        stopped = reason
+    return report.model_copy(update={"quarantined": quarantined, "passed": False,
+                                     "stopped": stopped})  # fmt: skip
 
 
 class SystemReport(BaseModel):

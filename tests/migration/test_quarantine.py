@@ -1,7 +1,7 @@
 """A mainframe file with planted bad records (a bad packed decimal, a short record,
 letters in a numeric field), copied into PostgreSQL with quarantine on: the good rows
 exact, every bad one kept with its record number, byte offset, reason and raw bytes,
-once however often a batch runs."""
+once however often a batch runs; reconciliation does not pass until they are accepted."""
 
 from __future__ import annotations
 
@@ -17,14 +17,16 @@ import psycopg
 import pytest
 import yaml
 from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
 
 from activities.migrate import MigrationActivities
+from activities.reconcile import ReconcileActivities, reconcile_plan
 from adapters.storage import DocumentStore, LocalStore
 from config.migration_plan import load_plan
-from db.quarantine import quarantined_records
+from db.quarantine import accept_records, quarantined_records
 from db.session import session_scope
 from domain.errors import LegacyReadError
-from domain.migration import PrepareTargetInput
+from domain.migration import PrepareTargetInput, ReconcileTableInput, ReconcileTableResult
 from tests.legacy_connectors.copybook.test_bad_input import COPYBOOK
 from tests.migration.test_activities import copy_all
 
@@ -166,3 +168,35 @@ def test_strict_mode_stops_at_the_first_bad_record_naming_file_record_and_offset
     assert "\n" not in str(e.value)
     with session_scope(engine_db_url) as session:
         assert quarantined_records(session, folder.name) == []
+
+
+def reconciled(engine_db_url: str, plan: Path) -> ReconcileTableResult:
+    request = ReconcileTableInput(plan_path=str(plan), table="ACCOUNT")
+    return ActivityEnvironment().run(ReconcileActivities(engine_db_url).reconcile_table, request)
+
+
+def test_reconciliation_does_not_pass_until_the_quarantined_records_are_accepted(
+    engine_db_url: str, store: DocumentStore, tmp_path: Path, postgres_name: str
+) -> None:
+    folder = tmp_path / "accounts-gate"
+    folder.mkdir()
+    plan, planted = copied(engine_db_url, store, folder, postgres_name, 45)
+    result = reconciled(engine_db_url, plan)
+    assert not result.passed
+    assert (result.missing, result.extra, result.changed) == (0, 0, 0)
+    assert result.quarantined == len(planted.bad)
+    assert f"{len(planted.bad)} quarantined records of ACCOUNT" in (result.stopped or "")
+    assert "switchover migrate quarantine accept" in (result.stopped or "")
+    first = planted.bad[0][0]
+    with session_scope(engine_db_url) as session:
+        accept_records(session, folder.name, "ACCOUNT", actor="eng", reason="on paper",
+                       records=[first])  # fmt: skip
+    result = reconciled(engine_db_url, plan)
+    assert not result.passed
+    assert result.quarantined == len(planted.bad) - 1
+    with session_scope(engine_db_url) as session:
+        accept_records(session, folder.name, "ACCOUNT", actor="eng", reason="on paper")
+    result = reconciled(engine_db_url, plan)
+    assert result.passed, result.stopped
+    assert result.quarantined == 0
+    assert reconcile_plan(engine_db_url, load_plan(plan)).passed  # `switchover reconcile` too
