@@ -476,8 +476,9 @@ class MigrationActivities:
         log.info("caught_up", system=plan.system.id, changes=applied.changes,
                  position=position)  # fmt: skip
         return CatchUpResult(
-            rows=applied.changes, by_updated_at=False, by_stream=True, position=position
-        )
+            rows=applied.changes, by_updated_at=False, by_stream=True, position=position,
+            seconds_behind=round(max(applied.lag_s, default=0.0), 3),
+        )  # fmt: skip
 
     def _publish(self, system_id: str, up_to: dt.datetime) -> None:
         """Tell the routers how far modern has applied legacy's writes (read-your-writes)."""

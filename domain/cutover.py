@@ -17,6 +17,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
+from domain.migration import StreamLag
+
 
 class Side(StrEnum):
     LEGACY = "legacy"
@@ -261,6 +263,8 @@ class CutoverStatus(BaseModel):
     decommission_step: str | None = None  # legacy_frozen | archived | checklist | retired
     way_back: WayBackStatus | None = None
     """After the switch, with a final soak: reverse replication to legacy, and its lag."""
+    change_stream: StreamLag | None = None
+    """Before the switch: legacy's change stream at the last catch-up, and its lag."""
 
 
 class GateInput(BaseModel):

@@ -252,6 +252,37 @@ class CatchUpResult(BaseModel):
     by_updated_at: bool
     by_stream: bool = False
     position: str | None = None
+    seconds_behind: float = 0.0
+    """With a stream: how far the oldest change applied was behind legacy's commit."""
+
+
+class StreamLag(BaseModel):
+    """The change stream as the last catch-up left it, for status pages.
+
+    Attributes:
+        position: where the target stands in legacy's stream.
+        changes: changes that catch-up applied.
+        seconds_behind: how far modern was behind legacy's writes when it began.
+        at: when it ended.
+    """
+
+    position: str | None
+    changes: int
+    seconds_behind: float
+    at: datetime
+
+    @classmethod
+    def of(cls, result: CatchUpResult, at: datetime) -> StreamLag | None:
+        """The lag a catch-up's result shows (None when it did not use a stream)."""
+        if not result.by_stream:
+            return None
+        return cls(position=result.position, changes=result.rows,
+                   seconds_behind=result.seconds_behind, at=at)  # fmt: skip
+
+    def line(self) -> str:
+        """In words: ``12 changes applied, 1.3 s behind, at binlog.000042:1234 (15:30:21 UTC)``."""
+        return (f"{self.changes} changes applied, {self.seconds_behind:.1f} s behind, at "
+                f"{self.position or '?'} ({self.at:%H:%M:%S} UTC)")  # fmt: skip
 
 
 # --- gate ---------------------------------------------------------------------------
@@ -345,6 +376,8 @@ class MigrationStatus(BaseModel):
     copy_started_at: datetime | None = None
     reason: str | None = None
     """Why the run waits, stopped or was cancelled, for people."""
+    change_stream: StreamLag | None = None
+    """The change stream at the last catch-up (None: no stream, or none yet)."""
 
 
 class MigrateSystemResult(BaseModel):

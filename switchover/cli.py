@@ -721,6 +721,8 @@ def migrate_validate(plan_file: str, sample: int, as_json: bool) -> None:
     else:
         for problem in check.problems:
             click.echo(f"plan: {problem}")
+        for warning in check.warnings:
+            click.echo(f"note: {warning}")
         for table in check.tables:
             verdict = "ok" if not table.problems else "PROBLEMS"
             rows = "?" if table.rows is None else table.rows
@@ -809,6 +811,8 @@ def migrate_status(system: str | None, as_json: bool) -> None:
         click.echo(f"{view.system_id}: {stage}{view.state.value.replace('_', ' ')}")
         if view.reason:
             click.echo(f"  why: {view.reason}")
+        if view.change_stream:
+            click.echo(f"  change stream: {view.change_stream.line()}")
         for t in view.tables:
             rate = f", {t['rows_per_second']:.0f} rows/s" if t["rows_per_second"] else ""
             eta = f", ETA {t['eta_seconds']:.0f} s" if t["eta_seconds"] is not None else ""
@@ -817,6 +821,14 @@ def migrate_status(system: str | None, as_json: bool) -> None:
         if view.waiting_tables:
             click.echo(f"  decide with: switchover migrate decide {view.system_id} "
                        "resync|accept|abort --reason TEXT --as USERNAME")  # fmt: skip
+
+
+def _way_back_line(way_back: dict[str, Any]) -> str:
+    if not way_back["open"]:
+        return f"closed{': ' + way_back['reason'] if way_back['reason'] else ''}"
+    oldest = way_back["oldest_waiting_s"]
+    return (f"open: {way_back['rows_applied']} rows carried to legacy, "
+            f"{way_back['rows_waiting']} waiting (oldest {oldest:.1f} s)")  # fmt: skip
 
 
 def _as_option(command: Any) -> Any:
@@ -977,6 +989,7 @@ def _cutover_action(kind: str) -> Any:
 for _kind in ("approve", "advance", "rollback", "freeze"):
     _cutover_action(_kind)
 
+    from domain.migration import StreamLag
 
 @main.group(cls=_Group)
 def retire() -> None:
@@ -995,6 +1008,10 @@ def retire_checklist(system: str, as_json: bool) -> None:
         _print_json(items)
         return
     if not items:
+    if view["change_stream"] and view["system_of_record"] == "legacy":
+        click.echo(f"  change stream:     {StreamLag(**view['change_stream']).line()}")
+    if view["way_back"]:
+        click.echo(f"  way back:          {_way_back_line(view['way_back'])}")
         click.echo(f"{system} has no retirement checklist yet")
     for item in items:
         mark = "x" if item["closed"] else " "

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy import select
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
@@ -141,9 +142,15 @@ class CutoverView:
             "waiting_for": self.status.waiting_for,
             "stages": self.status.stages,
             "decommission_step": self.status.decommission_step,
+            "change_stream": _dumped(self.status.change_stream),
+            "way_back": _dumped(self.status.way_back),
             "last_figures": figures.model_dump(mode="json") if figures else None,
             "history": [h.as_json() for h in self.history],
         }
+
+
+def _dumped(model: BaseModel | None) -> dict[str, Any] | None:
+    return model.model_dump(mode="json") if model is not None else None
 
 
 def _line(event: CutoverEvent) -> HistoryLine:

@@ -59,6 +59,7 @@ from domain.migration import (
 from domain.workflow_ids import copy_id, cutover_id, migration_id, system_of_migration
 from switchover.temporal import connect, outlast_restarts, rpc_failure, send_update
 
+    StreamLag,
 log = get_logger(__name__)
 
 WORKFLOW = "MigrateSystemWorkflow"
@@ -117,6 +118,7 @@ class MigrationView:
     def as_json(self) -> dict[str, Any]:
         return {
             "system": self.system_id,
+    change_stream: StreamLag | None = None
             "workflow_id": self.workflow_id,
             "stage": self.stage.value if self.stage else None,
             "state": self.state.value,
@@ -131,6 +133,9 @@ class MigrationView:
 
 def validate_plan(plan_file: Path, *, sample_rows: int) -> PlanCheck:
     """The plan checked against the real source and target (``migrate validate``)."""
+            "change_stream": (
+                self.change_stream.model_dump(mode="json") if self.change_stream else None
+            ),
     from activities.migrate import check_plan
 
     return check_plan(load_plan(plan_file), sample_rows=sample_rows)
@@ -287,7 +292,8 @@ async def _running_view(client: Client, workflow_id: str, system_id: str) -> Mig
     tables = [await _with_rates(client, workflow_id, _table_json(t))
               for t in status.tables.values()]  # fmt: skip
     return MigrationView(status.system_id or system_id, workflow_id, status.state, status.stage,
-                         status.reason, running=True, tables=tables)  # fmt: skip
+                         status.reason, running=True, tables=tables,
+                         change_stream=status.change_stream)  # fmt: skip
 
 
 async def _ended_view(

@@ -68,7 +68,7 @@ with workflow.unsafe.imports_passed_through():
         WayBackInput,
         WayBackStatus,
     )
-    from domain.migration import CatchUpInput, CatchUpResult
+    from domain.migration import CatchUpInput, CatchUpResult, StreamLag
 
 from workflows.calls import (
     ARCHIVE,
@@ -431,12 +431,14 @@ class CutoverWorkflow:
         since = self._caught_up_at or workflow.now()
         self._caught_up_at = workflow.now()
         for table in self._plan.tables:
-            await call(
+            caught_up = await call(
                 names.CATCH_UP_TABLE,
                 CatchUpInput(plan_path=self._request.plan_path, table=table, since=since),
                 COPY,
                 result_type=CatchUpResult,
             )
+            lag = StreamLag.of(caught_up, workflow.now())
+            self._status.change_stream = lag or self._status.change_stream
 
     async def _complete(self) -> None:
         """Make modern the system of record, after a final catch-up and reconciliation.

@@ -63,6 +63,7 @@ with workflow.unsafe.imports_passed_through():
         RunControl,
         RunControlAction,
         RunState,
+        StreamLag,
         TableProfile,
         TableState,
         TableStatus,
@@ -271,12 +272,13 @@ class MigrateSystemWorkflow:
             if self._cancelled:
                 return await self._stopped()
             await self._table(table.table, TableState.COPYING)
-            await call(
+            caught_up = await call(
                 names.CATCH_UP_TABLE,
                 CatchUpInput(plan_path=request.plan_path, table=table.table, since=since),
                 catch_up,
                 result_type=CatchUpResult,
             )
+            status.change_stream = StreamLag.of(caught_up, workflow.now()) or status.change_stream
             if self._cancelled or not await self._gate(table.table, auto_rounds=AUTO_RESYNC_ROUNDS):
                 return await self._stopped()
         await self._record("reconciling", note="caught up", reconciliation_passed=True)

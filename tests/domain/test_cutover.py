@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 
 from domain.cutover import (
@@ -42,3 +43,16 @@ def test_no_requests_no_percentile_and_sides_add_up() -> None:
     both = one.add(one)
     assert (both.requests, both.errors, both.latency_histogram[0]) == (4, 2, 2)
     assert both.error_rate == 0.5
+
+
+def test_the_change_stream_lag_a_catch_up_shows() -> None:
+    from domain.migration import CatchUpResult, StreamLag
+
+    at = dt.datetime(2026, 12, 3, 15, 30, 21, tzinfo=dt.UTC)
+    by_updated_at = CatchUpResult(rows=5, by_updated_at=True)
+    assert StreamLag.of(by_updated_at, at) is None
+    streamed = CatchUpResult(rows=12, by_updated_at=False, by_stream=True,
+                             position="binlog.000042:1234", seconds_behind=1.3)  # fmt: skip
+    lag = StreamLag.of(streamed, at)
+    assert lag is not None
+    assert lag.line() == "12 changes applied, 1.3 s behind, at binlog.000042:1234 (15:30:21 UTC)"

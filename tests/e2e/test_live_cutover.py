@@ -47,7 +47,7 @@ from db.migrate import upgrade
 from db.models import ReconciliationReport
 from db.session import session_scope
 from domain.cutover import CutoverPhase, EngineerAction, EngineerActionKind
-from domain.migration import MigrateSystemInput, MigrationStage, RunState
+from domain.migration import MigrateSystemInput, MigrationStage, RunState, StreamLag
 from switchover import demo_system
 from switchover.demo_system import DemoSystem, ServiceThread, free_port
 from switchover.worker import build_workers, production_activities, run_workers
@@ -341,11 +341,16 @@ async def _cut_over(client: Any, system: DemoSystem, modern: _Side, fail_at: int
     assert done.result().state is RunState.CUTOVER_STARTED, done.result()
     cutover = client.get_workflow_handle(f"cutover/{system_id}")
     events: list[str] = []
+    lags: list[StreamLag] = []
     injected = False
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
         state = await cutover.query(CutoverWorkflow.status)
+        if state.change_stream is not None:  # the status shows the stream's lag
+            lags.append(state.change_stream)
         if state.phase is CutoverPhase.COMPLETE:
+            assert lags, "the cutover's status never showed the change stream"
+            assert all(lag.position and lag.position.startswith("binlog.") for lag in lags)
             return events
         if not injected and state.phase is CutoverPhase.STAGE \
                 and state.setting.modern_percent == fail_at:  # fmt: skip
