@@ -888,6 +888,76 @@ _control_command("cancel", "Stop SYSTEM's migration after the step under way (wh
                  "copied stays; a new run upserts over it).")  # fmt: skip
 
 
+class _ListsByDefault(_Group):
+    """A group whose first argument, when it names no command, goes to ``list``:
+    ``migrate quarantine SYSTEM`` lists, ``migrate quarantine accept SYSTEM`` accepts."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["list", *args]
+        return super().parse_args(ctx, args)
+
+
+@migrate.group(
+    "quarantine",
+    cls=_ListsByDefault,
+    subcommand_metavar="SYSTEM [--table T] [--json] | COMMAND [ARGS]...",
+)
+def migrate_quarantine() -> None:
+    """Legacy records a copy set aside because they did not decode: `quarantine SYSTEM`
+    lists them; reconciliation does not pass while any is open."""
+
+
+@migrate_quarantine.command("list")
+@click.argument("system")
+@click.option("--table", help="Only this source file or table.")
+@click.option("--json", "as_json", is_flag=True)
+def migrate_quarantine_list(system: str, table: str | None, as_json: bool) -> None:
+    """SYSTEM's quarantined records: file or table, record number, byte offset, why, state."""
+    from switchover.migrate import quarantine_rows
+
+    rows = quarantine_rows(get_settings(), system, table=table)
+    if as_json:
+        _print_json(rows)
+        return
+    if not rows:
+        click.echo(f"no quarantined records for {system}")
+    for r in rows:
+        offset = "?" if r["byte_offset"] is None else r["byte_offset"]
+        state = r["state"] + (f" by {r['decided_by']}: {r['decision_reason']}"
+                              if r["decided_by"] else "")  # fmt: skip
+        click.echo(f"{r['table']}  record {r['record']}  offset {offset}  {state}  {r['reason']}")
+
+
+@migrate_quarantine.command("accept")
+@click.argument("system")
+@click.option("--table", required=True, help="The source file or table.")
+@click.option("--record", "records", type=click.IntRange(min=1), multiple=True,
+              help="A record number to accept (repeat for more).")  # fmt: skip
+@click.option("--all", "every", is_flag=True, help="Every open record of the table.")
+@click.option("--reason", required=True, help="Why, for the audit trail.")
+@click.option("--as", "actor", required=True, metavar="USERNAME",
+              help="The engineer accepting (checked in the engine database).")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True)
+def migrate_quarantine_accept(
+    system: str, table: str, records: tuple[int, ...], every: bool, reason: str, actor: str,
+    as_json: bool,
+) -> None:  # fmt: skip
+    """Accept SYSTEM's quarantined records of a table (engineers only; each goes into the
+    audit trail), so that reconciliation no longer counts them against it."""
+    from switchover.migrate import accept_quarantined
+
+    if every == bool(records):
+        raise click.UsageError("give --record N (one or more) or --all")
+    accepted = accept_quarantined(get_settings(), system, table, actor=actor, reason=reason,
+                                  records=None if every else list(records))  # fmt: skip
+    if as_json:
+        _print_json({"system": system, "table": table, "accepted": accepted, "actor": actor})
+    else:
+        click.echo(f"accepted {accepted} quarantined record{'s' if accepted != 1 else ''} "
+                   f"of {table}")  # fmt: skip
+
+
 # --- cutover and retirement ----------------------------------------------------------
 
 
@@ -923,6 +993,7 @@ def cutover_status(system: str, as_json: bool) -> None:
 
     From the running workflow when there is one, else from the engine database.
     """
+    from domain.migration import StreamLag
     from switchover.cutover import cutover_view
 
     view = _run(cutover_view(get_settings(), system)).as_json()
@@ -941,6 +1012,10 @@ def cutover_status(system: str, as_json: bool) -> None:
         click.echo(f"  stages:            {' -> '.join(f'{s}%' for s in view['stages'])}")
     if view["decommission_step"]:
         click.echo(f"  decommissioning:   {view['decommission_step']}")
+    if view["change_stream"] and view["system_of_record"] == "legacy":
+        click.echo(f"  change stream:     {StreamLag(**view['change_stream']).line()}")
+    if view["way_back"]:
+        click.echo(f"  way back:          {_way_back_line(view['way_back'])}")
     if view["last_figures"]:
         click.echo(f"  last gate figures: {_figures_line(view['last_figures'])}")
     click.echo("history:" if view["history"] else "history: none yet")
@@ -989,7 +1064,6 @@ def _cutover_action(kind: str) -> Any:
 for _kind in ("approve", "advance", "rollback", "freeze"):
     _cutover_action(_kind)
 
-    from domain.migration import StreamLag
 
 @main.group(cls=_Group)
 def retire() -> None:
@@ -1008,10 +1082,6 @@ def retire_checklist(system: str, as_json: bool) -> None:
         _print_json(items)
         return
     if not items:
-    if view["change_stream"] and view["system_of_record"] == "legacy":
-        click.echo(f"  change stream:     {StreamLag(**view['change_stream']).line()}")
-    if view["way_back"]:
-        click.echo(f"  way back:          {_way_back_line(view['way_back'])}")
         click.echo(f"{system} has no retirement checklist yet")
     for item in items:
         mark = "x" if item["closed"] else " "

@@ -15,7 +15,7 @@ The workflow is addressed by name (``"MigrateSystemWorkflow"``, ``"status"``,
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,12 +33,18 @@ from temporalio.service import RPCError, RPCStatusCode
 from config.log import get_logger
 from config.migration_plan import load_plan
 from config.settings import TASK_QUEUE_WORKFLOWS, Settings
+from db import accounts
+from db.audit import append_audit_event
+from db.models import QuarantinedRecord, QuarantineState, Role
+from db.quarantine import accept_records, quarantined_records
+from db.session import session_scope
 from domain.errors import (
     ERROR_TYPES,
     BadInputError,
     ConflictError,
     ExitCode,
     NotFoundError,
+    NotPermittedError,
     SwitchoverError,
 )
 from domain.migration import (
@@ -53,14 +59,16 @@ from domain.migration import (
     RunControl,
     RunControlAction,
     RunState,
+    StreamLag,
     TableState,
     TableStatus,
 )
 from domain.workflow_ids import copy_id, cutover_id, migration_id, system_of_migration
 from switchover.temporal import connect, outlast_restarts, rpc_failure, send_update
 
-    StreamLag,
 log = get_logger(__name__)
+
+QUARANTINE_ACCEPT_REFUSED = "migration.quarantine_accept_refused"
 
 WORKFLOW = "MigrateSystemWorkflow"
 QUERY_TIMEOUT = dt.timedelta(seconds=5)
@@ -110,6 +118,7 @@ class MigrationView:
     reason: str | None
     running: bool
     tables: list[dict[str, Any]] = field(default_factory=list)
+    change_stream: StreamLag | None = None
 
     @property
     def waiting_tables(self) -> list[str]:
@@ -118,13 +127,15 @@ class MigrationView:
     def as_json(self) -> dict[str, Any]:
         return {
             "system": self.system_id,
-    change_stream: StreamLag | None = None
             "workflow_id": self.workflow_id,
             "stage": self.stage.value if self.stage else None,
             "state": self.state.value,
             "reason": self.reason,
             "running": self.running,
             "tables": self.tables,
+            "change_stream": (
+                self.change_stream.model_dump(mode="json") if self.change_stream else None
+            ),
         }
 
 
@@ -133,9 +144,6 @@ class MigrationView:
 
 def validate_plan(plan_file: Path, *, sample_rows: int) -> PlanCheck:
     """The plan checked against the real source and target (``migrate validate``)."""
-            "change_stream": (
-                self.change_stream.model_dump(mode="json") if self.change_stream else None
-            ),
     from activities.migrate import check_plan
 
     return check_plan(load_plan(plan_file), sample_rows=sample_rows)
@@ -436,15 +444,94 @@ async def control(
     return answer
 
 
+# --- quarantined legacy records --------------------------------------------------------
+
+
+def _quarantined_json(r: QuarantinedRecord) -> dict[str, Any]:
+    return {
+        "table": r.table_name, "record": r.record_number, "byte_offset": r.byte_offset,
+        "reason": r.reason, "state": r.state.value, "raw_key": r.raw_key,
+        "raw_sha256": r.raw_sha256, "raw_size": r.raw_size, "run_id": r.run_id,
+        "decided_by": r.decided_by,
+        "decided_at": r.decided_at.isoformat() if r.decided_at else None,
+        "decision_reason": r.decision_reason,
+    }  # fmt: skip
+
+
+def quarantine_rows(
+    settings: Settings, system_id: str, *, table: str | None = None
+) -> list[dict[str, Any]]:
+    """A system's quarantined legacy records (of one file or table), for people: where each
+    is (table, record number, byte offset), why it was set aside, its raw bytes' storage
+    key, and its state (open, accepted by whom and why, or re-run). Never a value."""
+    with session_scope(settings.resolved_database_url) as session:
+        return [_quarantined_json(r) for r in quarantined_records(session, system_id, table=table)]
+
+
+def accept_quarantined(
+    settings: Settings,
+    system_id: str,
+    table: str,
+    *,
+    actor: str,
+    reason: str | None,
+    records: Sequence[int] | None = None,
+) -> int:
+    """An engineer accepts a table's open quarantined records (these, or all when
+    ``records`` is None) with a reason: each is marked accepted and written to the audit
+    chain, and reconciliation stops counting it against the table.
+
+    Returns:
+        How many were accepted.
+
+    Raises:
+        NotPermittedError: the actor is not an active engineer (the refusal is audited).
+        BadInputError: no reason, or an empty list of records.
+        NotFoundError: a record asked for is not open in quarantine.
+        ConflictError: the table has no open quarantined records.
+    """
+    reason = _reason(reason)
+    if reason is None:
+        raise BadInputError("accepting quarantined records needs a reason")
+    if records is not None and not records:
+        raise BadInputError("say which records with --record N, or --all")
+    detail = {"table": table, "records": list(records) if records is not None else "all"}
+    with session_scope(settings.resolved_database_url) as session:
+        user = accounts.get_user_by_username(session, actor)
+        allowed = user is not None and user.active and Role.ENGINEER.value in user.roles
+        if not allowed:
+            append_audit_event(session, actor=actor, action=QUARANTINE_ACCEPT_REFUSED,
+                               subject_type="system", subject_id=system_id,
+                               detail={**detail, "reason": reason})  # fmt: skip
+    if not allowed:
+        raise NotPermittedError(f"{actor} is not an active engineer; only an engineer may "
+                                f"accept {system_id}'s quarantined records")  # fmt: skip
+    with session_scope(settings.resolved_database_url) as session:
+        waiting = {r.record_number for r in quarantined_records(
+            session, system_id, table=table, state=QuarantineState.OPEN)}  # fmt: skip
+        if not waiting:
+            raise ConflictError(f"{system_id} has no open quarantined records in {table}")
+        absent = sorted(set(records or ()) - waiting)
+        if absent:
+            raise NotFoundError(f"not open in {table}'s quarantine: record "
+                                f"{', '.join(map(str, absent))}")  # fmt: skip
+        accepted = accept_records(session, system_id, table, actor=actor, reason=reason,
+                                  records=records)  # fmt: skip
+    log.info("quarantine.accepted", system_id=system_id, table=table, records=len(accepted))
+    return len(accepted)
+
+
 __all__ = [
     "MigrationFailedError",
     "MigrationView",
     "RunStarted",
+    "accept_quarantined",
     "control",
     "decide",
     "ended_badly",
     "migration_view",
     "migration_views",
+    "quarantine_rows",
     "start_run",
     "validate_plan",
     "wait_for_run",
