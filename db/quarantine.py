@@ -90,15 +90,17 @@ def quarantined_records(
     *,
     table: str | None = None,
     state: QuarantineState | None = None,
+    limit: int | None = None,
 ) -> list[QuarantinedRecord]:
-    """A system's quarantined records (of one table, in one state), by table and record."""
+    """A system's quarantined records (of one table, in one state; the first ``limit``),
+    by table and record."""
     query = select(QuarantinedRecord).where(QuarantinedRecord.system_id == system_id)
     if table is not None:
         query = query.where(QuarantinedRecord.table_name == table)
     if state is not None:
         query = query.where(QuarantinedRecord.state == state)
     order = (QuarantinedRecord.table_name, QuarantinedRecord.record_number)
-    return list(session.scalars(query.order_by(*order)))
+    return list(session.scalars(query.order_by(*order).limit(limit)))
 
 
 def open_counts(session: Session, system_id: str) -> dict[str, int]:

@@ -15,7 +15,9 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 
 from config.log import get_logger
 from config.settings import Settings
-from db.models import Role
+from db.models import QuarantineState, Role
+from db.quarantine import open_counts, quarantined_records
+from db.session import session_scope
 from domain.errors import (
     BadInputError,
     ConflictError,
@@ -57,6 +59,7 @@ CONTROL_ACTIONS = {
 }
 NEEDS_REASON = {GateAction.ACCEPT.value, GateAction.ABORT.value}
 REASON_LIMIT = 2000
+QUARANTINE_SHOWN = 200
 
 
 def _settings(request: Request) -> Settings:
@@ -97,7 +100,24 @@ async def migration_context(
         "migration_state": STATES[view.state] if view else None,
         "migration_actions": _actions(view) if view and engineer else [],
         "migration_table": view.waiting_tables[0] if view and view.waiting_tables else None,
+        **quarantine_context(settings, system_id),
     }
+
+
+def quarantine_context(settings: Settings, system_id: str) -> dict[str, Any]:
+    """The system's open quarantined legacy records, with counts per table (the first
+    ``QUARANTINE_SHOWN`` of them listed; the command line lists every one)."""
+    with session_scope(settings.resolved_database_url) as session:
+        counts = open_counts(session, system_id)
+        records = quarantined_records(session, system_id, state=QuarantineState.OPEN,
+                                      limit=QUARANTINE_SHOWN)  # fmt: skip
+        shown = [
+            {"table": r.table_name, "record": r.record_number, "byte_offset": r.byte_offset,
+             "reason": r.reason}
+            for r in records
+        ]  # fmt: skip
+    return {"quarantine_counts": counts, "quarantine_records": shown,
+            "quarantine_total": sum(counts.values())}  # fmt: skip
 
 
 async def _send(
