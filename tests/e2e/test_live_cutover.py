@@ -174,6 +174,7 @@ class Citizens:
 
     readers: dict[int, dict[str, Any] | None] = field(default_factory=dict)
     history: dict[int, list[Any]] = field(default_factory=dict)
+    """Per citizen, each write answered: sent and answered (epoch s), kind, status, side."""
     """Citizens who only read (most of a service's traffic): their records never change."""
 
     async def run(self) -> None:
@@ -229,6 +230,7 @@ class Citizens:
             kind, after = "update", {**known, "postcode": value}
             request = client.post(f"/claimants/{claimant}/postcode", json={"postcode": value},
                                   headers=headers)  # fmt: skip
+        sent = time.time()
         try:
             response = await request
         except httpx.HTTPError as e:
@@ -236,7 +238,7 @@ class Citizens:
             return
         self.statuses[response.status_code] += 1
         self.history.setdefault(claimant, []).append(
-            (round(time.time(), 3), kind, response.status_code,
+            (sent, time.time(), kind, response.status_code,
              response.headers.get("X-Served-By", "the router"))
         )  # fmt: skip
         if response.status_code != 200:
@@ -322,7 +324,9 @@ def _plan(folder: Path, legacy: tuple[str, dict[str, Any]], target: str) -> Demo
     )  # fmt: skip
 
 
-async def _cut_over(client: Any, system: DemoSystem, modern: _Side, fail_at: int) -> list[str]:
+async def _cut_over(
+    client: Any, system: DemoSystem, modern: _Side, fail_at: int | None
+) -> list[str]:
     """Migrate and cut over, as the engineer: no gate decision is ever made; the modern
     service fails at ``fail_at`` % until the gate rolls back, then the engineer advances."""
     plan = yaml.safe_load(system.plan_path.read_text())
@@ -369,18 +373,21 @@ async def _cut_over(client: Any, system: DemoSystem, modern: _Side, fail_at: int
     raise AssertionError(f"the cutover did not complete: {events}")
 
 
-@pytest.mark.parametrize("writes_per_second", [1, 10])
-async def test_a_live_service_cut_over_under_writes_loses_nothing(
-    writes_per_second: int,
-    local_env: WorkflowEnvironment,
+async def live_cutover(
+    client: Any,
     legacy_db: tuple[str, dict[str, Any]],
     target_url: str,
-    tmp_path: Path,
-) -> None:
-    settings = Settings(home=tmp_path / "state")
+    folder: Path,
+    *,
+    writes_per_second: float,
+    fail_at: int | None,
+) -> tuple[Citizens, list[str], Settings]:
+    """A live service migrated and cut over while citizens use it (the module's story);
+    the citizens as they ended, what happened, and the engine's settings."""
+    settings = Settings(home=folder / "state")
     upgrade(settings.resolved_database_url)
     demo_system.ensure_engineer(settings, "erin")
-    system = _plan(tmp_path / "live", legacy_db, target_url)
+    system = _plan(folder / "live", legacy_db, target_url)
     name, server = legacy_db
     # FOUND_ROWS: an UPDATE that sets the value a row has already matched it (MariaDB
     # counts only the rows it changed), as PostgreSQL counts it on the modern side
@@ -391,7 +398,7 @@ async def test_a_live_service_cut_over_under_writes_loses_nothing(
     modern = _Side("modern", lambda: psycopg.connect(libpq), f"{SCHEMA}.claimants",
                    "claimant_id,surname,postcode,weekly_amount")  # fmt: skip
     activities = production_activities(settings)
-    workers = build_workers(local_env.client, activities, ocr_slots=1)
+    workers = build_workers(client, activities, ocr_slots=1)
     stop = asyncio.Event()
     worker_task = asyncio.create_task(run_workers(workers, stop, activities))
     chosen = random.Random(writes_per_second).sample(system.claimant_ids, 2 * CITIZENS)
@@ -408,7 +415,7 @@ async def test_a_live_service_cut_over_under_writes_loses_nothing(
         ):
             traffic = asyncio.create_task(citizens.run())
             try:
-                events = await _cut_over(local_env.client, system, modern, fail_at=50)
+                events = await _cut_over(client, system, modern, fail_at=fail_at)
                 await asyncio.sleep(3)  # citizens go on writing, to modern now
             finally:
                 citizens.stop()
@@ -416,7 +423,24 @@ async def test_a_live_service_cut_over_under_writes_loses_nothing(
     finally:
         stop.set()
         await worker_task
+    return citizens, events, settings
 
+
+@pytest.mark.parametrize("writes_per_second", [1, 10])
+async def test_a_live_service_cut_over_under_writes_loses_nothing(
+    writes_per_second: int,
+    local_env: WorkflowEnvironment,
+    legacy_db: tuple[str, dict[str, Any]],
+    target_url: str,
+    tmp_path: Path,
+) -> None:
+    citizens, events, settings = await live_cutover(
+        local_env.client, legacy_db, target_url, tmp_path,
+        writes_per_second=writes_per_second, fail_at=50,
+    )  # fmt: skip
+    ids = list(citizens.rows)
+    initial = {row[0]: _body(row) for row in _legacy_rows()}
+    libpq = target_url.replace("postgresql+psycopg://", "postgresql://")
     assert any("rolled back" in e for e in events), events
     assert citizens.writes["update"] >= 5, citizens.writes
     assert citizens.writes["delete"], citizens.writes
