@@ -31,6 +31,8 @@ ROUTE_OF = {
         "/dashboard/systems/{system_id}/checklist/{position}/evidence"
     ),
     "/dashboard/systems/electoral/cutover": "/dashboard/systems/{system_id}/cutover",
+    "/dashboard/systems/electoral/migration": "/dashboard/systems/{system_id}/migration",
+    "/dashboard/systems/electoral/quarantine": "/dashboard/systems/{system_id}/quarantine",
     "/dashboard/systems/electoral/checklist/1": (
         "/dashboard/systems/{system_id}/checklist/{position}"
     ),
@@ -43,7 +45,10 @@ REVIEW_ACTIONS = [
 # Engineers act on a cutover; engineers and managers close retirement checklist items.
 CUTOVER_ACTIONS = ["/dashboard/systems/electoral/cutover"]
 CHECKLIST_ACTIONS = ["/dashboard/systems/electoral/checklist/1"]
-ACTIONS = ["/sign-out", *REVIEW_ACTIONS, *CUTOVER_ACTIONS, *CHECKLIST_ACTIONS]
+# Engineers decide a migration's gates and accept its quarantined records.
+MIGRATION_ACTIONS = ["/dashboard/systems/electoral/migration",
+                     "/dashboard/systems/electoral/quarantine"]  # fmt: skip
+ACTIONS = ["/sign-out", *REVIEW_ACTIONS, *CUTOVER_ACTIONS, *CHECKLIST_ACTIONS, *MIGRATION_ACTIONS]
 PUBLIC = {"/sign-in", "/sign-in/sso", "/sign-in/sso/callback", "/healthz"}
 
 
@@ -137,7 +142,7 @@ def test_each_role_is_refused_the_caseworkers_actions(client_for, task_id, role)
 @pytest.mark.parametrize(
     ("role", "action", "allowed"),
     [(role, action, False) for role in ("caseworker", "manager", "admin")
-     for action in CUTOVER_ACTIONS]
+     for action in CUTOVER_ACTIONS + MIGRATION_ACTIONS]
     + [(role, action, False) for role in ("caseworker", "admin") for action in CHECKLIST_ACTIONS]
     + [("engineer", action, True) for action in CUTOVER_ACTIONS + CHECKLIST_ACTIONS]
     + [("manager", action, True) for action in CHECKLIST_ACTIONS],

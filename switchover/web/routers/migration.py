@@ -9,6 +9,7 @@ the decision, refusals too, in the audit trail. The page shows its answer or its
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
@@ -101,6 +102,7 @@ async def migration_context(
         "migration_actions": _actions(view) if view and engineer else [],
         "migration_table": view.waiting_tables[0] if view and view.waiting_tables else None,
         **quarantine_context(settings, system_id),
+        "quarantine_can_accept": engineer,
     }
 
 
@@ -118,6 +120,16 @@ def quarantine_context(settings: Settings, system_id: str) -> dict[str, Any]:
         ]  # fmt: skip
     return {"quarantine_counts": counts, "quarantine_records": shown,
             "quarantine_total": sum(counts.values())}  # fmt: skip
+
+
+def _reason_problem(reason: str, needed_to: str | None) -> str | None:
+    """What is wrong with a form's reason: missing where ``needed_to`` do something, or
+    too long."""
+    if needed_to and not reason:
+        return f"Enter why you {needed_to} (it is kept in the audit trail)"
+    if len(reason) > REASON_LIMIT:
+        return f"The reason must be {REASON_LIMIT:,} characters or fewer"
+    return None
 
 
 async def _send(
@@ -142,11 +154,7 @@ async def decide(request: Request, system_id: str, user: Engineer, form: Checked
         raise HTTPException(400, "Choose re-sync, accept, abort, pause, resume or cancel.")
     reason = " ".join(str(form.get("reason") or "").split())
     table = str(form.get("table") or "") or None
-    problem = None
-    if action in NEEDS_REASON and not reason:
-        problem = f"Enter why you {action} (it is kept in the audit trail)"
-    elif len(reason) > REASON_LIMIT:
-        problem = f"The reason must be {REASON_LIMIT:,} characters or fewer"
+    problem = _reason_problem(reason, action if action in NEEDS_REASON else None)
     if problem:
         return await system_page(
             request, user, system_id, errors=[{"text": problem, "href": "#migration-reason"}],
@@ -176,3 +184,43 @@ async def decide(request: Request, system_id: str, user: Engineer, form: Checked
 
 
 __all__ = ["migration_context", "router"]
+
+
+QUARANTINE_REFUSALS: dict[type[SwitchoverError], int] = {
+    NotPermittedError: 403, ConflictError: 409, NotFoundError: 409, BadInputError: 400,
+}  # fmt: skip
+
+
+@router.post("/dashboard/systems/{system_id}/quarantine")
+async def accept_quarantined(
+    request: Request, system_id: str, user: Engineer, form: CheckedForm
+) -> Response:
+    """Accept every open quarantined record of a table, as the signed-in engineer, with a
+    reason (each record goes into the audit trail)."""
+    from switchover.web.routers.cutover import system_page  # it draws this router's part
+
+    table = str(form.get("table") or "")
+    if not table:
+        raise HTTPException(400, "Choose the table whose records you accept.")
+    reason = " ".join(str(form.get("reason") or "").split())
+    problem = _reason_problem(reason, "accept these records")
+    if problem:
+        return await system_page(
+            request, user, system_id, errors=[{"text": problem, "href": "#quarantine-reason"}],
+            field_errors={"quarantine-reason": problem}, values={"quarantine-reason": reason},
+            status_code=400,
+        )  # fmt: skip
+    status, notice = 200, None
+    try:
+        accepted = await asyncio.to_thread(
+            migrate.accept_quarantined, _settings(request), system_id, table,
+            actor=user.username, reason=reason,
+        )  # fmt: skip
+        notice = f"Accepted {accepted} quarantined record{'s' if accepted != 1 else ''} of {table}."
+    except tuple(QUARANTINE_REFUSALS) as e:
+        status = next(code for kind, code in QUARANTINE_REFUSALS.items() if isinstance(e, kind))
+        problem = f"Not accepted: {e}"
+    return await system_page(
+        request, user, system_id, notice=notice, problem=problem, problem_href="#quarantine",
+        values={} if notice else {"quarantine-reason": reason}, status_code=status,
+    )  # fmt: skip
