@@ -27,11 +27,11 @@ from config.migration_plan import MigrationPlan, load_plan
 from config.settings import Settings
 from db.models import QuarantineState, ReconciliationReport
 from db.programme import record_reconciliation
-from db.quarantine import table_counts
+from db.quarantine import mark_rerun, quarantined_records, table_counts
 from db.session import session_scope
 from domain.migration import ReconcileTableInput, ReconcileTableResult
 from domain.reconciliation import SystemReport, TableReport, report_value, with_quarantined
-from legacy_connectors.base import Key
+from legacy_connectors.base import RECORD_NUMBER, Key, ReadStats
 
 log = get_logger(__name__)
 
@@ -135,6 +135,7 @@ class ReconcileActivities:
                 only = [
                     _wire_key(reconciler.legacy, table_plan.source, key, k) for k in request.keys
                 ]
+            self._recheck_quarantined(plan, reconciler, table_plan.source)
             result = self._reconcile(plan, reconciler, request.table, only)
         report = count_quarantined(self.database_url, plan.system.id, result.report)
         report_id = store_report(
@@ -158,6 +159,25 @@ class ReconcileActivities:
             position=report.position,
             quarantined=report.quarantined,
         )
+
+    def _recheck_quarantined(self, plan: MigrationPlan, reconciler: Reconciler, table: str) -> None:
+        """Mark ``rerun`` the table's open quarantined records that the source now reads (a
+        fixed plan): one pass in file order, only when some are open."""
+        if not getattr(plan.source, "quarantine_bad_records", False):
+            return  # without quarantine a record that is still bad would stop the pass
+        with session_scope(self.database_url) as session:
+            waiting = {r.record_number for r in quarantined_records(
+                session, plan.system.id, table=table, state=QuarantineState.OPEN)}  # fmt: skip
+        if not waiting:
+            return
+        stats = ReadStats()
+        for _batch in reconciler.legacy.read(table, [RECORD_NUMBER], stats=stats):
+            self.heartbeat()
+        still_bad = {s.record_number for s in stats.skipped if s.table == table}
+        with session_scope(self.database_url) as session:
+            fixed = mark_rerun(session, plan.system.id, table, waiting - still_bad)
+        if fixed:
+            log.info("quarantine.rerun", system=plan.system.id, table=table, records=fixed)
 
     def _reconcile(
         self, plan: MigrationPlan, reconciler: Reconciler, table: str, only: list[Key] | None

@@ -5,7 +5,8 @@ A file source with ``quarantine_bad_records`` sets a record that does not decode
 (``legacy_connectors.base.SkippedRecord``). The copy keeps each one here, with its raw
 bytes' key in the document store, so that none is lost: reconciliation does not pass
 while any of a table's records is ``open``. An engineer accepts them with a reason (an
-audit event each); ``rerun`` is kept for a copy with a fixed transform that reads them.
+audit event each); one that a fixed plan (encoding, copybook, layout) now reads is
+marked ``rerun`` by reconciliation, which finds it copied like any other row.
 Rows hold reasons that name a field and a position, never a value.
 """
 
@@ -15,7 +16,7 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from db.audit import append_audit_event
@@ -164,11 +165,34 @@ def accept_records(
     return chosen
 
 
+def mark_rerun(session: Session, system_id: str, table: str, record_numbers: Iterable[int]) -> int:
+    """Mark open records that the source now reads after all ``rerun``.
+
+    Returns:
+        How many changed.
+    """
+    numbers = sorted(set(record_numbers))
+    if not numbers:
+        return 0
+    result = session.execute(
+        update(QuarantinedRecord)
+        .where(
+            QuarantinedRecord.system_id == system_id,
+            QuarantinedRecord.table_name == table,
+            QuarantinedRecord.record_number.in_(numbers),
+            QuarantinedRecord.state == QuarantineState.OPEN,
+        )
+        .values(state=QuarantineState.RERUN, decided_at=utcnow())
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 __all__ = [
     "AUDIT_ACTION",
     "KeptRecord",
     "accept_records",
     "keep_records",
+    "mark_rerun",
     "open_counts",
     "quarantined_records",
     "table_counts",

@@ -60,9 +60,10 @@ def _spoil(rec: bytes, kind: str, rng: random.Random) -> bytes:
     return rec[:at] + rng.choice("ABCXYZ").encode("cp037") + rec[at + 1 :]
 
 
-def write_file(folder: Path, seed: int, records: int) -> Planted:
+def write_file(folder: Path, seed: int, records: int, *, spoil: bool = True) -> Planted:
     """A variable-length (RDW) file in shuffled key order with bad records planted at
-    random places, some of every kind."""
+    random places, some of every kind (``spoil=False``: the same file with them good, as a
+    fixed plan would read it)."""
     rng = random.Random(seed)
     ids = rng.sample(range(1, 999_999), records)
     kinds = ["packed", "short", "letters"] + [rng.choice(["packed", "short", "letters"])
@@ -73,8 +74,8 @@ def write_file(folder: Path, seed: int, records: int) -> Planted:
         name = "".join(rng.choice("ABCDEFGHIJ ") for _ in range(rng.randrange(1, 11))).strip()
         cents, visits = rng.randrange(-9_999_999, 9_999_999), rng.randrange(-9999, 10_000)
         rec = _record(account, name, cents, visits)
-        if index in spoiled:
-            rec = _spoil(rec, spoiled[index], rng)
+        if index in spoiled and spoil:
+            rec = _spoil(rec, spoiled[index], random.Random(seed * 1000 + index))
             bad.append((index + 1, rec, spoiled[index]))
         else:
             good.append((account, name, Decimal(cents).scaleb(-2), visits))
@@ -200,3 +201,24 @@ def test_reconciliation_does_not_pass_until_the_quarantined_records_are_accepted
     assert result.passed, result.stopped
     assert result.quarantined == 0
     assert reconcile_plan(engine_db_url, load_plan(plan)).passed  # `switchover reconcile` too
+
+
+def test_records_a_fixed_plan_reads_are_marked_rerun_and_the_gate_passes(
+    engine_db_url: str, store: DocumentStore, tmp_path: Path, postgres_name: str
+) -> None:
+    folder = tmp_path / "accounts-rerun"
+    folder.mkdir()
+    plan, planted = copied(engine_db_url, store, folder, postgres_name, 47)
+    assert not reconciled(engine_db_url, plan).passed
+    fixed = write_file(folder, 47, 60, spoil=False)  # as a corrected plan reads the file
+    assert len(fixed.good) == len(planted.good) + len(planted.bad)
+    acts = MigrationActivities(engine_db_url, heartbeat=lambda *_: None, store=store)
+    assert copy_all(acts, plan, "ACCOUNT", 9) == len(fixed.good)
+    result = reconciled(engine_db_url, plan)
+    assert result.passed, result.stopped
+    assert target_rows(plan) == sorted(fixed.good)
+    with session_scope(engine_db_url) as session:
+        kept = quarantined_records(session, folder.name)
+        assert [(r.record_number, r.state.value) for r in kept] == [
+            (number, "rerun") for number, _, _ in planted.bad
+        ]
