@@ -119,10 +119,16 @@ class HeldCopy(FakeMigration):
     """The fake migration, whose copies wait until ``go`` is set."""
 
     go: threading.Event = field(default_factory=threading.Event)
+    copying: threading.Event = field(default_factory=threading.Event)
+    """Set once a copy batch has begun (and is waiting for ``go``)."""
 
     @activity.defn(name=names.COPY_BATCH)
     def copy_batch(self, request: CopyBatchInput) -> CopyBatchResult:
-        self.go.wait(30)
+        self.copying.set()
+        # Long enough to outlast a restart on a loaded machine: a copy that finished
+        # while the server was away would lose its completion and wait for its
+        # heartbeat timeout to be tried again.
+        self.go.wait(120)
         return super().copy_batch(request)
 
 
@@ -323,8 +329,10 @@ async def test_run_wait_rides_out_a_temporal_restart(
             waiting = asyncio.create_task(
                 cli("migrate", "run", str(plan), "--wait", "--until", "copy", "--json")
             )
-            await until(client, system_id, lambda s: "A" in s.tables
-                        and s.tables["A"].state is TableState.COPYING)  # fmt: skip
+            # Stopped while the copy batch waits: an activity that ended while the server
+            # was away (the copy's prepare_target, say) would lose its completion and
+            # wait out its whole timeout before being tried again.
+            assert await asyncio.to_thread(fake.copying.wait, 120)
             await asyncio.to_thread(server.stop)
             await asyncio.sleep(RESTART_DOWN_S)  # longer than the client's own retries
             server = await asyncio.to_thread(start_dev_server, home, port=port, ui_port=ui_port)
