@@ -32,7 +32,15 @@ from adapters.target.postgres import PostgresTarget
 from config.log import get_logger
 from config.migration_plan import MigrationPlan
 from domain.errors import PlanError
-from legacy_connectors.base import ChangeStream, ChangeStreamSource, Key, LegacySource
+from legacy_connectors.base import (
+    BinlogPosition,
+    ChangeStream,
+    ChangeStreamSource,
+    Key,
+    LegacySource,
+    PostgresLsn,
+    StreamPosition,
+)
 
 __all__ = [
     "IN_FLIGHT_ROUNDS",
@@ -74,7 +82,10 @@ class SystemStream:
     def catch_up(
         self, *, watch: Collection[str] = (), heartbeat: Callable[[], None] | None = None
     ) -> tuple[AppliedChanges, dt.datetime]:
-        """Apply everything committed on legacy up to now, in chunks.
+        """Apply everything committed on legacy up to now, in chunks, until the stream's
+        head as it was at the start is reached (a chunk may stop short of ``CHUNK_CHANGES``
+        and of the head: PostgreSQL's peek is bounded in rows, which other tables' changes
+        use up too) or a read finds nothing more.
 
         Args:
             watch: source tables whose changed keys to return.
@@ -82,21 +93,34 @@ class SystemStream:
 
         Returns:
             What was applied, and a time every change committed before which is now in
-            the target (less ``CLOCK_MARGIN``).
+            the target (less ``CLOCK_MARGIN``): the start, since everything committed then
+            lies at or before the head read at once after.
         """
+        began = dt.datetime.now(dt.UTC)
+        head = self.stream.head()
         total = AppliedChanges()
         while True:
-            began = dt.datetime.now(dt.UTC)
             done = self.applier.catch_up(self.stream, max_changes=CHUNK_CHANGES, watch=watch)
             total.add(done)
             if heartbeat is not None:
                 heartbeat()
-            if done.changes < CHUNK_CHANGES:
+            if not done.transactions:
+                return total, began - CLOCK_MARGIN
+            if done.changes < CHUNK_CHANGES and not _short_of(done.position, head):
                 return total, began - CLOCK_MARGIN
 
     def lag(self) -> ChangeLag:
         """How far the target is behind legacy, in changes and seconds."""
         return self.applier.lag(self.stream)
+
+
+def _short_of(position: StreamPosition | None, head: StreamPosition) -> bool:
+    """Whether ``position`` lies before ``head`` (positions of one stream)."""
+    if isinstance(position, BinlogPosition) and isinstance(head, BinlogPosition):
+        return position < head
+    if isinstance(position, PostgresLsn) and isinstance(head, PostgresLsn):
+        return position < head
+    return False
 
 
 def may_stream(plan: MigrationPlan) -> bool:

@@ -177,9 +177,13 @@ class ChangeApplier:
         self._ready = True
 
     def position(self) -> StreamPosition | None:
-        """The checkpointed position: every change up to it is in the target."""
-        self.prepare()
+        """The checkpointed position: every change up to it is in the target (None before
+        the stream was started: the position table is made only then, so a system that
+        never uses a stream gets no bookkeeping table in its schema)."""
         with self.target.conn.transaction(), self.target.conn.cursor() as cur:
+            cur.execute("SELECT to_regclass(%s)", (self._position_table().as_string(cur),))
+            if cur.fetchone() == (None,):
+                return None
             cur.execute(
                 sql.SQL("SELECT position FROM {} WHERE system = %s").format(self._position_table()),
                 (self.system,),

@@ -291,6 +291,13 @@ def test_a_server_without_a_binlog_is_refused_when_required_and_skipped_when_opt
 
         optional = _plan(tmp_path, url, postgres_name, mode="auto")
         assert migration.profile_system(ProfileInput(plan_path=optional)).change_stream is None
+        assert not migration.catch_up_table(_catch_up(optional)).by_stream
+        # a system that never used a stream gets no bookkeeping table in its schema
+        schema = load_plan(optional).target.db_schema
+        with psycopg.connect(f"host=127.0.0.1 user=postgres dbname={postgres_name}") as conn:
+            table = f'"{schema}"._switchover_change_position'
+            found = conn.execute("SELECT to_regclass(%s)", (table,)).fetchone()
+        assert found == (None,)
         check = check_plan(load_plan(optional))
         assert check.passed
         assert any("log_bin" in w for w in check.warnings)
