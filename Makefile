@@ -26,7 +26,8 @@ APT_NEEDS := tesseract:tesseract-ocr \
              /usr/share/fonts/truetype/breip/Breip.ttf:fonts-breip \
              /usr/share/fonts/truetype/rufscript/Rufscript010.ttf:fonts-rufscript \
              /usr/share/fonts/truetype/humor-sans/Humor-Sans.ttf:fonts-humor-sans \
-             /usr/share/fonts/truetype/klee/KleeOne-Regular.ttf:fonts-klee
+             /usr/share/fonts/truetype/klee/KleeOne-Regular.ttf:fonts-klee \
+             /usr/sbin/dovecot:dovecot-imapd
 
 .PHONY: demo test lint typecheck unit docs system-deps venv web-assets clean
 

@@ -45,6 +45,15 @@ class DocumentWords(BaseModel):
     pages: list[PageWords]
 
 
+class EngineReading(BaseModel):
+    """What one OCR engine read for a field, before voting: shown to the caseworker when
+    the engines disagree."""
+
+    engine: str = Field(description="the engine's name, e.g. 'tesseract' or 'rapidocr'")
+    text: str
+    confidence: float = Field(ge=0.0, le=1.0)
+
+
 class ExtractedField(BaseModel):
     """One field of a form after extraction, normalisation and validation."""
 
@@ -54,6 +63,9 @@ class ExtractedField(BaseModel):
     page: int | None = None
     bbox: BBox | None = None
     error: str | None = None
+    readings: list[EngineReading] = Field(
+        default_factory=list, description="each engine's reading, when more than one read it"
+    )
 
 
 class ReviewReason(BaseModel):

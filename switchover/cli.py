@@ -1137,3 +1137,15 @@ def router(plan_file: str, host: str, port: int) -> None:
     running = builtin.run_proxy(str(Path(plan_file).resolve()), get_settings(), host, port)
     if inspect.iscoroutine(running):
         _run(running)
+
+
+# --- commands that live beside their area --------------------------------------------
+
+from switchover import cli_audit, cli_corrections, cli_intake, cli_records  # noqa: E402
+
+main.add_command(cli_audit.audit)
+main.add_command(cli_records.records)
+for _command in cli_intake.FORMS_COMMANDS:
+    forms.add_command(_command)
+for _command in cli_corrections.REVIEW_COMMANDS:
+    review.add_command(_command)

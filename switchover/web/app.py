@@ -66,6 +66,8 @@ AREAS: list[Area] = [
         "switchover.web.routers.admin",
         nav=NavItem("Users", "/admin/users", frozenset({Role.ADMIN})),
     ),
+    Area("switchover.web.routers.codec"),  # the Temporal UI's payload codec endpoint
+    Area("switchover.web.routers.upload"),  # caseworkers' upload of scans
 ]
 
 
