@@ -322,14 +322,24 @@ class WebSession(Base):
 
 
 class SignInThrottle(Base):
-    """Failed sign-ins per username, kept in the database so every web replica sees them."""
+    """Failed sign-ins counted per client and per account from one client, kept in the
+    database so every web replica sees them.
+
+    A counter past its free failures makes further tries from that client wait, for a time
+    that doubles with each failure; nothing locks an account for everyone. ``key`` is a
+    keyed hash of what is counted, so no username or address is kept in clear.
+    """
 
     __tablename__ = "sign_in_throttles"
+    __table_args__ = (Index("ix_sign_in_throttles_last_failure_at", "last_failure_at"),)
 
-    username: Mapped[Actor] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(
+        String(64), primary_key=True, comment="HMAC of scope and what it counts"
+    )
+    scope: Mapped[str] = mapped_column(String(16), comment="client | account_client")
     failures: Mapped[int] = mapped_column(Integer(), default=0)
-    last_failure_at: Mapped[Timestamp | None]
-    locked_until: Mapped[Timestamp | None]
+    last_failure_at: Mapped[Timestamp]
+    blocked_until: Mapped[Timestamp | None]
 
 
 # --- reconciliation --------------------------------------------------------------------
@@ -554,3 +564,49 @@ class SystemArchive(Base):
     created_at: Mapped[CreatedAt]
 
     __table_args__ = (Index(None, "system_id"),)
+
+
+# --- mailroom intake -------------------------------------------------------------------
+
+
+class IntakeState(StrEnum):
+    """What became of a file that arrived by a route (folder, S3 prefix, mailbox, upload)."""
+
+    TAKEN = "taken"
+    """Stored, and its document (or the documents split from it) started."""
+    DUPLICATE = "duplicate"
+    """The same content was taken before, by this route or another: nothing new."""
+    QUARANTINED = "quarantined"
+    """Could not be taken (not a document, unreadable); kept in storage with the reason."""
+
+
+class IntakeItem(Base):
+    """A file as it arrived by one route, so that no route ever takes the same file twice.
+
+    One row per (route, source, reference, content); ``arrival`` is the sha256 of those four,
+    which keeps the unique index short whatever the length of a path or key. Whether a
+    file is new is asked of its content (``sha256``) across every route: the same scan
+    mailed and dropped in a folder is one document.
+    """
+
+    __tablename__ = "intake_items"
+
+    id: Mapped[IntPK]
+    arrival: Mapped[Sha256] = mapped_column(comment="sha256 of route, source, ref and content")
+    route: Mapped[str] = mapped_column(String(20), comment="folder | s3 | mailbox | upload")
+    source: Mapped[str] = mapped_column(String(1024), comment="folder, s3:// prefix or mailbox")
+    ref: Mapped[str] = mapped_column(String(1024), comment="path, key or message and part")
+    sha256: Mapped[Sha256]
+    size_bytes: Mapped[int] = mapped_column(BigInteger())
+    state: Mapped[IntakeState] = mapped_column(_status_type(IntakeState, "intake_state"))
+    documents: Mapped[list[dict[str, Any]]] = mapped_column(
+        default=list, comment="[{document_id, form_type, pages}] started from this file"
+    )
+    reason: Mapped[str | None] = mapped_column(Text(), comment="why quarantined; never a value")
+    created_at: Mapped[CreatedAt]
+
+    __table_args__ = (
+        UniqueConstraint("arrival"),
+        Index(None, "sha256"),
+        Index(None, "route", "source"),
+    )
