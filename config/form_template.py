@@ -131,6 +131,33 @@ class Costs(_Strict):
         return self.paper_gbp - self.digital_gbp
 
 
+class DeliveryKind(StrEnum):
+    POSTGRES = "postgres"
+    WEBHOOK = "webhook"
+
+
+class Destination(_Strict):
+    """Where approved records of a form type are delivered (docs/delivery.md)."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    kind: DeliveryKind
+    url: str = Field(min_length=1)
+    table: str | None = Field(default=None, pattern=r"^([a-z_][a-z0-9_]*\.)?[a-z_][a-z0-9_]*$")
+
+    @model_validator(mode="after")
+    def _table_for_postgres(self) -> Destination:
+        if self.kind is DeliveryKind.POSTGRES and self.table is None:
+            raise ValueError(f"destination {self.name!r}: kind postgres needs a table")
+        return self
+
+
+class Retention(_Strict):
+    """How long a form type's scans and records are kept after the decision."""
+
+    scans_days: int | None = Field(default=None, ge=0)
+    records_years: int | None = Field(default=None, ge=0)
+
+
 class FormTemplate(_Strict):
     form_type: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     title: str
@@ -141,6 +168,8 @@ class FormTemplate(_Strict):
     costs: Costs = Field(
         default_factory=lambda: Costs(paper_gbp=Decimal(0), digital_gbp=Decimal(0))
     )
+    deliver_to: list[Destination] = Field(default_factory=list)
+    retention: Retention = Field(default_factory=Retention)
     version: Literal[1] = 1
 
     @model_validator(mode="after")
@@ -150,6 +179,13 @@ class FormTemplate(_Strict):
             if spec.name in seen:
                 raise ValueError(f"field {spec.name!r} appears twice")
             seen.add(spec.name)
+        return self
+
+    @model_validator(mode="after")
+    def _unique_destinations(self) -> FormTemplate:
+        names = [destination.name for destination in self.deliver_to]
+        if len(names) != len(set(names)):
+            raise ValueError("deliver_to: each destination needs a name of its own")
         return self
 
     def field(self, name: str) -> FieldSpec:

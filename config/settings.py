@@ -92,6 +92,30 @@ class Settings(BaseSettings):
     )
     oidc_username_claim: str = "preferred_username"
 
+    # --- delivery of approved records, notifications (docs/delivery.md) ---
+    delivery_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="signs webhook deliveries (HMAC-SHA256); needed by any "
+        "template that delivers to a webhook",
+    )
+    delivery_max_attempts: int = Field(
+        default=8, ge=1, description="attempts at one delivery before it is dead-lettered"
+    )
+    notify_api_key: SecretStr | None = Field(
+        default=None, description="GOV.UK Notify API key; unset: no notifications are sent"
+    )
+    notify_base_url: str = "https://api.notifications.service.gov.uk"
+    notify_email_to: str | None = Field(
+        default=None, description="the team mailbox notifications go to"
+    )
+    notify_template_review_overdue: str | None = None
+    notify_template_gate_failed: str | None = None
+    notify_template_approval_waiting: str | None = None
+    notify_template_checklist_stale: str | None = None
+    public_url: str | None = Field(
+        default=None, description="the web app's address as people reach it, for links"
+    )
+
     log_level: str = "INFO"
     log_format: str = Field(default="auto", description="auto | console | json")
 
