@@ -610,3 +610,31 @@ class IntakeItem(Base):
         Index(None, "sha256"),
         Index(None, "route", "source"),
     )
+
+
+class PlanVersion(Base):
+    """A migration plan as ``migrate run`` stored it: the run carries ``version`` and every
+    activity reads this content, so a worker needs no copy of the file, and editing the
+    file changes no run in flight.
+
+    ``files`` lists what the plan's source reads (copybook, data files), each with its
+    sha256, size and modification time; a copybook's content is kept too (small), so a
+    worker writes it out named by its hash. A data file is checked on read instead.
+    """
+
+    __tablename__ = "plan_versions"
+
+    id: Mapped[IntPK]
+    version: Mapped[Sha256] = mapped_column(comment="sha256 of content, folder and files")
+    system_id: Mapped[str] = mapped_column(String(100), comment="the plan's system id")
+    plan_sha256: Mapped[Sha256] = mapped_column(comment="sha256 of the plan file's bytes")
+    content: Mapped[str] = mapped_column(Text(), comment="the plan's YAML as run")
+    filename: Mapped[str] = mapped_column(Text(), comment="where the engineer's file was")
+    base_dir: Mapped[str] = mapped_column(Text(), comment="relative paths resolve here")
+    files: Mapped[list[dict[str, Any]]] = mapped_column(comment="db.plans.PlanFile each")
+    created_at: Mapped[CreatedAt]
+
+    __table_args__ = (
+        UniqueConstraint("version"),
+        Index(None, "system_id", "created_at"),
+    )
