@@ -116,6 +116,25 @@ class Settings(BaseSettings):
         default=None, description="the web app's address as people reach it, for links"
     )
 
+    # --- privacy and identity (switchover.codec, switchover.identity) ---
+    payload_keys: SecretStr | None = Field(
+        default=None,
+        description="keys that encrypt Temporal payloads: `id:base64key,...` (AES-128/192/256); "
+        "the first encrypts, every one decrypts, so rotation is adding a key in front. "
+        "Default: a key kept in the state folder (one machine only)",
+    )
+    temporal_ui_origin: str | None = Field(
+        default=None,
+        description="the Temporal UI's origin allowed to call the web app's /codec endpoint "
+        "(CORS); default http://localhost:<temporal_ui_port>",
+    )
+    token: SecretStr | None = Field(
+        default=None, description="the personal token the CLI acts with (switchover users token)"
+    )
+    token_file: Path | None = Field(
+        default=None, description="a file holding the personal token, instead of SWITCHOVER_TOKEN"
+    )
+
     log_level: str = "INFO"
     log_format: str = Field(default="auto", description="auto | console | json")
 
