@@ -73,10 +73,30 @@ class Settings(BaseSettings):
     web_secure_cookies: bool = Field(
         default=False, description="mark cookies Secure: set when served behind TLS"
     )
-    web_session_hours: float = Field(default=8.0, description="a session ends after idle time")
+    web_session_hours: float = Field(
+        default=8.0, description="a session ends this long after sign-in, however busy"
+    )
+    web_session_idle_minutes: float = Field(
+        default=60.0, description="a session ends after this long without a request"
+    )
     web_claim_minutes: float = Field(default=30.0, description="a caseworker's claim on a task")
-    web_max_sign_in_failures: int = 5
-    web_lockout_minutes: float = 15.0
+    web_max_sign_in_failures: int = Field(
+        default=5,
+        description="failed sign-ins to one username from one client before its further "
+        "tries there wait (the account stays open to its owner elsewhere)",
+    )
+    web_client_sign_in_failures: int = Field(
+        default=20,
+        description="failed sign-ins from one client, whatever the usernames, before its "
+        "tries wait (slows one password sprayed across many usernames)",
+    )
+    web_sign_in_first_wait_seconds: float = Field(
+        default=30.0, description="the first wait; it doubles at each further failure"
+    )
+    web_lockout_minutes: float = Field(default=15.0, description="the longest a sign-in waits")
+    web_sign_in_forget_minutes: float = Field(
+        default=60.0, description="failures older than this no longer count"
+    )
     web_assets_dir: Path | None = Field(
         default=None, description="node_modules holding govuk-frontend; default the repository's"
     )
