@@ -638,3 +638,78 @@ class PlanVersion(Base):
         UniqueConstraint("version"),
         Index(None, "system_id", "created_at"),
     )
+
+
+# --- delivery of approved records, and retention (docs/delivery.md) ----------------------
+
+
+class DeliveryState(StrEnum):
+    """Where one delivery of a record to one destination is."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    DEAD = "dead"  # gave up after the attempt limit, or refused for good; re-drivable
+
+
+class OutboxEntry(Base):
+    """A record approved, written in the transaction that approves it: what the delivery
+    workflow sends. ``version`` counts the record's approvals (1 for the first)."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[IntPK]
+    record_id: Mapped[RowRef] = mapped_column(ForeignKey("form_records.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer())
+    form_type: Mapped[FormType | None]
+    approved_at: Mapped[Timestamp]
+    expanded_at: Mapped[Timestamp | None] = mapped_column(
+        comment="when its destinations were listed in deliveries"
+    )
+    created_at: Mapped[CreatedAt]
+
+    __table_args__ = (UniqueConstraint("record_id", "version"), Index(None, "expanded_at"))
+
+
+class Delivery(Base):
+    """One approved record (one version) to one destination its template names."""
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[IntPK]
+    outbox_id: Mapped[RowRef] = mapped_column(ForeignKey("outbox.id", ondelete="CASCADE"))
+    record_id: Mapped[RowRef]
+    version: Mapped[int] = mapped_column(Integer())
+    destination: Mapped[str] = mapped_column(String(100), comment="the template's name for it")
+    kind: Mapped[str] = mapped_column(String(32), comment="postgres | webhook")
+    state: Mapped[DeliveryState] = mapped_column(
+        _status_type(DeliveryState, "delivery_state"), default=DeliveryState.PENDING
+    )
+    attempts: Mapped[int] = mapped_column(Integer(), default=0)
+    last_error: Mapped[str | None] = mapped_column(Text(), comment="never a field value")
+    delivered_at: Mapped[Timestamp | None]
+    dead_at: Mapped[Timestamp | None]
+    created_at: Mapped[CreatedAt]
+    updated_at: Mapped[CreatedAt]
+
+    __table_args__ = (
+        UniqueConstraint("outbox_id", "destination"),
+        Index(None, "state", "id"),
+        Index(None, "record_id"),
+    )
+
+
+class RetentionAction(Base):
+    """What retention or an erasure did to a record: its scan deleted, the record deleted,
+    or one person's data erased. One row per record and action, so a run repeated after a
+    crash does nothing twice. No foreign key: the record itself may be gone."""
+
+    __tablename__ = "retention_actions"
+
+    id: Mapped[IntPK]
+    record_id: Mapped[RowRef]
+    document_id: Mapped[Sha256]
+    form_type: Mapped[FormType | None]
+    action: Mapped[str] = mapped_column(String(32), comment="scan_deleted, record_deleted, erased")
+    done_at: Mapped[Timestamp]
+
+    __table_args__ = (UniqueConstraint("record_id", "action"), Index(None, "action", "done_at"))

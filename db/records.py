@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from config.log import get_logger
 from db.models import FormRecord, RecordStatus
+from db.outbox import enqueue_approved
 from db.session import insert_or_ignore
 from db.types import json_ready
 from domain.errors import NotFoundError
@@ -64,6 +65,8 @@ def save_form_record(
     )
     session.execute(statement)
     record = get_form_record_by_workflow(session, workflow_id)
+    if record.status is RecordStatus.APPROVED and decided_at is not None:
+        enqueue_approved(session, record)  # delivered if and only if approved
     # Field names and counts only: field values are personal data.
     log.info(
         "form_record.saved",
