@@ -155,6 +155,20 @@ class Settings(BaseSettings):
         default=None, description="a file holding the personal token, instead of SWITCHOVER_TOKEN"
     )
 
+    # --- mailroom intake (switchover.intake) ---
+    intake_sources: list[str] = Field(
+        default_factory=list,
+        description="what the worker watches (JSON list): folders, s3://bucket/prefix, "
+        "imaps://user@host/Folder; empty: nothing",
+    )
+    intake_poll_seconds: float = Field(default=10.0, description="seconds between polls")
+    intake_max_mb: int = Field(
+        default=100, description="a file larger than this is quarantined, not read"
+    )
+    intake_imap_password: SecretStr | None = Field(
+        default=None, description="the password of the mailbox an imap(s):// source names"
+    )
+
     log_level: str = "INFO"
     log_format: str = Field(default="auto", description="auto | console | json")
 
