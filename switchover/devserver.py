@@ -88,11 +88,14 @@ def start_dev_server(
     host: str = "127.0.0.1",
     port: int = 7233,
     ui_port: int = 8233,
+    codec_endpoint: str | None = None,
     startup_timeout: float = 60.0,
 ) -> DevServer:
     """Start the dev server with its state in ``home/temporal.db``; wait until it answers.
 
     Call it from the main thread: the server is tied to the life of the calling thread.
+    ``codec_endpoint`` is the web app's ``/codec``: the server's UI decodes payloads there,
+    in the engineer's browser, with the engineer's cookie.
 
     Raises:
         LaunchError: a port already in use, a server left running by an earlier
@@ -136,6 +139,7 @@ def start_dev_server(
                 str(ui_port),
                 "--log-level",
                 "warn",
+                *(["--ui-codec-endpoint", codec_endpoint] if codec_endpoint else []),
             ],
             stdout=log,
             stderr=subprocess.STDOUT,

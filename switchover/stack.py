@@ -48,14 +48,25 @@ def _stop_on_signals(stop: asyncio.Event) -> None:
         loop.add_signal_handler(sig, stop.set)
 
 
+def codec_endpoint(settings: Settings) -> str:
+    """The web app's codec endpoint as the engineer's browser reaches it. On one machine,
+    by ``localhost`` as the UI is: the session cookie travels only within one site."""
+    if settings.public_url:
+        return settings.public_url.rstrip("/") + "/codec"
+    local = settings.web_host in ("127.0.0.1", "::1") or not settings.web_host.strip("0.:")
+    host = "localhost" if local else settings.web_host
+    return f"http://{host}:{settings.web_port}/codec"
+
+
 @asynccontextmanager
 async def embedded_temporal(settings: Settings) -> AsyncIterator[Client]:
     """The dev server of the settings' state folder, running for the block's length."""
     host, port = _split_address(settings.temporal_address)
     # In this thread, not a helper thread: the server ends with the thread that started it.
     server = start_dev_server(
-        settings.home, host=host, port=port, ui_port=settings.temporal_ui_port
-    )
+        settings.home, host=host, port=port, ui_port=settings.temporal_ui_port,
+        codec_endpoint=codec_endpoint(settings),
+    )  # fmt: skip
     try:
         yield await connect_patiently(settings)
     finally:

@@ -1,5 +1,6 @@
 """The Temporal client every part of the shell uses: one place for address, namespace,
-TLS and the pydantic data converter (form fields hold dates and decimals); and one place
+TLS and the data converter (pydantic, for form fields hold dates and decimals; payloads
+and failures encrypted, see ``switchover.codec``); and one place
 where the client's failures become ours: an update a workflow refused, a server that does
 not answer, a server that restarts while we wait.
 """
@@ -16,7 +17,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import (
     LogForwardingConfig,
     LoggingConfig,
@@ -37,6 +37,7 @@ from domain.errors import (
     ServiceUnavailableError,
     SwitchoverError,
 )
+from switchover.codec import data_converter
 
 log = get_logger(__name__)
 T = TypeVar("T")
@@ -87,7 +88,7 @@ async def connect(settings: Settings) -> Client:
             namespace=settings.temporal_namespace,
             tls=_tls(settings),
             api_key=settings.temporal_api_key,
-            data_converter=pydantic_data_converter,
+            data_converter=data_converter(settings),
             runtime=client_runtime(),
         )
     except RuntimeError as e:

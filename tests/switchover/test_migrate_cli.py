@@ -29,7 +29,6 @@ import pytest
 import yaml
 from temporalio import activity
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
@@ -53,6 +52,7 @@ from domain.migration import (
 from domain.workflow_ids import copy_id, migration_id
 from switchover.devserver import start_dev_server
 from switchover.worker import ActivitySet
+from tests.conftest import sealing_data_converter
 from tests.fakes.workers import running_workers
 from tests.migration.conftest import plan_reader, postgres_name  # noqa: F401
 from tests.workflows.test_migrate import FakeMigration
@@ -320,7 +320,7 @@ async def test_run_wait_rides_out_a_temporal_restart(
     try:
         address = f"127.0.0.1:{port}"
         monkeypatch.setenv("SWITCHOVER_TEMPORAL_ADDRESS", address)
-        client = await Client.connect(address, data_converter=pydantic_data_converter)
+        client = await Client.connect(address, data_converter=sealing_data_converter())
         system_id = f"legacy-restart-{uuid.uuid4().hex[:8]}"
         # The fake reads no plan; its copy waits for the restart without heartbeating.
         plan = bad_record_plan(tmp_path, system_id, "unused", heartbeat_timeout_s=HEARTBEAT_S)
