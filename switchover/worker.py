@@ -20,6 +20,7 @@ from temporalio.worker import Worker
 
 from config.settings import TASK_QUEUE_IO, TASK_QUEUE_OCR, TASK_QUEUE_WORKFLOWS, Settings
 from workflows.cutover import CutoverWorkflow
+from workflows.delivery import DeliverRecordsWorkflow
 from workflows.digitise import DigitiseBatchWorkflow, DigitiseFormWorkflow
 from workflows.migrate import CopyTableWorkflow, MigrateSystemWorkflow
 from workflows.savings import AccrueSavingsWorkflow
@@ -31,6 +32,7 @@ WORKFLOWS: list[type] = [
     CopyTableWorkflow,
     CutoverWorkflow,
     AccrueSavingsWorkflow,
+    DeliverRecordsWorkflow,
 ]
 ALL_QUEUES = (TASK_QUEUE_WORKFLOWS, TASK_QUEUE_OCR, TASK_QUEUE_IO)
 
@@ -97,6 +99,7 @@ def production_activities(settings: Settings) -> ActivitySet:
     from activities.cutover import CutoverActivities
     from activities.decisions import DecisionActivities
     from activities.decommission import DecommissionActivities
+    from activities.delivery import DeliveryActivities
     from activities.digitise import DigitiseActivities, OcrActivities
     from activities.migrate import MigrationActivities
     from activities.reconcile import ReconcileActivities
@@ -108,11 +111,12 @@ def production_activities(settings: Settings) -> ActivitySet:
     cutover = CutoverActivities.from_settings(settings)
     decommission = DecommissionActivities.from_settings(settings)
     decisions = DecisionActivities.from_settings(settings)
+    delivery = DeliveryActivities.from_settings(settings)
     io_activities = [*io.all(), *migration.all(), *reconcile.all(), *cutover.all()]
     return ActivitySet(
         ocr=ocr.all(),
-        io=[*io_activities, *decommission.all(), *decisions.all()],
-        close=lambda: _close_all(ocr.close, io.close),
+        io=[*io_activities, *decommission.all(), *decisions.all(), *delivery.all()],
+        close=lambda: _close_all(ocr.close, io.close, delivery.close),
     )
 
 
