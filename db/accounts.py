@@ -1,4 +1,4 @@
-"""Web accounts: people, their signed-in sessions, and failed sign-ins.
+"""Web accounts: people, their signed-in sessions, and failed sign-ins (throttles).
 
 Everything a web replica needs to know about who is signed in lives here, in the engine
 database, so any number of replicas can serve the same people. Passwords arrive already
@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, select, update
+from sqlalchemy import CursorResult, case, delete, func, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from config.log import get_logger
@@ -156,14 +157,21 @@ def get_web_session(
 
 
 def extend_web_session(
-    session: Session, token_sha256: str, *, lifetime: dt.timedelta, now: dt.datetime | None = None
+    session: Session,
+    token_sha256: str,
+    *,
+    lifetime: dt.timedelta,
+    now: dt.datetime | None = None,
+    ends_by: dt.datetime | None = None,
 ) -> None:
-    """Push a session's expiry ``lifetime`` past now (sessions end after idle time)."""
+    """Push a session's expiry ``lifetime`` past now (sessions end after idle time), but
+    never past ``ends_by`` (the longest a session lives, however busy)."""
     now = now or utcnow()
+    expires_at = now + lifetime if ends_by is None else min(now + lifetime, ends_by)
     session.execute(
         update(WebSession)
         .where(WebSession.id == token_sha256)
-        .values(last_seen_at=now, expires_at=now + lifetime)
+        .values(last_seen_at=now, expires_at=expires_at)
     )
 
 
@@ -179,61 +187,110 @@ def end_expired_web_sessions(session: Session, *, now: dt.datetime | None = None
     return int(cast(CursorResult[Any], result).rowcount)
 
 
-def sign_in_locked_until(
-    session: Session, username: str, *, now: dt.datetime | None = None
+@dataclass(frozen=True, slots=True)
+class ThrottleRule:
+    """How one kind of sign-in counter slows tries down.
+
+    Attributes:
+        scope: what is counted: ``client`` (every failure from one client, whatever the
+            username) or ``account_client`` (failures on one username from one client).
+        free_failures: failures allowed before tries have to wait.
+        first_wait: the wait after the first failure past the free ones; it doubles with
+            each further failure, up to ``longest_wait``.
+        longest_wait: the most a try ever waits.
+        forget_after: a counter whose last failure is older than this starts again.
+    """
+
+    scope: str
+    free_failures: int
+    first_wait: dt.timedelta
+    longest_wait: dt.timedelta
+    forget_after: dt.timedelta
+
+    def wait_after(self, failures: int) -> dt.timedelta | None:
+        """How long tries wait after ``failures`` failures in a row; None for no wait."""
+        beyond = failures - self.free_failures
+        if beyond < 0:
+            return None
+        # Capped before doubling, so a long run of failures cannot overflow.
+        return min(self.first_wait * 2 ** min(beyond, 32), self.longest_wait)
+
+
+def sign_in_blocked_until(
+    session: Session, keys: Sequence[str], *, now: dt.datetime | None = None
 ) -> dt.datetime | None:
-    """When a lock-out on this username ends, if it is locked out now."""
-    locked_until = session.execute(
-        select(SignInThrottle.locked_until).where(SignInThrottle.username == username)
+    """Until when sign-in tries counted under any of ``keys`` have to wait, if they do now."""
+    now = now or utcnow()
+    return session.execute(
+        select(func.max(SignInThrottle.blocked_until)).where(
+            SignInThrottle.key.in_(list(keys)), SignInThrottle.blocked_until > now
+        )
     ).scalar_one_or_none()
-    if locked_until is not None and locked_until > (now or utcnow()):
-        return locked_until
-    return None
 
 
 def record_sign_in_failure(
     session: Session,
-    username: str,
+    counters: Sequence[tuple[str, ThrottleRule]],
     *,
-    max_failures: int,
-    lockout: dt.timedelta,
     now: dt.datetime | None = None,
 ) -> dt.datetime | None:
-    """Count a failed sign-in; at ``max_failures`` in a row the username is locked out.
+    """Count a failed sign-in under each ``(key, rule)``; a counter past its free failures
+    makes tries under it wait, twice as long at each further failure.
 
-    Counted for any username, known or not, so that the answers do not tell which
-    accounts exist. The increment is one UPDATE, so replicas counting at once lose none.
+    Counted for any username, known or not, so that the answers do not tell which accounts
+    exist. Each increment is one UPDATE, so replicas counting at once lose none.
 
     Returns:
-        When the lock-out ends, if this failure started one.
+        Until when the next try has to wait, if any counter now says it must.
     """
     now = now or utcnow()
-    session.execute(
-        insert_or_ignore(session, SignInThrottle)
-        .values(username=username, failures=0)
-        .on_conflict_do_nothing(index_elements=[SignInThrottle.username])
-    )
-    session.execute(
-        update(SignInThrottle)
-        .where(SignInThrottle.username == username)
-        .values(failures=SignInThrottle.failures + 1, last_failure_at=now)
-    )
-    failures = session.execute(
-        select(SignInThrottle.failures).where(SignInThrottle.username == username)
-    ).scalar_one()
-    if failures < max_failures:
-        return None
-    locked_until = now + lockout
-    # The count starts again after a lock-out, so each further run of failures locks again.
-    session.execute(
-        update(SignInThrottle)
-        .where(SignInThrottle.username == username)
-        .values(failures=0, locked_until=locked_until)
-    )
-    log.warning("sign_in.locked_out", failures=failures)
-    return locked_until
+    blocked: list[dt.datetime] = []
+    for key, rule in counters:
+        session.execute(
+            insert_or_ignore(session, SignInThrottle)
+            .values(key=key, scope=rule.scope, failures=0, last_failure_at=now)
+            .on_conflict_do_nothing(index_elements=[SignInThrottle.key])
+        )
+        stale = SignInThrottle.last_failure_at < now - rule.forget_after
+        session.execute(
+            update(SignInThrottle)
+            .where(SignInThrottle.key == key)
+            .values(
+                failures=case((stale, 1), else_=SignInThrottle.failures + 1),
+                last_failure_at=now,
+            )
+        )
+        failures = session.execute(
+            select(SignInThrottle.failures).where(SignInThrottle.key == key)
+        ).scalar_one()
+        wait = rule.wait_after(failures)
+        if wait is not None:
+            until = now + wait
+            session.execute(
+                update(SignInThrottle).where(SignInThrottle.key == key).values(blocked_until=until)
+            )
+            log.warning(
+                "sign_in.slowed",
+                scope=rule.scope,
+                failures=failures,
+                wait_s=int(wait.total_seconds()),
+            )
+            blocked.append(until)
+    return max(blocked, default=None)
 
 
-def clear_sign_in_failures(session: Session, username: str) -> None:
-    """Forget failed sign-ins after a successful one."""
-    session.execute(delete(SignInThrottle).where(SignInThrottle.username == username))
+def clear_sign_in_failures(session: Session, key: str) -> None:
+    """Forget a counter's failures (the account's, from a client that has now signed in)."""
+    session.execute(delete(SignInThrottle).where(SignInThrottle.key == key))
+
+
+def forget_old_sign_in_failures(session: Session, *, before: dt.datetime) -> int:
+    """Delete counters whose last failure is older than ``before`` and whose wait is over;
+    how many. Keeps the table as small as the failures of the last hours."""
+    result = session.execute(
+        delete(SignInThrottle).where(
+            SignInThrottle.last_failure_at < before,
+            (SignInThrottle.blocked_until.is_(None)) | (SignInThrottle.blocked_until < before),
+        )
+    )
+    return int(cast(CursorResult[Any], result).rowcount)

@@ -1,6 +1,6 @@
 """Who is signed in, and what they may do: passwords, sessions, roles, CSRF.
 
-State lives only in the engine database (sessions, lock-outs) and in signed cookies, so
+State lives only in the engine database (sessions, sign-in throttles) and in signed cookies, so
 any number of web replicas serve the same people. The session cookie holds a random
 token; the database holds its sha256. Every form carries a CSRF token: for a signed-in
 person the synchroniser token of their session row; on the sign-in form (no session yet)
@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import ipaddress
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,16 +22,22 @@ from typing import Annotated
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from fastapi import Depends, HTTPException, Request, Response
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.datastructures import FormData
 
 from config.settings import Settings
 from db import accounts
+from db.accounts import ThrottleRule
 from db.models import Role, User
 from db.session import session_scope
 from db.types import utcnow
 
 SESSION_COOKIE = "switchover_session"
 SIGN_IN_COOKIE = "switchover_sign_in"
+DEVICE_COOKIE = "switchover_device"
+DEVICE_MAX_AGE = 90 * 24 * 3600
+# A shared tablet may be used by a few people; the cookie remembers the latest few.
+DEVICE_ACCOUNTS = 8
 CSRF_FIELD = "csrf_token"
 
 _hasher = PasswordHasher()
@@ -45,11 +52,17 @@ def hash_password(password: str) -> str:
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
-    """Whether ``password`` matches; False for accounts with no password (single sign-on)."""
+    """Whether ``password`` matches ``password_hash``.
+
+    Always does the work of one argon2 verification, against a dummy hash when there is no
+    account or it has no password (single sign-on), so that the time taken does not tell
+    which usernames exist.
+    """
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and bool(password_hash)
+        matched = _hasher.verify(password_hash or _DUMMY_HASH, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
+    return matched and password_hash is not None
 
 
 def token_sha256(token: str) -> str:
@@ -103,11 +116,38 @@ def secure_cookies(request: Request) -> bool:
     return _settings(request).web_secure_cookies or request.url.scheme == "https"
 
 
+def set_private_cookie(
+    request: Request,
+    response: Response,
+    name: str,
+    value: str,
+    *,
+    path: str,
+    max_age: int | None = None,
+) -> None:
+    """Set a cookie scripts cannot read, sent only to ``path``, Secure where it can be."""
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        httponly=True,
+        samesite="lax",
+        secure=secure_cookies(request),
+        path=path,
+    )
+
+
+def _session_limits(settings: Settings) -> tuple[dt.timedelta, dt.timedelta]:
+    """How long a session lives without a request, and at most from sign-in."""
+    longest = dt.timedelta(hours=settings.web_session_hours)
+    return min(dt.timedelta(minutes=settings.web_session_idle_minutes), longest), longest
+
+
 def start_session(request: Request, response: Response, user_id: int) -> None:
     """Sign a person in: a new session row, and its token in an HttpOnly cookie."""
     settings = _settings(request)
     token = secrets.token_urlsafe(32)
-    lifetime = dt.timedelta(hours=settings.web_session_hours)
+    idle, longest = _session_limits(settings)
     with session_scope(settings.resolved_database_url) as session:
         user = session.get_one(User, user_id)
         accounts.start_web_session(
@@ -115,16 +155,11 @@ def start_session(request: Request, response: Response, user_id: int) -> None:
             user=user,
             token_sha256=token_sha256(token),
             csrf_token=secrets.token_urlsafe(32),
-            lifetime=lifetime,
+            lifetime=idle,
+            now=utcnow(),
         )
-    response.set_cookie(
-        SESSION_COOKIE,
-        token,
-        max_age=int(lifetime.total_seconds()),
-        httponly=True,
-        samesite="lax",
-        secure=secure_cookies(request),
-        path="/",
+    set_private_cookie(
+        request, response, SESSION_COOKIE, token, path="/", max_age=int(longest.total_seconds())
     )
 
 
@@ -139,27 +174,32 @@ def end_session(request: Request, response: Response) -> None:
     )
 
 
-# Extending the session on every request would write on every page; once a few minutes is
-# enough for an idle timeout measured in hours.
+# Extending the session on every request would write on every page; a tenth of the idle
+# time (at most five minutes) is often enough for the idle time to hold within that tenth.
 _TOUCH_EVERY = dt.timedelta(minutes=5)
 _ROLE_VALUES = frozenset(role.value for role in Role)
 
 
 def signed_in(request: Request) -> CurrentUser:
-    """The dependency of every page: the signed-in person, or a redirect to sign in."""
+    """The dependency of every page: the signed-in person, or a redirect to sign in.
+
+    A session ends after ``web_session_idle_minutes`` without a request, and
+    ``web_session_hours`` after sign-in however busy.
+    """
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         raise SignInRequired
     settings = _settings(request)
+    idle, longest = _session_limits(settings)
     key = token_sha256(token)
     now = utcnow()
     with session_scope(settings.resolved_database_url) as session:
         row = accounts.get_web_session(session, key, now=now)
         if row is None:
             raise SignInRequired
-        if now - row.last_seen_at > _TOUCH_EVERY:
+        if now - row.last_seen_at > min(_TOUCH_EVERY, idle / 10):
             accounts.extend_web_session(
-                session, key, now=now, lifetime=dt.timedelta(hours=settings.web_session_hours)
+                session, key, now=now, lifetime=idle, ends_by=row.created_at + longest
             )
         user = CurrentUser(
             id=row.user.id,
@@ -228,14 +268,7 @@ def set_sign_in_cookie(request: Request, response: Response) -> None:
     """Send the random cookie that ``sign_in_csrf`` made for this response, if it made one."""
     nonce = getattr(request.state, "new_sign_in_nonce", None)
     if nonce:
-        response.set_cookie(
-            SIGN_IN_COOKIE,
-            nonce,
-            httponly=True,
-            samesite="lax",
-            secure=secure_cookies(request),
-            path="/sign-in",
-        )
+        set_private_cookie(request, response, SIGN_IN_COOKIE, nonce, path="/sign-in")
 
 
 async def checked_sign_in_form(request: Request) -> FormData:
@@ -256,3 +289,97 @@ def safe_next(target: str | None) -> str:
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return "/"
     return target
+
+
+# --- slowing down password guessing ----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SignInClient:
+    """Whom the sign-in throttles count a try against.
+
+    A browser holding a device cookie for the username (set there by an earlier successful
+    sign-in) is counted on its own; any other try is counted against its address, per
+    address and per username from that address. So a stranger failing on a known account
+    slows only themselves, the owner signing in elsewhere (or from their usual browser
+    behind the same address) is not held up, and one address spraying a password across
+    many usernames waits longer and longer.
+    """
+
+    counters: tuple[tuple[str, ThrottleRule], ...]
+    account_key: str
+
+
+def throttle_rules(settings: Settings) -> tuple[ThrottleRule, ThrottleRule]:
+    """The rules for one client (any usernames), and for one username from one client."""
+    first = dt.timedelta(seconds=settings.web_sign_in_first_wait_seconds)
+    longest = dt.timedelta(minutes=settings.web_lockout_minutes)
+    forget = dt.timedelta(minutes=settings.web_sign_in_forget_minutes)
+    client = ThrottleRule("client", settings.web_client_sign_in_failures, first, longest, forget)
+    account = ThrottleRule(
+        "account_client", settings.web_max_sign_in_failures, first, longest, forget
+    )
+    return client, account
+
+
+def client_address(request: Request) -> str:
+    """The address a request came from; an IPv6 address as its /64, which one holder has."""
+    host = request.client.host if request.client else ""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host or "unknown"
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
+def _keyed(request: Request, *parts: str) -> str:
+    # Keyed, so that the table does not give away usernames or addresses to whoever reads it.
+    message = "\0".join(parts).encode()
+    return hmac.new(request.app.state.secret, message, hashlib.sha256).hexdigest()
+
+
+def _device_serializer(request: Request) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(request.app.state.secret, salt="switchover-device")
+
+
+def _device(request: Request) -> tuple[str | None, list[str]]:
+    """This browser's device id and the accounts (keyed hashes) that signed in on it."""
+    try:
+        found = _device_serializer(request).loads(
+            request.cookies.get(DEVICE_COOKIE, ""), max_age=DEVICE_MAX_AGE
+        )
+        return str(found["d"]), [str(a) for a in found["a"]]
+    except (BadSignature, KeyError, TypeError):
+        return None, []
+
+
+def sign_in_client(request: Request, username: str) -> SignInClient:
+    """The counters a sign-in try for ``username`` from this request is counted under."""
+    client_rule, account_rule = throttle_rules(_settings(request))
+    name = username.casefold()
+    device, known = _device(request)
+    if device is not None and _keyed(request, "device-account", name) in known:
+        key = _keyed(request, "account_device", name, device)
+        return SignInClient(counters=((key, account_rule),), account_key=key)
+    address = client_address(request)
+    key = _keyed(request, "account_client", name, address)
+    return SignInClient(
+        counters=((_keyed(request, "client", address), client_rule), (key, account_rule)),
+        account_key=key,
+    )
+
+
+def remember_device(request: Request, response: Response, username: str) -> None:
+    """After a successful sign-in: this browser is now known for ``username``."""
+    device, known = _device(request)
+    account = _keyed(request, "device-account", username.casefold())
+    others = [a for a in known if a != account][-(DEVICE_ACCOUNTS - 1) :]
+    device = device or secrets.token_urlsafe(18)
+    value = _device_serializer(request).dumps({"d": device, "a": [*others, account]})
+    set_private_cookie(
+        request, response, DEVICE_COOKIE, value, path="/sign-in", max_age=DEVICE_MAX_AGE
+    )

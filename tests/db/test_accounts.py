@@ -1,4 +1,4 @@
-"""Web accounts: users, sessions that expire and end, sign-in lock-out across replicas."""
+"""Web accounts: users, sessions that expire and end, sign-in throttles across replicas."""
 
 from __future__ import annotations
 
@@ -7,15 +7,17 @@ import datetime as dt
 import pytest
 
 from db.accounts import (
+    ThrottleRule,
     clear_sign_in_failures,
     create_user,
     end_expired_web_sessions,
     end_web_session,
     extend_web_session,
+    forget_old_sign_in_failures,
     get_user_by_username,
     get_web_session,
     record_sign_in_failure,
-    sign_in_locked_until,
+    sign_in_blocked_until,
     start_web_session,
     upsert_oidc_user,
 )
@@ -74,29 +76,62 @@ def test_an_inactive_user_has_no_session(db_url: str) -> None:
         assert end_expired_web_sessions(session, now=T0 + 2 * HOUR) == 1
 
 
-def test_lock_out_after_repeated_failures_then_clear(db_url: str) -> None:
-    for n in range(4):
+SECOND = dt.timedelta(seconds=1)
+RULE = ThrottleRule(
+    "account_client", 3, first_wait=30 * SECOND, longest_wait=120 * SECOND, forget_after=HOUR
+)
+SPRAY = ThrottleRule("client", 5, first_wait=30 * SECOND, longest_wait=HOUR, forget_after=HOUR)
+
+
+def test_the_wait_doubles_past_the_free_failures_up_to_the_longest() -> None:
+    waits = [RULE.wait_after(n) for n in range(1, 8)]
+    assert waits[:2] == [None, None]
+    assert waits[2:] == [30 * SECOND, 60 * SECOND, 120 * SECOND, 120 * SECOND, 120 * SECOND]
+    assert RULE.wait_after(10_000) == 120 * SECOND
+
+
+def test_failures_slow_tries_under_their_key_only_and_the_wait_ends(db_url: str) -> None:
+    t = T0
+    for _ in range(2):
         with session_scope(db_url) as session:
-            assert (
-                record_sign_in_failure(
-                    session,
-                    "alex",
-                    max_failures=5,
-                    lockout=HOUR,
-                    now=T0 + n * dt.timedelta(seconds=1),
-                )
-                is None
-            )
-            assert sign_in_locked_until(session, "alex", now=T0) is None
+            assert record_sign_in_failure(session, [("a" * 64, RULE)], now=t) is None
+            assert sign_in_blocked_until(session, ["a" * 64], now=t) is None
     with session_scope(db_url) as session:
-        until = record_sign_in_failure(session, "alex", max_failures=5, lockout=HOUR, now=T0)
-        assert until == T0 + HOUR
+        until = record_sign_in_failure(session, [("a" * 64, RULE)], now=t)
+        assert until == t + 30 * SECOND
     with session_scope(db_url) as session:
-        assert sign_in_locked_until(session, "alex", now=T0 + HOUR / 2) == T0 + HOUR
-        assert sign_in_locked_until(session, "alex", now=T0 + HOUR) is None
-        assert sign_in_locked_until(session, "nobody", now=T0) is None
-        clear_sign_in_failures(session, "alex")
-        assert sign_in_locked_until(session, "alex", now=T0 + HOUR / 2) is None
+        assert sign_in_blocked_until(session, ["a" * 64], now=t + SECOND) == until
+        # Another key (the owner, from elsewhere) is not held up.
+        assert sign_in_blocked_until(session, ["b" * 64], now=t + SECOND) is None
+        # Nothing is locked for good: once the wait is over, tries go through again.
+        assert sign_in_blocked_until(session, ["a" * 64], now=until) is None
+        # The next failure waits twice as long.
+        assert record_sign_in_failure(session, [("a" * 64, RULE)], now=until) == until + 60 * SECOND
+        clear_sign_in_failures(session, "a" * 64)
+        assert sign_in_blocked_until(session, ["a" * 64], now=until + SECOND) is None
+
+
+def test_every_counter_of_a_try_counts_and_the_longest_wait_wins(db_url: str) -> None:
+    client, account = "c" * 64, "a" * 64
+    with session_scope(db_url) as session:
+        for n in range(4):
+            # One client, four usernames: each username's counter sees one failure.
+            other = f"{n}" * 64
+            assert record_sign_in_failure(session, [(client, SPRAY), (other, RULE)], now=T0) is None
+        until = record_sign_in_failure(session, [(client, SPRAY), (account, RULE)], now=T0)
+        assert until == T0 + 30 * SECOND
+        assert sign_in_blocked_until(session, [client, "9" * 64], now=T0) == until
+
+
+def test_old_failures_are_forgotten(db_url: str) -> None:
+    with session_scope(db_url) as session:
+        for _ in range(3):
+            record_sign_in_failure(session, [("a" * 64, RULE)], now=T0)
+        # Past forget_after, the count starts again at one.
+        assert record_sign_in_failure(session, [("a" * 64, RULE)], now=T0 + 2 * HOUR) is None
+        record_sign_in_failure(session, [("b" * 64, RULE)], now=T0)
+        assert forget_old_sign_in_failures(session, before=T0 + HOUR) == 1
+        assert forget_old_sign_in_failures(session, before=T0 + HOUR) == 0
 
 
 def test_single_sign_on_accounts_follow_the_provider(db_url: str) -> None:

@@ -1,5 +1,6 @@
 """The web app's guards: sign-in everywhere, roles on the server, CSRF on every form,
-no data for tasks one may not see, sessions that really end, lock-out, redacted logs."""
+no data for tasks one may not see, sessions that really end, sign-in throttles, redacted
+logs."""
 
 from __future__ import annotations
 
@@ -239,7 +240,7 @@ def test_cookies_are_httponly_lax_and_secure_when_set(settings, tmp_path) -> Non
     assert "secure" in header
 
 
-def test_repeated_failures_lock_the_username_even_with_the_right_password(app_client, settings):
+def test_repeated_failures_slow_that_client_on_every_replica(app_client, settings):
     from tests.web.conftest import add_user
 
     add_user(settings, "cw1", "caseworker")
@@ -248,15 +249,15 @@ def test_repeated_failures_lock_the_username_even_with_the_right_password(app_cl
         wrong = app_client.post(
             "/sign-in", data={"username": "cw1", "password": "nope", "csrf_token": token}
         )
-        assert wrong.status_code == 401
+    assert wrong.status_code == 429
     assert "too many times" in wrong.text
     token = csrf_of(app_client.get("/sign-in").text)
     right = app_client.post(
         "/sign-in", data={"username": "cw1", "password": PASSWORD, "csrf_token": token}
     )
-    assert right.status_code == 401
+    assert right.status_code == 429
     assert "too many times" in right.text
-    # A second web replica sees the same lock (it is in the database).
+    # A second web replica sees the same wait (it is in the database).
     from fastapi.testclient import TestClient
 
     from switchover.web import create_app
@@ -266,7 +267,7 @@ def test_repeated_failures_lock_the_username_even_with_the_right_password(app_cl
         again = other.post(
             "/sign-in", data={"username": "cw1", "password": PASSWORD, "csrf_token": token}
         )
-        assert again.status_code == 401
+        assert again.status_code == 429
 
 
 def test_an_unknown_username_gets_the_same_answer(app_client) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
@@ -22,7 +23,9 @@ from switchover.web.auth import (
     SignedIn,
     checked_sign_in_form,
     end_session,
+    remember_device,
     safe_next,
+    sign_in_client,
     start_session,
     verify_password,
 )
@@ -80,7 +83,9 @@ def _sign_in_form(
 
 @router.post("/sign-in")
 def sign_in(request: Request, form: SignInForm) -> Response:
-    """Check a username and password; after too many failures in a row, lock the username."""
+    """Check a username and password. Failures slow further tries from the same client
+    (for that username, and for any username); they never lock the account for its owner
+    signing in from elsewhere."""
     settings = _settings(request)
     username = str(form.get("username") or "").strip()
     password = str(form.get("password") or "")
@@ -95,18 +100,20 @@ def sign_in(request: Request, form: SignInForm) -> Response:
             request, next=next_page, username=username, errors=errors, status_code=400
         )
 
+    client = sign_in_client(request, username)
     now = utcnow()
+    ok = False
     with session_scope(settings.resolved_database_url) as session:
-        locked_until = accounts.sign_in_locked_until(session, username, now=now)
-        user = accounts.get_user_by_username(session, username)
-        ok = (
-            locked_until is None
-            and user is not None
-            and user.active
-            and verify_password(user.password_hash, password)
+        wait_until = accounts.sign_in_blocked_until(
+            session, [key for key, _ in client.counters], now=now
         )
+        if wait_until is None:
+            user = accounts.get_user_by_username(session, username)
+            # One argon2 verification whether or not the username exists.
+            matched = verify_password(user.password_hash if user else None, password)
+            ok = matched and user is not None and user.active
         if ok and user is not None:
-            accounts.clear_sign_in_failures(session, username)
+            accounts.clear_sign_in_failures(session, client.account_key)
             append_audit_event(
                 session,
                 actor=username,
@@ -116,13 +123,10 @@ def sign_in(request: Request, form: SignInForm) -> Response:
                 detail={"method": "password"},
             )
             user_id = user.id
-        elif locked_until is None:
-            locked_until = accounts.record_sign_in_failure(
-                session,
-                username,
-                now=now,
-                max_failures=settings.web_max_sign_in_failures,
-                lockout=dt.timedelta(minutes=settings.web_lockout_minutes),
+        elif wait_until is None:
+            wait_until = accounts.record_sign_in_failure(session, client.counters, now=now)
+            accounts.forget_old_sign_in_failures(
+                session, before=now - dt.timedelta(minutes=settings.web_sign_in_forget_minutes)
             )
             append_audit_event(
                 session,
@@ -130,26 +134,44 @@ def sign_in(request: Request, form: SignInForm) -> Response:
                 action="sign_in_failed",
                 subject_type="user",
                 subject_id=username,
-                detail={"locked": locked_until is not None},
+                detail={"slowed": wait_until is not None},
             )
     if not ok:
-        log.info("sign_in.refused", locked=locked_until is not None)
-        message = (
-            "You have entered the wrong details too many times. Wait "
-            f"{int(settings.web_lockout_minutes)} minutes, then try again."
-            if locked_until is not None
-            else "Enter a correct username and password"
-        )
-        # The same answer whether or not the username exists.
+        log.info("sign_in.refused", slowed=wait_until is not None)
+        return _refused(request, next_page, username, wait_until, now)
+    response = RedirectResponse(next_page, status_code=303)
+    start_session(request, response, user_id)
+    remember_device(request, response, username)
+    return response
+
+
+def _refused(
+    request: Request,
+    next_page: str,
+    username: str,
+    wait_until: dt.datetime | None,
+    now: dt.datetime,
+) -> Response:
+    """The same answer whether or not the username exists; when tries from this client have
+    to wait, for how long (429, with Retry-After)."""
+    if wait_until is None:
         return _sign_in_form(
             request,
             next=next_page,
             username=username,
-            errors={"username": message},
+            errors={"username": "Enter a correct username and password"},
             status_code=401,
         )
-    response = RedirectResponse(next_page, status_code=303)
-    start_session(request, response, user_id)
+    seconds = max(1, math.ceil((wait_until - now).total_seconds()))
+    minutes = math.ceil(seconds / 60)
+    message = (
+        "You have entered the wrong details too many times. Wait "
+        f"{minutes} minute{'s' if minutes != 1 else ''}, then try again."
+    )
+    response = _sign_in_form(
+        request, next=next_page, username=username, errors={"username": message}, status_code=429
+    )
+    response.headers["Retry-After"] = str(seconds)
     return response
 
 
