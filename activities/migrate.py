@@ -1,11 +1,12 @@
 """Migration activities: profile, prepare the target, copy a key range, re-sync keys,
 catch up, record stages. All run on the IO queue.
 
-Each receives references (the plan's path, a table's name, key bounds) and reads the rows
-itself, so no row travels through Temporal. Each is idempotent: loads upsert by key, so
-a batch that runs again (a retry after a crash) leaves one row per key. A copy heartbeats
-its last committed key after every load; a retried attempt resumes from there. Logs carry
-table names and counts, never values.
+Each receives references (the run's stored plan version, a table's name, key bounds) and
+reads the rows itself, so no row travels through Temporal. The plan is read from the
+engine database (``db.plans``), so a worker on another machine needs no plan file. Each
+is idempotent: loads upsert by key, so a batch that runs again (a retry after a crash)
+leaves one row per key. A copy heartbeats its last committed key after every load; a
+retried attempt resumes from there. Logs carry table names and counts, never values.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from adapters.target import PostgresTarget, open_target
 from config.log import get_logger
 from config.migration_plan import MigrationPlan, TablePlan, load_plan
 from config.settings import Settings
+from db.plans import serve_stored_plans
 from db.quarantine import KeptRecord, keep_records
 from db.session import session_scope
 from domain.errors import LegacyReadError, PlanError, SwitchoverError
@@ -223,6 +225,10 @@ class MigrationActivities:
     heartbeat: Callable[..., None] = activity.heartbeat
     store: DocumentStore | None = None
     """Where quarantined records' raw bytes go (default: the settings' store)."""
+
+    def __post_init__(self) -> None:
+        # A run carries its stored plan's reference: this worker reads it from here.
+        serve_stored_plans(self.database_url)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MigrationActivities:

@@ -26,6 +26,7 @@ from config.log import get_logger
 from config.migration_plan import MigrationPlan, load_plan
 from config.settings import Settings
 from db.models import QuarantineState, ReconciliationReport
+from db.plans import serve_stored_plans
 from db.programme import record_reconciliation
 from db.quarantine import mark_rerun, quarantined_records, table_counts
 from db.session import session_scope
@@ -112,6 +113,9 @@ class ReconcileActivities:
     heartbeat: Callable[..., None] = activity.heartbeat
     opener: ReconcilerOpener = open_reconciler
     target_opener: Callable[[Any], PostgresTarget] = open_target
+
+    def __post_init__(self) -> None:
+        serve_stored_plans(self.database_url)  # runs carry their stored plan's reference
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ReconcileActivities:

@@ -4,11 +4,17 @@
 the file, the line and the field (``electoral.yaml, line 14, tables[0].key: ...``), since
 engineers write these files by hand. Paths in a file source (csv, dbf, access, copybook)
 are resolved relative to the plan file.
+
+A run does not read the engineer's file: ``migrate run`` stores the plan in the engine
+database and the run carries a reference to that version (``plan:<sha256>``), which
+``load_plan`` hands to the loader a worker registered with ``use_stored_plans`` (the
+engine database lives above this package).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -544,19 +550,46 @@ def parse_plan(text: str, *, filename: str = "plan", base: Path | None = None) -
     return plan
 
 
+PLAN_REF_PREFIX = "plan:"
+"""How a stored plan version is named where a plan's path could be: ``plan:<sha256>``."""
+
+StoredPlanLoader = Callable[[str], MigrationPlan]
+_stored_plans: StoredPlanLoader | None = None
+
+
+def use_stored_plans(loader: StoredPlanLoader | None) -> None:
+    """Let ``load_plan`` read stored versions (``plan:<sha256>``) with ``loader``.
+
+    A worker registers the engine database's loader when it builds its activities.
+    """
+    global _stored_plans
+    _stored_plans = loader
+
+
+def is_plan_ref(value: Path | str) -> bool:
+    """Whether ``value`` names a stored plan version rather than a file."""
+    return isinstance(value, str) and value.startswith(PLAN_REF_PREFIX)
+
+
 def load_plan(path: Path | str) -> MigrationPlan:
-    """Read and validate a migration plan file.
+    """Read and validate a migration plan file, or load a stored plan version.
 
     Args:
-        path: the plan's YAML file.
+        path: the plan's YAML file, or a stored version's reference (``plan:<sha256>``).
 
     Returns:
         The plan, with file-source paths made absolute relative to the plan file.
 
     Raises:
         PlanError: the file is missing, not YAML, or not a valid plan; the message names
-            the file, line and field.
+            the file, line and field; a stored version that this process cannot read,
+            or whose files changed since it was stored.
     """
+    if is_plan_ref(path):
+        if _stored_plans is None:
+            raise PlanError(f"this process cannot read stored plans ({path}): no engine "
+                            "database was given to it")  # fmt: skip
+        return _stored_plans(str(path))
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")

@@ -14,13 +14,20 @@ The workflow is addressed by name (``"MigrateSystemWorkflow"``, ``"status"``,
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
+from temporalio.client import (
+    Client,
+    WorkflowExecutionDescription,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+)
 from temporalio.exceptions import (
     ApplicationError,
     CancelledError,
@@ -98,6 +105,7 @@ class RunStarted:
     system_id: str
     workflow_id: str
     run_id: str | None
+    plan_version: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,38 +157,127 @@ def validate_plan(plan_file: Path, *, sample_rows: int) -> PlanCheck:
     return check_plan(load_plan(plan_file), sample_rows=sample_rows)
 
 
+PLAN_MEMO = "plan_version"
+"""The run's memo entry naming its stored plan version (``migrate run`` compares it)."""
+REPLACE_WAIT_S = 30.0
+
+
+def store_run_plan(settings: Settings, plan_file: Path) -> tuple[str, str]:
+    """Store the plan file (with its files' fingerprints) in the engine database, upgraded
+    first if it is behind; the system's id and the stored version."""
+    from db.migrate import current_revision, head_revision, upgrade
+    from db.plans import store_plan
+
+    url = settings.resolved_database_url
+    if current_revision(url) != head_revision():
+        upgrade(url)  # the plan needs its table
+    with session_scope(url) as session:
+        stored = store_plan(session, plan_file)
+        return stored.system_id, stored.version
+
+
+async def _described(
+    client: Client, workflow_id: str, what: str
+) -> WorkflowExecutionDescription | None:
+    """The workflow's description; None when Temporal has never heard of it."""
+    try:
+        return await client.get_workflow_handle(workflow_id).describe(rpc_timeout=QUERY_TIMEOUT)
+    except RPCError as e:
+        if e.status is RPCStatusCode.NOT_FOUND:
+            return None
+        raise rpc_failure(e, what) from e
+
+
+async def _in_flight_version(client: Client, workflow_id: str) -> str | None:
+    """The stored plan version of the system's running migration ("" when it ran from a
+    file, before plans were stored); None when none runs."""
+    described = await _described(client, workflow_id, f"the migration {workflow_id}")
+    if described is None or described.status is not WorkflowExecutionStatus.RUNNING:
+        return None
+    return str((await described.memo()).get(PLAN_MEMO) or "")
+
+
+async def _replace(client: Client, workflow_id: str, tables: Sequence[str], version: str) -> None:
+    """End the run in flight (and its copies) so a run of another plan version can start;
+    what it copied stays, and the new run upserts over it."""
+    reason = f"replaced by plan version {version[:12]} (migrate run --new-version)"
+    handles = [client.get_workflow_handle(copy_id(workflow_id, t)) for t in tables]
+    with contextlib.suppress(RPCError):
+        await client.get_workflow_handle(workflow_id).terminate(reason=reason)
+    # A child's parent-close policy is applied by the server a moment later: the new run
+    # must not meet its predecessor's copy under the same id.
+    for handle in handles:
+        for _ in range(int(REPLACE_WAIT_S * 5)):
+            try:
+                described = await handle.describe(rpc_timeout=QUERY_TIMEOUT)
+            except RPCError:
+                break
+            if described.status is not WorkflowExecutionStatus.RUNNING:
+                break
+            with contextlib.suppress(RPCError):
+                await handle.terminate(reason=reason)
+            await asyncio.sleep(0.2)
+
+
 async def start_run(
-    settings: Settings, plan_file: Path, *, until: MigrationStage | None, parallel: int
+    settings: Settings,
+    plan_file: Path,
+    *,
+    until: MigrationStage | None,
+    parallel: int,
+    new_version: bool = False,
 ) -> RunStarted:
-    """Start the migration of the plan's system on the workers.
+    """Store the plan in the engine database and start the migration of its system on the
+    workers; the run carries the stored version, so workers need no plan file and editing
+    the file does not change the run.
+
+    Args:
+        new_version: when a run of another version of the plan is in flight, end it and
+            start this one (without: refused).
 
     Raises:
-        PlanError: the plan does not load.
-        ConflictError: a migration of the system is running already.
+        PlanError: the plan does not load, or a file it names cannot be read.
+        ConflictError: a migration of the system is running already (with another plan
+            version, unless ``new_version``).
         ServiceUnavailableError: Temporal is unreachable.
     """
     from temporalio.exceptions import WorkflowAlreadyStartedError
 
+    from db.plans import plan_ref
+
     plan = load_plan(plan_file)
-    system_id = plan.system.id
+    system_id, version = await asyncio.to_thread(store_run_plan, settings, plan_file)
     request = MigrateSystemInput(
-        plan_path=str(plan_file.resolve()),
+        plan_path=plan_ref(version),
         until=until,
         max_parallel_tables=parallel,
         heartbeat_timeout_s=plan.heartbeat_timeout_s,
     )
     client = await connect(settings)
+    workflow_id = migration_id(system_id)
+    running = await _in_flight_version(client, workflow_id)
+    if running == version:
+        raise ConflictError(f"a migration of {system_id} is already running this plan "
+                            f"(version {version[:12]})")  # fmt: skip
+    if running is not None and not new_version:
+        was = f"version {running[:12]}" if running else "a plan file"
+        raise ConflictError(f"a migration of {system_id} is running with {was}; this plan "
+                            f"is version {version[:12]}: pass --new-version to replace that "
+                            "run")  # fmt: skip
+    if running is not None:
+        await _replace(client, workflow_id, [t.source for t in plan.tables], version)
     try:
         handle = await client.start_workflow(
-            WORKFLOW, request, id=migration_id(system_id), task_queue=TASK_QUEUE_WORKFLOWS,
-            result_type=MigrateSystemResult,
+            WORKFLOW, request, id=workflow_id, task_queue=TASK_QUEUE_WORKFLOWS,
+            result_type=MigrateSystemResult, memo={PLAN_MEMO: version},
         )  # fmt: skip
     except WorkflowAlreadyStartedError as e:
         raise ConflictError(f"a migration of {system_id} is already running") from e
     except RPCError as e:
         raise rpc_failure(e, f"starting the migration of {system_id}") from e
-    log.info("migration.started", system_id=system_id, until=until.value if until else None)
-    return RunStarted(system_id, handle.id, handle.result_run_id)
+    log.info("migration.started", system_id=system_id, until=until.value if until else None,
+             plan_version=version[:12], replaced=running is not None)  # fmt: skip
+    return RunStarted(system_id, handle.id, handle.result_run_id, version)
 
 
 async def wait_for_run(
@@ -328,14 +425,9 @@ async def _ended_view(
 
 async def _view(client: Client, workflow_id: str) -> MigrationView | None:
     system_id = system_of_migration(workflow_id) or workflow_id
-    try:
-        described = await client.get_workflow_handle(workflow_id).describe(
-            rpc_timeout=QUERY_TIMEOUT
-        )
-    except RPCError as e:
-        if e.status is RPCStatusCode.NOT_FOUND:
-            return None
-        raise rpc_failure(e, f"the migration of {system_id}") from e
+    described = await _described(client, workflow_id, f"the migration of {system_id}")
+    if described is None:
+        return None
     if described.status is WorkflowExecutionStatus.RUNNING:
         return await _running_view(client, workflow_id, system_id)
     return await _ended_view(client, workflow_id, system_id, described.status)
@@ -533,6 +625,7 @@ __all__ = [
     "migration_views",
     "quarantine_rows",
     "start_run",
+    "store_run_plan",
     "validate_plan",
     "wait_for_run",
 ]

@@ -94,6 +94,8 @@ async def test_run_wait_and_status(
     plan = plan_file(["ELECTOR_S"], batch_rows=100)
     address = local_env.client.service_client.config.target_host
     monkeypatch.setenv("SWITCHOVER_TEMPORAL_ADDRESS", address)
+    # The command stores the plan where the workers read it: the same engine database.
+    monkeypatch.setenv("SWITCHOVER_DATABASE_URL", engine_db_url)
     get_settings.cache_clear()
     acts = MigrationActivities(engine_db_url)
     check = ExactReconciliation(mariadb_name, plan)
