@@ -7,6 +7,7 @@ workflow queue call it at start-up, and the first one creates what is missing.
 from __future__ import annotations
 
 from contextlib import suppress
+from datetime import timedelta
 
 from temporalio.client import (
     Client,
@@ -14,6 +15,7 @@ from temporalio.client import (
     ScheduleActionStartWorkflow,
     ScheduleAlreadyRunningError,
     ScheduleCalendarSpec,
+    ScheduleIntervalSpec,
     ScheduleOverlapPolicy,
     SchedulePolicy,
     ScheduleRange,
@@ -22,15 +24,19 @@ from temporalio.client import (
 
 from config.log import get_logger
 from config.settings import TASK_QUEUE_WORKFLOWS
+from domain.delivery import DELIVERY_WORKFLOW_ID, DeliverRecordsInput
+from workflows.delivery import DeliverRecordsWorkflow
 from workflows.savings import AccrueSavingsWorkflow
 
 log = get_logger(__name__)
 
 ACCRUE_SAVINGS_SCHEDULE = "switchover-accrue-savings"
+DELIVER_RECORDS_SCHEDULE = "switchover-deliver-records"
 
 
 async def ensure_schedules(client: Client) -> None:
-    """Create the nightly savings accrual (00:10 UTC) unless it exists."""
+    """Create what is missing: the nightly savings accrual (00:10 UTC) and the delivery of
+    approved records (every minute)."""
     schedule = Schedule(
         action=ScheduleActionStartWorkflow(
             AccrueSavingsWorkflow.run,
@@ -45,3 +51,17 @@ async def ensure_schedules(client: Client) -> None:
     with suppress(ScheduleAlreadyRunningError):
         await client.create_schedule(ACCRUE_SAVINGS_SCHEDULE, schedule)
         log.info("schedule created", schedule=ACCRUE_SAVINGS_SCHEDULE)
+    # Approved records to their destinations: a pass every minute, never two at once.
+    deliveries = Schedule(
+        action=ScheduleActionStartWorkflow(
+            DeliverRecordsWorkflow.run,
+            DeliverRecordsInput(),
+            id=DELIVERY_WORKFLOW_ID,
+            task_queue=TASK_QUEUE_WORKFLOWS,
+        ),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(minutes=1))]),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+    with suppress(ScheduleAlreadyRunningError):
+        await client.create_schedule(DELIVER_RECORDS_SCHEDULE, deliveries)
+        log.info("schedule created", schedule=DELIVER_RECORDS_SCHEDULE)
