@@ -12,9 +12,10 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from decimal import Decimal
-from typing import Any
+from typing import Any, TextIO
 
 from config.settings import Settings
+from switchover.exports import write_csv
 
 
 def savings_report(settings: Settings, *, today: dt.date | None = None) -> dict[str, Any]:
@@ -110,3 +111,13 @@ def report_lines(report: dict[str, Any]) -> list[str]:
         f"£{Decimal(cost['after_gbp']):,.2f} digitised ({cost['forms_decided']} forms decided)",
     ]
     return lines
+
+
+def write_ledger_csv(report: dict[str, Any], out: TextIO) -> None:
+    """The ledger's totals as CSV (``savings report --csv``), safe to open in a spreadsheet:
+    a subject (a system id or form type from a plan or template) never runs as a formula."""
+    write_csv(
+        out,
+        ["kind", "subject", "entries", "amount_gbp"],
+        ([r["kind"], r["subject"], r["entries"], r["amount_gbp"]] for r in report["ledger"]),
+    )

@@ -64,6 +64,29 @@ def test_exports_match_the_page_and_the_database(manager, settings) -> None:
     assert manager.get("/dashboard/export/systems.xlsx").status_code == 404
 
 
+def test_csv_exports_never_hold_a_formula(manager, settings) -> None:
+    from db.programme import register_system
+
+    hostile = ['=HYPERLINK("http://evil.example","x")', "+cmd|' /C calc'!A0", "@SUM(1+1)",
+               "-2+3", "\t=1+1", "\r=1+1"]  # fmt: skip
+    with session_scope(settings.resolved_database_url) as session:
+        for n, text in enumerate(hostile):
+            register_system(session, system_id=f"hostile{n}", name=text, department=text,
+                            risk_score=1, annual_run_cost_gbp=Decimal("1"),
+                            migration_cost_gbp=Decimal("0"), actor="eng")  # fmt: skip
+    exported = manager.get("/dashboard/export/systems.csv")
+    assert exported.status_code == 200
+    rows = list(csv.reader(io.StringIO(exported.text)))
+    cells = [cell for row in rows for cell in row]
+    for text in hostile:
+        assert text not in cells
+        assert "'" + text in cells  # shown as the text it is
+    assert not [c for c in cells if c[:1] in ("=", "+", "@", "\t", "\r")]
+    # Numbers stay numbers: a negative amount is not a formula.
+    payroll = next(row for row in rows if row[-1] == "payroll")
+    assert all(not cell.startswith("'") for cell in payroll)
+
+
 def test_a_system_page_shows_its_stage_history(manager) -> None:
     page = manager.get("/dashboard/systems/electoral")
     assert page.status_code == 200

@@ -9,9 +9,7 @@ them, so the page works without JavaScript and reads well to a screen reader.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,6 +25,7 @@ from db.audit import append_audit_event
 from db.models import Role
 from db.session import session_scope
 from domain.systems import SystemStage
+from switchover.exports import csv_text
 from switchover.web.auth import CurrentUser, Manager, require_role
 from switchover.web.rendering import render
 from switchover.web.routers.cutover import page_notice, system_page
@@ -195,11 +194,9 @@ def export(request: Request, table: str, fmt: str, user: Manager) -> Response:
             default=_plain, indent=2,
         )  # fmt: skip
         return Response(body, media_type="application/json", headers=headers)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(chosen.headings)
-    writer.writerows([[_plain(v) if v is not None else "" for v in row] for row in chosen.rows])
-    return Response(out.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
+    # Names in these tables come from plans and forms: no cell may run as a formula.
+    body = csv_text(chosen.headings, [[_plain(v) for v in row] for row in chosen.rows])
+    return Response(body, media_type="text/csv; charset=utf-8", headers=headers)
 
 
 def _plain(value: Any) -> Any:
