@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.orm import Session
 from temporalio import activity
 
 from activities import names
@@ -39,7 +40,8 @@ from config.log import get_logger
 from config.migration_plan import MigrationPlan
 from config.settings import Settings
 from db import audit, documents, ledger, records, review
-from db.models import LedgerKind
+from db.corrections import CorrectedScan, keep_corrections
+from db.models import FormRecord, LedgerKind
 from db.session import session_scope
 from domain.digitise import (
     CheckDecisionInput,
@@ -476,6 +478,8 @@ class DigitiseActivities:
                     session, request.task_id, approve=approved, decided_by=request.decided_by,
                     corrections=corrections, reason=request.reason,
                 )  # fmt: skip
+                if approved and corrections:
+                    self._keep_corrections(session, record, before, corrections, request)
                 # The trail is immutable, so it names the fields corrected, never the values
                 # (those live in the record, where they can be corrected or erased).
                 for name in sorted(corrections):
@@ -498,6 +502,26 @@ class DigitiseActivities:
                     note=f"{template.costs.paper_gbp} paper - {template.costs.digital_gbp} digital",
                 )  # fmt: skip
         log.info("record_finalised", record_id=request.record_id, status=request.status.value)
+
+    def _keep_corrections(
+        self,
+        session: Session,
+        record: FormRecord,
+        before: dict[str, dict[str, Any]],
+        corrected: dict[str, Any],
+        request: FinaliseInput,
+    ) -> None:
+        """Keep the caseworker's corrections beside what extraction gave: labelled
+        examples for tuning the OCR (``db.corrections``)."""
+        template = self.templates.get(record.form_type or "")
+        scan = CorrectedScan(
+            record_id=record.id,
+            document_id=record.document_id,
+            storage_key=documents.get_document(session, record.document_id).storage_key,
+            form_type=record.form_type,
+            field_types={s.name: s.type.value for s in template.fields} if template else {},
+        )
+        keep_corrections(session, scan, before, corrected, corrected_by=request.decided_by)
 
     @activity.defn(name=names.READ_MANIFEST)
     @translated

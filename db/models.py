@@ -713,3 +713,37 @@ class RetentionAction(Base):
     done_at: Mapped[Timestamp]
 
     __table_args__ = (UniqueConstraint("record_id", "action"), Index(None, "action", "done_at"))
+
+
+# --- OCR corrections --------------------------------------------------------------------
+
+
+class OcrCorrection(Base):
+    """A field a caseworker corrected at review, kept as a labelled example for tuning the
+    OCR: what extraction gave (value, confidence, each engine's reading), what the person
+    set, and where on which scan it was read.
+
+    Values are personal data: they live here and in the record, never in a log. No foreign
+    key to the record, so erasure deletes these rows itself (``db.corrections``). One row
+    per record and field: a retried decision adds none.
+    """
+
+    __tablename__ = "ocr_corrections"
+
+    id: Mapped[IntPK]
+    record_id: Mapped[RowRef]
+    document_id: Mapped[Sha256]
+    storage_key: Mapped[StorageKey] = mapped_column(comment="the scan in the document store")
+    form_type: Mapped[FormType | None]
+    field: Mapped[str] = mapped_column(String(255))
+    field_type: Mapped[str | None] = mapped_column(String(32))
+    page: Mapped[int | None] = mapped_column(Integer())
+    bbox: Mapped[list[float] | None] = mapped_column(JSON(), comment="page fractions")
+    extracted: Mapped[dict[str, Any]] = mapped_column(
+        comment="domain.forms.ExtractedField as extracted, with its readings"
+    )
+    corrected_value: Mapped[Any] = mapped_column(JSON(), nullable=True)
+    corrected_by: Mapped[Actor]
+    corrected_at: Mapped[Timestamp]
+
+    __table_args__ = (UniqueConstraint("record_id", "field"), Index(None, "corrected_at"))
