@@ -8,6 +8,8 @@ hashed (argon2, in ``switchover.web.auth``); session tokens arrive as their sha2
 from __future__ import annotations
 
 import datetime as dt
+import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -19,7 +21,7 @@ from config.log import get_logger
 from db.models import Role, SignInThrottle, User, WebSession
 from db.session import insert_or_ignore
 from db.types import utcnow
-from domain.errors import ConflictError, NotFoundError
+from domain.errors import BadInputError, ConflictError, NotFoundError
 
 log = get_logger(__name__)
 
@@ -27,6 +29,50 @@ log = get_logger(__name__)
 def _roles(roles: Sequence[str | Role]) -> list[str]:
     # Validated here so that a typo never reaches the table (Role raises ValueError).
     return sorted({Role(role).value for role in roles})
+
+
+USERNAME_MAX = 128
+DISPLAY_NAME_MAX = 100
+# Letters and digits first (so no cell of an export starts a formula), then what e-mail
+# addresses and single sign-on subjects use; no spaces, markup, quotes or control characters.
+_USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+:=-]*")
+USERNAME_RULE = (
+    f"1 to {USERNAME_MAX} letters (A-Z), digits, '.', '_', '-', '@', '+', ':' or '=', "
+    "starting with a letter or digit"
+)
+
+
+def check_username(username: str) -> str:
+    """``username`` if it keeps the rules for usernames (``USERNAME_RULE``).
+
+    Raises:
+        BadInputError: it does not, saying which rule.
+    """
+    if not username.strip():
+        raise BadInputError("a username cannot be blank")
+    if len(username) > USERNAME_MAX:
+        raise BadInputError(f"a username has at most {USERNAME_MAX} characters")
+    if not _USERNAME.fullmatch(username):
+        raise BadInputError(f"username {username!r} is not allowed: use {USERNAME_RULE}")
+    return username
+
+
+def check_display_name(display_name: str) -> str:
+    """``display_name`` without surrounding spaces, if it is a name a page can show: not
+    blank, at most ``DISPLAY_NAME_MAX`` characters, no markup, no control or formatting
+    characters (which could reverse or hide text).
+
+    Raises:
+        BadInputError: it is not.
+    """
+    name = display_name.strip()
+    if not name:
+        raise BadInputError("a display name cannot be blank")
+    if len(name) > DISPLAY_NAME_MAX:
+        raise BadInputError(f"a display name has at most {DISPLAY_NAME_MAX} characters")
+    if any(c in "<>" or unicodedata.category(c) in ("Cc", "Cf") for c in name):
+        raise BadInputError("a display name cannot hold '<', '>', control or formatting characters")
+    return name
 
 
 def create_user(
@@ -40,14 +86,17 @@ def create_user(
     """Add a local account.
 
     Raises:
-        ConflictError: the username is taken.
+        BadInputError: the username or display name breaks the rules (``check_username``,
+            ``check_display_name``).
+        ConflictError: the username is taken (in any mix of capitals).
         ValueError: an unknown role.
     """
-    if get_user_by_username(session, username) is not None:
-        raise ConflictError(f"there is already a user {username!r}")
+    check_username(username)
+    display_name = check_display_name(display_name) if display_name is not None else username
+    _refuse_taken(session, username)
     user = User(
         username=username,
-        display_name=display_name or username,
+        display_name=display_name,
         password_hash=password_hash,
         roles=_roles(roles),
         active=True,
@@ -72,6 +121,15 @@ def set_password(session: Session, username: str, password_hash: str) -> User:
     return user
 
 
+def _refuse_taken(session: Session, username: str) -> None:
+    # Names that differ only in capitals would read as one person in the audit trail.
+    taken = session.execute(
+        select(User.username).where(func.lower(User.username) == username.lower())
+    ).first()
+    if taken is not None:
+        raise ConflictError(f"there is already a user {taken[0]!r}")
+
+
 def get_user_by_username(session: Session, username: str) -> User | None:
     """The account with this username, or None."""
     return session.execute(select(User).where(User.username == username)).scalar_one_or_none()
@@ -91,15 +149,24 @@ def upsert_oidc_user(
     roles: Sequence[str | Role],
 ) -> User:
     """The account of a single sign-on identity, created on first sign-in; its roles and
-    name follow the identity provider's at every sign-in.
+    name follow the identity provider's at every sign-in. A display name the pages could
+    not show safely is replaced by the username.
 
     Raises:
+        BadInputError: the username breaks the rules (``check_username``).
         ConflictError: a local account already has this username.
     """
+    try:
+        display_name = check_display_name(display_name)
+    except BadInputError:
+        display_name = username
     user = session.execute(select(User).where(User.oidc_subject == subject)).scalar_one_or_none()
     if user is None:
-        if get_user_by_username(session, username) is not None:
-            raise ConflictError(f"a local account is already called {username!r}")
+        check_username(username)
+        try:
+            _refuse_taken(session, username)
+        except ConflictError as e:
+            raise ConflictError(f"a local account is already called {username!r}") from e
         user = User(
             username=username,
             oidc_subject=subject,

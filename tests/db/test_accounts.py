@@ -22,7 +22,7 @@ from db.accounts import (
     upsert_oidc_user,
 )
 from db.session import session_scope
-from domain.errors import ConflictError
+from domain.errors import BadInputError, ConflictError
 
 T0 = dt.datetime(2026, 1, 1, 9, tzinfo=dt.UTC)
 HOUR = dt.timedelta(hours=1)
@@ -42,6 +42,58 @@ def test_users_are_unique_and_roles_are_checked(db_url: str) -> None:
             create_user(session, username="alex", roles=["caseworker"], password_hash=None)
         with pytest.raises(ValueError, match="'wizard'"):
             create_user(session, username="sam", roles=["wizard"], password_hash=None)
+
+
+@pytest.mark.parametrize(
+    ("username", "rule"),
+    [("", "blank"), ("   ", "blank"), ("<script>x</script>", "not allowed"),
+     ("a\x00b", "not allowed"), ("a\nb", "not allowed"), ("tab\there", "not allowed"),
+     ("two words", "not allowed"), ("=cmd", "not allowed"), ("-x", "not allowed"),
+     ("@x", "not allowed"), ("o'brien", "not allowed"), ('"quoted"', "not allowed"),
+     ("é", "not allowed"), ("a\u202eb", "not allowed"), ("x" * 129, "at most 128")],
+)  # fmt: skip
+def test_usernames_keep_the_rules(db_url: str, username: str, rule: str) -> None:
+    with session_scope(db_url) as session, pytest.raises(BadInputError, match=rule):
+        create_user(session, username=username, roles=["caseworker"], password_hash=None)
+
+
+@pytest.mark.parametrize(
+    "username", ["alex", "a", "sam.jones@example.gov.uk", "sam+test@x.org", "cw-1_b", "x" * 128]
+)
+def test_ordinary_usernames_are_accepted(db_url: str, username: str) -> None:
+    with session_scope(db_url) as session:
+        assert create_user(session, username=username, roles=["caseworker"], password_hash=None)
+
+
+def test_display_names_and_names_that_differ_only_in_capitals(db_url: str) -> None:
+    with session_scope(db_url) as session:
+        user = create_user(
+            session, username="sian", roles=["caseworker"], password_hash=None,
+            display_name="  Siân O'Brien-Ng ",
+        )  # fmt: skip
+        assert user.display_name == "Siân O'Brien-Ng"
+        for bad in ("<b>Sam</b>", "Sam\x07", "\u202eSam", " "):
+            with pytest.raises(BadInputError, match="display name"):
+                create_user(
+                    session, username="sam", roles=["caseworker"], password_hash=None,
+                    display_name=bad,
+                )  # fmt: skip
+        with pytest.raises(ConflictError, match="'sian'"):
+            create_user(session, username="SIAN", roles=["caseworker"], password_hash=None)
+
+
+def test_single_sign_on_names_keep_the_rules_too(db_url: str) -> None:
+    with session_scope(db_url) as session:
+        with pytest.raises(BadInputError):
+            upsert_oidc_user(
+                session, subject="idp|1", username="<img src=x>", display_name="X", roles=[]
+            )
+        # A provider's display name the pages could not show is replaced by the username.
+        user = upsert_oidc_user(
+            session, subject="idp|2", username="kim@example.org",
+            display_name="Kim\u202e<script>", roles=["caseworker"],
+        )  # fmt: skip
+        assert user.display_name == "kim@example.org"
 
 
 def test_sessions_live_expire_extend_and_end(db_url: str) -> None:

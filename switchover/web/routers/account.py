@@ -16,7 +16,7 @@ from db import accounts
 from db.audit import append_audit_event
 from db.session import session_scope
 from db.types import utcnow
-from domain.errors import ConflictError
+from domain.errors import BadInputError, ConflictError
 from switchover.web import oidc
 from switchover.web.auth import (
     CheckedForm,
@@ -220,6 +220,10 @@ async def single_sign_on_callback(request: Request) -> Response:
             )
         except ConflictError as e:
             raise HTTPException(403, "A local account already has this name.") from e
+        except BadInputError as e:
+            raise HTTPException(
+                403, "Your account's name cannot be used in this service. Ask an administrator."
+            ) from e
         append_audit_event(
             session,
             actor=user.username,
