@@ -206,6 +206,27 @@ def _row_loads(batches: Iterator[list[Row]], mapper: RowMapper) -> Iterator[_Loa
         )
 
 
+COPY_RANGES = "copy_ranges"
+"""The activity that splits a table's copy into the plan's ``parallel`` key ranges."""
+
+
+def split_key_range(
+    lowest: KeyValues | None, highest: KeyValues | None, parts: int
+) -> list[list[KeyValues]]:
+    """``[lowest, highest]`` of a single integer key split into up to ``parts`` ranges of
+    about equal width, each ``[first, last]`` (inclusive, no gap, no overlap); empty when
+    the key is not a single integer or one range is all there is.
+    """
+    if not (lowest and highest and len(lowest) == len(highest) == 1) or parts < 2:
+        return []
+    low, high = lowest[0], highest[0]
+    if type(low) is not int or type(high) is not int or high <= low:
+        return []
+    parts = min(parts, high - low + 1)
+    width = -(-(high - low + 1) // parts)
+    return [[[start], [min(start + width - 1, high)]] for start in range(low, high + 1, width)]
+
+
 def _table_info(source: LegacySource, table: str) -> TableInfo:
     if isinstance(source, OneTableSource):
         return source.table_info(table)  # this table only: a legacy database may have hundreds
@@ -241,6 +262,7 @@ class MigrationActivities:
         return [
             self.profile_system,
             self.prepare_target,
+            self.copy_ranges,
             self.copy_batch,
             self.resync_keys,
             self.catch_up_table,
@@ -313,6 +335,24 @@ class MigrationActivities:
             mapper = RowMapper(table_plan, _table_info(source, table_plan.source))
         with self._target(plan) as target:
             return target.prepare(table_plan.target, mapper.target_columns, mapper.target_key)
+
+    @activity.defn(name=COPY_RANGES)
+    @translated
+    def copy_ranges(self, request: PrepareTargetInput) -> list[list[KeyValues]]:
+        """The key ranges the table's copy runs as at once (the plan's ``parallel``), each
+        ``[first, last]``; empty: copy it as one range."""
+        plan = load_plan(request.plan_path)
+        table_plan = plan.table(request.table)
+        if table_plan.parallel < 2:
+            return []
+        with self._source(plan) as source:
+            mapper = RowMapper(table_plan, _table_info(source, table_plan.source))
+            bounds = source.key_bounds(table_plan.source, mapper.source_key)
+        if bounds is None:
+            return []
+        ranges = split_key_range(list(bounds[0]), list(bounds[1]), table_plan.parallel)
+        log.info("copy_split", table=request.table, ranges=len(ranges) or 1)
+        return ranges
 
     @activity.defn(name=names.COPY_BATCH)
     @translated
@@ -576,6 +616,9 @@ def check_plan(
             except PlanError as e:
                 table.problems.append(e.message)
                 continue
+            if table_plan.parallel > 1 and not _integer_key(info, mapper.source_key):
+                check.warnings.append(f"{table_plan.source}: parallel needs a single integer "
+                                      "key; the table is copied as one range")  # fmt: skip
             try:
                 table.rows = source.count(table_plan.source)
                 _check_keys(table_plan, mapper, source, table)
@@ -593,6 +636,15 @@ def check_plan(
         if target is not None:
             target.close()
     return check
+
+
+def _integer_key(info: TableInfo, key: Sequence[str]) -> bool:
+    if len(key) != 1:
+        return False
+    try:
+        return info.column(key[0]).type == "integer"
+    except KeyError:
+        return key[0] == "_record"
 
 
 def _check_stream(plan: MigrationPlan, source: LegacySource, check: PlanCheck) -> None:

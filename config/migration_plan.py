@@ -213,6 +213,10 @@ class TablePlan(_Model):
     updated_at: str | None = None
     """A source column holding each row's last change: catch-up re-copies rows changed
     since the copy began by it (otherwise catch-up re-diffs)."""
+    parallel: int = Field(default=1, ge=1, le=64)
+    """Copy the table as this many key ranges at once, each by its own activities (on any
+    worker). The key's range is split evenly, so it takes a single integer key; a table
+    keyed otherwise is copied as one range."""
 
     def column_mapping(self, source_column: str) -> ColumnMapping:
         """Where a source column goes: as mapped, or under its lower-cased name."""

@@ -12,12 +12,14 @@ an active engineer, refuses anyone else whatever client they use, and records ev
 decision, refusals too, in the audit trail before it answers. (The ``pause``, ``resume``
 and ``cancel`` signals stay for runs and tools that used them; they check no one.)
 
-``CopyTableWorkflow`` copies one table in key order, one activity per key range; each
-activity heartbeats its last key so a retry resumes there, and the workflow continues as
-new every few batches so its history stays bounded at any row count. It answers a
+``CopyTableWorkflow`` copies one table (or one part of its keys, with the plan's
+``parallel``: several run at once, on any workers) in key order, one activity per key
+range; each activity heartbeats its last key so a retry resumes there, and the workflow
+continues as new every few batches so its history stays bounded at any row count. It answers a
 ``progress`` query and obeys ``pause``, ``resume`` and ``cancel`` signals.
 
-Only references cross Temporal: the plan's path, table names, keys and counts.
+Only references cross Temporal: the stored plan's version (``plan:<sha256>``; a path in
+runs from before plans were stored), table names, keys and counts.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ with workflow.unsafe.imports_passed_through():
         CopyTableResult,
         GateAction,
         GateDecision,
+        KeyValues,
         MigrateSystemInput,
         MigrateSystemResult,
         MigrationStage,
@@ -76,6 +79,11 @@ from workflows.cutover import CutoverRunInput, CutoverWorkflow, read_cutover_pla
 AUTO_RESYNC_ROUNDS = 3
 """In catch-up, differences are changes made during the copy: re-sync them this many
 times by itself before asking the engineer."""
+PARALLEL_COPIES = "migrate-parallel-copies"
+"""The patch behind splitting a table's copy into the plan's ``parallel`` key ranges. A
+run that began before it replays as it ran: one copy per table."""
+COPY_RANGES = "copy_ranges"
+"""``activities.migrate.COPY_RANGES``: a table's key ranges, to copy at once."""
 DECISIONS_CHECKED = "migrate-decisions-checked"
 """The patch behind checking a gate decision's engineer and recording it in the audit
 trail. A run that took a decision before it replays as it ran, and goes on taking its
@@ -213,7 +221,7 @@ class MigrateSystemWorkflow:
         self._paused = False
         self._cancelled = False
         self._decisions: dict[str, GateDecision] = {}
-        self._copying: dict[str, str] = {}  # table -> child workflow id
+        self._copying: dict[str, str] = {}  # table (or table#part) -> child workflow id
         self._plan_path = ""
 
     @workflow.run
@@ -323,35 +331,75 @@ class MigrateSystemWorkflow:
                 return
             entry = self._status.tables[table.table]
             entry.state = TableState.PAUSED if self._paused else TableState.COPYING
-            child_id = copy_id(workflow.info().workflow_id, table.table)
-            handle = await workflow.start_child_workflow(
-                CopyTableWorkflow.run,
-                CopyTableInput(
-                    plan_path=request.plan_path,
-                    table=table.table,
-                    upto=table.highest,
-                    lowest=table.lowest,
-                    rows_total=table.rows,
-                    batch_max_rows=request.batch_max_rows,
-                    batches_per_run=request.batches_per_run,
-                    heartbeat_timeout_s=request.heartbeat_timeout_s,
-                    paused=self._paused,
-                    parent_workflow_id=workflow.info().workflow_id,
-                ),
-                id=child_id,
-            )
-            self._copying[table.table] = child_id
+            ranges: list[list[KeyValues]] = []
+            if workflow.patched(PARALLEL_COPIES):
+                ranges = await call(
+                    COPY_RANGES,
+                    PrepareTargetInput(plan_path=request.plan_path, table=table.table),
+                    PROFILE,
+                    result_type=list[list[KeyValues]],
+                )
+            if len(ranges) > 1:
+                # The parts write at once: the target table is made ready before any does.
+                await call(
+                    names.PREPARE_TARGET,
+                    PrepareTargetInput(plan_path=request.plan_path, table=table.table),
+                    ROUTER,
+                )
+            parts = ranges if len(ranges) > 1 else []
+            copies = [self._copy_part(request, table, parts, i) for i in range(len(parts) or 1)]
             try:
-                result = await handle
+                results = await asyncio.gather(*copies)
             except ChildWorkflowError as e:
                 entry.state = TableState.FAILED  # the run fails with the copy's reason
                 self._status.state = RunState.FAILED
                 self._status.reason = f"the copy of {table.table} failed: {root_message(e)}"
                 raise
-            finally:
-                self._copying.pop(table.table, None)
-            entry.rows_copied = result.rows_copied
-            entry.state = TableState.CANCELLED if result.cancelled else TableState.COPIED
+            entry.rows_copied = sum(r.rows_copied for r in results)
+            cancelled = any(r.cancelled for r in results)
+            entry.state = TableState.CANCELLED if cancelled else TableState.COPIED
+
+    async def _copy_part(
+        self,
+        request: MigrateSystemInput,
+        table: TableProfile,
+        parts: list[list[KeyValues]],
+        index: int,
+    ) -> CopyTableResult:
+        """One key range of a table, by its own ``CopyTableWorkflow``; the whole table when
+        there are no ``parts`` (and then the copy makes the target table ready itself)."""
+        parent = workflow.info().workflow_id
+        child_id = copy_id(parent, table.table)
+        part: dict[str, object] = {}
+        key = table.table
+        if parts:
+            (first,), (last,) = parts[index]
+            width = table.highest[0] - table.lowest[0] + 1 if table.highest and table.lowest else 1
+            child_id, key = f"{child_id}/part-{index + 1}", f"{table.table}#{index + 1}"
+            part = {"after": [first - 1], "lowest": [first], "upto": [last],
+                    "rows_total": -(-table.rows * (last - first + 1) // max(width, 1)),
+                    "started_at": workflow.now()}  # fmt: skip
+        handle = await workflow.start_child_workflow(
+            CopyTableWorkflow.run,
+            CopyTableInput(
+                plan_path=request.plan_path,
+                table=table.table,
+                upto=table.highest,
+                lowest=table.lowest,
+                rows_total=table.rows,
+                batch_max_rows=request.batch_max_rows,
+                batches_per_run=request.batches_per_run,
+                heartbeat_timeout_s=request.heartbeat_timeout_s,
+                paused=self._paused,
+                parent_workflow_id=parent,
+            ).model_copy(update=part),
+            id=child_id,
+        )
+        self._copying[key] = child_id
+        try:
+            return await handle
+        finally:
+            self._copying.pop(key, None)
 
     # --- reconcile and gate --------------------------------------------------------------
 

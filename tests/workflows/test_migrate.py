@@ -21,6 +21,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from activities import names
+from activities.migrate import COPY_RANGES, split_key_range
 from config.settings import TASK_QUEUE_IO, TASK_QUEUE_WORKFLOWS
 from domain.migration import (
     CatchUpInput,
@@ -29,6 +30,7 @@ from domain.migration import (
     CopyBatchResult,
     GateAction,
     GateDecision,
+    KeyValues,
     MigrateSystemInput,
     MigrateSystemResult,
     MigrationStage,
@@ -73,6 +75,8 @@ class FakeMigration:
     engineers: set[str] = field(default_factory=lambda: {"engineer", "ada"})
     decisions: list[RecordDecisionInput] = field(default_factory=list)
     """What reached the audit trail, refusals included."""
+    parallel: dict[str, int] = field(default_factory=dict)
+    """table -> key ranges its copy is split into (the plan's ``parallel``)"""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @activity.defn(name=names.PROFILE_SYSTEM)
@@ -86,6 +90,10 @@ class FakeMigration:
     def prepare_target(self, request: PrepareTargetInput) -> bool:
         self.prepared.append(request.table)
         return True
+
+    @activity.defn(name=COPY_RANGES)
+    def copy_ranges(self, request: PrepareTargetInput) -> list[list[KeyValues]]:
+        return split_key_range([1], [self.rows[request.table]], self.parallel.get(request.table, 1))
 
     @activity.defn(name=names.COPY_BATCH)
     def copy_batch(self, request: CopyBatchInput) -> CopyBatchResult:
@@ -143,7 +151,8 @@ class FakeMigration:
         self.decisions.append(request)
 
     def all(self) -> list[Callable[..., Any]]:
-        return [self.profile_system, self.prepare_target, self.copy_batch, self.reconcile_table,
+        return [self.profile_system, self.prepare_target, self.copy_ranges, self.copy_batch,
+                self.reconcile_table,
                 self.resync_keys, self.catch_up_table, self.record_migration_stage,
                 self.read_cutover_plan, self.authorise_decision,
                 self.record_decision]  # fmt: skip
@@ -215,6 +224,47 @@ async def test_copies_every_row_once_across_continue_as_new(
     assert progress.state is TableState.COPIED
     assert fake.notes[0] == "migrating: profiled"
     assert fake.notes[-1] == "reconciling: caught up"
+
+
+async def test_a_table_copies_in_parallel_key_ranges_each_key_once(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    fake = FakeMigration(rows={"A": 95, "B": 40}, parallel={"A": 3})
+    client = time_skipping_env.client
+    async with running(client, fake):
+        handle = await start(client, until=MigrationStage.COPY)
+        result = await handle.result()
+        parts = [client.get_workflow_handle(f"{handle.id}/copy/A/part-{i}") for i in (1, 2, 3)]
+        progress = [await part.query(CopyTableWorkflow.progress) for part in parts]
+    assert result.state is RunState.STOPPED
+    assert {t: s.rows_copied for t, s in result.tables.items()} == {"A": 95, "B": 40}
+    assert result.tables["A"].state is TableState.COPIED
+    expected = {(t, k) for t, n in fake.rows.items() for k in range(1, n + 1)}
+    assert set(fake.copied) == expected
+    assert set(fake.copied.values()) == {1}  # no key twice, none skipped, across the parts
+    assert [p.rows_copied for p in progress] == [32, 32, 31]
+    assert [p.last_key for p in progress] == [[32], [64], [95]]
+    assert sorted(fake.prepared) == ["A", "B"]  # the target made ready once, before the parts
+    # Each part read only its own range.
+    ranges = {(c.after[0] if c.after else 0, c.upto[0] if c.upto else None)
+              for c in fake.copy_calls if c.table == "A"}  # fmt: skip
+    assert all(upto is not None and upto <= 95 for _, upto in ranges)
+
+
+def test_split_key_range() -> None:
+    assert split_key_range([1], [10], 3) == [[[1], [4]], [[5], [8]], [[9], [10]]]
+    assert split_key_range([5], [6], 4) == [[[5], [5]], [[6], [6]]]
+    assert split_key_range([1], [10], 1) == []
+    assert split_key_range(["a"], ["z"], 2) == []  # a text key is copied as one range
+    assert split_key_range([1, 1], [2, 2], 2) == []
+    assert split_key_range([3], [3], 2) == []
+    assert split_key_range(None, None, 2) == []
+
+
+def test_the_workflow_names_the_activity_that_splits() -> None:
+    from workflows import migrate
+
+    assert migrate.COPY_RANGES == COPY_RANGES
 
 
 async def test_until_copy_stops_after_the_copy(time_skipping_env: WorkflowEnvironment) -> None:
