@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any, Protocol
@@ -152,6 +152,17 @@ def vars_of(document: TakenDocument) -> dict[str, Any]:
             "workflow_id": document.workflow_id}  # fmt: skip
 
 
+def require_template(form_type: str | None, form_types: Iterable[str]) -> None:
+    """Refuse a form type that has no template.
+
+    Raises:
+        BadInputError: no template for it.
+    """
+    known = sorted(form_types)
+    if form_type is not None and form_type not in known:
+        raise BadInputError(f"no template for form type {form_type!r}; have {', '.join(known)}")
+
+
 def arrival_key(route: str, source: str, ref: str, sha256: str) -> str:
     """The sha256 that names one arrival: this content, at this reference of this source."""
     return hashlib.sha256("\n".join((route, source, ref, sha256)).encode()).hexdigest()
@@ -195,14 +206,8 @@ class Intake:
                    frozenset(load_templates(settings.forms_dir)))  # fmt: skip
 
     def check_form_type(self, form_type: str | None) -> None:
-        """Refuse a form type that has no template (before anything is taken).
-
-        Raises:
-            BadInputError: no template for it.
-        """
-        if form_type is not None and form_type not in self.form_types:
-            raise BadInputError(f"no template for form type {form_type!r}; "
-                                f"have {', '.join(sorted(self.form_types))}")  # fmt: skip
+        """Refuse a form type that has no template (before anything is taken)."""
+        require_template(form_type, self.form_types)
 
     async def take(
         self, route: str, source: str, arrival: Arrival, *, form_type: str | None = None

@@ -18,6 +18,7 @@ from domain.digitise import DocumentRef
 from domain.workflow_ids import digitise_id
 from switchover.intake import Intake
 from tests.intake.bulk import BulkScan, bulk_scan
+from tests.switchover.conftest import run  # noqa: F401  (the CLI runner fixture)
 
 
 @pytest.fixture
