@@ -111,6 +111,33 @@ class Settings(BaseSettings):
         description="claim value -> role (JSON); a value that is a role's name maps to it",
     )
     oidc_username_claim: str = "preferred_username"
+    oidc_token_auth: str = Field(
+        default="client_secret_basic",
+        description="how the service proves itself at the token endpoint: client_secret_basic "
+        "| private_key_jwt (a client assertion signed with SWITCHOVER_OIDC_PRIVATE_KEY_FILE)",
+    )
+    oidc_private_key_file: Path | None = Field(
+        default=None,
+        description="PEM private key (RSA, or EC P-256/P-384) that signs client assertions "
+        "and request objects; its public half is at /sign-in/sso/jwks.json",
+    )
+    oidc_private_key_id: str | None = Field(
+        default=None, description="the key's `kid`; default its RFC 7638 thumbprint"
+    )
+    oidc_signed_request: bool = Field(
+        default=False, description="send the authorisation request as a signed request object"
+    )
+    oidc_request_audience: str | None = Field(
+        default=None,
+        description="`aud` of the request object; default the issuer (GOV.UK One Login: its "
+        "/authorize URL)",
+    )
+    oidc_vtr: str | None = Field(
+        default=None,
+        description='vectors of trust to ask for, e.g. ["Cl.Cm"]; the ID token\'s `vot` must '
+        "be one of them",
+    )
+    oidc_ui_locales: str | None = Field(default=None, description="e.g. en or cy")
 
     # --- delivery of approved records, notifications (docs/delivery.md) ---
     delivery_webhook_secret: SecretStr | None = Field(
@@ -154,6 +181,12 @@ class Settings(BaseSettings):
     token_file: Path | None = Field(
         default=None, description="a file holding the personal token, instead of SWITCHOVER_TOKEN"
     )
+    audit_head_retention_days: int = Field(
+        default=2557,
+        ge=1,
+        description="how long each exported audit head is locked (S3 Object Lock), in days",
+    )
+    token_days: int = Field(default=90, ge=1, description="a new personal token's lifetime")
 
     # --- mailroom intake (switchover.intake) ---
     intake_sources: list[str] = Field(

@@ -3,8 +3,10 @@
 Each event's ``hash`` is the sha256 of the previous event's hash followed by the event's
 own canonical content (``canonical_json`` of its time, actor, action, subject and detail).
 Changing, removing or reordering an event breaks every hash after it, which
-``verify_audit_chain`` finds. Removing events from the *end* leaves a valid shorter chain:
-keep the latest head hash somewhere else (a report, a log) and pass it as ``expected_head``.
+``verify_audit_chain`` finds. Removing events from the *end* leaves a valid shorter chain,
+and so does rewriting every hash from an edited event on: the head (the last event's id
+and hash, ``audit_head``) is written out daily to write-once storage, and
+``verify_audit_chain(expected=...)`` checks the chain still holds that event unchanged.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, or_, select, text
+from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from config.log import get_logger
@@ -49,6 +51,35 @@ class AuditChainReport:
     head_hash: str
     broken_at: int | None = None
     problem: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditHead:
+    """Where the chain ends: its last event, kept elsewhere to detect truncation.
+
+    Attributes:
+        event_id: the last event's id (0 for an empty trail).
+        hash: its hash (``GENESIS_HASH`` for an empty trail).
+        events: how many events the chain held.
+    """
+
+    event_id: int
+    hash: str
+    events: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {"event_id": self.event_id, "hash": self.hash, "events": self.events}
+
+
+def audit_head(session: Session) -> AuditHead:
+    """The chain's head now."""
+    last = session.execute(
+        select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
+    ).one_or_none()
+    count = session.scalar(select(func.count()).select_from(AuditEvent)) or 0
+    if last is None:
+        return AuditHead(event_id=0, hash=GENESIS_HASH, events=0)
+    return AuditHead(event_id=last.id, hash=last.hash, events=count)
 
 
 def event_hash(
@@ -124,7 +155,11 @@ def append_audit_event(
 
 
 def verify_audit_chain(
-    session: Session, *, expected_head: str | None = None, batch_size: int = 1000
+    session: Session,
+    *,
+    expected_head: str | None = None,
+    expected: AuditHead | None = None,
+    batch_size: int = 1000,
 ) -> AuditChainReport:
     """Recompute the chain from the first event and report the first event that breaks it.
 
@@ -132,10 +167,13 @@ def verify_audit_chain(
         session: a session to read with.
         expected_head: a head hash recorded earlier; the chain must still end there, or
             continue past it. Detects events removed from the end.
+        expected: a head exported earlier (``audit_head``): the chain must still hold that
+            event with that hash. Names the event when it is gone or rewritten.
         batch_size: events read per round trip.
     """
     expected_prev = GENESIS_HASH
     checked = 0
+    last_id = 0
     seen_expected_head = expected_head is None or expected_head == GENESIS_HASH
     events = session.scalars(
         select(AuditEvent)
@@ -157,8 +195,24 @@ def verify_audit_chain(
         )
         if recomputed != event.hash:
             return _broken(checked, expected_prev, event, "content does not match its hash")
+        if expected is not None and event.id == expected.event_id and event.hash != expected.hash:
+            return _broken(
+                checked, expected_prev, event,
+                "differs from the exported head: it, or an event before it, was rewritten",
+            )  # fmt: skip
         expected_prev = event.hash
+        last_id = event.id
         seen_expected_head = seen_expected_head or event.hash == expected_head
+    if expected is not None and expected.event_id > last_id:
+        log.error("audit.chain_truncated", events_checked=checked)
+        return AuditChainReport(
+            ok=False,
+            events_checked=checked,
+            head_hash=expected_prev,
+            broken_at=expected.event_id,
+            problem=f"audit event {expected.event_id}: missing; the exported head ends there "
+            f"but the chain ends at event {last_id}: events were removed from the end",
+        )
     if not seen_expected_head:
         log.error("audit.chain_truncated", events_checked=checked)
         return AuditChainReport(

@@ -25,12 +25,14 @@ from temporalio.client import (
 from config.log import get_logger
 from config.settings import TASK_QUEUE_WORKFLOWS
 from domain.delivery import DELIVERY_WORKFLOW_ID, DeliverRecordsInput
+from workflows.audit import ExportAuditHeadWorkflow
 from workflows.delivery import DeliverRecordsWorkflow
 from workflows.savings import AccrueSavingsWorkflow
 
 log = get_logger(__name__)
 
 ACCRUE_SAVINGS_SCHEDULE = "switchover-accrue-savings"
+EXPORT_AUDIT_HEAD_SCHEDULE = "switchover-export-audit-head"
 DELIVER_RECORDS_SCHEDULE = "switchover-deliver-records"
 
 
@@ -51,6 +53,23 @@ async def ensure_schedules(client: Client) -> None:
     with suppress(ScheduleAlreadyRunningError):
         await client.create_schedule(ACCRUE_SAVINGS_SCHEDULE, schedule)
         log.info("schedule created", schedule=ACCRUE_SAVINGS_SCHEDULE)
+    await _ensure_audit_head_export(client)
+
+
+async def _ensure_audit_head_export(client: Client) -> None:
+    """Write the audit chain's head out daily (00:20 UTC), so truncation is detectable."""
+    schedule = Schedule(
+        action=ScheduleActionStartWorkflow(
+            ExportAuditHeadWorkflow.run, id="export-audit-head", task_queue=TASK_QUEUE_WORKFLOWS
+        ),
+        spec=ScheduleSpec(
+            calendars=[ScheduleCalendarSpec(hour=[ScheduleRange(0)], minute=[ScheduleRange(20)])]
+        ),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+    with suppress(ScheduleAlreadyRunningError):
+        await client.create_schedule(EXPORT_AUDIT_HEAD_SCHEDULE, schedule)
+        log.info("schedule created", schedule=EXPORT_AUDIT_HEAD_SCHEDULE)
     # Approved records to their destinations: a pass every minute, never two at once.
     deliveries = Schedule(
         action=ScheduleActionStartWorkflow(

@@ -19,6 +19,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from config.settings import TASK_QUEUE_IO, TASK_QUEUE_OCR, TASK_QUEUE_WORKFLOWS, Settings
+from workflows.audit import ExportAuditHeadWorkflow
 from workflows.cutover import CutoverWorkflow
 from workflows.delivery import DeliverRecordsWorkflow
 from workflows.digitise import DigitiseBatchWorkflow, DigitiseFormWorkflow
@@ -33,6 +34,7 @@ WORKFLOWS: list[type] = [
     CutoverWorkflow,
     AccrueSavingsWorkflow,
     DeliverRecordsWorkflow,
+    ExportAuditHeadWorkflow,
 ]
 ALL_QUEUES = (TASK_QUEUE_WORKFLOWS, TASK_QUEUE_OCR, TASK_QUEUE_IO)
 
@@ -96,6 +98,7 @@ async def run_workers(
 
 def production_activities(settings: Settings) -> ActivitySet:
     """The real activities, wired to the storage, database and templates the settings name."""
+    from activities.audit import AuditActivities
     from activities.cutover import CutoverActivities
     from activities.decisions import DecisionActivities
     from activities.decommission import DecommissionActivities
@@ -115,7 +118,13 @@ def production_activities(settings: Settings) -> ActivitySet:
     io_activities = [*io.all(), *migration.all(), *reconcile.all(), *cutover.all()]
     return ActivitySet(
         ocr=ocr.all(),
-        io=[*io_activities, *decommission.all(), *decisions.all(), *delivery.all()],
+        io=[
+            *io_activities,
+            *decommission.all(),
+            *decisions.all(),
+            *delivery.all(),
+            *AuditActivities.from_settings(settings).all(),
+        ],
         close=lambda: _close_all(ocr.close, io.close, delivery.close),
     )
 

@@ -9,7 +9,13 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select, text
 
-from db.audit import GENESIS_HASH, append_audit_event, event_hash, verify_audit_chain
+from db.audit import (
+    GENESIS_HASH,
+    append_audit_event,
+    audit_head,
+    event_hash,
+    verify_audit_chain,
+)
 from db.models import AuditEvent
 from db.session import session_scope
 
@@ -151,3 +157,46 @@ def test_concurrent_appends_keep_one_chain(db_url: str) -> None:
     assert report.ok, report.problem
     assert report.events_checked == threads_count * per_thread
     assert len(set(prev_hashes)) == len(prev_hashes)  # no two events chained to the same one
+
+
+def test_the_exported_head_names_the_event_removed_from_the_end(db_url: str) -> None:
+    ids = _append(db_url, 4)
+    with session_scope(db_url) as session:
+        head = audit_head(session)
+        session.execute(text("DELETE FROM audit_events WHERE id >= :id"), {"id": ids[2]})
+    assert (head.event_id, head.events) == (ids[-1], 4)
+    with session_scope(db_url) as session:
+        report = verify_audit_chain(session, expected=head)
+    assert (report.ok, report.broken_at) == (False, ids[-1])
+    assert f"audit event {ids[-1]}: missing" in (report.problem or "")
+    assert f"ends at event {ids[1]}" in (report.problem or "")
+
+
+def test_a_chain_rewritten_from_an_edit_on_verifies_alone_but_not_against_its_head(
+    db_url: str,
+) -> None:
+    ids = _append(db_url, 3)
+    with session_scope(db_url) as session:
+        head = audit_head(session)
+        # Whoever can write the database edits an event and recomputes every hash after it.
+        events = session.scalars(select(AuditEvent).order_by(AuditEvent.id)).all()
+        events[1].actor = "mallory"
+        prev = events[0].hash
+        for event in events[1:]:
+            event.prev_hash = prev
+            event.hash = prev = event_hash(
+                prev, occurred_at=event.occurred_at, actor=event.actor, action=event.action,
+                subject_type=event.subject_type, subject_id=event.subject_id, detail=event.detail,
+            )  # fmt: skip
+    with session_scope(db_url) as session:
+        assert verify_audit_chain(session).ok
+        report = verify_audit_chain(session, expected=head)
+    assert (report.ok, report.broken_at) == (False, ids[-1])
+    assert "exported head" in (report.problem or "")
+
+
+def test_an_empty_trail_has_a_genesis_head(db_url: str) -> None:
+    with session_scope(db_url) as session:
+        head = audit_head(session)
+        assert (head.event_id, head.hash, head.events) == (0, GENESIS_HASH, 0)
+        assert verify_audit_chain(session, expected=head).ok
