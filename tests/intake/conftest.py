@@ -3,20 +3,25 @@ intake that starts workflows on a real Temporal server or records what it would 
 
 from __future__ import annotations
 
+import contextlib
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from sqlalchemy import func, select
 
+from adapters.intake import IntakeSource
+from adapters.storage import s3_client
 from config.settings import Settings
 from db.migrate import upgrade
 from db.models import Document, IntakeItem
 from db.session import dispose_engines, session_scope
 from domain.digitise import DocumentRef
 from domain.workflow_ids import digitise_id
-from switchover.intake import Intake
+from switchover.intake import Intake, IntakeResult, poll_sources
 from tests.intake.bulk import BulkScan, bulk_scan
 from tests.switchover.conftest import run  # noqa: F401  (the CLI runner fixture)
 
@@ -29,6 +34,20 @@ def settings(tmp_path: Path) -> Iterator[Settings]:
         yield settings
     finally:
         dispose_engines()
+
+
+BUCKET = "switchover-intake-test"
+
+
+@pytest.fixture
+def s3_settings(settings: Settings, aws_endpoint: str) -> Settings:
+    settings = settings.model_copy(update={"s3_endpoint_url": aws_endpoint})
+    client = s3_client(settings)
+    with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
+        client.create_bucket(
+            Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-2"}
+        )
+    return settings
 
 
 @dataclass
@@ -58,6 +77,24 @@ def recorder() -> Recorder:
 @pytest.fixture
 def intake(settings: Settings, recorder: Recorder) -> Intake:
     return Intake.of(settings, recorder)
+
+
+async def poll_twice(
+    intake: Intake, source: IntakeSource, form_type: str | None = None
+) -> list[IntakeResult]:
+    """Two polls, as a watcher makes them: a folder takes a file at its second look."""
+    results: list[IntakeResult] = []
+    for _ in range(2):
+        failures = await poll_sources(intake, [source], form_type=form_type, report=results.append)
+        assert failures == []
+    return results
+
+
+def one_page_pdf(shade: int = 255) -> bytes:
+    """A small real PDF; ``shade`` makes different content."""
+    out = io.BytesIO()
+    Image.new("L", (200, 280), shade).save(out, format="PDF")
+    return out.getvalue()
 
 
 def count(settings: Settings, model: type[Document] | type[IntakeItem]) -> int:

@@ -2,32 +2,24 @@
 
 from __future__ import annotations
 
-import io
 import os
 from pathlib import Path
 
 import pytest
-from PIL import Image
 
 from adapters.intake import QUARANTINED_DIR, TAKEN_DIR, FolderSource, Outcome
 from config.settings import Settings
 from db import documents
 from db.models import Document, IntakeItem, IntakeState
 from db.session import session_scope
-from switchover.intake import Intake, poll_sources
+from switchover.intake import Intake
 from tests.intake.bulk import bulk_scan
-from tests.intake.conftest import Recorder, count
+from tests.intake.conftest import Recorder, count, one_page_pdf, poll_twice
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
-def _one_page_pdf() -> bytes:
-    out = io.BytesIO()
-    Image.new("L", (200, 280), 255).save(out, format="PDF")
-    return out.getvalue()
-
-
-PDF = _one_page_pdf()
+PDF = one_page_pdf()
 
 
 def _touch(path: Path, data: bytes, mtime_ns: int) -> None:
@@ -75,9 +67,7 @@ async def test_not_a_document_is_quarantined_with_its_reason_and_kept(
     folder.mkdir()
     (folder / "letter.pdf").write_bytes(b"Dear Sir, please find my form enclosed.")
     source = FolderSource(folder, max_bytes=10_000)
-    results = []
-    for _ in range(2):
-        await poll_sources(intake, [source], form_type=None, report=results.append)
+    results = await poll_twice(intake, source)
     [result] = results
     assert result.state is IntakeState.QUARANTINED
     assert "not a document" in (result.reason or "")
@@ -97,9 +87,7 @@ async def test_a_file_over_the_size_limit_is_quarantined_unread(
     folder.mkdir()
     (folder / "huge.pdf").write_bytes(PDF)
     source = FolderSource(folder, max_bytes=len(PDF) - 1)
-    results = []
-    for _ in range(2):
-        await poll_sources(intake, [source], form_type=None, report=results.append)
+    results = await poll_twice(intake, source)
     [result] = results
     assert result.state is IntakeState.QUARANTINED
     assert "over the limit" in (result.reason or "")
@@ -121,9 +109,7 @@ async def test_after_a_crash_between_taking_and_moving_a_restart_takes_nothing_a
 
     restarted = Intake.of(settings, recorder)
     fresh = FolderSource(folder, max_bytes=10_000)
-    results = []
-    for _ in range(2):
-        await poll_sources(restarted, [fresh], form_type=None, report=results.append)
+    results = await poll_twice(restarted, fresh)
     [again] = results
     assert not again.new
     assert recorder.starts == 1
@@ -139,9 +125,7 @@ async def test_a_tiff_bulk_scan_splits_and_an_unnamed_separator_takes_the_watch_
     folder.mkdir()
     (folder / "batch.tiff").write_bytes(scan.data)
     source = FolderSource(folder, max_bytes=50_000_000)
-    results = []
-    for _ in range(2):
-        await poll_sources(intake, [source], form_type="register-to-vote", report=results.append)
+    results = await poll_twice(intake, source, "register-to-vote")
     [result] = results
     assert [d.pages for d in result.documents] == scan.form_pages
     assert {d.form_type for d in result.documents} == {"register-to-vote"}
@@ -162,9 +146,7 @@ async def test_a_separator_naming_an_unknown_form_type_quarantines_the_scan(
     folder.mkdir()
     (folder / "batch.pdf").write_bytes(scan.data)
     source = FolderSource(folder, max_bytes=50_000_000)
-    results = []
-    for _ in range(2):
-        await poll_sources(intake, [source], form_type=None, report=results.append)
+    results = await poll_twice(intake, source)
     [result] = results
     assert result.state is IntakeState.QUARANTINED
     assert f"names form type {missing!r}, which has no template" in (result.reason or "")
