@@ -747,3 +747,47 @@ class OcrCorrection(Base):
     corrected_at: Mapped[Timestamp]
 
     __table_args__ = (UniqueConstraint("record_id", "field"), Index(None, "corrected_at"))
+
+
+class PersonalToken(Base):
+    """An engineer's or manager's token for acting from the command line. Only its sha256
+    is stored: a copy of the database does not let anyone act as someone else."""
+
+    __tablename__ = "personal_tokens"
+
+    id: Mapped[IntPK]
+    public_id: Mapped[str] = mapped_column(String(32), unique=True, comment="shown in lists")
+    user_id: Mapped[RowRef] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100), comment="what the person uses it for")
+    token_sha256: Mapped[Sha256] = mapped_column(unique=True)
+    created_at: Mapped[CreatedAt]
+    expires_at: Mapped[Timestamp]
+    revoked_at: Mapped[Timestamp | None]
+    revoked_by: Mapped[Actor | None]
+    last_used_at: Mapped[Timestamp | None]
+
+    user: Mapped[User] = relationship()
+
+    __table_args__ = (Index(None, "user_id"),)
+
+
+class ActingGrant(Base):
+    """One action a proven person may take on one workflow: written by the shell after it
+    verified who acts (a personal token, a web session), consumed once by the worker's role
+    check, so a name sent to Temporal by anyone else is refused."""
+
+    __tablename__ = "acting_grants"
+
+    id: Mapped[IntPK]
+    username: Mapped[Actor]
+    workflow_id: Mapped[WorkflowId]
+    token_id: Mapped[RowRef | None] = mapped_column(
+        ForeignKey("personal_tokens.id", ondelete="SET NULL")
+    )
+    via: Mapped[str] = mapped_column(String(20), comment="cli | web")
+    created_at: Mapped[CreatedAt]
+    expires_at: Mapped[Timestamp]
+    used_at: Mapped[Timestamp | None]
+    used_by: Mapped[str | None] = mapped_column(String(512), comment="the activity that used it")
+
+    __table_args__ = (Index(None, "workflow_id", "username"),)
