@@ -96,6 +96,10 @@ class MailboxSource:
             if self.tls == "starttls":
                 imap.starttls()
         _ok(imap.login(self.username, self.password))
+        # Servers announce more once signed in (MOVE among them); imaplib keeps the first list.
+        announced = _ok(imap.capability())
+        if announced and isinstance(announced[-1], bytes):
+            imap.capabilities = tuple(announced[-1].decode().upper().split())
         _ok(imap.select(_quoted(self.folder)))
         self._imap = imap
         return imap
