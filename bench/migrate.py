@@ -29,12 +29,14 @@ from pathlib import Path
 import psycopg
 import pymysql
 import yaml
+from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from config.settings import TASK_QUEUE_WORKFLOWS
+from config.settings import TASK_QUEUE_WORKFLOWS, Settings
 from db.migrate import upgrade
 from domain.migration import MigrateSystemInput, MigrationStage
+from switchover.temporal import connect
 from workflows.migrate import MigrateSystemWorkflow
 
 BIN = Path(sys.executable).parent
@@ -65,7 +67,13 @@ def build_legacy(db: str, rows: int) -> None:
 
 
 def write_plan(
-    folder: Path, legacy_db: str, target_db: str, schema: str, driver: str = "mysqldb"
+    folder: Path,
+    legacy_db: str,
+    target_db: str,
+    schema: str,
+    driver: str = "mysqldb",
+    *,
+    parallel: int = 1,
 ) -> Path:
     plan = {
         "system": {"id": f"bench-{schema}", "name": "Bench"},
@@ -73,7 +81,7 @@ def write_plan(
         "target": {"url": f"postgresql+psycopg://postgres@127.0.0.1/{target_db}",
                    "schema": schema},
         "tables": [{
-            "source": "people", "target": "people", "key": ["id"],
+            "source": "people", "target": "people", "key": ["id"], "parallel": parallel,
             "columns": {"surname": {"to": "surname", "transform": "strip"},
                         "postcode": {"to": "postcode", "transform": "upper"},
                         "balance": {"to": "balance", "transform": "decimal:2"}},
@@ -83,6 +91,13 @@ def write_plan(
     path = folder / f"{schema}.yaml"
     path.write_text(yaml.safe_dump(plan))
     return path
+
+
+async def bench_client(env: WorkflowEnvironment, folder: Path) -> Client:
+    """A client that reads the workers' payloads: the same state folder, so the same
+    payload key, as the workers started with ``SWITCHOVER_HOME=folder/state``."""
+    address = env.client.service_client.config.target_host
+    return await connect(Settings(home=folder / "state", temporal_address=address))
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -108,7 +123,8 @@ async def migrate(
     try:
         await asyncio.sleep(3)  # let the worker start before the clock does
         start = time.perf_counter()
-        result = await env.client.execute_workflow(
+        client = await bench_client(env, folder)
+        result = await client.execute_workflow(
             MigrateSystemWorkflow.run,
             MigrateSystemInput(plan_path=str(plan), until=MigrationStage.COPY),
             id=f"bench-{uuid.uuid4()}", task_queue=TASK_QUEUE_WORKFLOWS,
