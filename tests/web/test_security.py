@@ -50,7 +50,8 @@ CHECKLIST_ACTIONS = ["/dashboard/systems/electoral/checklist/1"]
 MIGRATION_ACTIONS = ["/dashboard/systems/electoral/migration",
                      "/dashboard/systems/electoral/quarantine"]  # fmt: skip
 ACTIONS = ["/sign-out", *REVIEW_ACTIONS, *CUTOVER_ACTIONS, *CHECKLIST_ACTIONS, *MIGRATION_ACTIONS]
-PUBLIC = {"/sign-in", "/sign-in/sso", "/sign-in/sso/callback", "/healthz"}
+PUBLIC = {"/sign-in", "/sign-in/sso", "/sign-in/sso/callback", "/sign-in/sso/jwks.json",
+          "/healthz"}  # fmt: skip
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import math
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
-from fastapi.responses import RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.datastructures import FormData
 
 from config.log import get_logger
@@ -198,6 +198,16 @@ async def single_sign_on(request: Request, next: str = "/") -> Response:
     if not oidc.enabled(settings):
         raise HTTPException(404, "Single sign-on is not set up for this service.")
     return await oidc.start(request, settings, next_page=safe_next(next))
+
+
+@router.get("/sign-in/sso/jwks.json")
+def single_sign_on_keys(request: Request) -> Response:
+    """The public half of the key that signs client assertions and request objects, for a
+    provider that reads the service's keys from a URL (404 when there is none)."""
+    key = oidc.signing_key(_settings(request))
+    if key is None:
+        raise HTTPException(404, "This service signs nothing for single sign-on.")
+    return JSONResponse({"keys": [key.public_jwk()]})
 
 
 @router.get("/sign-in/sso/callback")
