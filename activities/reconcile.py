@@ -8,13 +8,16 @@ stored report, which ``report_id`` names. Nothing here logs a row value.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
 from temporalio import activity
+from temporalio.service import RPCError
 
 from activities import names
 from activities.errors import translated
@@ -30,11 +33,16 @@ from db.plans import serve_stored_plans
 from db.programme import record_reconciliation
 from db.quarantine import mark_rerun, quarantined_records, table_counts
 from db.session import session_scope
-from domain.migration import ReconcileTableInput, ReconcileTableResult
+from domain.migration import ProfileInput, ReconcileTableInput, ReconcileTableResult
 from domain.reconciliation import SystemReport, TableReport, report_value, with_quarantined
 from legacy_connectors.base import RECORD_NUMBER, Key, ReadStats
 
 log = get_logger(__name__)
+
+RECONCILE_SCHEDULED = "reconcile_scheduled"
+"""A scheduled run's reconciliation of every table, within the plan's budgets."""
+SYSTEM_STAGE = "system_stage"
+PAUSE_SCHEDULE = "pause_schedule"
 
 ReconcilerOpener = Callable[..., AbstractContextManager[Reconciler]]
 
@@ -147,9 +155,15 @@ class ReconcileActivities:
             run_id=info.workflow_id if info is not None else None,
             system_passed=False if not report.passed else None,
         )  # fmt: skip
+        return self._result(report, report_id, result).model_copy(update={"table": request.table})
+
+    def _result(
+        self, report: TableReport, report_id: int, result: Reconciliation
+    ) -> ReconcileTableResult:
+        """The gate's answer from a stored report: counts and a sample of keys."""
         keys = result.keys.legacy_side[: self.budgets.samples]
         return ReconcileTableResult(
-            table=request.table,
+            table=report.source_table,
             passed=report.passed,
             legacy_rows=report.legacy_rows,
             target_rows=report.target_rows,
@@ -163,6 +177,63 @@ class ReconcileActivities:
             position=report.position,
             quarantined=report.quarantined,
         )
+
+    @activity.defn(name=RECONCILE_SCHEDULED)
+    @translated
+    def reconcile_scheduled(self, request: ProfileInput) -> list[ReconcileTableResult]:
+        """Reconcile every table of the plan within the budgets of its ``reconcile``
+        section (a scheduled run after cutover): each table gets what is left of the
+        run's time, and the diff stops one difference past what the run may find. A
+        table passes when it finished and the run's differences so far are within budget.
+        """
+        plan = load_plan(request.plan_path)
+        budget = plan.reconcile
+        deadline = time.monotonic() + budget.max_minutes * 60
+        info = activity.info() if activity.in_activity() else None
+        allowed, results = budget.max_differences, []
+        for index, table_plan in enumerate(plan.tables):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                stopped = f"not reached within the run's {budget.max_minutes:g} minutes"
+                results.append(ReconcileTableResult(table=table_plan.source, passed=False,
+                                                    stopped=stopped))  # fmt: skip
+                continue
+            budgets = Budgets(time_s=left, differences=max(allowed, 0) + 1,
+                              samples=self.budgets.samples)  # fmt: skip
+            with self.opener(plan, budgets=budgets, progress=self.heartbeat) as reconciler:
+                self._recheck_quarantined(plan, reconciler, table_plan.source)
+                found = self._reconcile(plan, reconciler, table_plan.source, None)
+            report = count_quarantined(self.database_url, plan.system.id, found.report)
+            differences = (report.missing_count + report.extra_count + report.changed_count
+                           + report.quarantined)  # fmt: skip
+            within = report.stopped is None and differences <= allowed
+            allowed = max(allowed - differences, 0) if within else -1
+            last = index == len(plan.tables) - 1
+            report_id = store_report(
+                self.database_url, plan.system.id, report,
+                run_id=info.workflow_id if info is not None else None,
+                system_passed=False if not within else (True if last else None),
+            )  # fmt: skip
+            result = self._result(report, report_id, found)
+            results.append(result.model_copy(update={"passed": within}))
+        return results
+
+    @activity.defn(name=SYSTEM_STAGE)
+    @translated
+    def system_stage(self, system_id: str) -> str:
+        """The system's stage (``domain.systems.SystemStage``); "" when unregistered."""
+        from db.models import System
+
+        with session_scope(self.database_url) as session:
+            system = session.get(System, system_id)
+            return system.stage.value if system is not None else ""
+
+    @activity.defn(name=PAUSE_SCHEDULE)
+    async def pause_schedule(self, schedule_id: str) -> None:
+        """Pause a schedule, with a note saying why (the system it checks is retired)."""
+        handle = activity.client().get_schedule_handle(schedule_id)
+        with contextlib.suppress(RPCError):  # gone already: nothing left to stop
+            await handle.pause(note="the system is retired: nothing left to reconcile")
 
     def _recheck_quarantined(self, plan: MigrationPlan, reconciler: Reconciler, table: str) -> None:
         """Mark ``rerun`` the table's open quarantined records that the source now reads (a
@@ -201,7 +272,8 @@ class ReconcileActivities:
         return reconciler.reconcile(table, only=only)
 
     def all(self) -> list[Callable[..., Any]]:
-        return [self.reconcile_table]
+        return [self.reconcile_table, self.reconcile_scheduled, self.system_stage,
+                self.pause_schedule]  # fmt: skip
 
 
 def _declared_key(reconciler: Reconciler, table: str) -> list[str]:

@@ -417,6 +417,57 @@ class DecommissionPlan(_Model):
     checklist: list[str] = Field(default_factory=list)
 
 
+_EVERY_WORDS = {"hourly": "0 * * * *", "nightly": "30 2 * * *", "daily": "30 2 * * *",
+                "weekly": "30 2 * * 0"}  # fmt: skip
+_INTERVAL = re.compile(r"^(\d+)\s*(m|min|h|d)$")
+_INTERVAL_SECONDS = {"m": 60, "min": 60, "h": 3600, "d": 86_400}
+_CRON_FIELD = re.compile(r"^[\d*/,\-A-Za-z]+$")
+
+
+class ReconcilePlan(_Model):
+    """Reconciliation on a schedule (after cutover, until the system is retired), and the
+    budgets of each scheduled run."""
+
+    every: str | None = None
+    """How often: ``hourly``, ``nightly`` (02:30 UTC), ``daily``, ``weekly``, an interval
+    (``30m``, ``6h``, ``1d``) or a cron string (``0 3 * * 1-5``, UTC). None: no schedule."""
+    max_minutes: float = Field(default=60, gt=0)
+    """A scheduled run that takes longer fails with that reason (each table is given
+    what is left of it)."""
+    max_differences: int = Field(default=0, ge=0)
+    """Differences (missing, extra, changed, open quarantined records) a scheduled run
+    may find in all and still pass; one more fails it, and the diff stops there."""
+
+    @field_validator("every")
+    @classmethod
+    def _known_every(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = " ".join(value.split())
+        if value in _EVERY_WORDS or _INTERVAL.match(value):
+            if (match := _INTERVAL.match(value)) and int(match.group(1)) == 0:
+                raise ValueError("an interval must be longer than 0")
+            return value
+        fields = value.split(" ")
+        if len(fields) == 5 and all(_CRON_FIELD.match(f) for f in fields):
+            return value
+        raise ValueError(
+            f"unknown schedule {value!r}: use hourly, nightly, daily, weekly, an interval "
+            "like 30m, 6h or 1d, or a cron string like '0 3 * * *'"
+        )
+
+    def interval_s(self) -> int | None:
+        """The schedule as an interval in seconds, when ``every`` is one."""
+        match = _INTERVAL.match(self.every or "")
+        return int(match.group(1)) * _INTERVAL_SECONDS[match.group(2)] if match else None
+
+    def cron(self) -> str | None:
+        """The schedule as a cron string (UTC), when ``every`` is not an interval."""
+        if self.every is None or self.interval_s() is not None:
+            return None
+        return _EVERY_WORDS.get(self.every, self.every)
+
+
 class MigrationPlan(_Model):
     """A whole migration plan file."""
 
@@ -431,6 +482,7 @@ class MigrationPlan(_Model):
     after every load of ``batch_rows``: raise this if one load takes longer."""
     cutover: CutoverPlan | None = None
     decommission: DecommissionPlan = Field(default_factory=DecommissionPlan)
+    reconcile: ReconcilePlan = Field(default_factory=ReconcilePlan)
 
     def table(self, name: str) -> TablePlan:
         """The table plan whose source or target is ``name``.

@@ -71,6 +71,8 @@ from domain.migration import (
     TableStatus,
 )
 from domain.workflow_ids import copy_id, cutover_id, migration_id, system_of_migration
+from switchover.identity import grant
+from switchover.schedules import ensure_reconcile_schedule
 from switchover.temporal import connect, outlast_restarts, rpc_failure, send_update
 
 log = get_logger(__name__)
@@ -229,7 +231,8 @@ async def start_run(
 ) -> RunStarted:
     """Store the plan in the engine database and start the migration of its system on the
     workers; the run carries the stored version, so workers need no plan file and editing
-    the file does not change the run.
+    the file does not change the run. A plan with ``reconcile.every`` gets (or updates)
+    its schedule of reconciliation after cutover.
 
     Args:
         new_version: when a run of another version of the plan is in flight, end it and
@@ -277,6 +280,10 @@ async def start_run(
         raise rpc_failure(e, f"starting the migration of {system_id}") from e
     log.info("migration.started", system_id=system_id, until=until.value if until else None,
              plan_version=version[:12], replaced=running is not None)  # fmt: skip
+    try:  # reconciliation after cutover, on the plan's schedule (reconcile.every)
+        await ensure_reconcile_schedule(client, plan, plan_ref(version))
+    except RPCError as e:
+        raise rpc_failure(e, f"scheduling the reconciliation of {system_id}") from e
     return RunStarted(system_id, handle.id, handle.result_run_id, version)
 
 
@@ -508,6 +515,7 @@ async def decide(
         ServiceUnavailableError: Temporal, or every worker, did not answer.
     """
     client = await connect(settings)
+    await grant(settings, actor, migration_id(system_id))  # the caller proved who acts
     table = table or await _waiting_table(client, system_id)
     decision = GateDecision(table=table, action=action, reason=_reason(reason), decided_by=actor)
     answer = await send_update(
@@ -527,6 +535,7 @@ async def control(
         The errors of ``decide``.
     """
     client = await connect(settings)
+    await grant(settings, actor, migration_id(system_id))  # the caller proved who acts
     request = RunControl(action=action, actor=actor, reason=_reason(reason))
     answer = await send_update(
         client.get_workflow_handle(migration_id(system_id)), "control", request,

@@ -20,9 +20,11 @@ from temporalio.client import (
     SchedulePolicy,
     ScheduleRange,
     ScheduleSpec,
+    ScheduleUpdate,
 )
 
 from config.log import get_logger
+from config.migration_plan import MigrationPlan
 from config.settings import TASK_QUEUE_WORKFLOWS
 from domain.delivery import DELIVERY_WORKFLOW_ID, DeliverRecordsInput
 from workflows.audit import ExportAuditHeadWorkflow
@@ -84,3 +86,48 @@ async def _ensure_audit_head_export(client: Client) -> None:
     with suppress(ScheduleAlreadyRunningError):
         await client.create_schedule(DELIVER_RECORDS_SCHEDULE, deliveries)
         log.info("schedule created", schedule=DELIVER_RECORDS_SCHEDULE)
+
+
+def reconcile_schedule_id(system_id: str) -> str:
+    """The schedule of a system's reconciliation after cutover."""
+    return f"reconcile-{system_id}"
+
+
+async def ensure_reconcile_schedule(
+    client: Client, plan: MigrationPlan, plan_ref: str
+) -> str | None:
+    """Create or update the schedule of a plan's ``reconcile.every`` (reconciliation only,
+    each run reading the stored plan ``plan_ref``), unpaused; None when the plan has none.
+
+    Returns:
+        The schedule's id.
+    """
+    from workflows.reconcile import ScheduledReconcileInput, ScheduledReconcileWorkflow
+
+    every = plan.reconcile
+    if every.every is None:
+        return None
+    schedule_id = reconcile_schedule_id(plan.system.id)
+    interval = every.interval_s()
+    if interval is not None:
+        spec = ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(seconds=interval))])
+    else:
+        spec = ScheduleSpec(cron_expressions=[every.cron() or ""])
+    run = ScheduledReconcileInput(
+        plan_path=plan_ref, system_id=plan.system.id, schedule_id=schedule_id
+    )
+    schedule = Schedule(
+        action=ScheduleActionStartWorkflow(
+            ScheduledReconcileWorkflow.run, run, id=schedule_id, task_queue=TASK_QUEUE_WORKFLOWS
+        ),
+        spec=spec,
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+    try:
+        await client.create_schedule(schedule_id, schedule)
+    except ScheduleAlreadyRunningError:
+        handle = client.get_schedule_handle(schedule_id)
+        await handle.update(lambda _: ScheduleUpdate(schedule=schedule))
+        await handle.unpause(note=f"plan version {plan_ref.removeprefix('plan:')[:12]}")
+    log.info("schedule set", schedule=schedule_id, every=every.every)
+    return schedule_id
