@@ -212,6 +212,10 @@ def load_template(path: Path) -> FormTemplate:
     except yaml.YAMLError as e:
         where, message = _syntax_problem(text, e)
         raise TemplateError(message, where=f"{path} {where}".rstrip()) from e
+    except (ValueError, RecursionError) as e:
+        # The YAML reader's limits: an integer of over 4,300 digits, nesting past the stack.
+        problem = "nested too deeply" if isinstance(e, RecursionError) else str(e)
+        raise TemplateError(f"not valid YAML: {problem}", where=str(path)) from e
     try:
         return FormTemplate.model_validate(raw)
     except ValidationError as e:
