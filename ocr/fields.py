@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from config.form_template import FieldSpec, FieldType, FormTemplate, Position
-from domain.forms import BBox, ExtractedField, ReviewReason, Word, WordSource
+from domain.forms import BBox, EngineReading, ExtractedField, ReviewReason, Word, WordSource
 from ocr import layout, preprocess
 from ocr.boxes import BoxKind, comb_compacted
 from ocr.engines import GrayImage, OcrEngine, OcrWord, PageSegMode
@@ -32,6 +32,7 @@ from ocr.reading import ReadPage
 from ocr.regions import PageBox, ValueArea, value_area
 from ocr.ticks import DOUBTFUL, TickReader
 from ocr.validators import normalise
+from ocr.voting import Reading, looks_printed, vote, worth_a_second_reading
 
 # Confidence given to a value whose readings disagree: below any sensible review bar.
 DISAGREEMENT_CONFIDENCE = DOUBTFUL
@@ -58,7 +59,9 @@ class ValueReading:
     ``others`` are further readings of the same crop (prepared differently): when they
     normalise to a different value, the field is doubtful whatever the confidences say.
     ``typed`` text comes from a PDF's text layer: it is what was typed, so it cannot
-    look like a misreading.
+    look like a misreading. ``engine`` names the engine that read ``text``; ``second``
+    is another engine's reading of the same crop, when one was asked: the two vote
+    (``ocr.voting``). ``handwritten``: the crop does not look printed.
     """
 
     text: str
@@ -67,6 +70,9 @@ class ValueReading:
     saw_ink: bool = True
     others: tuple[tuple[str, float], ...] = ()
     typed: bool = False
+    engine: str = ""
+    second: Reading | None = None
+    handwritten: bool = False
 
 
 def extract_fields(
@@ -75,6 +81,7 @@ def extract_fields(
     engine: OcrEngine,
     *,
     read_again: Callable[[ReadPage], bool] | None = None,
+    second: OcrEngine | None = None,
 ) -> dict[str, ExtractedField]:
     """The template's fields that lie on this page.
 
@@ -82,6 +89,8 @@ def extract_fields(
         template: the form's template.
         page: the page, read (words and cleaned image).
         engine: engine for re-reading value crops (in-process tesserocr is the fast one).
+        second: a second engine asked where ``engine`` is unsure of a crop; the two
+            readings vote (``_judge``).
         read_again: looks for more of the page's words (``reading.read_sparsely``),
             returning whether it found any; called once when some labels were not found.
 
@@ -116,7 +125,7 @@ def extract_fields(
         label_box = label.bbox if label else None
         other_labels = [m.bbox for name, m in labels.items() if name != spec.name]
         area = value_area(spec, label_box, other_labels, boxes)
-        reading = read_value(spec, page, area, value_words, engine)
+        reading = read_value(spec, page, area, value_words, engine, second)
         fields[spec.name] = _judge(spec, reading, page.number)
     return {name: _with_honest_confidence(field) for name, field in fields.items()}
 
@@ -153,7 +162,12 @@ def find_labels(
 
 
 def read_value(
-    spec: FieldSpec, page: ReadPage, area: ValueArea, value_words: list[Word], engine: OcrEngine
+    spec: FieldSpec,
+    page: ReadPage,
+    area: ValueArea,
+    value_words: list[Word],
+    engine: OcrEngine,
+    second: OcrEngine | None = None,
 ) -> ValueReading:
     """The text in a value's area: the text layer's words, or the crop read again."""
     words = layout.words_in(value_words, area.region)
@@ -167,6 +181,7 @@ def read_value(
         engine,
         multiline=_is_multiline(spec, area, page),
         thorough=spec.type in _THOROUGH,
+        second=second,
     )
     if crop_reading.text or not words:
         return crop_reading
@@ -206,6 +221,7 @@ def read_crop(
     *,
     multiline: bool,
     thorough: bool = False,
+    second: OcrEngine | None = None,
 ) -> ValueReading:
     """Crop a value's area from the cleaned page, remove box lines, and read it again.
 
@@ -214,6 +230,8 @@ def read_crop(
         thorough: read a third time, from a copy at ``_THIRD_READING_SCALE``: for values
             whose every misreading is still valid (an e-mail address), where only
             disagreement between readings shows the doubt.
+        second: another engine, asked when the crop looks handwritten or ``engine`` is
+            unsure of it (``voting.worth_a_second_reading``).
     """
     if not isinstance(area, ValueArea):
         area = ValueArea(area)
@@ -257,8 +275,16 @@ def read_crop(
     else:
         box = ((x0 + ix0) / width, (y0 + iy0) / height, (x0 + ix1) / width, (y0 + iy1) / height)
     first = _line_text(engine.read(text_crop, dpi=page.dpi, mode=mode))
+    other_engine, handwritten = None, False
+    if second is not None:
+        handwritten = looks_printed(text_crop, page.dpi) is False
+        if worth_a_second_reading(first[1], not handwritten):
+            read = second.read(text_crop, dpi=page.dpi, mode=mode)
+            other_engine = Reading(second.name, *_line_text(read))
     if first[1] >= _SURE_READING and not thorough:
-        return ValueReading(*first, box)
+        return ValueReading(
+            *first, box, engine=engine.name, second=other_engine, handwritten=handwritten
+        )
     # Read again slightly smoothed (scanner grain misleads Tesseract into extra or
     # changed characters). Where the readings disagree, a person should look.
     variants = [np.asarray(cv2.GaussianBlur(text_crop, (3, 3), 0), np.uint8)]
@@ -271,7 +297,15 @@ def read_crop(
     readings = [first] + [_line_text(engine.read(v, dpi=page.dpi, mode=mode)) for v in variants]
     readings.sort(key=lambda r: r[1], reverse=True)
     (text, confidence), others = readings[0], tuple(readings[1:])
-    return ValueReading(text, confidence, box, others=others)
+    return ValueReading(
+        text,
+        confidence,
+        box,
+        others=others,
+        engine=engine.name,
+        second=other_engine,
+        handwritten=handwritten,
+    )
 
 
 def _line_text(words: list[OcrWord]) -> tuple[str, float]:
@@ -360,6 +394,13 @@ def _judge(spec: FieldSpec, reading: ValueReading, page: int) -> ExtractedField:
             value, error = other_value, other_error
         # Two readings, two values: never let this pass without a person.
         confidence = min(confidence, other_confidence, DISAGREEMENT_CONFIDENCE)
+    readings: list[EngineReading] = []
+    if reading.second is not None:
+        first = Reading(reading.engine, reading.text, reading.confidence)
+        voted = vote(
+            spec, first, reading.second, value, error, confidence, handwritten=reading.handwritten
+        )
+        value, error, confidence, readings = voted
     return ExtractedField(
         value=value,
         confidence=round(confidence, 3),
@@ -367,6 +408,7 @@ def _judge(spec: FieldSpec, reading: ValueReading, page: int) -> ExtractedField:
         page=page,
         bbox=layout.rounded(reading.bbox),
         error=error,
+        readings=readings,
     )
 
 

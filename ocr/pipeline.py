@@ -322,6 +322,7 @@ def _extract_page(
             read,
             engine_for(options.field_engine),
             read_again=lambda page: read_sparsely(page, options),
+            second=engine_for(options.second_engine) if options.second_engine else None,
         )
         return outcome
 

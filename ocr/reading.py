@@ -40,6 +40,8 @@ class OcrOptions:
     Attributes:
         page_engine: engine for whole pages (``tesserocr`` in process, or ``tesseract``).
         field_engine: engine for field crops, read one line at a time.
+        second_engine: engine asked for a second reading of a crop ``field_engine`` is
+            unsure of, to vote with it (``rapidocr`` reads handwriting); None: none.
         target_dpi: resolution pages are normalised to before OCR.
         label_dpi: resolution of the whole-page pass when extracting a form: it only has
             to find the printed labels, and values are re-read from crops at
@@ -48,6 +50,7 @@ class OcrOptions:
 
     page_engine: str = "tesserocr"
     field_engine: str = "tesserocr"
+    second_engine: str | None = "rapidocr"
     target_dpi: int = preprocess.TARGET_DPI
     label_dpi: int = 200
 

@@ -209,6 +209,8 @@ class HandPen:
             "ink": self.hand.ink_name,
             "features": sorted(self.features | {f"ink_{self.hand.ink_name}"}),
             "crossed_out": list(self.crossed_out),
+            # The typeface's lower case is capitals: names and text read as capitals.
+            "capitals_only": not self.hand.face.lower_case,
         }
 
     # --- letters ------------------------------------------------------------------------

@@ -35,7 +35,7 @@ import numpy as np
 import pillow_heif
 from PIL import Image
 
-from config.form_template import FormTemplate, load_templates
+from config.form_template import FieldType, FormTemplate, load_templates
 from switchover.specimens._degradation import PhotoEffects, bilevel, photograph, scan
 from switchover.specimens._filling import REFERENCE_DATE, FilledForm, fill_form
 from switchover.specimens._random_designs import RandomDesign, fill_design, random_design
@@ -203,6 +203,8 @@ def write_filled(
         details[variant] = {"file": path.name} | _WRITERS[variant](sheets, path)
         files[variant] = path
     truth = _truth_document(specimen_id, filled, sheets.rendered, details, sheets.scan_effects)
+    values = _as_written(filled, rendered.handwriting)
+    truth["fields"] = values
     if rendered.handwriting is not None:
         truth["handwriting"] = rendered.handwriting
     truth |= extra or {}
@@ -211,10 +213,23 @@ def write_filled(
     return Specimen(
         specimen_id=specimen_id,
         form_type=template.form_type,
-        truth=filled.truth(),
+        truth=values,
         files=files,
         truth_path=truth_path,
     )
+
+
+def _as_written(filled: FilledForm, handwriting: dict[str, Any] | None) -> dict[str, Any]:
+    """The truth as the page shows it: a hand whose typeface has no lower case (Humor
+    Sans) writes names and free text in capitals, and no reader could tell the case."""
+    values = filled.truth()
+    if handwriting is None or not handwriting.get("capitals_only"):
+        return values
+    texts = {s.name for s in filled.template.fields if s.type in (FieldType.NAME, FieldType.TEXT)}
+    return {
+        name: value.upper() if name in texts and isinstance(value, str) else value
+        for name, value in values.items()
+    }
 
 
 class _Sheets:

@@ -186,6 +186,8 @@ def test_emails_are_read_a_third_time() -> None:
     calls: list[tuple[int, int]] = []
 
     class Engine:
+        name = "fake"
+
         def read(self, image: Any, *, dpi: int, mode: Any = None) -> list[Any]:
             calls.append(image.shape)
             return []

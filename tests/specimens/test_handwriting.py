@@ -103,9 +103,29 @@ def test_the_truth_is_as_for_a_typed_form_plus_how_it_was_written(
     typed = json.loads((typed_dir / "s.json").read_text())
     handwritten = json.loads((hand_dir / "s.json").read_text())
     assert set(handwritten) == set(typed) | {"handwriting"}
-    for key in ("fields", "written", "boxes", "form_type", "seed"):
+    for key in ("written", "boxes", "form_type", "seed"):
         assert handwritten[key] == typed[key]
-    assert set(handwritten["handwriting"]) == {"typeface", "ink", "features", "crossed_out"}
+    assert set(handwritten["handwriting"]) == {
+        "typeface", "ink", "features", "crossed_out", "capitals_only"
+    }  # fmt: skip
+    assert handwritten["fields"] == typed["fields"] or handwritten["handwriting"]["capitals_only"]
+
+
+def test_a_hand_without_lower_case_is_true_to_its_capitals(tmp_path: Path) -> None:
+    """Humor Sans draws its lower case as capitals: the truth says what the page shows."""
+    seen = 0
+    for copy in write_design_specimens(tmp_path, range(1, 9), 1, ("digital",), handwritten=True):
+        truth = json.loads(copy.specimen.truth_path.read_text())
+        if not truth["handwriting"]["capitals_only"]:
+            continue
+        texts = {s.name for s in copy.design.template.fields
+                 if s.type in (FieldType.NAME, FieldType.TEXT)}  # fmt: skip
+        for name in texts:
+            value = truth["fields"][name]
+            assert not isinstance(value, str) or value == value.upper()
+            assert copy.truth[name] == value
+        seen += 1
+    assert seen
 
 
 def test_a_crossed_out_box_is_not_ticked(tmp_path: Path) -> None:

@@ -1,0 +1,146 @@
+"""A second engine for handwriting and doubt: PP-OCRv4 (rapidocr) reads offline from the
+models its wheel carries; it is asked only for crops that look handwritten or that
+Tesseract is unsure of; the two engines' readings vote, and a disagreement is shown."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+
+from config.form_template import FieldSpec
+from domain.forms import WordSource
+from ocr import fields, voting
+from ocr.engines import OcrWord, PageSegMode, RapidOcrEngine, engine_for
+from ocr.fields import ValueReading
+from ocr.reading import ReadPage
+from ocr.ticks import DOUBTFUL
+from ocr.voting import Reading
+
+MIN_CONFIDENCE = 0.80
+
+
+def spec(type_: str) -> FieldSpec:
+    return FieldSpec.model_validate({"name": "f", "label": "F", "type": type_})
+
+
+def printed(text: str, width: int = 700) -> np.ndarray[Any, Any]:
+    image = np.full((110, width), 255, np.uint8)
+    cv2.putText(image, text, (20, 75), cv2.FONT_HERSHEY_SIMPLEX, 1.8, 0, 4)
+    return image
+
+
+def jotted(text: str) -> np.ndarray[Any, Any]:
+    """Letters each on its own baseline and at its own size, as a hand writes them."""
+    image = np.full((140, 80 * len(text) + 40), 255, np.uint8)
+    rng = np.random.default_rng(5)
+    for i, char in enumerate(text):
+        base = 95 + int(rng.integers(-7, 8))
+        scale = 1.6 + float(rng.uniform(-0.3, 0.3))
+        cv2.putText(image, char, (20 + 80 * i, base), cv2.FONT_HERSHEY_SIMPLEX, scale, 0, 4)
+    return image
+
+
+def test_the_models_ship_in_the_wheel_and_read_offline() -> None:
+    import rapidocr_onnxruntime
+
+    models = Path(rapidocr_onnxruntime.__file__).parent / "models"
+    assert sorted(p.suffix for p in models.iterdir() if p.suffix == ".onnx")
+    engine = engine_for("rapidocr")
+    assert isinstance(engine, RapidOcrEngine)
+    (word,) = engine.read(printed("AB12 3CD"), dpi=300, mode=PageSegMode.SINGLE_LINE)
+    assert word.text.replace(" ", "") == "AB123CD"
+    assert 0.5 < word.confidence <= 1.0
+    # Lines found on a larger image (detection first).
+    page = np.full((400, 900), 255, np.uint8)
+    page[40:150, 50:750] = printed("SURNAME")
+    page[220:330, 50:750] = printed("LONDON")
+    found = {w.text for w in engine.read(page, dpi=300)}
+    assert {"SURNAME", "LONDON"} <= found
+
+
+def test_print_and_handwriting_are_told_apart() -> None:
+    assert voting.looks_printed(printed("PEARSON 1972"), 300) is True
+    assert voting.looks_printed(jotted("PEARSON"), 300) is False
+    assert voting.looks_printed(printed("4", 100), 300) is None  # too few letters to tell
+
+
+def test_agreeing_engines_raise_confidence() -> None:
+    first = Reading("tesserocr", "SW1A 1AA", 0.9)
+    value, error, confidence, readings = voting.vote(
+        spec("postcode"), first, Reading("rapidocr", "SW1A1AA", 0.97), "SW1A 1AA", None, 0.9
+    )
+    assert (value, error) == ("SW1A 1AA", None)
+    assert confidence >= voting.AGREEMENT_CONFIDENCE
+    assert [r.engine for r in readings] == ["tesserocr", "rapidocr"]
+    # Agreeing with an unsure second reading is not enough.
+    unsure = voting.vote(
+        spec("postcode"), first, Reading("rapidocr", "SW1A 1AA", 0.9), "SW1A 1AA", None, 0.9
+    )
+    assert unsure[2] < MIN_CONFIDENCE
+
+
+def test_on_handwriting_the_second_engine_is_shown_first() -> None:
+    second = Reading("rapidocr", "HURST", 0.95)
+    reading = ValueReading(
+        "PURSE", 0.97, (0, 0, 1, 1), engine="tesserocr", second=second, handwritten=True
+    )
+    field = fields._judge(spec("name"), reading, 1)
+    assert field.value == "HURST"
+    assert field.confidence < MIN_CONFIDENCE
+
+
+def test_disagreeing_engines_send_the_field_to_review_with_both_readings() -> None:
+    reading = ValueReading(
+        "HURST", 0.97, (0, 0, 1, 1), engine="tesserocr", second=Reading("rapidocr", "HORST", 0.95)
+    )
+    field = fields._judge(spec("name"), reading, 1)
+    assert field.value == "HURST"
+    assert field.confidence < MIN_CONFIDENCE
+    assert [(r.engine, r.text) for r in field.readings] == [
+        ("tesserocr", "HURST"), ("rapidocr", "HORST")
+    ]  # fmt: skip
+
+
+def test_a_valid_second_reading_replaces_an_invalid_first_still_doubtful() -> None:
+    reading = ValueReading(
+        "VE Ager I",
+        0.95,
+        (0, 0, 1, 1),
+        engine="tesserocr",
+        second=Reading("rapidocr", "26-08-1958", 0.9),
+    )
+    field = fields._judge(spec("date"), reading, 1)
+    assert str(field.value) == "1958-08-26"
+    assert field.valid
+    assert field.confidence <= DOUBTFUL
+
+
+class Counting:
+    """An engine that answers one text surely and counts its calls."""
+
+    def __init__(self, name: str, text: str, confidence: float) -> None:
+        self.name, self.text, self.confidence, self.calls = name, text, confidence, 0
+
+    def read(self, image: Any, *, dpi: int, mode: Any = None) -> list[OcrWord]:
+        self.calls += 1
+        return [OcrWord(self.text, self.confidence, (0, 0, 10, 10), self.confidence)]
+
+
+@pytest.mark.parametrize(
+    ("image", "confidence", "asked"),
+    [(printed("PEARSON 1972"), 0.995, False), (printed("PEARSON 1972"), 0.9, True),
+     (jotted("PEARSON"), 0.995, True)],
+)  # fmt: skip
+def test_the_second_engine_reads_only_handwriting_or_doubt(
+    image: np.ndarray[Any, Any], confidence: float, asked: bool
+) -> None:
+    height, width = image.shape
+    page = ReadPage(1, WordSource.OCR, [], 300, width, height, _image=image)
+    first, second = Counting("tesserocr", "PEARSON", confidence), Counting("rapidocr", "X", 0.9)
+    reading = fields.read_crop(page, (0, 0, 1, 1), first, multiline=False, second=second)  # type: ignore[arg-type]
+    assert (second.calls == 1) is asked
+    assert (reading.second is not None) is asked
