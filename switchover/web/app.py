@@ -67,7 +67,10 @@ AREAS: list[Area] = [
         nav=NavItem("Users", "/admin/users", frozenset({Role.ADMIN})),
     ),
     Area("switchover.web.routers.codec"),  # the Temporal UI's payload codec endpoint
-    Area("switchover.web.routers.upload"),  # caseworkers' upload of scans
+    Area(
+        "switchover.web.routers.upload",
+        nav=NavItem("Upload", "/upload", frozenset({Role.CASEWORKER})),
+    ),
 ]
 
 

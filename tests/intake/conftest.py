@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,7 +94,8 @@ async def poll_twice(
 def one_page_pdf(shade: int = 255) -> bytes:
     """A small real PDF; ``shade`` makes different content."""
     out = io.BytesIO()
-    Image.new("L", (200, 280), shade).save(out, format="PDF")
+    when = time.gmtime(1_796_115_600)  # a fixed date: the same bytes every time
+    Image.new("L", (200, 280), shade).save(out, format="PDF", creationDate=when, modDate=when)
     return out.getvalue()
 
 
