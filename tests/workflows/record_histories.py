@@ -1,5 +1,5 @@
 """Record histories of today's workflows for ``test_replay``:
-``.venv/bin/python -m tests.workflows.record_histories PREFIX``.
+``.venv/bin/python -m tests.workflows.record_histories PREFIX [cutover|migrate|parallel]``.
 
 Runs a few scenarios on the time-skipping server with the fakes of the workflow tests and
 writes each run's history to ``histories/PREFIX<scenario>[_runN].json``. Record before a
@@ -155,16 +155,32 @@ async def migrate_control_scenario(prefix: str, env: WorkflowEnvironment) -> Non
         save(f"{prefix}migrate_control_cancel", handle.id, await handle.fetch_history())
 
 
-async def main(prefix: str) -> None:
+async def migrate_parallel_scenario(prefix: str, env: WorkflowEnvironment) -> None:
+    """A table copied as three key ranges at once (the plan's ``parallel``), one not."""
+    client = env.client
+    fake = migrate.FakeMigration(rows={"A": 95, "B": 40}, parallel={"A": 3})
+    async with migrate.running(client, fake):
+        handle = await migrate.start(client)
+        await handle.result()
+        save(f"{prefix}migrate_parallel_copies", handle.id, await handle.fetch_history())
+
+
+async def main(prefix: str, only: str | None = None) -> None:
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter, test_server_existing_path=str(TEST_SERVER)
     )
     try:
-        await cutover_scenarios(prefix, env)
-        await migrate_scenarios(prefix, env)
+        if only in (None, "cutover"):
+            await cutover_scenarios(prefix, env)
+        if only in (None, "migrate"):
+            await migrate_scenarios(prefix, env)
+        if only in (None, "parallel"):
+            await migrate_parallel_scenario(prefix, env)
     finally:
         await env.shutdown()
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1] if len(sys.argv) > 1 else ""))
+    # PREFIX [cutover|migrate|parallel]: every scenario, or only those.
+    asyncio.run(main(sys.argv[1] if len(sys.argv) > 1 else "",
+                     sys.argv[2] if len(sys.argv) > 2 else None))  # fmt: skip

@@ -7,7 +7,8 @@ that replay, unless the change is behind ``workflow.patched``. Each file in ``hi
 of its own test module, on the code of the time (``tests/workflows/record_histories.py``):
 files without a prefix from before ``CutoverWorkflow`` continued as new, ``continued_`` ones
 from after (a cutover's chain of runs, one file a run), ``checked_`` ones from after
-``MigrateSystemWorkflow`` checked and recorded people's decisions.
+``MigrateSystemWorkflow`` checked and recorded people's decisions, ``planned_`` ones from
+after a table's copy could be split into parallel key ranges.
 """
 
 from __future__ import annotations
