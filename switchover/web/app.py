@@ -157,6 +157,7 @@ async def _security_headers(
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["Referrer-Policy"] = "same-origin"
     if not request.url.path.startswith(("/assets", "/static")):
-        # Pages hold personal data: never kept by shared caches or the browser's history.
-        response.headers.setdefault("Cache-Control", "no-store")
+        # Pages, scans and exports hold personal data: never kept by shared caches or the
+        # browser (so nothing is left to find after sign-out), whatever a route asked for.
+        response.headers["Cache-Control"] = "no-store"
     return response

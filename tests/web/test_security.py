@@ -22,7 +22,7 @@ from tests.web.conftest import PASSWORD, csrf_of
 PAGES = [
     "/", "/review", "/review/tasks/{task}", "/review/tasks/{task}/pages/1.png", "/admin/users",
     "/dashboard", "/dashboard/systems/electoral", "/dashboard/export/systems.csv",
-    "/cutover", "/dashboard/systems/electoral/checklist/1/evidence",
+    "/cutover", "/dashboard/systems/electoral/checklist/1/evidence", "/upload",
 ]  # fmt: skip
 # Example paths whose route has parameters other than the task's.
 ROUTE_OF = {
@@ -49,7 +49,10 @@ CHECKLIST_ACTIONS = ["/dashboard/systems/electoral/checklist/1"]
 # Engineers decide a migration's gates and accept its quarantined records.
 MIGRATION_ACTIONS = ["/dashboard/systems/electoral/migration",
                      "/dashboard/systems/electoral/quarantine"]  # fmt: skip
-ACTIONS = ["/sign-out", *REVIEW_ACTIONS, *CUTOVER_ACTIONS, *CHECKLIST_ACTIONS, *MIGRATION_ACTIONS]
+ACTIONS = ["/sign-out", *REVIEW_ACTIONS, *CUTOVER_ACTIONS, *CHECKLIST_ACTIONS, *MIGRATION_ACTIONS,
+           "/upload"]  # fmt: skip
+# The Temporal UI's payload codec: JSON, 401 without sign-in, engineers only (tested below).
+CODEC = {("POST", "/codec/decode"), ("POST", "/codec/encode"), ("OPTIONS", "/codec/{operation}")}
 PUBLIC = {"/sign-in", "/sign-in/sso", "/sign-in/sso/callback", "/sign-in/sso/jwks.json",
           "/healthz"}  # fmt: skip
 
@@ -80,7 +83,7 @@ def test_every_route_is_listed_here(settings) -> None:
     covered |= {("POST", ROUTE_OF.get(p, p).replace("{task}", "{task_id}")) for p in ACTIONS}
     covered = {(m, p.replace("pages/1.png", "pages/{page}.png")) for m, p in covered}
     public = {(m, p) for m, p in routes if p in PUBLIC}
-    assert routes - public == covered
+    assert routes - public - CODEC == covered
 
 
 @pytest.mark.parametrize("path", PAGES + ACTIONS)
@@ -331,3 +334,171 @@ def test_no_personal_data_in_the_logs(client_for, settings, task_id, capsys) -> 
     assert any(line.get("event") == "audit.appended" for line in lines)
     for secret in ("SMITHERINGTON", "OKAFOR", "1961", PASSWORD):
         assert secret not in logged
+
+
+# --- held-out probes: caching, throttles, enumeration, fixation, exports, the codec -----
+
+
+@pytest.fixture
+def task_with_scan(settings: Settings) -> int:
+    """A review task whose document is a real page image in storage."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    from adapters.storage import open_store
+    from db.models import Document, FormRecord
+
+    with session_scope(settings.resolved_database_url) as session:
+        task = make_task(session)
+        record = session.get_one(FormRecord, task.record_id)
+        key, task_id = session.get_one(Document, record.document_id).storage_key, task.id
+    image = Image.new("L", (1240, 1754), 255)
+    ImageDraw.Draw(image).text((120, 160), "Surname OKAFOR  Date of birth 12/03/1961", fill=0)
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    open_store(settings.resolved_storage_url, settings).put_at(key, out.getvalue())
+    return task_id
+
+
+# What each role may open, with the personal data or figures it shows.
+ALLOWED = [("caseworker", "/review"), ("caseworker", "/review/tasks/{task}"),
+           ("caseworker", "/review/tasks/{task}/pages/1.png"), ("caseworker", "/upload"),
+           ("manager", "/dashboard"), ("manager", "/dashboard/export/systems.csv"),
+           ("manager", "/dashboard/export/systems.json"), ("engineer", "/cutover"),
+           ("admin", "/admin/users"), ("caseworker", "/")]  # fmt: skip
+
+
+@pytest.mark.parametrize(("role", "path"), ALLOWED)
+def test_nothing_a_signed_in_person_sees_is_kept_in_a_cache(
+    client_for, task_with_scan, role, path
+) -> None:
+    # After sign-out on a shared computer, the browser's cache must hold no page, scan or
+    # export for the next person to find.
+    client = client_for(f"someone-{role}", role)
+    answer = client.get(path.format(task=task_with_scan), follow_redirects=False)
+    assert answer.status_code == 200, (path, answer.status_code)
+    assert answer.headers["cache-control"] == "no-store", path
+    if path.endswith(".png"):
+        assert answer.headers["content-type"] == "image/png"
+
+
+def _sign_in_try(client, username: str, password: str, **headers: str):
+    token = csrf_of(client.get("/sign-in").text)
+    return client.post(
+        "/sign-in",
+        data={"username": username, "password": password, "csrf_token": token},
+        headers=headers,
+        follow_redirects=False,
+    )
+
+
+def test_a_forged_forwarded_for_does_not_escape_the_throttles(app_client, settings) -> None:
+    from tests.web.conftest import add_user
+
+    add_user(settings, "cw1", "caseworker")
+    codes = [
+        _sign_in_try(app_client, "cw1", f"guess-{n}", **{"X-Forwarded-For": f"10.9.8.{n}",
+                     "X-Real-IP": f"10.9.8.{n}", "Forwarded": f"for=10.9.8.{n}"}).status_code
+        for n in range(5)
+    ]  # fmt: skip
+    assert codes[:2] == [401, 401]
+    assert set(codes[2:]) == {429}
+
+
+def test_throttled_answers_do_not_tell_which_usernames_exist(app_client, settings) -> None:
+    from tests.web.conftest import add_user
+
+    add_user(settings, "cw1", "caseworker")
+    known = [_sign_in_try(app_client, "cw1", f"guess-{n}") for n in range(4)]
+    unknown = [_sign_in_try(app_client, "nobody-here", f"guess-{n}") for n in range(4)]
+    assert [a.status_code for a in known] == [a.status_code for a in unknown]
+    for a, b in zip(known, unknown, strict=True):
+        assert a.text.replace("cw1", "NAME").replace("nobody-here", "NAME").count(
+            "wrong details"
+        ) == b.text.replace("nobody-here", "NAME").count("wrong details")
+
+
+def test_a_session_cookie_planted_before_sign_in_is_not_kept(app_client, settings) -> None:
+    from tests.web.conftest import add_user
+
+    add_user(settings, "cw1", "caseworker")
+    app_client.cookies.set("switchover_session", "planted-by-an-attacker")
+    answer = _sign_in_try(app_client, "cw1", PASSWORD)
+    assert answer.status_code == 303
+    session = next(c for c in answer.headers.get_list("set-cookie")
+                   if c.startswith("switchover_session="))  # fmt: skip
+    assert "planted-by-an-attacker" not in session  # a new token, made by the server
+    # And the planted value opens nothing.
+    from fastapi.testclient import TestClient
+
+    with TestClient(app_client.app) as other:
+        other.cookies.set("switchover_session", "planted-by-an-attacker")
+        assert other.get("/review", follow_redirects=False).status_code == 303
+
+
+def test_the_device_cookie_is_private_to_the_sign_in_page(app_client, settings) -> None:
+    from tests.web.conftest import add_user
+
+    add_user(settings, "cw1", "caseworker")
+    answer = _sign_in_try(app_client, "cw1", PASSWORD)
+    cookies = [c.lower() for c in answer.headers.get_list("set-cookie")]
+    device = next(c for c in cookies if c.startswith("switchover_device="))
+    assert "httponly" in device
+    assert "samesite=lax" in device
+    assert "path=/sign-in" in device
+    assert "cw1" not in device  # the accounts it knows are keyed hashes
+
+
+def test_a_forged_device_cookie_buys_nothing(app_client, settings) -> None:
+    from tests.web.conftest import add_user
+
+    add_user(settings, "cw1", "caseworker")
+    app_client.cookies.set("switchover_device", "eyJkIjoiYSIsImEiOltdfQ.forged.sig")
+    codes = [_sign_in_try(app_client, "cw1", f"guess-{n}").status_code for n in range(4)]
+    assert codes[-1] == 429
+
+
+@pytest.mark.parametrize("table", ["systems", "stages", "digitisation", "forms-per-day",
+                                   "savings"])  # fmt: skip
+def test_no_export_holds_a_cell_a_spreadsheet_would_run(client_for, settings, table) -> None:
+    import csv
+    import io
+    from decimal import Decimal
+
+    from db.programme import register_system
+
+    with session_scope(settings.resolved_database_url) as session:
+        register_system(session, system_id="=cmd", name='=HYPERLINK("http://x")',
+                        department="@SUM(A1)", risk_score=1, annual_run_cost_gbp=Decimal(1),
+                        migration_cost_gbp=Decimal(0), actor="eng")  # fmt: skip
+    client = client_for("pm1", "manager")
+    exported = client.get(f"/dashboard/export/{table}.csv")
+    assert exported.status_code == 200
+    for row in csv.reader(io.StringIO(exported.text)):
+        for cell in row:
+            assert cell[:1] not in ("=", "+", "@", "\t", "\r"), (table, cell)
+            assert not (cell[:1] == "-" and not cell[1:].replace(".", "").isdigit()), cell
+
+
+@pytest.mark.parametrize("operation", ["decode", "encode"])
+def test_the_codec_opens_payloads_only_to_signed_in_engineers(client_for, app_client, operation):
+    body = {"payloads": []}
+    assert app_client.post(f"/codec/{operation}", json=body).status_code == 401
+    for role in ("caseworker", "manager", "admin"):
+        client = client_for(f"someone-{role}", role)
+        assert client.post(f"/codec/{operation}", json=body).status_code == 403
+    engineer = client_for("eng1", "engineer")
+    assert engineer.post(f"/codec/{operation}", json=body).status_code == 200
+
+
+@pytest.mark.parametrize("typed", ["x" * 5000, "<script>alert(1)</script>", "a\x00b\nc"])
+def test_whatever_is_typed_as_a_username_is_refused_plainly(app_client, settings, typed):
+    from db.models import AuditEvent
+
+    answer = _sign_in_try(app_client, typed, "a password")
+    assert answer.status_code == 401
+    assert "<script>alert(1)" not in answer.text
+    with session_scope(settings.resolved_database_url) as session:
+        actors = set(session.scalars(select(AuditEvent.actor)))
+    assert actors == {"(not a username)"}

@@ -128,12 +128,15 @@ def sign_in(request: Request, form: SignInForm) -> Response:
             accounts.forget_old_sign_in_failures(
                 session, before=now - dt.timedelta(minutes=settings.web_sign_in_forget_minutes)
             )
+            # What was typed is kept only if it could be a username: not a password typed
+            # in the wrong box, nor markup or a megabyte of text for the audit trail.
+            named = username if _could_be_username(username) else "(not a username)"
             append_audit_event(
                 session,
-                actor=username,
+                actor=named,
                 action="sign_in_failed",
                 subject_type="user",
-                subject_id=username,
+                subject_id=named,
                 detail={"slowed": wait_until is not None},
             )
     if not ok:
@@ -143,6 +146,14 @@ def sign_in(request: Request, form: SignInForm) -> Response:
     start_session(request, response, user_id)
     remember_device(request, response, username)
     return response
+
+
+def _could_be_username(text: str) -> bool:
+    try:
+        accounts.check_username(text)
+    except BadInputError:
+        return False
+    return True
 
 
 def _refused(
