@@ -126,3 +126,14 @@ class DeliveryRefused(SwitchoverError):
     destination the template no longer names): dead-lettered at once, re-drivable."""
 
     exit_code = ExitCode.CHECK_FAILED
+
+
+class NotificationFailed(ServiceUnavailableError):
+    """GOV.UK Notify could not be reached, or answered 5xx or 429: retried."""
+
+
+class NotificationRefused(SwitchoverError):
+    """Notify refused the request (bad key, template, recipient), or its personalisation
+    looked like personal data: not retried, logged for the operator."""
+
+    exit_code = ExitCode.CHECK_FAILED

@@ -19,6 +19,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlrea
 
 with workflow.unsafe.imports_passed_through():
     from activities import names
+    from domain.delivery import NotificationKind, NotifyInput
     from domain.digitise import (
         CheckDecisionInput,
         ChildSettled,
@@ -47,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.workflow_ids import digitise_id
 
 from workflows.calls import BRIEF, LEGACY_MATCH, OCR, QUICK, call
+from workflows.notify import notify
 
 
 def _failure_of(error: ActivityError) -> ApplicationError:
@@ -183,6 +185,13 @@ class DigitiseFormWorkflow:
                 ),
                 QUICK,
             )
+            # Workflows that escalated before notifications existed replay without one.
+            if workflow.patched("notify-review-overdue"):
+                task = self._record.task_id or 0
+                await notify(NotifyInput(
+                    kind=NotificationKind.REVIEW_OVERDUE, subject=f"review task {task}",
+                    path=f"/review/tasks/{task}", reference=f"review-overdue-{task}",
+                ))  # fmt: skip
             # Escalated, not abandoned: the form still waits for a person.
             await workflow.wait_condition(lambda: self._decision is not None)
         assert self._decision is not None
