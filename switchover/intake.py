@@ -380,10 +380,11 @@ Report = Callable[[IntakeResult], None]
 
 async def poll_sources(
     intake: Intake, sources: Sequence[IntakeSource], *, form_type: str | None, report: Report
-) -> list[SwitchoverError]:
-    """Poll every source once and take what is ready; a source that fails is reported
-    and left for the next poll, and never stops the others."""
-    failures: list[SwitchoverError] = []
+) -> list[Exception]:
+    """Poll every source once and take what is ready; a source that fails is logged and
+    left for the next poll (what it had not finished is offered again), and never stops
+    the others or the worker."""
+    failures: list[Exception] = []
     for source in sources:
         try:
             parcels = await asyncio.to_thread(source.poll)
@@ -393,7 +394,28 @@ async def poll_sources(
         except SwitchoverError as e:
             log.warning("intake.poll_failed", route=source.route, error=e.type_name)
             failures.append(e)
+        except Exception as e:  # a bug must not stop a worker's other work; it is logged
+            log.error("intake.poll_failed_unexpectedly", route=source.route,
+                      error=type(e).__name__)  # fmt: skip
+            failures.append(e)
     return failures
+
+
+def background_watchers(settings: Settings) -> list[Callable[[asyncio.Event], Awaitable[None]]]:
+    """The worker's intake loop, when ``SWITCHOVER_INTAKE_SOURCES`` names anything."""
+    if not settings.intake_sources:
+        return []
+
+    async def watch_until(stop: asyncio.Event) -> None:
+        log.info("intake.watching", sources=len(settings.intake_sources))
+        try:
+            await watch(settings, settings.intake_sources, stop=stop)
+        except SwitchoverError as e:
+            # A source that cannot be watched at all (a missing folder, a bad URL): the
+            # worker goes on with its other work and says why it is not watching.
+            log.error("intake.not_watching", error=e.type_name, reason=str(e))
+
+    return [watch_until]
 
 
 async def watch(
