@@ -316,6 +316,29 @@ def _display(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+# How the engines' names read on the page; another engine shows under its own name.
+ENGINE_NAMES = {"tesseract": "Tesseract", "rapidocr": "RapidOCR", "pdf-text": "PDF text layer"}
+
+
+def _readings(field: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each engine's reading of a field, when two or more engines read it (one reading
+    says nothing the value and its confidence do not)."""
+    readings = [r for r in field.get("readings") or [] if isinstance(r, dict)]
+    if len(readings) < 2:
+        return []
+    return [
+        {
+            "engine": str(r.get("engine") or ""),
+            "engine_name": ENGINE_NAMES.get(
+                str(r.get("engine")), str(r.get("engine") or "An engine")
+            ),
+            "text": str(r.get("text") or ""),
+            "confidence": float(r.get("confidence") or 0.0),
+        }
+        for r in readings
+    ]
+
+
 def _field_rows(
     task: ReviewTask,
     template: FormTemplate | None,
@@ -352,6 +375,7 @@ def _field_rows(
                 "flagged": name in doubtful or not field.get("valid") or confidence < threshold,
                 "page": int(field.get("page") or (spec.page if spec else 1)),
                 "bbox": field.get("bbox"),
+                "readings": _readings(field),
             }
         )
     return rows
