@@ -25,7 +25,7 @@ from temporalio import activity
 
 from activities import names
 from activities.errors import translated
-from adapters.change_capture import may_stream, open_stream, start_stream, stream_problems
+from adapters.change_capture import may_stream, open_stream, start_stream
 from adapters.mapping import RowMapper
 from adapters.storage import DocumentStore, open_store
 from adapters.target import PostgresTarget, open_target
@@ -35,31 +35,27 @@ from config.settings import Settings
 from db.plans import serve_stored_plans
 from db.quarantine import KeptRecord, keep_records
 from db.session import session_scope
-from domain.errors import LegacyReadError, PlanError, SwitchoverError
+from domain.errors import PlanError
 from domain.migration import (
     CatchUpInput,
     CatchUpResult,
     CopyBatchInput,
     CopyBatchResult,
     KeyValues,
-    PlanCheck,
     PrepareTargetInput,
     ProfileInput,
     ProfileResult,
     RecordStageInput,
     ResyncKeysInput,
     ResyncKeysResult,
-    TableCheck,
     TableProfile,
 )
 from legacy_connectors import (
-    ROW_HASH,
     ChangedSinceSource,
     Key,
     LegacySource,
     OneTableSource,
     ReadStats,
-    RepeatedKeysSource,
     Row,
     SkippedRecord,
     TableInfo,
@@ -563,168 +559,3 @@ class MigrationActivities:
             if request.reconciliation_passed is not None:
                 system.last_reconciliation_passed = request.reconciliation_passed
                 system.last_reconciliation_at = dt.datetime.now(dt.UTC)
-
-
-DUPLICATE_EXAMPLES = 5
-
-
-def check_plan(
-    plan: MigrationPlan,
-    *,
-    source_opener: SourceOpener = open_source,
-    target_opener: TargetOpener = open_target,
-    sample_rows: int = 1_000,
-) -> PlanCheck:
-    """Check a plan against the real source and target, without changing either.
-
-    Per table: the table and its mapped and key columns exist, the key is unique (or how
-    many key values repeat, with examples), the transforms parse and apply to the first
-    ``sample_rows`` rows, and an existing target table can take the mapped columns.
-
-    Returns:
-        The findings; ``passed`` when there are none. Messages name tables, columns and
-        transforms, never row values (keys excepted, as in reconciliation reports).
-    """
-    from adapters.target import postgres_type
-
-    check = PlanCheck(system_id=plan.system.id)
-    filters = {t.source: t.where for t in plan.tables if t.where}
-    try:
-        source = source_opener(plan.source, filters=filters or None)
-    except SwitchoverError as e:
-        check.problems.append(f"source: {e}")
-        return check
-    target: PostgresTarget | None = None
-    try:
-        try:
-            target = target_opener(plan.target)
-        except SwitchoverError as e:
-            check.problems.append(f"target: {e}")
-        _check_stream(plan, source, check)
-        infos = {info.name: info for info in source.describe()}
-        for table_plan in plan.tables:
-            table = TableCheck(table=table_plan.source, target=table_plan.target)
-            check.tables.append(table)
-            info = infos.get(table_plan.source)
-            if info is None:
-                table.problems.append(f"the source has no table {table_plan.source!r}")
-                continue
-            try:
-                mapper = RowMapper(table_plan, info)
-                for column in mapper.target_columns:
-                    postgres_type(column)
-            except PlanError as e:
-                table.problems.append(e.message)
-                continue
-            if table_plan.parallel > 1 and not _integer_key(info, mapper.source_key):
-                check.warnings.append(f"{table_plan.source}: parallel needs a single integer "
-                                      "key; the table is copied as one range")  # fmt: skip
-            try:
-                table.rows = source.count(table_plan.source)
-                _check_keys(table_plan, mapper, source, table)
-                _check_sample(table_plan, mapper, source, table, sample_rows)
-            except SwitchoverError as e:
-                table.problems.append(f"reading the source: {e}")
-            if target is not None:
-                try:
-                    found = target.problems(table_plan.target, mapper.target_columns)
-                except SwitchoverError as e:
-                    found = [str(e)]
-                table.problems += [f"target {table_plan.target}: {p}" for p in found]
-    finally:
-        source.close()
-        if target is not None:
-            target.close()
-    return check
-
-
-def _integer_key(info: TableInfo, key: Sequence[str]) -> bool:
-    if len(key) != 1:
-        return False
-    try:
-        return info.column(key[0]).type == "integer"
-    except KeyError:
-        return key[0] == "_record"
-
-
-def _check_stream(plan: MigrationPlan, source: LegacySource, check: PlanCheck) -> None:
-    """What the DBA must enable for the change stream: problems when the plan requires
-    it, warnings when it would use it if it could."""
-    mode = getattr(plan.source, "change_stream", "off")
-    if mode == "off":
-        return
-    try:
-        found = stream_problems(plan, source)
-    except SwitchoverError as e:
-        found = [str(e)]
-    lines = [f"change stream: {problem}" for problem in found]
-    if mode == "on":
-        check.problems += lines
-    elif lines:
-        check.warnings += [*lines, "change stream: not used until then; catch-up re-copies "
-                           "by updated_at and re-diffs instead"]  # fmt: skip
-
-
-def _check_keys(
-    table_plan: TablePlan,
-    mapper: RowMapper,
-    source: LegacySource,
-    table: TableCheck,
-) -> None:
-    if isinstance(source, RepeatedKeysSource) and ROW_HASH not in mapper.source_key:
-        # The source groups the keys itself: exact, and nothing streams.
-        repeated, found = source.repeated_keys(
-            table_plan.source, mapper.source_key, examples=DUPLICATE_EXAMPLES
-        )
-        examples = [list(key) for key in found]
-    else:
-        repeated, examples = _streamed_duplicates(table_plan, mapper, source)
-    table.duplicate_keys, table.duplicate_examples = repeated, examples
-    if repeated:
-        table.problems.append(
-            f"the key ({', '.join(mapper.source_key)}) is not unique: {repeated} key values "
-            "repeat; a copy would keep one row of each"
-        )
-
-
-def _streamed_duplicates(
-    table_plan: TablePlan, mapper: RowMapper, source: LegacySource
-) -> tuple[int, list[KeyValues]]:
-    # Rows come in key order, so a repeated key is the same as the one before it.
-    count, previous = 0, None
-    examples: list[KeyValues] = []
-    for batch in source.read(table_plan.source, mapper.source_key, batch_rows=50_000):
-        for row in batch:
-            key = tuple(row[k] for k in mapper.source_key)
-            if key == previous:
-                count += 1
-                if len(examples) < DUPLICATE_EXAMPLES:
-                    examples.append(list(key))
-            previous = key
-    return count, examples
-
-
-def _check_sample(
-    table_plan: TablePlan,
-    mapper: RowMapper,
-    source: LegacySource,
-    table: TableCheck,
-    sample_rows: int,
-) -> None:
-    failures: dict[str, int] = {}
-    batches = source.read(table_plan.source, mapper.source_key, batch_rows=max(sample_rows, 1))
-    try:
-        for batch in batches:
-            for row in batch[:sample_rows]:
-                table.sampled += 1
-                try:
-                    mapper.map(row)
-                except LegacyReadError as e:
-                    failures[e.message] = failures.get(e.message, 0) + 1
-            break
-    finally:
-        close = getattr(batches, "close", None)
-        if close is not None:
-            close()
-    for message, rows in failures.items():
-        table.problems.append(f"{message}: {rows} of the first {table.sampled} rows")

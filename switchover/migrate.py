@@ -37,8 +37,11 @@ from temporalio.exceptions import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
+from adapters.change_capture import stream_problems
+from adapters.mapping import RowMapper
+from adapters.target import PostgresTarget, open_target, postgres_type
 from config.log import get_logger
-from config.migration_plan import load_plan
+from config.migration_plan import MigrationPlan, TablePlan, load_plan
 from config.settings import TASK_QUEUE_WORKFLOWS, Settings
 from db import accounts
 from db.audit import append_audit_event
@@ -50,14 +53,17 @@ from domain.errors import (
     BadInputError,
     ConflictError,
     ExitCode,
+    LegacyReadError,
     NotFoundError,
     NotPermittedError,
+    PlanError,
     SwitchoverError,
 )
 from domain.migration import (
     CopyTableProgress,
     GateAction,
     GateDecision,
+    KeyValues,
     MigrateSystemInput,
     MigrateSystemResult,
     MigrationStage,
@@ -67,10 +73,18 @@ from domain.migration import (
     RunControlAction,
     RunState,
     StreamLag,
+    TableCheck,
     TableState,
     TableStatus,
 )
 from domain.workflow_ids import copy_id, cutover_id, migration_id, system_of_migration
+from legacy_connectors import (
+    ROW_HASH,
+    LegacySource,
+    RepeatedKeysSource,
+    TableInfo,
+    open_source,
+)
 from switchover.identity import grant
 from switchover.schedules import ensure_reconcile_schedule
 from switchover.temporal import connect, outlast_restarts, rpc_failure, send_update
@@ -154,11 +168,11 @@ class MigrationView:
 
 def validate_plan(plan_file: Path, *, sample_rows: int) -> PlanCheck:
     """The plan checked against the real source and target (``migrate validate``)."""
-    from activities.migrate import check_plan
-
     return check_plan(load_plan(plan_file), sample_rows=sample_rows)
 
 
+MAX_PARTS = 64
+"""The most key ranges a table's copy is split into (the plan's ``parallel``)."""
 PLAN_MEMO = "plan_version"
 """The run's memo entry naming its stored plan version (``migrate run`` compares it)."""
 REPLACE_WAIT_S = 30.0
@@ -354,6 +368,172 @@ def _ended_words(state: RunState) -> str:
     )
 
 
+# --- checking a plan (migrate validate) -----------------------------------------------
+
+
+DUPLICATE_EXAMPLES = 5
+
+
+def check_plan(
+    plan: MigrationPlan,
+    *,
+    source_opener: Callable[..., LegacySource] = open_source,
+    target_opener: Callable[[Any], PostgresTarget] = open_target,
+    sample_rows: int = 1_000,
+) -> PlanCheck:
+    """Check a plan against the real source and target, without changing either.
+
+    Per table: the table and its mapped and key columns exist, the key is unique (or how
+    many key values repeat, with examples), the transforms parse and apply to the first
+    ``sample_rows`` rows, and an existing target table can take the mapped columns.
+
+    Returns:
+        The findings; ``passed`` when there are none. Messages name tables, columns and
+        transforms, never row values (keys excepted, as in reconciliation reports).
+    """
+    check = PlanCheck(system_id=plan.system.id)
+    filters = {t.source: t.where for t in plan.tables if t.where}
+    try:
+        source = source_opener(plan.source, filters=filters or None)
+    except SwitchoverError as e:
+        check.problems.append(f"source: {e}")
+        return check
+    target: PostgresTarget | None = None
+    try:
+        try:
+            target = target_opener(plan.target)
+        except SwitchoverError as e:
+            check.problems.append(f"target: {e}")
+        _check_stream(plan, source, check)
+        infos = {info.name: info for info in source.describe()}
+        for table_plan in plan.tables:
+            table = TableCheck(table=table_plan.source, target=table_plan.target)
+            check.tables.append(table)
+            info = infos.get(table_plan.source)
+            if info is None:
+                table.problems.append(f"the source has no table {table_plan.source!r}")
+                continue
+            try:
+                mapper = RowMapper(table_plan, info)
+                for column in mapper.target_columns:
+                    postgres_type(column)
+            except PlanError as e:
+                table.problems.append(e.message)
+                continue
+            if table_plan.parallel > 1 and not _integer_key(info, mapper.source_key):
+                check.warnings.append(f"{table_plan.source}: parallel needs a single integer "
+                                      "key; the table is copied as one range")  # fmt: skip
+            try:
+                table.rows = source.count(table_plan.source)
+                _check_keys(table_plan, mapper, source, table)
+                _check_sample(table_plan, mapper, source, table, sample_rows)
+            except SwitchoverError as e:
+                table.problems.append(f"reading the source: {e}")
+            if target is not None:
+                try:
+                    found = target.problems(table_plan.target, mapper.target_columns)
+                except SwitchoverError as e:
+                    found = [str(e)]
+                table.problems += [f"target {table_plan.target}: {p}" for p in found]
+    finally:
+        source.close()
+        if target is not None:
+            target.close()
+    return check
+
+
+def _integer_key(info: TableInfo, key: Sequence[str]) -> bool:
+    if len(key) != 1:
+        return False
+    try:
+        return info.column(key[0]).type == "integer"
+    except KeyError:
+        return key[0] == "_record"
+
+
+def _check_stream(plan: MigrationPlan, source: LegacySource, check: PlanCheck) -> None:
+    """What the DBA must enable for the change stream: problems when the plan requires
+    it, warnings when it would use it if it could."""
+    mode = getattr(plan.source, "change_stream", "off")
+    if mode == "off":
+        return
+    try:
+        found = stream_problems(plan, source)
+    except SwitchoverError as e:
+        found = [str(e)]
+    lines = [f"change stream: {problem}" for problem in found]
+    if mode == "on":
+        check.problems += lines
+    elif lines:
+        check.warnings += [*lines, "change stream: not used until then; catch-up re-copies "
+                           "by updated_at and re-diffs instead"]  # fmt: skip
+
+
+def _check_keys(
+    table_plan: TablePlan,
+    mapper: RowMapper,
+    source: LegacySource,
+    table: TableCheck,
+) -> None:
+    if isinstance(source, RepeatedKeysSource) and ROW_HASH not in mapper.source_key:
+        # The source groups the keys itself: exact, and nothing streams.
+        repeated, found = source.repeated_keys(
+            table_plan.source, mapper.source_key, examples=DUPLICATE_EXAMPLES
+        )
+        examples = [list(key) for key in found]
+    else:
+        repeated, examples = _streamed_duplicates(table_plan, mapper, source)
+    table.duplicate_keys, table.duplicate_examples = repeated, examples
+    if repeated:
+        table.problems.append(
+            f"the key ({', '.join(mapper.source_key)}) is not unique: {repeated} key values "
+            "repeat; a copy would keep one row of each"
+        )
+
+
+def _streamed_duplicates(
+    table_plan: TablePlan, mapper: RowMapper, source: LegacySource
+) -> tuple[int, list[KeyValues]]:
+    # Rows come in key order, so a repeated key is the same as the one before it.
+    count, previous = 0, None
+    examples: list[KeyValues] = []
+    for batch in source.read(table_plan.source, mapper.source_key, batch_rows=50_000):
+        for row in batch:
+            key = tuple(row[k] for k in mapper.source_key)
+            if key == previous:
+                count += 1
+                if len(examples) < DUPLICATE_EXAMPLES:
+                    examples.append(list(key))
+            previous = key
+    return count, examples
+
+
+def _check_sample(
+    table_plan: TablePlan,
+    mapper: RowMapper,
+    source: LegacySource,
+    table: TableCheck,
+    sample_rows: int,
+) -> None:
+    failures: dict[str, int] = {}
+    batches = source.read(table_plan.source, mapper.source_key, batch_rows=max(sample_rows, 1))
+    try:
+        for batch in batches:
+            for row in batch[:sample_rows]:
+                table.sampled += 1
+                try:
+                    mapper.map(row)
+                except LegacyReadError as e:
+                    failures[e.message] = failures.get(e.message, 0) + 1
+            break
+    finally:
+        close = getattr(batches, "close", None)
+        if close is not None:
+            close()
+    for message, rows in failures.items():
+        table.problems.append(f"{message}: {rows} of the first {table.sampled} rows")
+
+
 # --- where runs stand ------------------------------------------------------------------
 
 
@@ -371,19 +551,38 @@ def _table_json(table: TableStatus) -> dict[str, Any]:
     return entry
 
 
+async def _progress(client: Client, copy_workflow_id: str) -> CopyTableProgress | None:
+    try:
+        progress: CopyTableProgress = await client.get_workflow_handle(copy_workflow_id).query(
+            "progress", result_type=CopyTableProgress, rpc_timeout=QUERY_TIMEOUT
+        )
+    except RPCError:
+        return None  # between runs of the copy, or no such copy
+    return progress
+
+
 async def _with_rates(client: Client, workflow_id: str, entry: dict[str, Any]) -> dict[str, Any]:
-    """A copying table's rate and ETA, from its copy's ``progress`` query."""
+    """A copying table's rate and ETA, from its copy's ``progress`` query (summed over
+    its parts when the plan copies it in parallel key ranges)."""
     if entry["state"] not in (TableState.COPYING, TableState.PAUSED):
         return entry
-    child = client.get_workflow_handle(copy_id(workflow_id, entry["table"]))
-    try:
-        progress = await child.query("progress", result_type=CopyTableProgress,
-                                     rpc_timeout=QUERY_TIMEOUT)  # fmt: skip
-    except RPCError:
-        return entry  # between runs of the copy: the parent's figures stand
-    return {**entry, "state": progress.state.value, "rows_copied": progress.rows_copied,
-            "rows_per_second": round(progress.rows_per_second, 1),
-            "eta_seconds": progress.eta_seconds}  # fmt: skip
+    whole = copy_id(workflow_id, entry["table"])
+    single = await _progress(client, whole)
+    found = [single] if single is not None else []
+    for number in range(1, MAX_PARTS + 1 if single is None else 1):
+        part = await _progress(client, f"{whole}/part-{number}")
+        if part is None:
+            break
+        found.append(part)
+    if not found:
+        return entry  # the parent's figures stand
+    rate = sum(p.rows_per_second for p in found)
+    copied = sum(p.rows_copied for p in found)
+    left = max(entry["rows_total"] - copied, 0)
+    paused = all(p.state is TableState.PAUSED for p in found)
+    return {**entry, "state": (TableState.PAUSED if paused else found[0].state).value,
+            "rows_copied": copied, "rows_per_second": round(rate, 1),
+            "eta_seconds": left / rate if rate else None}  # fmt: skip
 
 
 async def _status(client: Client, workflow_id: str, timeout: dt.timedelta) -> MigrationStatus:
@@ -627,6 +826,7 @@ __all__ = [
     "MigrationView",
     "RunStarted",
     "accept_quarantined",
+    "check_plan",
     "control",
     "decide",
     "ended_badly",

@@ -27,7 +27,7 @@ import yaml
 from temporalio.exceptions import ApplicationError
 
 from activities.cutover import with_lag
-from activities.migrate import MigrationActivities, check_plan
+from activities.migrate import MigrationActivities
 from activities.reconcile import ReconcileActivities
 from adapters.change_capture import change_lag, stop_stream
 from adapters.reconciliation.engine import open_reconciler
@@ -40,6 +40,7 @@ from domain.migration import (
     ReconcileTableInput,
 )
 from legacy_connectors import open_source
+from switchover.migrate import check_plan
 from tests.legacy_connectors.conftest import binlog_mariadb, logical_postgres, throwaway_name
 from tests.migration.conftest import engine_db_url, mariadb, postgres_name
 
