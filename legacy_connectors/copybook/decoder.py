@@ -407,7 +407,8 @@ class RecordDecoder:
             fmt = ">"
             pos = group[0][1].offset
             for slot, (i, f) in enumerate(group):
-                fmt += "x" * (f.offset - pos) + _struct_code(f.type, self.ibm_float)
+                gap = f.offset - pos
+                fmt += (f"{gap}x" if gap else "") + _struct_code(f.type, self.ibm_float)
                 pos = f.end
                 in_group[i] = (g, slot)
             ns[f"S{g}"] = struct.Struct(fmt).unpack_from

@@ -128,6 +128,8 @@ def field_type(item: Item, usage: Usage, path: str) -> FieldType:
         digits = pic.count("9")
         if digits == 0:
             raise fail(f"{item.name}: a numeric PICTURE needs at least one 9")
+        if digits > MAX_DIGITS or pic.count("P") > MAX_DIGITS:
+            raise fail(f"{item.name}: a numeric PICTURE holds at most {MAX_DIGITS} digits")
         core = pic.lstrip("S")
         if "V" in core:
             left, right = core.split("V", 1)
@@ -176,9 +178,61 @@ def field_type(item: Item, usage: Usage, path: str) -> FieldType:
     return FieldType("edited", size, digits, scale, signed, picture=pic)
 
 
+MAX_DIGITS = 38
+"""Digits of a numeric item (and P positions), as far as any compiler goes."""
+MAX_LAYOUT_ITEMS = 200_000
+"""Items of one record, every occurrence of an OCCURS counted: a layout beyond that is a
+typo (``OCCURS 50000000``), and reading it would hold a column per occurrence."""
+
+
 def lay_out(record: Item, path: str) -> Node:
-    """Sizes and relative offsets of every item of a record."""
+    """Sizes and relative offsets of every item of a record.
+
+    Raises:
+        CopybookSyntaxError: an item that cannot be stored, or a record of more than
+            ``MAX_LAYOUT_ITEMS`` items once its OCCURS are counted.
+    """
+    items = _items(record)
+    if items > MAX_LAYOUT_ITEMS:
+        raise _error(
+            record,
+            path,
+            f"{record.name} has {items:,} items once its OCCURS are counted, over the "
+            f"{MAX_LAYOUT_ITEMS:,} this reader lays out",
+        )
+    _check_counts(record, path)
     return _lay(record, None, path)
+
+
+def _check_counts(record: Item, path: str) -> None:
+    """Every OCCURS DEPENDING ON names an elementary item of the same record."""
+    elementary: set[str] = set()
+    depending: list[Item] = []
+    stack = [record]
+    while stack:
+        item = stack.pop()
+        if not item.children:
+            elementary.add(item.name)
+        if item.depending_on:
+            depending.append(item)
+        stack.extend(item.children)
+    for item in depending:
+        if item.depending_on not in elementary:
+            raise _error(
+                item,
+                path,
+                f"{item.name} OCCURS DEPENDING ON {item.depending_on}, which is not an "
+                f"elementary item of {record.name}",
+            )
+
+
+def _error(item: Item, path: str, message: str) -> CopybookSyntaxError:
+    return CopybookSyntaxError(message, path=path, line=item.line, column=item.column)
+
+
+def _items(item: Item) -> int:
+    inner = 1 + sum(_items(child) for child in item.children)
+    return (item.occurs or 1) * inner
 
 
 def _lay(item: Item, inherited: Usage | None, path: str) -> Node:

@@ -311,15 +311,18 @@ def _clauses(tokens: list[_Token], pos: int, item: Item, fail: object) -> int:
         elif w == "OCCURS":
             pos += 1
             low = peek()
-            if low is None or not low.text.isdigit():
-                raise fail("OCCURS needs a number of times", low or tok)
-            item.occurs = int(low.text)
+            item.occurs = _count(low, "OCCURS", fail, tok)
+            assert low is not None
             pos += 1
             if word() == "TO":
                 high = peek(1)
-                if high is None or not high.text.isdigit():
-                    raise fail("OCCURS ... TO needs a number", high or tok)
-                item.occurs_min, item.occurs = item.occurs, int(high.text)
+                item.occurs_min, item.occurs = item.occurs, _count(high, "OCCURS ... TO", fail, tok)
+                if item.occurs < item.occurs_min:
+                    raise fail(
+                        f"OCCURS {item.occurs_min} TO {item.occurs}: the maximum is below the "
+                        "minimum",
+                        low,
+                    )
                 pos += 2
             if word() == "TIMES":
                 pos += 1
@@ -380,16 +383,45 @@ def _clauses(tokens: list[_Token], pos: int, item: Item, fail: object) -> int:
 
 
 _PIC_CHARS = re.compile(r"^(?:[XA9SVPZB0/,.+\-*$N]|CR|DB|\(\d+\))+$")
+_REPEAT = re.compile(r"\((\d+)\)")
+
+MAX_ITEM_BYTES = 16 << 20
+"""The largest elementary item this reader lays out. COBOL allows larger, but no record
+format a mainframe file is exported in holds one, and a typo (``X(999999999)``) would
+otherwise have a worker build a gigabyte of picture string."""
+MAX_OCCURS = 999_999_999
 
 
 def _check_picture(token: _Token, fail: object) -> str:
     assert callable(fail)
     pic = token.text.upper()
     if not _PIC_CHARS.match(pic):
-        raise fail(f"picture string {token.text!r} is not valid", token)
+        raise fail(f"picture string {token.text[:40]!r} is not valid", token)
     if pic.count("(") != pic.count(")"):
-        raise fail(f"picture string {token.text!r} has unbalanced parentheses", token)
+        raise fail(f"picture string {token.text[:40]!r} has unbalanced parentheses", token)
+    repeats = [m.group(1) for m in _REPEAT.finditer(pic)]
+    if any(len(r.lstrip("0")) > 9 or int(r) == 0 for r in repeats):
+        raise fail(
+            f"picture string {token.text[:40]!r} repeats a symbol 0 or too many times", token
+        )
+    length = len(_REPEAT.sub("", pic)) + sum(int(r) - 1 for r in repeats)
+    if length > MAX_ITEM_BYTES:
+        raise fail(
+            f"picture string {token.text[:40]!r} describes {length:,} positions, over the "
+            f"{MAX_ITEM_BYTES:,} this reader takes in one item",
+            token,
+        )
     return pic
+
+
+def _count(token: _Token | None, what: str, fail: object, at: _Token) -> int:
+    """An OCCURS count: digits only, at most ``MAX_OCCURS``."""
+    assert callable(fail)
+    if token is None or not token.text.isdigit() or not token.text.isascii():
+        raise fail(f"{what} needs a number", token or at)
+    if len(token.text.lstrip("0")) > 9:
+        raise fail(f"{what} {token.text[:20]} is over {MAX_OCCURS:,}", token)
+    return int(token.text)
 
 
 def expand_picture(pic: str) -> str:

@@ -168,9 +168,14 @@ class CopybookSource:
             size = self.data.stat().st_size
             return -(-size // self.reclen)
         total = 0
-        for _, _, rec in self._records(0):
-            if t.segment_values is None or self._segment_of(rec) in t.segment_values:
-                total += 1
+        try:
+            for _, _, rec in self._records(0):
+                if t.segment_values is None or self._segment_of(rec) in t.segment_values:
+                    total += 1
+        except _Framing as e:
+            # The rest of the file is one bad record, as a read sets it aside.
+            self._bad(table, e.number, e.offset, e.reason, None, ReadStats())
+            total += 1
         return total
 
     def key_bounds(self, table: str, key: Sequence[str]) -> tuple[Key, Key] | None:
@@ -407,11 +412,13 @@ class CopybookSource:
         yield from self._variable_records(start)
 
     def _fixed_chunks(self, start: int, per_chunk: int) -> Iterator[tuple[int, bytes]]:
+        size = self.data.stat().st_size
         with self.data.open("rb") as fh:
             fh.seek(start * self.reclen)
             index = start
             while True:
-                buf = fh.read(per_chunk * self.reclen)
+                # Never ask for more than the file holds: a layout may claim huge records.
+                buf = fh.read(min(per_chunk * self.reclen, max(size - fh.tell(), 0)))
                 if not buf:
                     return
                 yield index, buf

@@ -172,3 +172,34 @@ def test_a_repeated_key_names_both_records(tmp_path: Path) -> None:
     source = open_copybook_source(copybook=in_order[0], data=in_order[1])
     with pytest.raises(LegacyReadError, match=r"record 3, .*: .* record 2 \(byte offset 22\)"):
         list(source.read("ACCOUNT", ["ACCOUNT-ID"]))
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ("05 A PIC X(999999999).", r"line 3, column 10: .* 999,999,999 positions, over the"),
+        ("05 A PIC X OCCURS 50000000 TIMES.", r"line 1, column 1: R has 50,000,002 items"),
+        ("05 A PIC X OCCURS " + "9" * 5000 + ".", r"line 3, column 19: OCCURS 9+ is over"),
+        ("05 A PIC X OCCURS 5 TO 2 DEPENDING ON N.", r"the maximum is below the minimum"),
+        ("05 A PIC X OCCURS 1 TO 2 DEPENDING ON NX.", r"NX, which is not an elementary item"),
+        ("05 A PIC 9(39) COMP-3.", r"line 3, column 1: A: .* at most 38 digits"),
+    ],
+)
+def test_a_layout_too_large_to_read_is_a_copybook_error(
+    tmp_path: Path, entry: str, message: str
+) -> None:
+    """Typos that would have a worker build gigabytes of layout fail at once, in place."""
+    cpy, dat = write(tmp_path, b"", copybook=f"01 R.\n05 N PIC 9.\n{entry}\n")
+    with pytest.raises(CopybookSyntaxError, match=message):
+        open_copybook_source(copybook=cpy, data=dat).describe()
+
+
+def test_a_variable_file_cut_inside_a_descriptor_word_is_counted_or_named(tmp_path: Path) -> None:
+    cpy, dat = write(tmp_path, b"\x00\x1a\x00\x00" + record(1) + b"\x00\x1a")
+    strict = open_copybook_source(copybook=cpy, data=dat, record_format="V")
+    with pytest.raises(LegacyReadError, match=r"record 2, byte offset 26: the file ends inside"):
+        strict.count("ACCOUNT")
+    lenient = open_copybook_source(
+        copybook=cpy, data=dat, record_format="V", quarantine_bad_records=True
+    )
+    assert lenient.count("ACCOUNT") == 2  # the one good record and the cut one, set aside
