@@ -158,6 +158,7 @@ class Document:
         self._pdf: pdfium.PdfDocument | None = None
         self._plumber: Any = None
         self._image: Image.Image | None = None
+        self._frames = 1
         if self.format is DocumentFormat.PDF:
             self._open_pdf()
         else:
@@ -196,7 +197,7 @@ class Document:
             self._plumber = pdfplumber.open(self._stream())
         except Exception as e:  # pdfminer raises many unrelated types on broken files
             raise UnreadableDocumentError(f"cannot read the PDF ({e})", where=self.name) from e
-        self._stack.callback(self._plumber.close)
+        self._stack.callback(_close_quietly, self._plumber.close, self.name)
 
     def _open_image(self) -> None:
         try:
@@ -206,10 +207,20 @@ class Document:
                 image = Image.open(self._stream())
         except Image.DecompressionBombError as e:
             raise DocumentTooLargeError(str(e), where=self.name) from e
-        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+        except UnidentifiedImageError as e:
             raise UnreadableDocumentError(f"cannot decode the image ({e})", where=self.name) from e
+        except Exception as e:  # Pillow's plugins raise many types on a damaged header
+            raise UnreadableDocumentError(
+                f"cannot decode the image ({type(e).__name__}: {e})", where=self.name
+            ) from e
         self._stack.callback(image.close)
         self._image = image
+        try:
+            self._frames = int(getattr(image, "n_frames", 1))
+        except Exception as e:  # counting TIFF frames walks every directory of the file
+            raise UnreadableDocumentError(
+                f"cannot count the image's frames ({type(e).__name__}: {e})", where=self.name
+            ) from e
 
     def _stream(self) -> Any:
         if isinstance(self._source, Path):
@@ -223,8 +234,7 @@ class Document:
         """How many pages the document has (frames, for TIFF)."""
         if self._pdf is not None:
             return len(self._pdf)
-        assert self._image is not None
-        return int(getattr(self._image, "n_frames", 1))
+        return self._frames
 
     def pages(self, numbers: list[int] | None = None) -> Iterator[Page]:
         """The pages, one at a time, in order.
@@ -306,8 +316,10 @@ class Document:
         assert image is not None
         try:
             image.seek(number - 1)
-        except (EOFError, OSError) as e:
-            raise UnreadableDocumentError(f"cannot read the frame ({e})", where=where) from e
+        except Exception as e:  # EOFError, OSError, and whatever a damaged directory gives
+            raise UnreadableDocumentError(
+                f"cannot read the frame ({type(e).__name__}: {e})", where=where
+            ) from e
         width, height = image.size
         if width * height > self._max_pixels:
             raise DocumentTooLargeError(
@@ -320,9 +332,12 @@ class Document:
             frame.load()
             frame = ImageOps.exif_transpose(frame) or frame
             gray = _to_gray(frame)
-        except (OSError, ValueError, SyntaxError) as e:
+        except MemoryError as e:
+            raise DocumentTooLargeError("the image is too large to decode", where=where) from e
+        except Exception as e:  # decoders raise OSError mostly, but not only
             raise UnreadableDocumentError(
-                f"cannot decode the image ({e}); is it truncated?", where=where
+                f"cannot decode the image ({type(e).__name__}: {e}); is it truncated?",
+                where=where,
             ) from e
         return RasterPage(
             number, gray, _declared_dpi(image.info), is_photo=self.format in _PHOTO_FORMATS
@@ -346,6 +361,15 @@ def open_document(source: Source, name: str | None = None) -> Iterator[Document]
     display = name or (source.name if isinstance(source, Path) else "document")
     with ExitStack() as stack:
         yield Document(source, display, stack)
+
+
+def _close_quietly(close: Callable[[], object], name: str) -> None:
+    """Close a reader whose own close may trip over the damage it was opened on
+    (pdfplumber's parses every page it has not parsed yet)."""
+    try:
+        close()
+    except Exception as e:
+        log.warning("reader not closed cleanly", file=name, error=type(e).__name__)
 
 
 def _head(source: Source, name: str) -> bytes:
