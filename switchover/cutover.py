@@ -44,8 +44,10 @@ from domain.errors import (
     NotFoundError,
     NotPermittedError,
     ServiceUnavailableError,
+    SwitchoverError,
 )
 from domain.workflow_ids import cutover_id
+from switchover.identity import grant
 from switchover.temporal import connect, send_update
 
 log = get_logger(__name__)
@@ -237,10 +239,36 @@ async def act(settings: Settings, system_id: str, action: EngineerAction) -> str
         ServiceUnavailableError: Temporal is unreachable, or no worker answered.
     """
     client = await connect(settings)
+    # The actor was proven by the caller (a token, a session): the worker's role check
+    # accepts the name only with this grant.
+    await grant(settings, action.actor, workflow_id(system_id))
     handle = client.get_workflow_handle(workflow_id(system_id))
     answer = await send_update(handle, "act", action, what=f"the cutover of {system_id}",
                                missing=f"no cutover is running for {system_id}")  # fmt: skip
     log.info("cutover.action_accepted", system_id=system_id, action=action.kind.value)
+    return answer
+
+
+async def act_from_cli(settings: Settings, system_id: str, action: EngineerAction) -> str:
+    """``act``, with the action in the audit trail whether the workflow took it or not (the
+    web app records its own).
+
+    Raises:
+        The errors of ``act``.
+    """
+    from switchover.audit import record_cli_action
+
+    def record(accepted: bool) -> None:
+        record_cli_action(settings, actor=action.actor, action=f"cutover.{action.kind.value}",
+                          subject_type="system", subject_id=system_id,
+                          detail={"accepted": accepted})  # fmt: skip
+
+    try:
+        answer = await act(settings, system_id, action)
+    except SwitchoverError:
+        await asyncio.to_thread(record, False)
+        raise
+    await asyncio.to_thread(record, True)
     return answer
 
 
@@ -394,6 +422,7 @@ __all__ = [
     "Evidence",
     "HistoryLine",
     "act",
+    "act_from_cli",
     "check_may_close",
     "checklist_items",
     "checklist_of",

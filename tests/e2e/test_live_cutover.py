@@ -50,6 +50,7 @@ from domain.cutover import CutoverPhase, EngineerAction, EngineerActionKind
 from domain.migration import MigrateSystemInput, MigrationStage, RunState, StreamLag
 from switchover import demo_system
 from switchover.demo_system import DemoSystem, ServiceThread, free_port
+from switchover.identity import grant
 from switchover.worker import build_workers, production_activities, run_workers
 from tests.e2e.test_whole_story import target_url
 from tests.legacy_connectors.conftest import binlog_mariadb, throwaway_name
@@ -325,7 +326,7 @@ def _plan(folder: Path, legacy: tuple[str, dict[str, Any]], target: str) -> Demo
 
 
 async def _cut_over(
-    client: Any, system: DemoSystem, modern: _Side, fail_at: int | None
+    client: Any, system: DemoSystem, modern: _Side, fail_at: int | None, settings: Settings
 ) -> list[str]:
     """Migrate and cut over, as the engineer: no gate decision is ever made; the modern
     service fails at ``fail_at`` % until the gate rolls back, then the engineer advances."""
@@ -367,6 +368,7 @@ async def _cut_over(
             events.append(f"rolled back ({'; '.join(failures)}); fault mended")
             advance = EngineerAction(kind=EngineerActionKind.ADVANCE, actor="erin", reason="mended")
             # a stale look is refused: the next one shows what the workflow waits for
+            await grant(settings, "erin", cutover.id)  # erin is proven by the test
             with contextlib.suppress(WorkflowUpdateFailedError):
                 await cutover.execute_update(CutoverWorkflow.act, advance)
         await asyncio.sleep(0.2)
@@ -415,7 +417,8 @@ async def live_cutover(
         ):
             traffic = asyncio.create_task(citizens.run())
             try:
-                events = await _cut_over(client, system, modern, fail_at=fail_at)
+                events = await _cut_over(client, system, modern, fail_at=fail_at,
+                                         settings=settings)  # fmt: skip
                 await asyncio.sleep(3)  # citizens go on writing, to modern now
             finally:
                 citizens.stop()
