@@ -1,0 +1,41 @@
+"""Document intake before OCR: small PDFs, TIFFs, JPEGs, HEICs and PNGs made here, with
+bytes flipped, truncated and spliced, and names that may lie about the content. Opening
+one, counting its pages and loading each page gives the page or one of our errors naming
+the file."""
+
+from __future__ import annotations
+
+import struct
+
+from tests.fuzz.seeds import document_seeds
+from tests.fuzz.targets import fuzz
+
+
+def tiff_second_frame_without_width() -> bytes:
+    """The two-page TIFF with its second directory's ImageWidth tag renamed: Pillow
+    raised TypeError ("Missing dimensions") while counting the frames."""
+    data = bytearray(document_seeds()["pages.tif"])
+    first = struct.unpack_from("<I", data, 4)[0]
+    entries = struct.unpack_from("<H", data, first)[0]
+    second = struct.unpack_from("<I", data, first + 2 + 12 * entries)[0]
+    for i in range(struct.unpack_from("<H", data, second)[0]):
+        at = second + 2 + 12 * i
+        if struct.unpack_from("<H", data, at)[0] == 256:
+            struct.pack_into("<H", data, at, 0x7FFF)
+    return bytes(data)
+
+
+def pdf_page_without_media_box() -> bytes:
+    """A page with no MediaBox: pdfium draws it, but pdfplumber's close() parsed it and
+    raised TypeError on the way out."""
+    return document_seeds()["form.pdf"].replace(b"/MediaBox", b"/MeXiaBox", 1)
+
+
+REGRESSIONS = [
+    (tiff_second_frame_without_width(), "pages.tif"),
+    (pdf_page_without_media_box(), "form.pdf"),
+]
+
+
+def test_intake_takes_damaged_documents() -> None:
+    fuzz("documents", 150, REGRESSIONS)
