@@ -22,6 +22,7 @@ from temporalio.client import (
     ScheduleSpec,
     ScheduleUpdate,
 )
+from temporalio.service import RPCError, RPCStatusCode
 
 from config.log import get_logger
 from config.migration_plan import MigrationPlan
@@ -97,7 +98,8 @@ async def ensure_reconcile_schedule(
     client: Client, plan: MigrationPlan, plan_ref: str
 ) -> str | None:
     """Create or update the schedule of a plan's ``reconcile.every`` (reconciliation only,
-    each run reading the stored plan ``plan_ref``), unpaused; None when the plan has none.
+    each run reading the stored plan ``plan_ref``), unpaused; None when the plan has none
+    (and the schedule of an earlier version that had one is deleted).
 
     Returns:
         The schedule's id.
@@ -105,9 +107,14 @@ async def ensure_reconcile_schedule(
     from workflows.reconcile import ScheduledReconcileInput, ScheduledReconcileWorkflow
 
     every = plan.reconcile
-    if every.every is None:
-        return None
     schedule_id = reconcile_schedule_id(plan.system.id)
+    if every.every is None:  # none, or no longer: an earlier version's schedule goes
+        try:
+            await client.get_schedule_handle(schedule_id).delete()
+        except RPCError as e:
+            if e.status is not RPCStatusCode.NOT_FOUND:
+                raise
+        return None
     interval = every.interval_s()
     if interval is not None:
         spec = ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(seconds=interval))])

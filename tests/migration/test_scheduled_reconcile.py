@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import datetime as dt
 import uuid
 from collections.abc import AsyncIterator
@@ -21,12 +22,13 @@ import psycopg
 import pytest
 import yaml
 from temporalio.client import Client, ScheduleIntervalSpec, WorkflowFailureError
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.migrate import MigrationActivities
 from activities.reconcile import ReconcileActivities
-from config.migration_plan import load_plan, parse_plan
+from config.migration_plan import ReconcilePlan, load_plan, parse_plan
 from config.settings import TASK_QUEUE_IO, TASK_QUEUE_WORKFLOWS
 from db.plans import plan_ref, store_plan
 from db.programme import move_system, register_system
@@ -145,8 +147,14 @@ async def test_the_schedule_reconciles_after_cutover_within_budget_until_retired
         described = await schedule.describe()
         assert described.schedule.state.paused
         assert "retired" in (described.schedule.state.note or "")
+        # A later plan version without reconcile.every takes the schedule away.
+        plain = load_plan(plan_file).model_copy(update={"reconcile": ReconcilePlan()})
+        assert await ensure_reconcile_schedule(client, plain, plan_ref(version)) is None
+        with pytest.raises(RPCError):
+            await schedule.describe()
     finally:
-        await schedule.delete()
+        with contextlib.suppress(RPCError):
+            await schedule.delete()
 
 
 def test_reconcile_every_is_checked_with_its_line() -> None:
