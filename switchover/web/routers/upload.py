@@ -82,8 +82,7 @@ def _page(
         "title": TITLE, "errors": errors or [], "results": results, "field": FIELD,
         "form_types": _form_types(request), "form_type": form_type, "any_form": ANY_FORM,
         "limit_mb": _limit_mb(request), "max_files": MAX_FILES, "kinds": kinds_named(),
-        "state_names": {IntakeState.TAKEN: "Received", IntakeState.DUPLICATE: "Already received",
-                        IntakeState.QUARANTINED: "Not taken"},
+        "state_names": {IntakeState.TAKEN: "Received", IntakeState.QUARANTINED: "Not taken"},
     }, status_code=status_code)  # fmt: skip
 
 
