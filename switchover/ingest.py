@@ -28,7 +28,7 @@ from domain.digitise import (
     DocumentRef,
     RecordStatus,
 )
-from domain.errors import BadInputError, ServiceUnavailableError
+from domain.errors import BadInputError, ServiceUnavailableError, UnreadableDocumentError
 from domain.workflow_ids import digitise_id
 from switchover.temporal import connect
 from workflows.digitise import DigitiseBatchWorkflow, DigitiseFormWorkflow
@@ -57,8 +57,19 @@ def expand(paths: list[Path]) -> list[Path]:
 
 
 def store_file(store: DocumentStore, path: Path) -> DocumentRef:
-    """Put the file's bytes in the content-addressed store (the same bytes, one object)."""
-    stored = store.put(path.read_bytes())
+    """Put the file's bytes in the content-addressed store (the same bytes, one object).
+
+    Raises:
+        UnreadableDocumentError: the file cannot be read (gone, a folder's entry that is
+            no file, no permission), naming it.
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise UnreadableDocumentError(
+            f"cannot read the file ({e.strerror or type(e).__name__})", where=str(path)
+        ) from e
+    stored = store.put(data)
     content_type = mimetypes.guess_type(path.name)[0]
     return DocumentRef(document_id=stored.sha256, filename=path.name,
                        storage_key=stored.key, size_bytes=stored.size,
