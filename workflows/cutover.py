@@ -68,6 +68,7 @@ with workflow.unsafe.imports_passed_through():
         WayBackInput,
         WayBackStatus,
     )
+    from domain.delivery import NotificationKind, NotifyInput
     from domain.migration import CatchUpInput, CatchUpResult, StreamLag
 
 from workflows.calls import (
@@ -80,6 +81,7 @@ from workflows.calls import (
     ReconcileRounds,
     call,
 )
+from workflows.notify import notify
 
 SHADOW = -1
 """The stage index of the shadow phase (stages proper count from 0)."""
@@ -88,6 +90,13 @@ RESYNC_ROUNDS = 3
 re-sync them this many times before calling the reconciliation gate failed."""
 CHECKLIST_RECHECK = timedelta(hours=6)
 """The checklist is re-read this often even without a ``checklist_changed`` signal."""
+CHECKLIST_STALE_AFTER = timedelta(days=7)
+"""A checklist with open items and no change this long is stale: the team is told (then
+again after as long again)."""
+NOTIFY_GATE_FAILED = "notify-gate-failed"
+NOTIFY_APPROVAL_WAITING = "notify-approval-waiting"
+NOTIFY_CHECKLIST_STALE = "notify-checklist-stale"
+"""Patches behind the notifications: runs that passed these points before replay without."""
 HISTORY_LIMIT = 1_000
 """Events in one run past which a soak continues as new (at its next catch-up). A soak's
 catch-up adds about six events per table, so a run stays well under Temporal's limits
@@ -252,6 +261,10 @@ class CutoverWorkflow:
             await self._event(CutoverEventKind.GATE_FAILED, figures=figures,
                               note="; ".join(figures.failures))  # fmt: skip
             failed = index
+            if workflow.patched(NOTIFY_GATE_FAILED):
+                await self._notify(NotificationKind.GATE_FAILED, plan.system_id,
+                                   detail=f"cutover gate at {self._label(failed)}",
+                                   count=len(figures.failures))  # fmt: skip
             if plan.on_gate_failure == "rollback" and not figures.too_few_requests:
                 index = max(index - 1, lowest)
                 await self._enter(index, kind=CutoverEventKind.ROLLED_BACK,
@@ -338,6 +351,9 @@ class CutoverWorkflow:
         """
         self._status.phase = CutoverPhase.AWAITING_APPROVAL
         self._status.waiting_for = f"an engineer's approval to move to {self._label(index)}"
+        if self._plan is not None and workflow.patched(NOTIFY_APPROVAL_WAITING):
+            await self._notify(NotificationKind.APPROVAL_WAITING, self._plan.system_id,
+                               detail=f"stage {self._label(index)}")  # fmt: skip
         while True:
             await workflow.wait_condition(lambda: self._action is not None)
             action = self._take_action()
@@ -624,6 +640,7 @@ class CutoverWorkflow:
             self._status.decommission_step = "archived"
         status = await self._checklist(names.OPEN_CHECKLIST, job)
         self._status.decommission_step = "checklist"
+        quiet_since = workflow.now()
         while not status.all_closed:
             left = sum(1 for item in status.items if not item.closed_by)
             self._status.waiting_for = f"the retirement checklist ({left} items open)"
@@ -632,10 +649,28 @@ class CutoverWorkflow:
                 await workflow.wait_condition(
                     lambda: self._checklist_changed, timeout=CHECKLIST_RECHECK
                 )
+            if self._checklist_changed:
+                quiet_since = workflow.now()
+            elif workflow.now() - quiet_since >= CHECKLIST_STALE_AFTER and workflow.patched(
+                NOTIFY_CHECKLIST_STALE
+            ):
+                await self._notify(NotificationKind.CHECKLIST_STALE, plan.system_id,
+                                   detail="retirement checklist", count=left)  # fmt: skip
+                quiet_since = workflow.now()
             status = await self._checklist(names.CHECKLIST_STATUS, job)
         self._status.waiting_for = None
         await call(names.RETIRE_SYSTEM, job, LEGACY_CHANGE)
         self._status.decommission_step = "retired"
+
+    async def _notify(
+        self, kind: NotificationKind, system_id: str, *, detail: str, count: int | None = None
+    ) -> None:
+        """Tell the team by GOV.UK Notify (ids and counts only; never fails the cutover)."""
+        stamp = workflow.now().strftime("%Y%m%dT%H%M%S")
+        await notify(NotifyInput(
+            kind=kind, subject=system_id, detail=detail, count=count,
+            path=f"/dashboard/systems/{system_id}", reference=f"{kind.value}-{system_id}-{stamp}",
+        ))  # fmt: skip
 
     async def _checklist(self, activity: str, job: DecommissionInput) -> ChecklistStatus:
         return await call(activity, job, QUICK, result_type=ChecklistStatus)
