@@ -221,6 +221,13 @@ class Document:
             raise UnreadableDocumentError(
                 f"cannot count the image's frames ({type(e).__name__}: {e})", where=self.name
             ) from e
+        # A TIFF's frames are its pages: the same limit as a PDF's.
+        if self._frames > get_settings().max_pdf_pages:
+            raise DocumentTooLargeError(
+                f"the image has {self._frames} frames, over the limit of "
+                f"{get_settings().max_pdf_pages} pages",
+                where=self.name,
+            )
 
     def _stream(self) -> Any:
         if isinstance(self._source, Path):

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import struct
 
+import pytest
+
 from tests.fuzz.seeds import document_seeds
 from tests.fuzz.targets import fuzz
 
@@ -39,3 +41,18 @@ REGRESSIONS = [
 
 def test_intake_takes_damaged_documents() -> None:
     fuzz("documents", 150, REGRESSIONS)
+
+
+def test_a_tiff_of_more_frames_than_pages_allowed_is_too_large(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from config.settings import Settings
+    from domain.errors import DocumentTooLargeError
+    from ocr.pages import open_document
+
+    monkeypatch.setattr("ocr.pages.get_settings", lambda: Settings(max_pdf_pages=1))
+    with (
+        pytest.raises(DocumentTooLargeError, match=r"pages\.tif: the image has 2 frames"),
+        open_document(document_seeds()["pages.tif"], "pages.tif"),
+    ):
+        pass
