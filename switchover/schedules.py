@@ -27,9 +27,15 @@ from temporalio.service import RPCError, RPCStatusCode
 from config.log import get_logger
 from config.migration_plan import MigrationPlan
 from config.settings import TASK_QUEUE_WORKFLOWS
-from domain.delivery import DELIVERY_WORKFLOW_ID, DeliverRecordsInput
+from domain.delivery import (
+    DELIVERY_WORKFLOW_ID,
+    RETENTION_WORKFLOW_ID,
+    DeliverRecordsInput,
+    RetentionInput,
+)
 from workflows.audit import ExportAuditHeadWorkflow
 from workflows.delivery import DeliverRecordsWorkflow
+from workflows.retention import ApplyRetentionWorkflow
 from workflows.savings import AccrueSavingsWorkflow
 
 log = get_logger(__name__)
@@ -37,11 +43,12 @@ log = get_logger(__name__)
 ACCRUE_SAVINGS_SCHEDULE = "switchover-accrue-savings"
 EXPORT_AUDIT_HEAD_SCHEDULE = "switchover-export-audit-head"
 DELIVER_RECORDS_SCHEDULE = "switchover-deliver-records"
+APPLY_RETENTION_SCHEDULE = "switchover-apply-retention"
 
 
 async def ensure_schedules(client: Client) -> None:
-    """Create what is missing: the nightly savings accrual (00:10 UTC) and the delivery of
-    approved records (every minute)."""
+    """Create what is missing: the nightly savings accrual (00:10 UTC), the audit head's
+    export, the delivery of approved records and retention."""
     schedule = Schedule(
         action=ScheduleActionStartWorkflow(
             AccrueSavingsWorkflow.run,
@@ -57,6 +64,7 @@ async def ensure_schedules(client: Client) -> None:
         await client.create_schedule(ACCRUE_SAVINGS_SCHEDULE, schedule)
         log.info("schedule created", schedule=ACCRUE_SAVINGS_SCHEDULE)
     await _ensure_audit_head_export(client)
+    await _ensure_delivery_and_retention(client)
 
 
 async def _ensure_audit_head_export(client: Client) -> None:
@@ -73,7 +81,11 @@ async def _ensure_audit_head_export(client: Client) -> None:
     with suppress(ScheduleAlreadyRunningError):
         await client.create_schedule(EXPORT_AUDIT_HEAD_SCHEDULE, schedule)
         log.info("schedule created", schedule=EXPORT_AUDIT_HEAD_SCHEDULE)
-    # Approved records to their destinations: a pass every minute, never two at once.
+
+
+async def _ensure_delivery_and_retention(client: Client) -> None:
+    """Deliver approved records every minute (never two passes at once); apply retention
+    nightly at 02:30 UTC."""
     deliveries = Schedule(
         action=ScheduleActionStartWorkflow(
             DeliverRecordsWorkflow.run,
@@ -87,6 +99,21 @@ async def _ensure_audit_head_export(client: Client) -> None:
     with suppress(ScheduleAlreadyRunningError):
         await client.create_schedule(DELIVER_RECORDS_SCHEDULE, deliveries)
         log.info("schedule created", schedule=DELIVER_RECORDS_SCHEDULE)
+    retention = Schedule(
+        action=ScheduleActionStartWorkflow(
+            ApplyRetentionWorkflow.run,
+            RetentionInput(),
+            id=RETENTION_WORKFLOW_ID,
+            task_queue=TASK_QUEUE_WORKFLOWS,
+        ),
+        spec=ScheduleSpec(
+            calendars=[ScheduleCalendarSpec(hour=[ScheduleRange(2)], minute=[ScheduleRange(30)])]
+        ),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+    with suppress(ScheduleAlreadyRunningError):
+        await client.create_schedule(APPLY_RETENTION_SCHEDULE, retention)
+        log.info("schedule created", schedule=APPLY_RETENTION_SCHEDULE)
 
 
 def reconcile_schedule_id(system_id: str) -> str:
