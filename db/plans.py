@@ -167,7 +167,6 @@ def get_plan_version(session: Session, version: str) -> PlanVersion:
 class _Loaded:
     plan: MigrationPlan
     files: tuple[PlanFile, ...]
-    filename: str
 
 
 class StoredPlans:
@@ -222,7 +221,7 @@ class StoredPlans:
                 update[file.field] = self._carried(file)
         if update:
             plan = plan.model_copy(update={"source": plan.source.model_copy(update=update)})
-        return _Loaded(plan, files, filename)
+        return _Loaded(plan, files)
 
     def _carried(self, file: PlanFile) -> Path:
         """The file at the plan's path when it is the same; else written out by hash."""
