@@ -452,12 +452,21 @@ async def watch(
     stop = stop or asyncio.Event()
     try:
         if once:
-            failures = await poll_sources(intake, sources, form_type=form_type, report=report)
+            seen: list[IntakeResult] = []
+
+            def counted(result: IntakeResult) -> None:
+                seen.append(result)
+                report(result)
+
+            await poll_sources(intake, sources, form_type=form_type, report=counted)
             await asyncio.sleep(settle_seconds)
-            failures = await poll_sources(intake, sources, form_type=form_type, report=report)
-            if failures:
-                raise failures[0]
-            return
+            while True:  # a source offers a few files a poll: poll until nothing is left
+                before = len(seen)
+                failures = await poll_sources(intake, sources, form_type=form_type, report=counted)
+                if failures:
+                    raise failures[0]
+                if len(seen) == before:
+                    return
         while not stop.is_set():
             await poll_sources(intake, sources, form_type=form_type, report=report)
             with contextlib.suppress(TimeoutError):

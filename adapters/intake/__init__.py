@@ -2,6 +2,7 @@
 IMAP mailbox) and the splitting of bulk scans at separator sheets."""
 
 from adapters.intake.arrivals import (
+    PER_POLL,
     Arrival,
     IntakeSource,
     Outcome,
@@ -26,6 +27,7 @@ from adapters.intake.separators import (
 
 __all__ = [
     "DOCUMENT_KINDS",
+    "PER_POLL",
     "QUARANTINED_DIR",
     "SNIFF_BYTES",
     "TAKEN_DIR",

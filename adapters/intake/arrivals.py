@@ -13,6 +13,10 @@ TEMPORARY_SUFFIXES = (".part", ".partial", ".tmp", ".temp", ".crdownload", ".fil
                       ".download", ".!ut")  # fmt: skip
 """Names that scanners, copy tools and office programs give files still being written."""
 
+PER_POLL = 20
+"""Parcels a source offers at one poll, oldest first: their files are in memory together.
+The rest wait for the next poll."""
+
 
 def is_temporary_name(name: str) -> bool:
     """Whether a file's name says it is still being written (``scan.pdf.part``, ``~$a.pdf``,

@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from adapters.intake.arrivals import Arrival, Outcome, Parcel, is_temporary_name
+from adapters.intake.arrivals import PER_POLL, Arrival, Outcome, Parcel, is_temporary_name
 from adapters.storage.store import sha256_of_file
 from config.log import get_logger
 
@@ -32,6 +32,7 @@ class FolderSource:
     max_bytes: int
     route: str = field(default="folder", init=False)
     _seen: dict[Path, tuple[int, int]] = field(default_factory=dict, init=False, repr=False)
+    _stuck: set[Path] = field(default_factory=set, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.folder = self.folder.resolve()
@@ -51,10 +52,10 @@ class FolderSource:
                 continue  # moved away between listing and looking
             state = (stat.st_size, stat.st_mtime_ns)
             observed[path] = state
-            if stat.st_size > 0 and self._seen.get(path) == state:
+            if stat.st_size > 0 and self._seen.get(path) == state and path not in self._stuck:
                 ready.append((stat.st_mtime_ns, path))
         self._seen = observed
-        return [self._parcel(path) for _, path in sorted(ready)]
+        return [self._parcel(path) for _, path in sorted(ready)[:PER_POLL]]
 
     def finish(self, parcel: Parcel, outcome: Outcome) -> None:
         path = parcel.handle
@@ -66,11 +67,11 @@ class FolderSource:
                 f"{target.stem}-{parcel.arrivals[0].sha256[:12]}{target.suffix}"
             )
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(path, target)
+            _move(path, target)
         except OSError as e:
             # A read-only share: the engine database still knows the file was taken.
             log.warning("intake.folder.not_moved", folder=self.source, error=e.strerror)
+            self._stuck.add(path)  # not offered again until a restart (then known and skipped)
         self._seen.pop(path, None)
 
     def close(self) -> None:
@@ -92,3 +93,8 @@ class FolderSource:
         else:
             arrival = Arrival.of(ref, path.name, path.read_bytes())
         return Parcel(ref=ref, arrivals=(arrival,), handle=path)
+
+
+def _move(path: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(path, target)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any
 
-from adapters.intake.arrivals import Arrival, Outcome, Parcel
+from adapters.intake.arrivals import PER_POLL, Arrival, Outcome, Parcel
 from config.log import get_logger
 from domain.errors import ServiceUnavailableError
 
@@ -63,7 +63,7 @@ class MailboxSource:
             imap.noop()  # lets the server tell of messages delivered since the last poll
             found = _ok(imap.uid("SEARCH", "ALL"))
             uids = found[0].split() if found and isinstance(found[0], bytes) else []
-            return [self._parcel(imap, uid) for uid in uids]
+            return [self._parcel(imap, uid) for uid in uids[:PER_POLL]]
 
     def finish(self, parcel: Parcel, outcome: Outcome) -> None:
         uid = parcel.handle

@@ -12,10 +12,11 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-from adapters.intake.arrivals import Arrival, Outcome, Parcel, is_temporary_name
+from adapters.intake.arrivals import PER_POLL, Arrival, Outcome, Parcel, is_temporary_name
 from adapters.intake.folder import QUARANTINED_DIR, TAKEN_DIR
 from adapters.storage.store import CHUNK_SIZE, DocumentStore, check_key
 from config.log import get_logger
+from domain.errors import StorageError
 
 log = get_logger(__name__)
 
@@ -34,6 +35,7 @@ class PrefixSource:
     url: str
     max_bytes: int
     route: str = field(default="s3", init=False)
+    _stuck: set[str] = field(default_factory=set, init=False, repr=False)
 
     @property
     def source(self) -> str:
@@ -50,16 +52,26 @@ class PrefixSource:
             except ValueError:
                 log.warning("intake.prefix.odd_key", source=self.source)
                 continue
+            if key in self._stuck:
+                continue
             parcels.append(Parcel(ref=key, arrivals=(self._arrival(key),), handle=key))
+            if len(parcels) == PER_POLL:
+                break
         return parcels
 
     def finish(self, parcel: Parcel, outcome: Outcome) -> None:
         key = parcel.handle
         assert isinstance(key, str)
         into = TAKEN_DIR if outcome is Outcome.TAKEN else QUARANTINED_DIR
-        with self.store.open(key) as body:
-            self.store.put_at(f"{into}/{key}", body)
-        self.store.delete(key)
+        try:
+            with self.store.open(key) as body:
+                self.store.put_at(f"{into}/{key}", body)
+            self.store.delete(key)
+        except StorageError as e:
+            # A bucket the poller may read but not change: the engine database still
+            # knows the object was taken; this process stops offering it.
+            log.warning("intake.prefix.not_moved", source=self.source, error=e.type_name)
+            self._stuck.add(key)
 
     def close(self) -> None:
         """Nothing held: boto3 keeps its own connection pool."""

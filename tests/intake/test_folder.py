@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from adapters.intake import QUARANTINED_DIR, TAKEN_DIR, FolderSource, Outcome
+from adapters.intake import PER_POLL, QUARANTINED_DIR, TAKEN_DIR, FolderSource, Outcome
 from config.settings import Settings
 from db import documents
 from db.models import Document, IntakeItem, IntakeState
 from db.session import session_scope
-from switchover.intake import Intake
+from switchover.intake import Intake, IntakeResult, watch
 from tests.intake.bulk import bulk_scan
 from tests.intake.conftest import Recorder, count, one_page_pdf, poll_twice
 
@@ -151,3 +151,37 @@ async def test_a_separator_naming_an_unknown_form_type_quarantines_the_scan(
     assert result.state is IntakeState.QUARANTINED
     assert f"names form type {missing!r}, which has no template" in (result.reason or "")
     assert recorder.starts == 0
+
+
+async def test_watch_once_takes_more_files_than_one_poll_offers(
+    settings: Settings, intake: Intake, recorder: Recorder, tmp_path: Path
+) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for shade in range(PER_POLL + 5):
+        (folder / f"form-{shade:02d}.pdf").write_bytes(one_page_pdf(shade))
+    results: list[IntakeResult] = []
+    await watch(settings, [str(folder)], once=True, settle_seconds=0.01, intake=intake,
+                report=results.append)  # fmt: skip
+    assert len(results) == PER_POLL + 5
+    assert recorder.starts == PER_POLL + 5
+    assert len(list((folder / TAKEN_DIR).iterdir())) == PER_POLL + 5
+
+
+async def test_a_file_that_cannot_be_moved_is_not_offered_again(
+    intake: Intake, recorder: Recorder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "form.pdf").write_bytes(PDF)
+
+    def read_only(path: Path, target: Path) -> None:
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr("adapters.intake.folder._move", read_only)
+    source = FolderSource(folder, max_bytes=10_000)
+    [taken] = await poll_twice(intake, source)
+    assert taken.state is IntakeState.TAKEN
+    assert await poll_twice(intake, source) == []
+    assert (folder / "form.pdf").exists()
+    assert recorder.starts == 1
