@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pypdfium2 as pdfium
+import pytest
+from temporalio.testing import WorkflowEnvironment
 
 from adapters.intake import Separator, read_separator
+from tests.intake.conftest import one_page_pdf
 
 
 def test_forms_separator_prints_a_sheet_naming_the_form_type(run, tmp_path: Path) -> None:
@@ -36,3 +40,28 @@ def test_forms_watch_refuses_a_folder_that_does_not_exist(run, tmp_path: Path) -
     result = run("forms", "watch", str(tmp_path / "nowhere"), "--once")
     assert result.exit_code == 2
     assert "no such folder" in result.output
+
+
+def test_forms_watch_once_takes_a_file_and_prints_json(
+    run, tmp_path: Path, local_env: WorkflowEnvironment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SWITCHOVER_TEMPORAL_ADDRESS",
+                       local_env.client.service_client.config.target_host)  # fmt: skip
+    folder = tmp_path / "scanner"
+    folder.mkdir()
+    (folder / "form.pdf").write_bytes(one_page_pdf(64))
+    assert run("db", "upgrade").exit_code == 0
+
+    result = run("forms", "watch", str(folder), "--once", "--json", "--form-type",
+                 "register-to-vote")  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    [line] = [json.loads(x) for x in result.stdout.splitlines() if x.startswith("{")]
+    assert line["state"] == "taken"
+    assert line["ref"] == "form.pdf"
+    [document] = line["documents"]
+    assert document["form_type"] == "register-to-vote"
+    assert document["workflow_id"] == f"digitise-{document['document_id']}"
+    again = run("forms", "watch", str(folder), "--once", "--json")
+    assert again.exit_code == 0
+    assert not [x for x in again.stdout.splitlines() if x.startswith("{")]
