@@ -4,14 +4,15 @@ dead ones, and erasing one person's data (``db.retention``)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from config.form_template import FieldType, load_templates
+from config.form_template import FieldType, FormTemplate, load_templates
 from config.settings import Settings
 from db import outbox, retention
 from db.models import Delivery, DeliveryState
 from db.session import session_scope
+from db.types import utcnow
 from domain.errors import BadInputError
 
 NI_SHAPE = re.compile(r"[A-Z]{2}[0-9]{6}[A-D]")
@@ -95,3 +96,18 @@ def erase(settings: Settings, ni_number: str, *, dry_run: bool, actor: str) -> d
                 for key in erased.scan_keys:
                     store.delete(key)
     return report.as_json()
+
+
+def retention_due(
+    settings: Settings, templates: Mapping[str, FormTemplate]
+) -> list[dict[str, Any]]:
+    """Per form type with a retention schedule: scans due for deletion now and within 30
+    days, and records due now (the programme dashboard shows this)."""
+    rules = {
+        form_type: (t.retention.scans_days, t.retention.records_years)
+        for form_type, t in templates.items()
+        if t.retention.scans_days is not None or t.retention.records_years is not None
+    }
+    with session_scope(settings.resolved_database_url) as session:
+        rows = retention.due_summary(session, rules, utcnow())
+    return [vars(row) for row in rows]

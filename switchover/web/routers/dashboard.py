@@ -26,6 +26,7 @@ from db.models import Role
 from db.session import session_scope
 from domain.systems import SystemStage
 from switchover.exports import csv_text
+from switchover.records import retention_due
 from switchover.web.auth import CurrentUser, Manager, require_role
 from switchover.web.rendering import render
 from switchover.web.routers.cutover import page_notice, system_page
@@ -161,7 +162,8 @@ def dashboard(request: Request, user: Manager) -> Response:
         request,
         "dashboard/programme.html",
         {"title": "Programme dashboard", "tables": tables, "charts": charts, **figures,
-         "target": target},
+         "target": target,
+         "retention": retention_due(settings, request.app.state.form_templates)},
     )  # fmt: skip
 
 
