@@ -272,20 +272,50 @@ async def finish(request: Request, settings: Settings) -> tuple[Identity, str]:
             answer = await client.post(config["token_endpoint"], data=form, auth=auth)
             if answer.status_code >= 400:
                 raise HTTPException(400, "The sign-in service refused the sign-in. Try again.")
-            id_token = answer.json()["id_token"]
+            tokens = answer.json()
             keys = (await client.get(config["jwks_uri"])).json()
+            claims = _verify(tokens["id_token"], keys, settings, issuer=config["issuer"])
+            if not secrets.compare_digest(str(claims.get("nonce", "")), remembered["nonce"]):
+                raise HTTPException(400, "The sign-in could not be checked. Try again.")
+            vectors = requested_vectors(settings)
+            if vectors and claims.get("vot") not in vectors:
+                # The provider signed the person in at a lower level of trust than asked.
+                log.warning("oidc.vector_of_trust_refused")
+                raise HTTPException(403, "Your sign-in did not reach the level this service needs.")
+            claims = await _with_userinfo(client, config, tokens, claims, settings)
     except (httpx.HTTPError, ValueError, KeyError) as e:
         log.error("oidc.token_exchange_failed", error=type(e).__name__)
         raise HTTPException(503, "The sign-in service cannot be reached. Try again later.") from e
-    claims = _verify(id_token, keys, settings, issuer=config["issuer"])
-    if not secrets.compare_digest(str(claims.get("nonce", "")), remembered["nonce"]):
-        raise HTTPException(400, "The sign-in could not be checked. Try again.")
-    vectors = requested_vectors(settings)
-    if vectors and claims.get("vot") not in vectors:
-        # The provider signed the person in at a lower level of trust than was asked for.
-        log.warning("oidc.vector_of_trust_refused")
-        raise HTTPException(403, "Your sign-in did not reach the level this service needs.")
     return _identity(claims, settings, issuer=config["issuer"]), remembered["next"]
+
+
+async def _with_userinfo(
+    client: httpx.AsyncClient,
+    config: dict[str, Any],
+    tokens: dict[str, Any],
+    claims: dict[str, Any],
+    settings: Settings,
+) -> dict[str, Any]:
+    """The ID token's claims, completed from the userinfo endpoint when the name or roles
+    claim is not in the token (GOV.UK One Login gives ``email`` only there).
+
+    The ID token's own claims win; userinfo for another subject is refused (OIDC Core 5.3.2).
+    """
+    named = settings.oidc_username_claim in claims or "email" in claims
+    endpoint = config.get("userinfo_endpoint")
+    if named and settings.oidc_roles_claim in claims:
+        return claims
+    if not endpoint or "access_token" not in tokens:
+        return claims
+    answer = await client.get(
+        endpoint, headers={"Authorization": f"Bearer {tokens['access_token']}"}
+    )
+    answer.raise_for_status()
+    info = answer.json()
+    if not isinstance(info, dict) or info.get("sub") != claims["sub"]:
+        log.warning("oidc.userinfo_subject_mismatch")
+        raise HTTPException(400, "The sign-in could not be checked. Try again.")
+    return info | claims
 
 
 def _client_authentication(

@@ -46,6 +46,7 @@ class FakeProvider:
         self.assertions: list[str] = []
         self.asked: list[dict[str, str]] = []
         self.vot: str | None = None  # what the ID token says was reached; default as asked
+        self.userinfo: dict[str, Any] | None = None  # served at /userinfo when set
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.issuer = f"http://127.0.0.1:{self.server.server_address[1]}"
 
@@ -117,7 +118,13 @@ class FakeProvider:
                     self._json({"issuer": provider.issuer,
                                 "authorization_endpoint": f"{provider.issuer}/authorize",
                                 "token_endpoint": provider.token_endpoint,
-                                "jwks_uri": f"{provider.issuer}/jwks"})  # fmt: skip
+                                "jwks_uri": f"{provider.issuer}/jwks",
+                                "userinfo_endpoint": f"{provider.issuer}/userinfo"})  # fmt: skip
+                elif url.path == "/userinfo":
+                    if provider.userinfo is None or self.headers["Authorization"] != "Bearer x":
+                        self._json({"error": "invalid_token"}, 401)
+                    else:
+                        self._json(provider.userinfo)
                 elif url.path == "/jwks":
                     public = json.loads(
                         jwt.algorithms.RSAAlgorithm.to_jwk(provider.key.public_key())
@@ -372,3 +379,23 @@ def test_private_key_jwt_without_a_key_is_a_clear_misconfiguration(settings, pro
         assert answer.status_code == 503
         assert "misconfigured" in answer.text
         assert client.get("/sign-in/sso/jwks.json").status_code == 404
+
+
+def test_what_the_id_token_lacks_comes_from_userinfo(one_login, provider, settings) -> None:
+    # As GOV.UK One Login: the ID token names the subject only; the e-mail is at /userinfo.
+    from db import accounts
+    from db.session import session_scope
+
+    provider.claims = {"sub": "urn:fdc:gov.uk:2022:56P4CMsGh_02YOlWpd8PAOI-2sVlB2nsNU7mcLZYhYw="}
+    provider.userinfo = {"sub": provider.claims["sub"], "email": "sam@example.gov.uk",
+                         "roles": ["casework-team"]}  # fmt: skip
+    assert _sign_in_with_sso(one_login).status_code == 303
+    with session_scope(settings.resolved_database_url) as session:
+        user = accounts.get_user_by_username(session, "sam@example.gov.uk")
+        assert user is not None
+        assert user.roles == ["caseworker"]
+    # Userinfo about someone else is refused.
+    provider.userinfo = {"sub": "urn:fdc:gov.uk:2022:someone-else", "roles": ["casework-team"],
+                         "email": "eve@example.gov.uk"}  # fmt: skip
+    refused = _sign_in_with_sso(one_login)
+    assert refused.status_code == 400
