@@ -16,6 +16,7 @@ import argparse
 import json
 import pickle
 import random
+import re
 import sys
 import time
 import warnings
@@ -37,6 +38,7 @@ class Tally:
     examples: int = 0
     kinds: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
+    messages: set[str] = field(default_factory=set)
     escapes: dict[str, tuple[Outcome, str]] = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -59,6 +61,7 @@ def run(target: Target, examples: int, run_seed: int, save: Path | None = None) 
         tally.kinds[result.kind] += 1
         if result.kind == "error":
             tally.errors[result.label] += 1
+            tally.messages.add(_shape(result.detail))
         elif result.kind == "escape" and result.label not in tally.escapes:
             if save is not None:
                 save.mkdir(parents=True, exist_ok=True)
@@ -78,19 +81,28 @@ def run(target: Target, examples: int, run_seed: int, save: Path | None = None) 
     return tally
 
 
+def _shape(message: str) -> str:
+    """An error message with its file, numbers and quoted text taken out: two messages of
+    one shape are one kind of error."""
+    message = re.sub(r"/tmp/\S+?(?=[,:\s])", "FILE", message)
+    message = re.sub(r"'[^']*'|\"[^\"]*\"", "'…'", message)
+    return re.sub(r"\d+", "#", message)[:160]
+
+
 def markdown(tallies: list[Tally], examples: int, run_seed: int) -> str:
     lines = [
         f"Per target: {examples} examples asked (seed {run_seed}); a target whose inputs "
         "Hypothesis finds few distinct ones of may run fewer.",
         "",
-        "| target | examples | read | our errors | distinct error types | escapes | inputs/s |",
-        "|---|---|---|---|---|---|---|",
+        "| target | examples | read | our errors | error types | distinct errors | escapes "
+        "| inputs/s |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for t in tallies:
         rate = t.examples / t.seconds if t.seconds else 0
         lines.append(
             f"| {t.target} | {t.examples} | {t.kinds['ok']} | {t.kinds['error']} | "
-            f"{len(t.errors)} | {len(t.escapes)} | {rate:.0f} |"
+            f"{len(t.errors)} | {len(t.messages)} | {len(t.escapes)} | {rate:.1f} |"
         )
     for t in tallies:
         for label, (_result, _shown) in t.escapes.items():
@@ -117,7 +129,8 @@ def main() -> int:
         print(
             f"{name}: {tally.examples} examples in {tally.seconds:.0f} s: "
             f"{tally.kinds['ok']} read, {tally.kinds['error']} our errors "
-            f"({len(tally.errors)} types), {len(tally.escapes)} escapes",
+            f"({len(tally.errors)} types, {len(tally.messages)} distinct), "
+            f"{len(tally.escapes)} escapes",
             file=sys.stderr,
         )
         for label, (result, shown) in tally.escapes.items():
@@ -125,7 +138,8 @@ def main() -> int:
     if args.json:
         print(json.dumps([
             {"target": t.target, "examples": t.examples, "outcomes": dict(t.kinds),
-             "errors": dict(t.errors), "escapes": {k: v[0].detail for k, v in t.escapes.items()},
+             "errors": dict(t.errors), "distinct_errors": len(t.messages),
+             "escapes": {k: v[0].detail for k, v in t.escapes.items()},
              "seconds": round(t.seconds, 1), "seed": run_seed}
             for t in tallies
         ], indent=2))  # fmt: skip
