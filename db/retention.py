@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from config.log import get_logger
 from db.audit import append_audit_event
+from db.corrections import delete_corrections
 from db.models import (
     Delivery,
     DeliveryState,
@@ -149,6 +150,7 @@ def record_deleted(session: Session, record: FormRecord, *, rule: str, at: dt.da
         return
     record_id, document_id = record.id, record.document_id
     session.execute(delete(ReviewTask).where(ReviewTask.record_id == record_id))
+    delete_corrections(session, record_id)
     session.execute(delete(FormRecord).where(FormRecord.id == record_id))
     session.flush()
     others = session.scalar(select(func.count()).where(FormRecord.document_id == document_id))
@@ -314,16 +316,18 @@ def erase_record(session: Session, record: FormRecord, *, actor: str) -> ErasedR
     )).rowcount  # fmt: skip
     delivered = sorted(set(session.scalars(select(Delivery.destination).where(
         Delivery.record_id == record.id, Delivery.state == DeliveryState.DELIVERED))))  # fmt: skip
+    corrections = delete_corrections(session, record.id)
     _forget_scan(session, record)
     _done(session, record, ERASED, utcnow())
     append_audit_event(
         session, actor=actor, action="record.erased", subject_type="form_record",
         subject_id=record.id,
-        detail={"fields": erased, "scans_deleted": len(keys), "delivered_to": delivered},
+        detail={"fields": erased, "scans_deleted": len(keys), "delivered_to": delivered,
+                "corrections_deleted": corrections},
     )  # fmt: skip
     return ErasedRecord(record.id, record.form_type, erased, keys,
                         task.id if task is not None else None, had_match, int(closed or 0),
-                        delivered)  # fmt: skip
+                        delivered, corrections)  # fmt: skip
 
 
 def clear_legacy_match(session: Session, record: FormRecord, *, actor: str) -> None:

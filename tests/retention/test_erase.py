@@ -3,6 +3,7 @@ and legacy-match results; everyone else's untouched; the audit trail kept and va
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Callable
 from typing import Any
@@ -11,7 +12,14 @@ import pytest
 from sqlalchemy import select
 
 from db.audit import verify_audit_chain
-from db.models import AuditEvent, Delivery, DeliveryState, Document, FormRecord
+from db.models import (
+    AuditEvent,
+    Delivery,
+    DeliveryState,
+    Document,
+    FormRecord,
+    OcrCorrection,
+)
 from db.outbox import expand_entry, unexpanded_entries
 from db.session import session_scope
 from tests.retention.conftest import Engine, decided_record
@@ -55,6 +63,12 @@ def test_erase_removes_exactly_that_persons_data(engine: Engine, erase: Callable
     with session_scope(engine.url) as session:
         for entry in unexpanded_entries(session, limit=100):
             expand_entry(session, entry, [("caseworking", "webhook")])
+        for record_id, _ in (theirs[0], others[0]):  # a caseworker corrected each
+            session.add(OcrCorrection(
+                record_id=record_id, document_id="0" * 64, storage_key="k", form_type=None,
+                field="surname", extracted={"value": "SURNAMX"}, corrected_value="SURNAME",
+                corrected_by="cw1", corrected_at=dt.datetime.now(dt.UTC),
+            ))  # fmt: skip
     before = snapshot(engine)
 
     dry = erase("--ni", PERSON, "--dry-run", "--json")
@@ -93,6 +107,8 @@ def test_erase_removes_exactly_that_persons_data(engine: Engine, erase: Callable
         pending = {d.record_id: d.state for d in session.scalars(select(Delivery))}
         assert {pending[i] for i, _ in theirs} == {DeliveryState.DEAD}
         assert {pending[i] for i, _ in others} == {DeliveryState.PENDING}
+        kept = session.scalars(select(OcrCorrection.record_id)).all()
+        assert kept == [others[0][0]]
         assert verify_audit_chain(session).ok
         erased = session.scalars(select(AuditEvent).where(AuditEvent.action == "record.erased"))
         assert "QQ123456C" not in json.dumps([e.detail for e in erased])
