@@ -300,9 +300,9 @@ def erase_record(session: Session, record: FormRecord, *, actor: str) -> ErasedR
     if task is not None:
         task.reasons = _blank_reasons(task.reasons or [])
         if task.decision is not None:
-            corrections = dict(task.decision.get("corrections") or {})
+            changed = dict(task.decision.get("corrections") or {})
             reason = "erased" if task.decision.get("reason") else None
-            task.decision = {**task.decision, "corrections": dict.fromkeys(corrections),
+            task.decision = {**task.decision, "corrections": dict.fromkeys(changed),
                              "reason": reason}  # fmt: skip
     closed = cast(CursorResult[Any], session.execute(
         update(Delivery)
