@@ -544,7 +544,8 @@ def page_image(request: Request, task_id: int, page: int, user: Caseworker) -> R
         )
     except (NotFoundError, BadInputError) as e:
         raise HTTPException(404, "This page of the form cannot be shown.") from e
-    return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=300"})
+    # Never kept by the browser: a scan must not outlive sign-out (the app says so too).
+    return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
 
 
 @router.post("/tasks/{task_id}/claim")
