@@ -1,0 +1,97 @@
+"""Cutover notifications through GOV.UK Notify's client to a local server speaking its API:
+an approval waiting, a failed gate and a stale retirement checklist, each one request
+naming the system, never a person. CutoverWorkflow runs on the time-skipping server with
+the cutover tests' fake activities and the real notify activity."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from activities.notify import NotifyActivities
+from adapters.notify import Notifier
+from config.settings import TASK_QUEUE_IO, TASK_QUEUE_WORKFLOWS
+from domain.cutover import CutoverPhase, EngineerActionKind
+from domain.delivery import NotificationKind
+from switchover.worker import ActivitySet
+from tests.delivery.notify_server import NotifyServer, notify_server
+from tests.delivery.test_notify import TEMPLATES, settings_for
+from tests.fakes.workers import running_workers
+from tests.workflows.test_cutover import FakeCutover, act, start, until
+from workflows.cutover import CutoverWorkflow
+
+KIND_OF = {template: kind for kind, template in TEMPLATES.items()}
+
+
+@pytest.fixture
+def notify() -> Iterator[NotifyServer]:
+    with notify_server() as server:
+        yield server
+
+
+@asynccontextmanager
+async def running(client: Client, fake: FakeCutover, server: NotifyServer) -> AsyncIterator[None]:
+    notifier = NotifyActivities(Notifier(settings_for(server)))
+    activities = ActivitySet(ocr=[], io=[*fake.all(), *notifier.all()])
+    async with running_workers(client, activities, queues=(TASK_QUEUE_WORKFLOWS, TASK_QUEUE_IO)):
+        yield
+
+
+def kinds(server: NotifyServer) -> Counter[NotificationKind]:
+    return Counter(KIND_OF[email["template_id"]] for email in server.emails)
+
+
+def of_kind(server: NotifyServer, kind: NotificationKind) -> list[dict[str, Any]]:
+    return [e for e in server.emails if KIND_OF[e["template_id"]] is kind]
+
+
+async def test_approval_waiting_and_a_failed_gate_are_notified(
+    time_skipping_env: WorkflowEnvironment, notify: NotifyServer
+) -> None:
+    env = time_skipping_env
+    fake = FakeCutover(approval="required", stages=[5, 25, 100], faulty_from=25)
+    async with running(env.client, fake, notify):
+        handle = await start(env.client, decommission=False)
+        await until(env, handle, lambda s: s.phase is CutoverPhase.AWAITING_APPROVAL)
+        assert kinds(notify) == {NotificationKind.APPROVAL_WAITING: 1}
+        await handle.execute_update(CutoverWorkflow.act, act(EngineerActionKind.APPROVE))
+        await until(env, handle, lambda s: s.phase is CutoverPhase.AWAITING_APPROVAL
+                    and s.setting.modern_percent == 5)  # fmt: skip
+        await handle.execute_update(CutoverWorkflow.act, act(EngineerActionKind.APPROVE))
+        await until(env, handle, lambda s: s.phase is CutoverPhase.AWAITING_ENGINEER)
+        await handle.terminate()
+    assert kinds(notify) == {NotificationKind.APPROVAL_WAITING: 2, NotificationKind.GATE_FAILED: 1}
+    failed = next(
+        e for e in notify.emails if KIND_OF[e["template_id"]] is NotificationKind.GATE_FAILED
+    )
+    assert failed["personalisation"]["subject"] == "legacy-test"
+    assert failed["personalisation"]["detail"] == "cutover gate at 25%"
+    assert failed["personalisation"]["count"] == 1
+    assert failed["personalisation"]["link"].endswith("/dashboard/systems/legacy-test")
+    assert notify.refused == 0
+
+
+async def test_a_checklist_left_alone_for_a_week_is_notified(
+    time_skipping_env: WorkflowEnvironment, notify: NotifyServer
+) -> None:
+    env = time_skipping_env
+    fake = FakeCutover(checklist_items=3)
+    async with running(env.client, fake, notify):
+        handle = await start(env.client)
+        await until(env, handle, lambda s: s.decommission_step == "checklist")
+        await env.sleep(timedelta(days=6))
+        assert kinds(notify)[NotificationKind.CHECKLIST_STALE] == 0
+        await env.sleep(timedelta(days=2))
+        assert kinds(notify)[NotificationKind.CHECKLIST_STALE] == 1
+        fake.closed = 3
+        await handle.signal(CutoverWorkflow.checklist_changed)
+        await handle.result()
+    (stale,) = of_kind(notify, NotificationKind.CHECKLIST_STALE)
+    assert stale["personalisation"]["count"] == 3
