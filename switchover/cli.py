@@ -393,14 +393,20 @@ def _parse_sets(sets: Sequence[str]) -> dict[str, str]:
     return corrections
 
 
+_REVIEW_AS_HELP = "Your username, as a check: it must be your personal token's user."
+
+
 @review.command("approve")
 @click.argument("task_id", type=int)
 @click.option("--set", "sets", multiple=True, help="A corrected value: field=value.")
-@click.option("--by", "decided_by", envvar="USER", default="caseworker", show_default=True)
-def review_approve(task_id: int, sets: Sequence[str], decided_by: str) -> None:
-    """Approve a form, with corrected values."""
+@click.option("--as", "--by", "decided_by", metavar="USERNAME", help=_REVIEW_AS_HELP)
+def review_approve(task_id: int, sets: Sequence[str], decided_by: str | None) -> None:
+    """Approve a form, with corrected values (a caseworker with a personal token)."""
+    from db.models import Role
     from domain.digitise import Decision, ReviewDecision
     from switchover.review import decide
+
+    decided_by = _acting_as(decided_by, Role.CASEWORKER)
 
     decision = ReviewDecision(
         decision=Decision.APPROVE, decided_by=decided_by, corrections=_parse_sets(sets)
@@ -416,11 +422,14 @@ def review_approve(task_id: int, sets: Sequence[str], decided_by: str) -> None:
 @review.command("reject")
 @click.argument("task_id", type=int)
 @click.option("--reason", required=True, help="Why the form is rejected.")
-@click.option("--by", "decided_by", envvar="USER", default="caseworker", show_default=True)
-def review_reject(task_id: int, reason: str, decided_by: str) -> None:
-    """Reject a form, with a reason."""
+@click.option("--as", "--by", "decided_by", metavar="USERNAME", help=_REVIEW_AS_HELP)
+def review_reject(task_id: int, reason: str, decided_by: str | None) -> None:
+    """Reject a form, with a reason (a caseworker with a personal token)."""
+    from db.models import Role
     from domain.digitise import Decision, ReviewDecision
     from switchover.review import decide
+
+    decided_by = _acting_as(decided_by, Role.CASEWORKER)
 
     decision = ReviewDecision(decision=Decision.REJECT, decided_by=decided_by, reason=reason)
     outcome = _run(decide(get_settings(), task_id, decision))
@@ -442,18 +451,13 @@ def savings_report(as_csv: bool, as_json: bool) -> None:
     """Savings to date and projected a year, per system and department, systems by stage
     with their risk scores, and cost per form before and after (the ledger is brought up to
     today first). --csv prints the ledger's totals."""
-    from switchover.savings import report_lines, savings_report
+    from switchover.savings import report_lines, savings_report, write_ledger_csv
 
     report = savings_report(get_settings())
     if as_json:
         _print_json(report)
     elif as_csv:
-        import csv
-
-        writer = csv.writer(sys.stdout)
-        writer.writerow(["kind", "subject", "entries", "amount_gbp"])
-        for row in report["ledger"]:
-            writer.writerow([row["kind"], row["subject"], row["entries"], row["amount_gbp"]])
+        write_ledger_csv(report, sys.stdout)
     else:
         for line in report_lines(report):
             click.echo(line)
@@ -495,6 +499,10 @@ def users_add(
     from db.session import session_scope
     from switchover.web.auth import hash_password
 
+    # The name's rules first, so nobody types a password for an account that cannot exist.
+    accounts.check_username(username)
+    if display_name is not None:
+        display_name = accounts.check_display_name(display_name)
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
@@ -510,6 +518,7 @@ def users_add(
             display_name=display_name,
             password_hash=hash_password(password),
         )
+    _record(settings, "user.created", "user", username, {"roles": sorted(roles)})
     click.echo(f"added {username} ({', '.join(sorted(roles))})")
 
 
@@ -535,6 +544,58 @@ def users_list(as_json: bool) -> None:
         return
     for row in rows:
         click.echo(f"{row['username']:<32} {', '.join(row['roles'])}")
+
+
+@users.group("token", cls=_Group)
+def users_token() -> None:
+    """Personal tokens: engineers and managers act from the command line with one
+    (SWITCHOVER_TOKEN); only its sha256 is kept, it expires and can be revoked."""
+
+
+@users_token.command("create")
+@click.argument("username")
+@click.option("--name", required=True, help="What the token is for (a laptop, a script).")
+@click.option("--days", type=click.IntRange(1, 366),
+              help="Lifetime in days (default SWITCHOVER_TOKEN_DAYS).")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True)
+def users_token_create(username: str, name: str, days: int | None, as_json: bool) -> None:
+    """Make a token for USERNAME (an engineer or manager) and print it once."""
+    from switchover.tokens import create
+
+    made = create(get_settings(), username, name=name, days=days)
+    if as_json:
+        _print_json(made)
+        return
+    click.echo(made["token"])
+    click.echo(f"token {made['id']} for {username}, expires {made['expires_at'][:10]}; "
+               "it is shown only now: keep it as SWITCHOVER_TOKEN", err=True)  # fmt: skip
+
+
+@users_token.command("list")
+@click.argument("username", required=False)
+@click.option("--json", "as_json", is_flag=True)
+def users_token_list(username: str | None, as_json: bool) -> None:
+    """Tokens (never the tokens themselves): whose, what for, expiry, last use, revoked."""
+    from switchover.tokens import listed
+
+    rows = listed(get_settings(), username)
+    if as_json:
+        _print_json(rows)
+        return
+    for row in rows:
+        state = f"revoked by {row['revoked_by']}" if row["revoked_at"] else \
+            f"expires {row['expires_at'][:10]}"  # fmt: skip
+        click.echo(f"{row['id']}  {row['username']:<20} {row['name']:<24} {state}")
+
+
+@users_token.command("revoke")
+@click.argument("token_id", metavar="ID")
+def users_token_revoke(token_id: str) -> None:
+    """Revoke token ID at once (the id `users token list` shows)."""
+    from switchover.tokens import revoke
+
+    revoke(get_settings(), token_id)
+    click.echo(f"revoked {token_id}")
 
 
 # --- legacy sources ------------------------------------------------------------------
@@ -769,6 +830,8 @@ def migrate_run(
     settings = get_settings()
     stage = MigrationStage(until) if until else None
     started = _run(start_run(settings, Path(plan_file), until=stage, parallel=parallel))
+    _record(settings, "migration.started", "system", started.system_id,
+            {"workflow_id": started.workflow_id, "until": until})  # fmt: skip
     if not wait:
         if as_json:
             _print_json({"system": started.system_id, "workflow_id": started.workflow_id,
@@ -831,10 +894,31 @@ def _way_back_line(way_back: dict[str, Any]) -> str:
             f"{way_back['rows_waiting']} waiting (oldest {oldest:.1f} s)")  # fmt: skip
 
 
+_AS_HELP = (
+    "Your username, as a check: it must be your personal token's user "
+    "(SWITCHOVER_TOKEN). The workflow checks the role and records the decision."
+)
+
+
 def _as_option(command: Any) -> Any:
-    return click.option("--as", "actor", required=True, metavar="USERNAME",
-                        help="The engineer deciding (the workflow checks the role and "
-                        "records the decision in the audit trail).")(command)  # fmt: skip
+    return click.option("--as", "actor", metavar="USERNAME", help=_AS_HELP)(command)
+
+
+def _record(settings: Settings, action: str, subject_type: str, subject_id: str,
+            detail: dict[str, Any]) -> None:  # fmt: skip
+    """An action taken from the command line, into the audit trail."""
+    from switchover.audit import record_cli_action
+    from switchover.identity import cli_actor
+
+    record_cli_action(settings, actor=cli_actor(settings), action=action,
+                      subject_type=subject_type, subject_id=subject_id, detail=detail)  # fmt: skip
+
+
+def _acting_as(claimed: str | None, role: Any = None) -> str:
+    """The username the personal token proves (``--as``, if given, must be it)."""
+    from switchover.identity import prove
+
+    return prove(get_settings(), claimed, role=role).username
 
 
 @migrate.command("decide")
@@ -845,13 +929,14 @@ def _as_option(command: Any) -> Any:
 @_as_option
 @click.option("--json", "as_json", is_flag=True)
 def migrate_decide(
-    system: str, action: str, table: str | None, reason: str, actor: str, as_json: bool
+    system: str, action: str, table: str | None, reason: str, actor: str | None, as_json: bool
 ) -> None:
     """Answer SYSTEM's failed reconciliation gate: re-sync the differing keys and
     reconcile again, accept the differences, or abort the run."""
     from domain.migration import GateAction
     from switchover.migrate import decide
 
+    actor = _acting_as(actor)
     answer = _run(decide(get_settings(), system, GateAction(action), actor=actor,
                          reason=reason, table=table))  # fmt: skip
     if as_json:
@@ -867,10 +952,11 @@ def _control_command(action: str, summary: str) -> None:
     @click.option("--reason", help="Why, for the audit trail.")
     @_as_option
     @click.option("--json", "as_json", is_flag=True)
-    def command(system: str, reason: str | None, actor: str, as_json: bool) -> None:
+    def command(system: str, reason: str | None, actor: str | None, as_json: bool) -> None:
         from domain.migration import RunControlAction
         from switchover.migrate import control
 
+        actor = _acting_as(actor)
         answer = _run(control(get_settings(), system, RunControlAction(action), actor=actor,
                               reason=reason))  # fmt: skip
         if as_json:
@@ -936,12 +1022,11 @@ def migrate_quarantine_list(system: str, table: str | None, as_json: bool) -> No
               help="A record number to accept (repeat for more).")  # fmt: skip
 @click.option("--all", "every", is_flag=True, help="Every open record of the table.")
 @click.option("--reason", required=True, help="Why, for the audit trail.")
-@click.option("--as", "actor", required=True, metavar="USERNAME",
-              help="The engineer accepting (checked in the engine database).")  # fmt: skip
+@_as_option
 @click.option("--json", "as_json", is_flag=True)
 def migrate_quarantine_accept(
-    system: str, table: str, records: tuple[int, ...], every: bool, reason: str, actor: str,
-    as_json: bool,
+    system: str, table: str, records: tuple[int, ...], every: bool, reason: str,
+    actor: str | None, as_json: bool,
 ) -> None:  # fmt: skip
     """Accept SYSTEM's quarantined records of a table (engineers only; each goes into the
     audit trail), so that reconciliation no longer counts them against it."""
@@ -949,6 +1034,7 @@ def migrate_quarantine_accept(
 
     if every == bool(records):
         raise click.UsageError("give --record N (one or more) or --all")
+    actor = _acting_as(actor)
     accepted = accept_quarantined(get_settings(), system, table, actor=actor, reason=reason,
                                   records=None if every else list(records))  # fmt: skip
     if as_json:
@@ -1039,19 +1125,19 @@ def _cutover_action(kind: str) -> Any:
     }
 
     @click.argument("system")
-    @click.option("--as", "actor", required=True, metavar="USERNAME",
-                  help="The engineer acting (the workflow checks the role).")  # fmt: skip
+    @_as_option
     @click.option("--reason", help="Why, for the stage history.")
     @click.option("--json", "as_json", is_flag=True)
-    def command(system: str, actor: str, reason: str | None, as_json: bool) -> None:
+    def command(system: str, actor: str | None, reason: str | None, as_json: bool) -> None:
         from domain.cutover import EngineerAction, EngineerActionKind
-        from switchover.cutover import act
+        from switchover.cutover import act_from_cli
 
+        actor = _acting_as(actor)
         action = EngineerAction(
             kind=EngineerActionKind(kind), actor=actor, reason=" ".join((reason or "").split())
             or None,
         )  # fmt: skip
-        answer = _run(act(get_settings(), system, action))
+        answer = _run(act_from_cli(get_settings(), system, action))
         if as_json:
             _print_json({"system": system, "action": kind, "actor": actor, "answer": answer})
         else:
@@ -1095,19 +1181,20 @@ def retire_checklist(system: str, as_json: bool) -> None:
 @retire.command("close")
 @click.argument("system")
 @click.argument("item_number", type=click.IntRange(min=1))
-@click.option("--as", "actor", required=True, metavar="USERNAME",
-              help="The person closing the item (engineer or manager).")  # fmt: skip
+@_as_option
 @click.option("--note", required=True, help="What was done, for the record.")
 @click.option("--evidence", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A file that shows it (a letter, a screenshot).")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True)
 def retire_close(
-    system: str, item_number: int, actor: str, note: str, evidence: Path | None, as_json: bool
-) -> None:
+    system: str, item_number: int, actor: str | None, note: str, evidence: Path | None,
+    as_json: bool,
+) -> None:  # fmt: skip
     """Close item ITEM_NUMBER of SYSTEM's retirement checklist, with a note and evidence."""
     from switchover.cutover import Evidence, close_item, notify_checklist_changed
 
     settings = get_settings()
+    actor = _acting_as(actor)
     attached = Evidence(evidence.name, evidence.read_bytes()) if evidence else None
     closed = close_item(settings, system, item_number, actor=actor, note=note, evidence=attached)
     unsent = _run(notify_checklist_changed(settings, system))

@@ -25,6 +25,7 @@ from config.settings import Settings
 from switchover.codec import ENCODING, EncryptionCodec, payload_keys
 from switchover.specimens import write_specimens
 from tests.switchover.test_end_to_end import free_port
+from tests.switchover.tokens import reviewer_env
 
 pytestmark = pytest.mark.slow
 
@@ -91,6 +92,7 @@ def test_no_personal_value_reaches_temporal(stack, tmp_path: Path) -> None:
                                 variants=("scan",))  # fmt: skip
     values: set[str] = set()
     workflow_ids: list[str] = []
+    reviewer: dict[str, str] | None = None
     for specimen in specimens:
         values |= {v for k, v in specimen.truth.items()
                    if isinstance(v, str) and len(v) > 4 and k != "nationality"}  # fmt: skip
@@ -104,8 +106,9 @@ def test_no_personal_value_reaches_temporal(stack, tmp_path: Path) -> None:
             # A caseworker's corrections are personal data too: send every value as one.
             sets = [a for name, value in specimen.truth.items() if isinstance(value, str)
                     for a in ("--set", f"{name}={value}")]  # fmt: skip
-            approved = cli(env, "review", "approve", str(summary["task_id"]), *sets,
-                           "--by", "cw1", cwd=tmp_path)  # fmt: skip
+            reviewer = reviewer or reviewer_env(SWITCHOVER, env, "cw1", str(tmp_path))
+            approved = cli(reviewer, "review", "approve", str(summary["task_id"]), *sets,
+                           cwd=tmp_path)  # fmt: skip
             assert approved.returncode == 0, approved.stderr
     broken = tmp_path / "in" / BROKEN_NAME
     broken.write_bytes(b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog")  # truncated

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from switchover.specimens import write_specimens
+from tests.switchover.tokens import reviewer_env
 
 pytestmark = pytest.mark.slow
 
@@ -79,10 +80,11 @@ def test_scan_to_approved_record_and_clean_stop(stack, tmp_path: Path):
             value = specimen.truth[name]
             if value is not None:
                 sets += ["--set", f"{name}={'yes' if value is True else value}"]
-        approved = cli(env, "review", "approve", str(summary["task_id"]), *sets, "--by", "cw1",
-                       cwd=tmp_path)  # fmt: skip
+        reviewer = reviewer_env(SWITCHOVER, env, "cw1", str(tmp_path))
+        approved = cli(reviewer, "review", "approve", str(summary["task_id"]), *sets,
+                       "--by", "cw1", cwd=tmp_path)  # fmt: skip
         assert approved.returncode == 0, approved.stderr
-        again = cli(env, "review", "approve", str(summary["task_id"]), "--by", "cw2", cwd=tmp_path)
+        again = cli(reviewer, "review", "approve", str(summary["task_id"]), cwd=tmp_path)
         assert again.returncode == 1  # a conflict, said in one line
         assert "switchover:" in again.stderr
 

@@ -29,6 +29,7 @@ from switchover.migrate import QUARANTINE_ACCEPT_REFUSED
 from tests.migration.conftest import postgres_name  # noqa: F401
 from tests.migration.test_activities import copy_all
 from tests.migration.test_quarantine import write_file, write_plan
+from tests.switchover.tokens import token_env
 
 
 def _json(result: Any) -> Any:
@@ -40,13 +41,23 @@ def test_engineers_list_and_accept_quarantined_records_and_the_gate_then_passes(
     run: Any,
     tmp_path: Path,
     postgres_name: str,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     run("--help")  # the fixture's settings (state folder) are in place from here
     settings = get_settings()
     upgrade(settings.resolved_database_url)
     with session_scope(settings.resolved_database_url) as session:
         accounts.create_user(session, username="erin", roles=["engineer"], password_hash=None)
-        accounts.create_user(session, username="carl", roles=["caseworker"], password_hash=None)
+        # A manager holds a personal token, but is no engineer.
+        accounts.create_user(session, username="carl", roles=["manager"], password_hash=None)
+    plain_run = run
+
+    def run(*args: str) -> Any:  # a --as NAME acts with a token of NAME's
+        token = token_env(settings.resolved_database_url, args)["SWITCHOVER_TOKEN"]
+        monkeypatch.setenv("SWITCHOVER_TOKEN", token)
+        get_settings.cache_clear()
+        return plain_run(*args)
+
     folder = tmp_path / "accounts-cli"
     folder.mkdir()
     planted = write_file(folder, 46, 80)
