@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import Interceptor, Worker
 
 from config.settings import TASK_QUEUE_IO, TASK_QUEUE_OCR, TASK_QUEUE_WORKFLOWS, Settings
 from workflows.audit import ExportAuditHeadWorkflow
@@ -24,6 +24,7 @@ from workflows.cutover import CutoverWorkflow
 from workflows.delivery import DeliverRecordsWorkflow
 from workflows.digitise import DigitiseBatchWorkflow, DigitiseFormWorkflow
 from workflows.migrate import CopyTableWorkflow, MigrateSystemWorkflow
+from workflows.retention import ApplyRetentionWorkflow
 from workflows.savings import AccrueSavingsWorkflow
 
 WORKFLOWS: list[type] = [
@@ -34,6 +35,7 @@ WORKFLOWS: list[type] = [
     CutoverWorkflow,
     AccrueSavingsWorkflow,
     DeliverRecordsWorkflow,
+    ApplyRetentionWorkflow,
     ExportAuditHeadWorkflow,
 ]
 ALL_QUEUES = (TASK_QUEUE_WORKFLOWS, TASK_QUEUE_OCR, TASK_QUEUE_IO)
@@ -46,6 +48,8 @@ class ActivitySet:
     ocr: Sequence[Callable[..., Any]]
     io: Sequence[Callable[..., Any]]
     close: Callable[[], None] = lambda: None
+    interceptors: Sequence[Interceptor] = ()
+    """Around the activities: the production set checks a person's grant before a role check."""
 
 
 def build_workers(
@@ -76,6 +80,7 @@ def build_workers(
                     activities=list(functions),
                     activity_executor=concurrent.futures.ThreadPoolExecutor(slots),
                     max_concurrent_activities=slots,
+                    interceptors=list(activities.interceptors),
                 )
             )
     return workers
@@ -105,7 +110,10 @@ def production_activities(settings: Settings) -> ActivitySet:
     from activities.delivery import DeliveryActivities
     from activities.digitise import DigitiseActivities, OcrActivities
     from activities.migrate import MigrationActivities
+    from activities.notify import NotifyActivities
     from activities.reconcile import ReconcileActivities
+    from activities.retention import RetentionActivities
+    from switchover.identity import GrantCheck
 
     io = DigitiseActivities.from_settings(settings)
     ocr = OcrActivities.from_settings(settings)
@@ -123,9 +131,12 @@ def production_activities(settings: Settings) -> ActivitySet:
             *decommission.all(),
             *decisions.all(),
             *delivery.all(),
+            *NotifyActivities.from_settings(settings).all(),
+            *RetentionActivities.from_settings(settings).all(),
             *AuditActivities.from_settings(settings).all(),
         ],
         close=lambda: _close_all(ocr.close, io.close, delivery.close),
+        interceptors=[GrantCheck(settings.resolved_database_url)],
     )
 
 
