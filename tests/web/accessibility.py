@@ -35,6 +35,24 @@ _SIDEWAYS = """() => {
 }"""
 
 
+_SQUASHED = """maxLines => [...document.querySelectorAll('table')].flatMap(table => {
+  if (table.getBoundingClientRect().width === 0) return []
+  return [...table.querySelectorAll('tbody > tr')].flatMap(row => {
+    // The row's tallest cell, in lines of its text (padding aside).
+    const lines = Math.max(...[...row.children].map(cell => {
+      const style = getComputedStyle(cell)
+      const line = parseFloat(style.lineHeight) || parseFloat(style.fontSize) * 1.2
+      const padding = parseFloat(style.paddingTop) + parseFloat(style.paddingBottom)
+      const inner = cell.clientHeight - padding
+      return Math.round(inner / line)
+    }))
+    return lines > maxLines
+      ? [(table.id ? '#' + table.id : 'table') + ' row ' + row.rowIndex + ': ' + lines + ' lines']
+      : []
+  })
+})"""
+
+
 def need_axe() -> Path:
     """axe-core's script, installed by ``npm ci``.
 
@@ -61,6 +79,13 @@ async def sideways_scroll(page: Any) -> dict[str, Any] | None:
     """None when the page needs no sideways scrolling; otherwise its widths and the
     outermost elements that stick out."""
     found: dict[str, Any] | None = await page.evaluate(_SIDEWAYS)
+    return found
+
+
+async def squashed_rows(page: Any, max_lines: int = 6) -> list[str]:
+    """Table rows taller than ``max_lines`` lines of text: columns squeezed so narrow that
+    short values wrap into a tall, thin table (read at desktop width)."""
+    found: list[str] = await page.evaluate(_SQUASHED, max_lines)
     return found
 
 
