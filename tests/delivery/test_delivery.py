@@ -7,7 +7,6 @@ import json
 import uuid
 from pathlib import Path
 
-import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from activities.delivery import DeliveryActivities
@@ -140,6 +139,3 @@ def test_a_bad_signature_is_refused(receiver: Receiver) -> None:
         "X-Switchover-Timestamp": "1", "X-Switchover-Signature": "sha256=00"})  # fmt: skip
     assert response.status_code == 401
     assert receiver.bad_signatures == 1
-
-
-pytestmark = pytest.mark.asyncio(loop_scope="session")
