@@ -1,6 +1,7 @@
-"""Reconciliation: the ``reconcile_table`` activity, and the in-process run of the CLI.
+"""Reconciliation activities: a table for the migration's gate, and every table of a
+scheduled run after cutover (the CLI's in-process run is ``switchover.reconcile``).
 
-Both diff with ``adapters.reconciliation`` and store each table's report in the engine
+They diff with ``adapters.reconciliation`` and store each table's report in the engine
 database (``reconciliation_reports``). The activity answers the migration's gate with
 counts and the differing keys (for a re-sync), never row values: the values stay in the
 stored report, which ``report_id`` names. Nothing here logs a row value.
@@ -34,7 +35,7 @@ from db.programme import record_reconciliation
 from db.quarantine import mark_rerun, quarantined_records, table_counts
 from db.session import session_scope
 from domain.migration import ProfileInput, ReconcileTableInput, ReconcileTableResult
-from domain.reconciliation import SystemReport, TableReport, report_value, with_quarantined
+from domain.reconciliation import TableReport, report_value, with_quarantined
 from legacy_connectors.base import RECORD_NUMBER, Key, ReadStats
 
 log = get_logger(__name__)
@@ -279,39 +280,3 @@ class ReconcileActivities:
 def _declared_key(reconciler: Reconciler, table: str) -> list[str]:
     info = next((t for t in reconciler.legacy.describe() if t.name == table), None)
     return list(info.key or ()) if info is not None else []
-
-
-def reconcile_plan(
-    database_url: str,
-    plan: MigrationPlan,
-    *,
-    tables: Sequence[str] = (),
-    budgets: Budgets | None = None,
-    opener: ReconcilerOpener = open_reconciler,
-) -> SystemReport:
-    """Reconcile a plan's tables in this process (``switchover reconcile``) and store the
-    reports, noting the system's result on its programme row when it is registered.
-
-    Args:
-        database_url: the engine database (migrated to the newest schema).
-        plan: the plan.
-        tables: source or target names of the tables to reconcile; default all.
-        budgets: time and diff budgets and the sample size.
-        opener: opens a reconciler for the plan.
-
-    Raises:
-        PlanError: a table the plan does not have, or a plan that does not fit the data.
-        DatabaseError: a database cannot be reached.
-    """
-    chosen = [plan.table(name) for name in tables] if tables else list(plan.tables)
-    reports = []
-    with opener(plan, budgets=budgets) as reconciler:
-        for table_plan in chosen:
-            report = reconciler.reconcile_table(table_plan.source)
-            reports.append(count_quarantined(database_url, plan.system.id, report))
-    system = SystemReport(system=plan.system.id, tables=reports)
-    for index, report in enumerate(reports):
-        last = index == len(reports) - 1
-        store_report(database_url, plan.system.id, report,
-                     system_passed=system.passed if last else None)  # fmt: skip
-    return system

@@ -719,17 +719,11 @@ def reconcile(
 
     Exits 1 when any table has differences (or a budget stopped it early).
     """
-    from activities.reconcile import reconcile_plan
     from adapters.reconciliation import Budgets
-    from config.migration_plan import load_plan
-    from db.migrate import current_revision, head_revision, upgrade
+    from switchover.reconcile import reconcile_file
 
-    plan = load_plan(plan_file)
-    settings = get_settings()
-    if current_revision(settings.resolved_database_url) != head_revision():
-        upgrade(settings.resolved_database_url)  # reports need their table
     budgets = Budgets(time_s=time_budget, differences=diff_budget, samples=samples)
-    report = reconcile_plan(settings.resolved_database_url, plan, tables=tables, budgets=budgets)
+    report = reconcile_file(get_settings(), Path(plan_file), tables=tables, budgets=budgets)
     if as_json:
         _print_json(report.design_json())
     else:
@@ -815,11 +809,18 @@ def migrate_validate(plan_file: str, sample: int, as_json: bool) -> None:
 )
 @click.option("--parallel", type=click.IntRange(min=1), default=2, show_default=True,
               help="Tables copied at the same time.")  # fmt: skip
+@click.option("--new-version", is_flag=True,
+              help="When a run of another version of this plan is in flight, end it and "
+              "start this one (without: refused).")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True)
 def migrate_run(
-    plan_file: str, wait: bool, until: str | None, parallel: int, as_json: bool
-) -> None:
+    plan_file: str, wait: bool, until: str | None, parallel: int, new_version: bool,
+    as_json: bool,
+) -> None:  # fmt: skip
     """Start the staged migration of PLAN's system on the workers.
+
+    The plan is stored in the engine database and the run reads that version: workers
+    need no copy of the file, and editing it changes no run in flight.
 
     With --wait, exits 1 when the run is aborted or cancelled, and with the failure's own
     code when it fails (2 for a bad legacy record).
@@ -829,15 +830,18 @@ def migrate_run(
 
     settings = get_settings()
     stage = MigrationStage(until) if until else None
-    started = _run(start_run(settings, Path(plan_file), until=stage, parallel=parallel))
+    started = _run(start_run(settings, Path(plan_file), until=stage, parallel=parallel,
+                             new_version=new_version))  # fmt: skip
     _record(settings, "migration.started", "system", started.system_id,
             {"workflow_id": started.workflow_id, "until": until})  # fmt: skip
     if not wait:
         if as_json:
             _print_json({"system": started.system_id, "workflow_id": started.workflow_id,
-                         "run_id": started.run_id})  # fmt: skip
+                         "run_id": started.run_id,
+                         "plan_version": started.plan_version})  # fmt: skip
         else:
-            click.echo(f"started {started.workflow_id}; "
+            click.echo(f"started {started.workflow_id} with plan version "
+                       f"{(started.plan_version or '')[:12]}; "
                        f"watch it with: switchover migrate status {started.system_id}")  # fmt: skip
         return
     say = (lambda _: None) if as_json else click.echo

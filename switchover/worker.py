@@ -24,6 +24,7 @@ from workflows.cutover import CutoverWorkflow
 from workflows.delivery import DeliverRecordsWorkflow
 from workflows.digitise import DigitiseBatchWorkflow, DigitiseFormWorkflow
 from workflows.migrate import CopyTableWorkflow, MigrateSystemWorkflow
+from workflows.reconcile import ScheduledReconcileWorkflow
 from workflows.retention import ApplyRetentionWorkflow
 from workflows.savings import AccrueSavingsWorkflow
 
@@ -32,6 +33,7 @@ WORKFLOWS: list[type] = [
     DigitiseBatchWorkflow,
     MigrateSystemWorkflow,
     CopyTableWorkflow,
+    ScheduledReconcileWorkflow,
     CutoverWorkflow,
     AccrueSavingsWorkflow,
     DeliverRecordsWorkflow,

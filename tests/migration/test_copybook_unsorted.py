@@ -15,11 +15,11 @@ import yaml
 from temporalio.exceptions import ApplicationError
 
 from activities.migrate import MigrationActivities
-from activities.reconcile import reconcile_plan
 from config.migration_plan import load_plan
 from domain.errors import LegacyReadError
 from domain.migration import PrepareTargetInput
 from legacy_connectors.base import RECORD_NUMBER
+from switchover.reconcile import reconcile_plan
 from tests.legacy_connectors.copybook.test_key_order import open_segmented, segmented_records
 from tests.migration.test_activities import copy_all
 

@@ -20,13 +20,14 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.migrate import MigrationActivities
-from activities.reconcile import ReconcileActivities, reconcile_plan
+from activities.reconcile import ReconcileActivities
 from adapters.storage import DocumentStore, LocalStore
 from config.migration_plan import load_plan
 from db.quarantine import accept_records, quarantined_records
 from db.session import session_scope
 from domain.errors import LegacyReadError
 from domain.migration import PrepareTargetInput, ReconcileTableInput, ReconcileTableResult
+from switchover.reconcile import reconcile_plan
 from tests.legacy_connectors.copybook.test_bad_input import COPYBOOK
 from tests.migration.test_activities import copy_all
 
