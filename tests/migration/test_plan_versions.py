@@ -8,6 +8,7 @@ plan for a system with a run in flight is refused unless ``--new-version``.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import uuid
@@ -209,3 +210,32 @@ async def test_a_changed_plan_is_refused_while_a_run_is_in_flight_unless_new_ver
     finally:
         handle = client.get_workflow_handle(migration_id(system))
         await handle.terminate(reason="test over")
+
+
+async def test_migrate_run_refuses_a_changed_plan_in_one_line_with_exit_1(
+    settings: Settings, local_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from switchover.cli import main
+
+    system = f"legacy-lib-{uuid.uuid4().hex[:8]}"
+    plan_file = _csv_plan(tmp_path, system=system)
+    runner = CliRunner()
+    try:
+        first = await asyncio.to_thread(runner.invoke, main, ["migrate", "run", str(plan_file)])
+        assert first.exit_code == 0, first.output
+        assert "with plan version" in first.stdout
+        plan_file.write_text(plan_file.read_text().replace("batch_rows: 100", "batch_rows: 9"))
+        refused = await asyncio.to_thread(runner.invoke, main, ["migrate", "run", str(plan_file)])
+        assert refused.exit_code == 1
+        lines = [line for line in refused.stderr.splitlines() if not line.startswith("{")]
+        assert len(lines) == 1, refused.stderr
+        assert "--new-version" in lines[0]
+        replaced = await asyncio.to_thread(
+            runner.invoke, main, ["migrate", "run", str(plan_file), "--new-version", "--json"]
+        )
+        assert replaced.exit_code == 0, replaced.output
+        assert f'"system": "{system}"' in replaced.stdout
+    finally:
+        await local_env.client.get_workflow_handle(migration_id(system)).terminate(reason="over")
