@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any
@@ -52,6 +52,9 @@ class ActivitySet:
     close: Callable[[], None] = lambda: None
     interceptors: Sequence[Interceptor] = ()
     """Around the activities: the production set checks a person's grant before a role check."""
+    background: Sequence[Callable[[asyncio.Event], Awaitable[None]]] = ()
+    """Loops that run beside the workers until they stop: intake's watcher, when
+    ``SWITCHOVER_INTAKE_SOURCES`` names anything (``switchover.intake.background_watchers``)."""
 
 
 def build_workers(
@@ -88,6 +91,9 @@ def build_workers(
     return workers
 
 
+_NONE = ActivitySet(ocr=(), io=())
+
+
 async def run_workers(
     workers: Sequence[Worker], stop: asyncio.Event, activities: ActivitySet | None = None
 ) -> None:
@@ -97,7 +103,9 @@ async def run_workers(
         async with AsyncExitStack() as stack:
             for worker in workers:
                 await stack.enter_async_context(worker)
+            loops = [asyncio.ensure_future(run(stop)) for run in (activities or _NONE).background]
             await stop.wait()
+            await asyncio.gather(*loops)
     finally:
         if activities is not None:
             await asyncio.to_thread(activities.close)
@@ -116,6 +124,7 @@ def production_activities(settings: Settings) -> ActivitySet:
     from activities.reconcile import ReconcileActivities
     from activities.retention import RetentionActivities
     from switchover.identity import GrantCheck
+    from switchover.intake import background_watchers
 
     io = DigitiseActivities.from_settings(settings)
     ocr = OcrActivities.from_settings(settings)
@@ -139,6 +148,7 @@ def production_activities(settings: Settings) -> ActivitySet:
         ],
         close=lambda: _close_all(ocr.close, io.close, delivery.close),
         interceptors=[GrantCheck(settings.resolved_database_url)],
+        background=background_watchers(settings),
     )
 
 

@@ -12,9 +12,10 @@ from pydantic import SecretStr
 from temporalio.testing import WorkflowEnvironment
 
 from adapters.intake import TAKEN_DIR
-from config.settings import Settings
+from config.settings import TASK_QUEUE_WORKFLOWS, Settings
 from db.models import IntakeItem
 from switchover.intake import background_watchers
+from switchover.worker import ActivitySet, build_workers, production_activities, run_workers
 from tests.intake.conftest import count, one_page_pdf
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -65,3 +66,32 @@ async def test_a_source_that_cannot_be_watched_ends_the_loop_not_the_worker(
     [loop] = background_watchers(settings)
     await asyncio.wait_for(loop(asyncio.Event()), timeout=30)
     assert "intake.not_watching" in capsys.readouterr().err
+
+
+async def test_run_workers_runs_the_background_loops_and_waits_for_them_at_shutdown(
+    local_env: WorkflowEnvironment,
+) -> None:
+    seen: list[str] = []
+
+    async def loop(stop: asyncio.Event) -> None:
+        seen.append("started")
+        await stop.wait()
+        await asyncio.sleep(0)
+        seen.append("stopped")
+
+    stop = asyncio.Event()
+    activities = ActivitySet(ocr=[], io=[], background=[loop])
+    workers = build_workers(local_env.client, activities, queues=[TASK_QUEUE_WORKFLOWS])
+    running = asyncio.create_task(run_workers(workers, stop, activities))
+    await _until(lambda: seen == ["started"], "the loop started")
+    stop.set()
+    await asyncio.wait_for(running, timeout=30)
+    assert seen == ["started", "stopped"]
+
+
+async def test_the_production_worker_carries_the_intake_loop_when_sources_are_set(
+    settings: Settings, tmp_path: Path
+) -> None:
+    watching = settings.model_copy(update={"intake_sources": [str(tmp_path)]})
+    assert len(production_activities(watching).background) == 1
+    assert production_activities(settings).background == []
