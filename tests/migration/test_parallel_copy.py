@@ -81,14 +81,21 @@ def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
 
 
 async def copy_workers(client: Client, workflow_id: str) -> set[str]:
-    """The identities of the workers that ran the parts' copy activities (each part's
-    latest run)."""
+    """The identities of the workers that ran the parts' copy activities, in every run
+    of each part (a copy continues as new every few batches)."""
     identities = set()
     for part in range(1, PARTS + 1):
-        handle = client.get_workflow_handle(f"{copy_id(workflow_id, 'PEOPLE')}/part-{part}")
-        async for event in handle.fetch_history_events():
-            if event.HasField("activity_task_started_event_attributes"):
-                identities.add(event.activity_task_started_event_attributes.identity)
+        part_id = f"{copy_id(workflow_id, 'PEOPLE')}/part-{part}"
+        run_id: str | None = None
+        while True:
+            history = await client.get_workflow_handle(part_id, run_id=run_id).fetch_history()
+            for event in history.events:
+                if event.HasField("activity_task_started_event_attributes"):
+                    identities.add(event.activity_task_started_event_attributes.identity)
+            started = history.events[0].workflow_execution_started_event_attributes
+            run_id = started.continued_execution_run_id or None
+            if run_id is None:
+                break
     return identities
 
 

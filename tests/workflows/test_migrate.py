@@ -5,6 +5,7 @@ resume, cancel, and gates that wait for the engineer."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 import uuid
@@ -18,6 +19,7 @@ import pytest
 from temporalio import activity
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from activities import names
@@ -284,9 +286,13 @@ async def test_pause_resume_and_cancel(time_skipping_env: WorkflowEnvironment) -
         handle = await start(client, max_parallel_tables=1)
         await until(handle, lambda s: s.tables.get("A") is not None
                     and s.tables["A"].state is TableState.COPYING)  # fmt: skip
-        await asyncio.sleep(0.2)
-        await handle.signal(MigrateSystemWorkflow.pause)
         child = client.get_workflow_handle(f"{handle.id}/copy/A")
+        for _ in range(400):  # pause once the copy has copied something
+            with contextlib.suppress(RPCError):
+                if (await child.query(CopyTableWorkflow.progress)).rows_copied > 0:
+                    break
+            await asyncio.sleep(0.05)
+        await handle.signal(MigrateSystemWorkflow.pause)
         for _ in range(100):
             progress = await child.query(CopyTableWorkflow.progress)
             if progress.state is TableState.PAUSED:
