@@ -286,8 +286,11 @@ class Document:
                 error=type(e).__name__,
             )
             words = None
-        pdf_page = self._pdf[number - 1]
-        width_pt, height_pt = pdf_page.get_size()
+        pdf_page = self._load_page(number, where)
+        try:
+            width_pt, height_pt = pdf_page.get_size()
+        finally:
+            pdf_page.close()
 
         def render(dpi: int) -> np.ndarray[Any, np.dtype[np.uint8]]:
             return self._render(number, dpi, where)
@@ -296,9 +299,16 @@ class Document:
             return TextPage(number, words, width_pt, height_pt, render)
         return RasterPage(number, render(PDF_RENDER_DPI), PDF_RENDER_DPI)
 
-    def _render(self, number: int, dpi: int, where: str) -> np.ndarray[Any, np.dtype[np.uint8]]:
+    def _load_page(self, number: int, where: str) -> Any:
+        """A pdfium page (close it after use); its object may be missing or damaged."""
         assert self._pdf is not None
-        page = self._pdf[number - 1]
+        try:
+            return self._pdf[number - 1]
+        except pdfium.PdfiumError as e:
+            raise UnreadableDocumentError(f"cannot load the page ({e})", where=where) from e
+
+    def _render(self, number: int, dpi: int, where: str) -> np.ndarray[Any, np.dtype[np.uint8]]:
+        page = self._load_page(number, where)
         width_pt, height_pt = page.get_size()
         pixels = (width_pt * dpi / 72) * (height_pt * dpi / 72)
         if pixels > self._max_pixels:

@@ -33,9 +33,16 @@ def pdf_page_without_media_box() -> bytes:
     return document_seeds()["form.pdf"].replace(b"/MediaBox", b"/MeXiaBox", 1)
 
 
+def pdf_page_that_is_a_font() -> bytes:
+    """The page tree's first kid is the font object: pdfium counts two pages and then
+    fails to load the first, with a PdfiumError that escaped."""
+    return document_seeds()["form.pdf"].replace(b"/Kids [ 3 0 R", b"/Kids [ 2 0 R", 1)
+
+
 REGRESSIONS = [
     (tiff_second_frame_without_width(), "pages.tif"),
     (pdf_page_without_media_box(), "form.pdf"),
+    (pdf_page_that_is_a_font(), "form.pdf"),
 ]
 
 
