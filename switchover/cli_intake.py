@@ -49,5 +49,24 @@ def forms_separator(form_type: str | None, out: Path) -> None:
     click.echo(f"wrote a separator sheet{f' for {form_type}' if form_type else ''} to {out}")
 
 
-FORMS_COMMANDS: list[click.Command] = [forms_watch, forms_separator]
+@click.command("quarantined")
+@click.option("--limit", default=100, show_default=True, help="The newest this many.")
+@click.option("--json", "as_json", is_flag=True)
+def forms_quarantined(limit: int, as_json: bool) -> None:
+    """List documents set aside because they could not be taken or read, with why."""
+    from switchover.intake import quarantined
+
+    rows = quarantined(get_settings(), limit=limit)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    if not rows:
+        click.echo("no quarantined documents")
+    for row in rows:
+        where = f" ({row['where']})" if row["where"] else ""
+        click.echo(f"{row['when'][:19]}  {row['filename']}{where}: {row['reason']} "
+                   f"[{row['error']}, {row['sha256'][:12]}]")  # fmt: skip
+
+
+FORMS_COMMANDS: list[click.Command] = [forms_watch, forms_separator, forms_quarantined]
 """Commands added to the ``forms`` group."""

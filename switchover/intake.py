@@ -373,6 +373,18 @@ def _result(
                         item.state, _documents(item), item.reason, new=new)  # fmt: skip
 
 
+def quarantined(settings: Settings, *, limit: int = 100) -> list[dict[str, Any]]:
+    """The documents set aside, newest first, by intake or by digitisation, with why and
+    where their copy is kept, for ``switchover forms quarantined``."""
+    with session_scope(settings.resolved_database_url) as session:
+        return [
+            {"when": row.created_at.isoformat(), "filename": row.filename,
+             "sha256": row.document_sha256, "error": row.error_type, "reason": row.reason,
+             "where": row.where, "kept_at": row.storage_key or None}
+            for row in documents.list_quarantined(session, limit=limit)
+        ]  # fmt: skip
+
+
 # --- watching: the CLI's and the worker's loop ----------------------------------------------
 
 Report = Callable[[IntakeResult], None]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -10,6 +11,8 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from adapters.intake import Separator, read_separator
+from config.settings import get_settings
+from switchover.intake import Intake, watch
 from tests.intake.conftest import one_page_pdf
 
 
@@ -65,3 +68,29 @@ def test_forms_watch_once_takes_a_file_and_prints_json(
     again = run("forms", "watch", str(folder), "--once", "--json")
     assert again.exit_code == 0
     assert not [x for x in again.stdout.splitlines() if x.startswith("{")]
+
+
+def test_forms_quarantined_lists_what_intake_set_aside_and_why(run, tmp_path: Path) -> None:
+    assert run("db", "upgrade").exit_code == 0
+    assert "no quarantined documents" in run("forms", "quarantined").output
+    folder = tmp_path / "scanner"
+    folder.mkdir()
+    (folder / "letter.pdf").write_bytes(b"Dear Sir, my form is enclosed")
+
+    # Not a document: quarantined before Temporal is needed.
+    async def once() -> None:
+        intake = Intake.of(get_settings(), _never_started)
+        await watch(get_settings(), [str(folder)], once=True, settle_seconds=0.01, intake=intake)
+
+    asyncio.run(once())
+    result = run("forms", "quarantined", "--json")
+    assert result.exit_code == 0
+    [row] = json.loads(result.stdout)
+    assert row["filename"] == "letter.pdf"
+    assert row["error"] == "UnsupportedFormatError"
+    assert "not a document" in row["reason"]
+    assert "letter.pdf: not a document" in run("forms", "quarantined").output
+
+
+async def _never_started(*_args: object) -> tuple[str, bool]:
+    raise AssertionError("nothing should start")
