@@ -295,23 +295,31 @@ def sign_in_blocked_until(
     ).scalar_one_or_none()
 
 
-def record_sign_in_failure(
+def count_sign_in_try(
     session: Session,
     counters: Sequence[tuple[str, ThrottleRule]],
     *,
     now: dt.datetime | None = None,
-) -> dt.datetime | None:
-    """Count a failed sign-in under each ``(key, rule)``; a counter past its free failures
-    makes tries under it wait, twice as long at each further failure.
+) -> tuple[dt.datetime | None, dict[str, dt.datetime | None]]:
+    """Count a sign-in try under each ``(key, rule)`` *before* its password is checked, as
+    a failure until it proves otherwise (``refund_sign_in_try``); a counter past its free
+    failures makes further tries under it wait, twice as long at each further failure.
 
-    Counted for any username, known or not, so that the answers do not tell which accounts
-    exist. Each increment is one UPDATE, so replicas counting at once lose none.
+    Counting first means tries sent all at once cannot slip through together: each
+    increment is one UPDATE that holds the row until the transaction ends, and it counts
+    only while the counter is not waiting, so once one try starts a wait the others in
+    flight are refused. Counted for any username, known or not, so that the answers do not
+    tell which accounts exist. Commit before checking the password.
 
     Returns:
-        Until when the next try has to wait, if any counter now says it must.
+        Until when tries have to wait if this one must be refused unchecked (else None),
+        and, per key, the wait this try started (to undo if it succeeds).
     """
     now = now or utcnow()
-    blocked: list[dt.datetime] = []
+    waiting = sign_in_blocked_until(session, [key for key, _ in counters], now=now)
+    if waiting is not None:
+        return waiting, {}
+    started: dict[str, dt.datetime | None] = {}
     for key, rule in counters:
         session.execute(
             insert_or_ignore(session, SignInThrottle)
@@ -319,22 +327,31 @@ def record_sign_in_failure(
             .on_conflict_do_nothing(index_elements=[SignInThrottle.key])
         )
         stale = SignInThrottle.last_failure_at < now - rule.forget_after
-        session.execute(
+        counted = session.execute(
             update(SignInThrottle)
-            .where(SignInThrottle.key == key)
+            .where(
+                SignInThrottle.key == key,
+                SignInThrottle.blocked_until.is_(None) | (SignInThrottle.blocked_until <= now),
+            )
             .values(
                 failures=case((stale, 1), else_=SignInThrottle.failures + 1),
                 last_failure_at=now,
             )
         )
+        if not cast(CursorResult[Any], counted).rowcount:
+            # Another try started a wait between our look and our count.
+            waiting = sign_in_blocked_until(session, [key], now=now)
+            return waiting or now, started
         failures = session.execute(
             select(SignInThrottle.failures).where(SignInThrottle.key == key)
         ).scalar_one()
         wait = rule.wait_after(failures)
+        started[key] = None if wait is None else now + wait
         if wait is not None:
-            until = now + wait
             session.execute(
-                update(SignInThrottle).where(SignInThrottle.key == key).values(blocked_until=until)
+                update(SignInThrottle)
+                .where(SignInThrottle.key == key)
+                .values(blocked_until=now + wait)
             )
             log.warning(
                 "sign_in.slowed",
@@ -342,8 +359,23 @@ def record_sign_in_failure(
                 failures=failures,
                 wait_s=int(wait.total_seconds()),
             )
-            blocked.append(until)
-    return max(blocked, default=None)
+    return None, started
+
+
+def refund_sign_in_try(session: Session, started: dict[str, dt.datetime | None]) -> None:
+    """Take back a try counted by ``count_sign_in_try`` that succeeded: one failure less,
+    and the wait it started (if any, and still the same) lifted. Waits earlier failures
+    started stay, so signing in to one's own account never clears a client's count."""
+    for key, until in started.items():
+        values: dict[str, Any] = {
+            "failures": case((SignInThrottle.failures > 0, SignInThrottle.failures - 1), else_=0)
+        }
+        if until is not None:
+            values["blocked_until"] = case(
+                (SignInThrottle.blocked_until == until, None),
+                else_=SignInThrottle.blocked_until,
+            )
+        session.execute(update(SignInThrottle).where(SignInThrottle.key == key).values(**values))
 
 
 def clear_sign_in_failures(session: Session, key: str) -> None:

@@ -9,6 +9,7 @@ import pytest
 from db.accounts import (
     ThrottleRule,
     clear_sign_in_failures,
+    count_sign_in_try,
     create_user,
     end_expired_web_sessions,
     end_web_session,
@@ -16,7 +17,7 @@ from db.accounts import (
     forget_old_sign_in_failures,
     get_user_by_username,
     get_web_session,
-    record_sign_in_failure,
+    refund_sign_in_try,
     sign_in_blocked_until,
     start_web_session,
     upsert_oidc_user,
@@ -135,6 +136,13 @@ RULE = ThrottleRule(
 SPRAY = ThrottleRule("client", 5, first_wait=30 * SECOND, longest_wait=HOUR, forget_after=HOUR)
 
 
+def _fail(session, counters, *, now):
+    """A try counted and found wrong: the wait it started, if any."""
+    refused, started = count_sign_in_try(session, counters, now=now)
+    assert refused is None
+    return max((u for u in started.values() if u), default=None)
+
+
 def test_the_wait_doubles_past_the_free_failures_up_to_the_longest() -> None:
     waits = [RULE.wait_after(n) for n in range(1, 8)]
     assert waits[:2] == [None, None]
@@ -146,10 +154,10 @@ def test_failures_slow_tries_under_their_key_only_and_the_wait_ends(db_url: str)
     t = T0
     for _ in range(2):
         with session_scope(db_url) as session:
-            assert record_sign_in_failure(session, [("a" * 64, RULE)], now=t) is None
+            assert _fail(session, [("a" * 64, RULE)], now=t) is None
             assert sign_in_blocked_until(session, ["a" * 64], now=t) is None
     with session_scope(db_url) as session:
-        until = record_sign_in_failure(session, [("a" * 64, RULE)], now=t)
+        until = _fail(session, [("a" * 64, RULE)], now=t)
         assert until == t + 30 * SECOND
     with session_scope(db_url) as session:
         assert sign_in_blocked_until(session, ["a" * 64], now=t + SECOND) == until
@@ -158,7 +166,7 @@ def test_failures_slow_tries_under_their_key_only_and_the_wait_ends(db_url: str)
         # Nothing is locked for good: once the wait is over, tries go through again.
         assert sign_in_blocked_until(session, ["a" * 64], now=until) is None
         # The next failure waits twice as long.
-        assert record_sign_in_failure(session, [("a" * 64, RULE)], now=until) == until + 60 * SECOND
+        assert _fail(session, [("a" * 64, RULE)], now=until) == until + 60 * SECOND
         clear_sign_in_failures(session, "a" * 64)
         assert sign_in_blocked_until(session, ["a" * 64], now=until + SECOND) is None
 
@@ -169,19 +177,48 @@ def test_every_counter_of_a_try_counts_and_the_longest_wait_wins(db_url: str) ->
         for n in range(4):
             # One client, four usernames: each username's counter sees one failure.
             other = f"{n}" * 64
-            assert record_sign_in_failure(session, [(client, SPRAY), (other, RULE)], now=T0) is None
-        until = record_sign_in_failure(session, [(client, SPRAY), (account, RULE)], now=T0)
+            assert _fail(session, [(client, SPRAY), (other, RULE)], now=T0) is None
+        until = _fail(session, [(client, SPRAY), (account, RULE)], now=T0)
         assert until == T0 + 30 * SECOND
         assert sign_in_blocked_until(session, [client, "9" * 64], now=T0) == until
+
+
+def test_tries_in_flight_count_so_a_burst_cannot_slip_through(db_url: str) -> None:
+    # Three tries sent at once, none answered yet: the fourth is refused unchecked.
+    with session_scope(db_url) as session:
+        for _ in range(3):
+            refused, _started = count_sign_in_try(session, [("a" * 64, RULE)], now=T0)
+            assert refused is None
+        refused, started = count_sign_in_try(session, [("a" * 64, RULE)], now=T0)
+        assert refused == T0 + 30 * SECOND
+        assert started == {}
+
+
+def test_a_try_that_succeeds_is_taken_back_but_earlier_waits_stay(db_url: str) -> None:
+    client = [("c" * 64, RULE)]
+    with session_scope(db_url) as session:
+        assert _fail(session, client, now=T0) is None
+        assert _fail(session, client, now=T0) is None
+        # The third try starts a wait; it succeeds, so its count and its wait are undone.
+        refused, started = count_sign_in_try(session, client, now=T0)
+        assert refused is None
+        assert started == {"c" * 64: T0 + 30 * SECOND}
+        refund_sign_in_try(session, started)
+        assert sign_in_blocked_until(session, ["c" * 64], now=T0) is None
+        # A failure now is the third again, not the fourth.
+        assert _fail(session, client, now=T0) == T0 + 30 * SECOND
+        # A success while another try's wait stands lifts nothing (nor could it run).
+        refund_sign_in_try(session, {"c" * 64: None})
+        assert sign_in_blocked_until(session, ["c" * 64], now=T0) == T0 + 30 * SECOND
 
 
 def test_old_failures_are_forgotten(db_url: str) -> None:
     with session_scope(db_url) as session:
         for _ in range(3):
-            record_sign_in_failure(session, [("a" * 64, RULE)], now=T0)
+            _fail(session, [("a" * 64, RULE)], now=T0)
         # Past forget_after, the count starts again at one.
-        assert record_sign_in_failure(session, [("a" * 64, RULE)], now=T0 + 2 * HOUR) is None
-        record_sign_in_failure(session, [("b" * 64, RULE)], now=T0)
+        assert _fail(session, [("a" * 64, RULE)], now=T0 + 2 * HOUR) is None
+        _fail(session, [("b" * 64, RULE)], now=T0)
         assert forget_old_sign_in_failures(session, before=T0 + HOUR) == 1
         assert forget_old_sign_in_failures(session, before=T0 + HOUR) == 0
 

@@ -102,44 +102,39 @@ def sign_in(request: Request, form: SignInForm) -> Response:
 
     client = sign_in_client(request, username)
     now = utcnow()
-    ok = False
+    # The try is counted before the password is checked (and committed), so that tries
+    # sent all at once cannot slip past the waits together.
     with session_scope(settings.resolved_database_url) as session:
-        wait_until = accounts.sign_in_blocked_until(
-            session, [key for key, _ in client.counters], now=now
-        )
-        if wait_until is None:
-            user = accounts.get_user_by_username(session, username)
-            # One argon2 verification whether or not the username exists.
-            matched = verify_password(user.password_hash if user else None, password)
-            ok = matched and user is not None and user.active
-        if ok and user is not None:
+        refused_until, started = accounts.count_sign_in_try(session, client.counters, now=now)
+        user = None if refused_until else accounts.get_user_by_username(session, username)
+        password_hash, user_id = (user.password_hash, user.id) if user else (None, None)
+        active = user is not None and user.active
+    if refused_until is not None:
+        log.info("sign_in.refused", slowed=True)
+        return _refused(request, next_page, username, refused_until, now)
+    # One argon2 verification whether or not the username exists.
+    ok = verify_password(password_hash, password) and active and user_id is not None
+    wait_until = None if ok else max((u for u in started.values() if u), default=None)
+    with session_scope(settings.resolved_database_url) as session:
+        if ok:
+            accounts.refund_sign_in_try(session, started)
             accounts.clear_sign_in_failures(session, client.account_key)
-            append_audit_event(
-                session,
-                actor=username,
-                action="signed_in",
-                subject_type="user",
-                subject_id=user.id,
-                detail={"method": "password"},
-            )
-            user_id = user.id
-        elif wait_until is None:
-            wait_until = accounts.record_sign_in_failure(session, client.counters, now=now)
+        else:
             accounts.forget_old_sign_in_failures(
                 session, before=now - dt.timedelta(minutes=settings.web_sign_in_forget_minutes)
             )
-            # What was typed is kept only if it could be a username: not a password typed
-            # in the wrong box, nor markup or a megabyte of text for the audit trail.
-            named = username if _could_be_username(username) else "(not a username)"
-            append_audit_event(
-                session,
-                actor=named,
-                action="sign_in_failed",
-                subject_type="user",
-                subject_id=named,
-                detail={"slowed": wait_until is not None},
-            )
-    if not ok:
+        # What was typed is kept only if it could be a username: not a password typed in
+        # the wrong box, nor markup or a megabyte of text for the audit trail.
+        named = username if ok or _could_be_username(username) else "(not a username)"
+        append_audit_event(
+            session,
+            actor=named,
+            action="signed_in" if ok else "sign_in_failed",
+            subject_type="user",
+            subject_id=user_id if ok and user_id is not None else named,
+            detail={"method": "password"} if ok else {"slowed": wait_until is not None},
+        )
+    if not ok or user_id is None:
         log.info("sign_in.refused", slowed=wait_until is not None)
         return _refused(request, next_page, username, wait_until, now)
     response = RedirectResponse(next_page, status_code=303)
