@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -73,6 +73,13 @@ class _FileSourceConfig(_Model):
     quarantine_bad_records: bool = False
     """Set a record that does not decode aside (counted in ReadStats.skipped, with its
     record number, byte offset and reason) instead of failing the read."""
+
+    @model_validator(mode="after")
+    def _paths_hold_no_nul(self) -> Self:
+        for name, value in self:
+            if isinstance(value, Path) and "\0" in str(value):
+                raise ValueError(f"{name}: a file path cannot hold a NUL character")
+        return self
 
     def resolved(self, base: Path) -> Any:
         """The config with every relative path made absolute against ``base``."""
@@ -519,6 +526,8 @@ def _build(loader: yaml.SafeLoader, node: yaml.Node, path: _Path, lines: dict[_P
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             key = loader.construct_object(key_node, deep=True)
+            if isinstance(key_node, yaml.CollectionNode):
+                raise PlanError(f"line {key_node.start_mark.line + 1}: a key must be a plain value")
             if key in out:
                 raise PlanError(f"line {key_node.start_mark.line + 1}: {key!r} is given twice")
             lines[(*path, key)] = key_node.start_mark.line + 1
@@ -574,19 +583,26 @@ def parse_plan(text: str, *, filename: str = "plan", base: Path | None = None) -
     Raises:
         PlanError: naming the file, line and field of every problem.
     """
-    loader = yaml.SafeLoader(text)
     lines: dict[_Path, int] = {}
+    loader: yaml.SafeLoader | None = None
     try:
+        loader = yaml.SafeLoader(text)  # its reader refuses control characters at once
         node = loader.get_single_node()
         data = {} if node is None else _build(loader, node, (), lines)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         at = f", line {mark.line + 1}" if mark else ""
         raise PlanError(f"not valid YAML: {e.problem or e}", where=f"{filename}{at}") from e
+    except yaml.YAMLError as e:  # a control character: the reader's error has no mark
+        raise PlanError(f"not valid YAML: {e}", where=filename) from e
+    except (ValueError, RecursionError) as e:  # an integer of thousands of digits; deep nesting
+        what = "nested too deeply" if isinstance(e, RecursionError) else str(e)
+        raise PlanError(f"not a plan Switchover can read: {what}", where=filename) from e
     except PlanError as e:
         raise PlanError(e.message, where=filename) from e
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if not isinstance(data, dict):
         raise PlanError(
             "a plan is a mapping with system, source, target and tables", where=filename
