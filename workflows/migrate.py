@@ -42,6 +42,7 @@ from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities import names
+    from domain.delivery import NotificationKind, NotifyInput
     from domain.migration import (
         CatchUpInput,
         CatchUpResult,
@@ -75,6 +76,7 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows.calls import BRIEF, COPY, PROFILE, QUICK, ROUTER, ReconcileRounds, call
 from workflows.cutover import CutoverRunInput, CutoverWorkflow, read_cutover_plan
+from workflows.notify import notify
 
 AUTO_RESYNC_ROUNDS = 3
 """In catch-up, differences are changes made during the copy: re-sync them this many
@@ -425,6 +427,15 @@ class MigrateSystemWorkflow:
                 "reconciling", note=f"{found}; waiting for the engineer",
                 reconciliation_passed=False,
             )  # fmt: skip
+            if workflow.patched("notify-migration-gate-failed"):
+                await notify(NotifyInput(
+                    kind=NotificationKind.GATE_FAILED, subject=self._system_id(),
+                    detail=f"reconciliation gate of {table}",
+                    count=report.missing + report.extra + report.changed,
+                    path=f"/dashboard/systems/{self._system_id()}",
+                    reference=f"gate-failed-{self._system_id()}-{table}-"
+                    f"{workflow.now():%Y%m%dT%H%M%S}",
+                ))  # fmt: skip
             await workflow.wait_condition(lambda: table in self._decisions or self._cancelled)
             if self._cancelled:
                 return False
