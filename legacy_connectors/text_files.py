@@ -129,7 +129,7 @@ class TextFileSource(FileSource):
             names = tuple(self.column_names)
         else:
             names = ()
-            for _n, _o, fields in self._parsed(table, None, with_header=True):
+            for _n, _o, fields, _raw in self._parsed(table, None, with_header=True):
                 names = tuple(fields)
                 break
         if len(set(names)) != len(names):
@@ -183,8 +183,9 @@ class TextFileSource(FileSource):
 
     def _parsed(
         self, table: str, stats: ReadStats | None, *, with_header: bool = False
-    ) -> Iterator[tuple[int, int, list[str]]]:
-        """(record number, byte offset, fields) of every record; record 0 is a header.
+    ) -> Iterator[tuple[int, int, list[str], bytes]]:
+        """(record number, byte offset, fields, raw bytes) of every record; record 0 is a
+        header.
 
         Undecodable records raise, or are counted in ``stats`` and not yielded.
         """
@@ -216,22 +217,22 @@ class TextFileSource(FileSource):
             if not fields and all(not line.text.strip() for line in lines):
                 continue  # a blank line is not a record
             offset = lines[0].offset if lines else 0
+            raw = b"".join(line.raw for line in lines)
             bad = next((line for line in lines if line.error), None)
             if bad is not None:
                 reason = str(bad.error)
-                raw = b"".join(line.raw for line in lines)
                 self._reject(table, path, number, bad.error_offset, reason, raw, stats)
             elif number == 0 and not with_header and self.header:
                 pass  # the header is not a record
             else:
-                yield number, offset, fields
+                yield number, offset, fields, raw
                 if number == 0:
                     return
             number += 1
 
     def _fixed(
         self, path: Path, table: str, stats: ReadStats | None, *, with_header: bool
-    ) -> Iterator[tuple[int, int, list[str]]]:
+    ) -> Iterator[tuple[int, int, list[str], bytes]]:
         assert self.layout is not None
         number = 0 if self.header else 1
         for line in self._lines(path):
@@ -246,6 +247,7 @@ class TextFileSource(FileSource):
                     number,
                     line.offset,
                     [text[c.start - 1 : c.start - 1 + c.length] for c in self.layout],
+                    line.raw,
                 )
             number += 1
 
@@ -272,11 +274,10 @@ class TextFileSource(FileSource):
         width = len(names)
         strip = self.layout is not None
         null = self.empty_as_null
-        for number, offset, fields in self._parsed(table, stats):
+        for number, offset, fields, raw in self._parsed(table, stats):
             if len(fields) != width:
-                raw = None
                 reason = f"{len(fields)} fields where the header has {width}"
-                self._reject(table, path, number, offset, reason, raw or b"", stats)
+                self._reject(table, path, number, offset, reason, raw, stats)
                 continue
             if strip:
                 fields = [v.strip() for v in fields]

@@ -240,8 +240,6 @@ async def test_quarantined_records_hold_the_workflows_gate_until_accepted(
     assert target_rows(plan) == sorted(planted.good)
 
 
-@pytest.mark.xfail(strict=True, reason="legacy_connectors.text_files sets a record with the "
-                   "wrong number of fields aside without its raw bytes (raw = None)")  # fmt: skip
 def test_a_csv_record_with_a_field_too_many_is_kept_with_its_raw_bytes(tmp_path: Path) -> None:
     from legacy_connectors import ReadStats
     from legacy_connectors.text_files import TextFileSource
