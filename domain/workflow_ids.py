@@ -29,9 +29,21 @@ def copy_id(migration_workflow_id: str, table: str) -> str:
     return f"{migration_workflow_id}/copy/{table}"
 
 
+def copy_part_id(migration_workflow_id: str, table: str, number: int) -> str:
+    """The id of part ``number`` (from 1) of a table copied in parallel key ranges."""
+    return f"{copy_id(migration_workflow_id, table)}/part-{number}"
+
+
 def cutover_id(system_id: str) -> str:
     """The id of a system's ``CutoverWorkflow``."""
     return f"cutover/{system_id}"
 
 
-__all__ = ["copy_id", "cutover_id", "digitise_id", "migration_id", "system_of_migration"]
+__all__ = [
+    "copy_id",
+    "copy_part_id",
+    "cutover_id",
+    "digitise_id",
+    "migration_id",
+    "system_of_migration",
+]

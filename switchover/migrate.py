@@ -77,7 +77,7 @@ from domain.migration import (
     TableState,
     TableStatus,
 )
-from domain.workflow_ids import copy_id, cutover_id, migration_id, system_of_migration
+from domain.workflow_ids import copy_id, copy_part_id, cutover_id, migration_id, system_of_migration
 from legacy_connectors import (
     ROW_HASH,
     LegacySource,
@@ -570,7 +570,7 @@ async def _with_rates(client: Client, workflow_id: str, entry: dict[str, Any]) -
     single = await _progress(client, whole)
     found = [single] if single is not None else []
     for number in range(1, MAX_PARTS + 1 if single is None else 1):
-        part = await _progress(client, f"{whole}/part-{number}")
+        part = await _progress(client, copy_part_id(workflow_id, entry["table"], number))
         if part is None:
             break
         found.append(part)

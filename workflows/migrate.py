@@ -72,7 +72,7 @@ with workflow.unsafe.imports_passed_through():
         TableState,
         TableStatus,
     )
-    from domain.workflow_ids import copy_id, cutover_id
+    from domain.workflow_ids import copy_id, copy_part_id, cutover_id
 
 from workflows.calls import BRIEF, COPY, PROFILE, QUICK, ROUTER, ReconcileRounds, call
 from workflows.cutover import CutoverRunInput, CutoverWorkflow, read_cutover_plan
@@ -377,7 +377,8 @@ class MigrateSystemWorkflow:
         if parts:
             (first,), (last,) = parts[index]
             width = table.highest[0] - table.lowest[0] + 1 if table.highest and table.lowest else 1
-            child_id, key = f"{child_id}/part-{index + 1}", f"{table.table}#{index + 1}"
+            child_id = copy_part_id(parent, table.table, index + 1)
+            key = f"{table.table}#{index + 1}"
             part = {"after": [first - 1], "lowest": [first], "upto": [last],
                     "rows_total": -(-table.rows * (last - first + 1) // max(width, 1)),
                     "started_at": workflow.now()}  # fmt: skip
