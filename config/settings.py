@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     ocr_workers: int = Field(default_factory=lambda: os.cpu_count() or 1)
     ocr_page_engine: str = Field(default="tesserocr", description="tesserocr | tesseract")
     ocr_field_engine: str = Field(default="tesserocr", description="tesserocr | tesseract")
+    ocr_second_engine: str | None = Field(
+        default="rapidocr",
+        description="engine that reads again the crops the field engine is unsure of or "
+        "that look handwritten, to vote with it: rapidocr, or empty for none",
+    )
     io_workers: int = 8
     demo_target_url: str = Field(
         default="postgresql+psycopg://postgres@127.0.0.1:5432/switchover_demo",

@@ -56,11 +56,13 @@ class OcrOptions:
 
     @classmethod
     def from_settings(cls) -> OcrOptions:
-        """Options from settings (``ocr_page_engine``/``ocr_field_engine`` when present)."""
+        """Options from settings (``ocr_page_engine``, ``ocr_field_engine``,
+        ``ocr_second_engine``)."""
         settings = get_settings()
         return cls(
             page_engine=settings.ocr_page_engine,
             field_engine=settings.ocr_field_engine,
+            second_engine=settings.ocr_second_engine or None,
         )
 
 
