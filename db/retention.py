@@ -21,7 +21,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, exists, func, select, update
+from sqlalchemy import CursorResult, String, delete, exists, func, or_, select, update
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
 
 from config.log import get_logger
@@ -32,6 +33,7 @@ from db.models import (
     DeliveryState,
     Document,
     FormRecord,
+    IntakeItem,
     QuarantinedDocument,
     RetentionAction,
     ReviewTask,
@@ -115,6 +117,14 @@ def _forget_scan(session: Session, record: FormRecord) -> None:
     session.execute(
         delete(QuarantinedDocument).where(QuarantinedDocument.document_sha256 == record.document_id)
     )
+    # Where the scan arrived from (a path, an object key, a mail and its part) may name
+    # the person too; a bulk scan's arrival lists the documents split from it.
+    session.execute(
+        update(IntakeItem)
+        .where(or_(IntakeItem.sha256 == record.document_id,
+                   sql_cast(IntakeItem.documents, String).contains(record.document_id)))
+        .values(ref="(deleted)")
+    )  # fmt: skip
 
 
 def _done(session: Session, record: FormRecord, action: str, at: dt.datetime) -> bool:

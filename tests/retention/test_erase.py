@@ -18,6 +18,8 @@ from db.models import (
     DeliveryState,
     Document,
     FormRecord,
+    IntakeItem,
+    IntakeState,
     OcrCorrection,
 )
 from db.outbox import expand_entry, unexpanded_entries
@@ -69,6 +71,13 @@ def test_erase_removes_exactly_that_persons_data(engine: Engine, erase: Callable
                 field="surname", extracted={"value": "SURNAMX"}, corrected_value="SURNAME",
                 corrected_by="cw1", corrected_at=dt.datetime.now(dt.UTC),
             ))  # fmt: skip
+        for number, (record_id, _) in ((1, theirs[0]), (3, others[0])):  # arrived by a folder
+            document_id = session.get_one(FormRecord, record_id).document_id
+            session.add(IntakeItem(
+                arrival=f"{number:064x}", route="folder", source="/scans",
+                ref=f"/scans/surname{number}-scan.png", sha256=document_id, size_bytes=1,
+                state=IntakeState.TAKEN, documents=[{"document_id": document_id}],
+            ))  # fmt: skip
     before = snapshot(engine)
 
     dry = erase("--ni", PERSON, "--dry-run", "--json")
@@ -104,6 +113,8 @@ def test_erase_removes_exactly_that_persons_data(engine: Engine, erase: Callable
         names = [d.filename for d in session.scalars(select(Document).order_by(Document.id))]
         assert "surname1-scan.png" not in names
         assert "surname3-scan.png" in names
+        arrivals = sorted(session.scalars(select(IntakeItem.ref)))
+        assert arrivals == ["(deleted)", "/scans/surname3-scan.png"]
         pending = {d.record_id: d.state for d in session.scalars(select(Delivery))}
         assert {pending[i] for i, _ in theirs} == {DeliveryState.DEAD}
         assert {pending[i] for i, _ in others} == {DeliveryState.PENDING}
