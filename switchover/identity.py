@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import getpass
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,8 +44,20 @@ from domain.errors import BadInputError, NotPermittedError
 
 log = get_logger(__name__)
 
-CHECKED_ACTIVITIES = frozenset({names.CHECK_ACTOR_ROLE, names.AUTHORISE_DECISION})
-"""The role checks a person's update goes through: each needs a grant for the name."""
+CHECKED_ACTIVITIES = frozenset(
+    {names.CHECK_ACTOR_ROLE, names.AUTHORISE_DECISION, names.CHECK_DECISION}
+)
+"""The checks a person's update goes through (an engineer's role check, a caseworker's
+review decision): each needs a grant for the name."""
+
+
+def _actor_of(activity_type: str, args: Sequence[Any]) -> str:
+    """The name an update was sent in: a review decision's ``decided_by``, else ``actor``."""
+    if not args:
+        return ""
+    if activity_type == names.CHECK_DECISION:
+        return str(getattr(getattr(args[0], "decision", None), "decided_by", "") or "")
+    return str(getattr(args[0], "actor", "") or "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +183,7 @@ class _GrantCheckInbound(ActivityInboundInterceptor):
     async def execute_activity(self, input: ExecuteActivityInput) -> Any:
         info = activity.info()
         if info.activity_type in CHECKED_ACTIVITIES:
-            actor = str(getattr(input.args[0], "actor", "") if input.args else "")
+            actor = _actor_of(info.activity_type, input.args)
             used_by = f"{info.workflow_run_id}/{info.activity_id}"
             granted = await asyncio.to_thread(self._consume, actor, info.workflow_id or "", used_by)
             if not granted:

@@ -17,6 +17,7 @@ from db.models import ReviewStatus
 from db.session import session_scope
 from domain.digitise import ReviewDecision, ReviewOutcome
 from domain.errors import ERROR_TYPES, ConflictError, NotFoundError
+from switchover.identity import grant
 from switchover.temporal import connect
 from workflows.digitise import DigitiseFormWorkflow
 
@@ -56,13 +57,18 @@ def show_task(settings: Settings, task_id: int) -> dict[str, Any]:
 
 
 async def decide(settings: Settings, task_id: int, decision: ReviewDecision) -> ReviewOutcome:
-    """Send a decision to the workflow that waits for it.
+    """Send a decision to the workflow that waits for it, in the name of
+    ``decision.decided_by``, whom the caller has proved (a web session, a CLI token).
 
     Raises:
+        NotPermittedError: this process proved someone else with a token.
         ConflictError: the task is already decided, or its workflow is no longer waiting.
     """
     with session_scope(settings.resolved_database_url) as session:
         workflow_id = review.get_review_task(session, task_id).workflow_id
+    # The worker takes the caseworker's name only with a grant (switchover.identity): the
+    # web app's session or the CLI's token proved who decides.
+    await grant(settings, decision.decided_by, workflow_id)
     client = await connect(settings)
     handle = client.get_workflow_handle(workflow_id)
     try:

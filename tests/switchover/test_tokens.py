@@ -16,20 +16,35 @@ import pytest
 import pytest_asyncio
 from click.testing import CliRunner, Result
 from sqlalchemy import select
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio import activity, workflow
+from temporalio.client import (
+    Client,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import RetryPolicy
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
+from activities import names
 from config.settings import Settings, get_settings
 from db import accounts, tokens
 from db.migrate import upgrade
 from db.models import AuditEvent, PersonalToken
 from db.session import dispose_engines, session_scope
 from domain.cutover import CutoverInput, CutoverStatus, EngineerAction, EngineerActionKind
+from domain.digitise import (
+    CheckDecisionInput,
+    Decision,
+    RecordStatus,
+    ReviewDecision,
+    ReviewOutcome,
+)
 from domain.errors import NotPermittedError
 from switchover.cli import main
 from switchover.codec import data_converter
-from switchover.identity import GrantCheck
+from switchover.identity import GrantCheck, grant
 from tests.switchover.test_cutover_cli import RoleCheck, StandInCutover
 
 QUEUE = "test-tokens"
@@ -223,3 +238,52 @@ def _actions(settings: Settings) -> list[tuple[str, str]]:
     with session_scope(settings.resolved_database_url) as session:
         return [(e.action, e.actor if not e.action.startswith("token.") else e.subject_id)
                 for e in session.scalars(select(AuditEvent).order_by(AuditEvent.id))]  # fmt: skip
+
+
+# --- a caseworker's review decision ---------------------------------------------------------
+
+
+@activity.defn(name=names.CHECK_DECISION)
+async def stand_in_check_decision(request: CheckDecisionInput) -> ReviewOutcome:
+    return ReviewOutcome(accepted=True, status=RecordStatus.APPROVED, fields=request.fields)
+
+
+@workflow.defn(name="StandInReview")
+class StandInReview:
+    """The decision step of a form's workflow: the decision goes through ``check_decision``."""
+
+    @workflow.run
+    async def run(self, decided_by: str) -> str:
+        decision = ReviewDecision(decision=Decision.APPROVE, decided_by=decided_by)
+        outcome = await workflow.execute_activity(
+            names.CHECK_DECISION,
+            CheckDecisionInput(form_type="register-to-vote", fields={}, decision=decision),
+            start_to_close_timeout=dt.timedelta(seconds=30),
+            retry_policy=RetryPolicy(maximum_attempts=1),
+            result_type=ReviewOutcome,
+        )
+        return outcome.status.value
+
+
+async def test_a_review_decision_in_a_name_nobody_proved_is_refused(settings, local_env) -> None:
+    url = settings.resolved_database_url
+    worker = Worker(local_env.client, task_queue=QUEUE, workflows=[StandInReview],
+                    activities=[stand_in_check_decision], interceptors=[GrantCheck(url)],
+                    workflow_runner=UnsandboxedWorkflowRunner())  # fmt: skip
+    async with worker:
+        forged_id = f"digitise-{uuid.uuid4().hex}"
+        with pytest.raises(WorkflowFailureError) as caught:
+            await local_env.client.execute_workflow(
+                StandInReview.run, "carl", id=forged_id, task_queue=QUEUE
+            )
+        refusal = caught.value.cause.__cause__ or caught.value.cause  # the activity's error
+        assert "did not prove who they are" in str(refusal)
+        events = await asyncio.to_thread(_actions, settings)
+        assert ("identity.refused", "carl") in events
+
+        proved_id = f"digitise-{uuid.uuid4().hex}"
+        await grant(settings, "carl", proved_id)  # what switchover.review.decide does first
+        status = await local_env.client.execute_workflow(
+            StandInReview.run, "carl", id=proved_id, task_queue=QUEUE
+        )
+        assert status == RecordStatus.APPROVED.value
