@@ -9,10 +9,7 @@ options with a box each ("Yes [ ] No [ ]", "Mr [ ] Mrs [ ] Ms [ ]") is read the 
 way, option by option; the value is the option whose box is ticked.
 
 Whether a box is ticked is judged by the ink inside it. Ink that is neither clearly
-absent nor clearly a mark sends the field to review. A mark is told apart by how many
-strokes a column of the box crosses (``mark_kind``): one for a tick, two for a cross,
-more for a box scribbled over; a scribbled-over box is a tick taken back, so it is not
-ticked, and a person checks it.
+absent nor clearly a mark sends the field to review.
 """
 
 from __future__ import annotations
@@ -20,7 +17,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 
 import numpy as np
 
@@ -45,42 +41,14 @@ _OPTION_MIN_SCORE = 85.0
 _OPTIONS_BELOW = 4.5
 
 
-# Strokes a column of a box's inside crosses, on average: a drawn tick up to about 1, a
-# drawn cross 1.2-1.8, a tick scribbled over mostly 2 or more (handwriting specimens'
-# boxes of 9-14 pt); a typed X with serifs 2.0-2.1, but its rows cross 1.4 or more
-# strokes where a scribble's, drawn back and forth, mostly cross fewer. Between the
-# bounds a person decides. A scribble dense enough to merge into a blot shows instead
-# as ink over most of the box.
-_SCRIBBLE_STROKES = (1.95, 2.3)
-_SCRIBBLE_ROW_STROKES = 1.4
-_BLOT_INK = (0.55, 0.62)
-
-
-class MarkKind(StrEnum):
-    """What is drawn in a tick box."""
-
-    EMPTY = "empty"
-    TICK = "tick"
-    CROSS = "cross"
-    CROSSED_OUT = "crossed_out"
-    UNSURE = "unsure"  # a cross or a scribble: a person decides
-
-
 @dataclass(frozen=True)
 class _Mark:
     box: PageBox
     ink: float
-    kind: MarkKind = MarkKind.EMPTY
 
     @property
     def ticked(self) -> bool:
-        return self.ink >= TICKED_INK and self.kind is not MarkKind.CROSSED_OUT
-
-    @property
-    def confidence(self) -> float:
-        if self.kind in (MarkKind.CROSSED_OUT, MarkKind.UNSURE):
-            return DOUBTFUL
-        return tick_confidence(self.ink)
+        return self.ink >= TICKED_INK
 
 
 def tick_ink(box: GrayImage) -> float:
@@ -89,29 +57,6 @@ def tick_ink(box: GrayImage) -> float:
     inset_x, inset_y = max(2, width // 5), max(2, height // 5)
     inside = box[inset_y : height - inset_y, inset_x : width - inset_x]
     return float(np.count_nonzero(inside < 128)) / max(1, inside.size)
-
-
-def mark_kind(box: GrayImage) -> MarkKind:
-    """What is drawn in a tick box (its outline included in ``box``)."""
-    ink = tick_ink(box)
-    if ink < TICKED_INK:
-        return MarkKind.EMPTY
-    height, width = box.shape[:2]
-    inset_x, inset_y = max(2, width // 5), max(2, height // 5)
-    inside = box[inset_y : height - inset_y, inset_x : width - inset_x] < 128
-    # Strokes crossed going down each column (and along each row): ink starting after
-    # paper, or at the edge.
-    marked = inside.astype(np.int8)
-    strokes = float(np.mean(np.count_nonzero(np.diff(marked, axis=0) == 1, axis=0) + inside[0]))
-    across = float(np.mean(np.count_nonzero(np.diff(marked, axis=1) == 1, axis=1) + inside[:, 0]))
-    low, high = _SCRIBBLE_STROKES
-    if strokes >= high or ink >= _BLOT_INK[1]:
-        return MarkKind.CROSSED_OUT
-    if strokes >= low:
-        return MarkKind.CROSSED_OUT if across < _SCRIBBLE_ROW_STROKES else MarkKind.UNSURE
-    if ink >= _BLOT_INK[0]:
-        return MarkKind.UNSURE
-    return MarkKind.TICK if strokes < 1.1 else MarkKind.CROSS
 
 
 def tick_confidence(density: float) -> float:
@@ -157,7 +102,7 @@ class TickReader:
         mark = self._mark(box)
         return ExtractedField(
             value=mark.ticked,
-            confidence=mark.confidence,
+            confidence=tick_confidence(mark.ink),
             valid=True,
             page=self.page.number,
             bbox=layout.rounded(box.bbox),
@@ -180,7 +125,7 @@ class TickReader:
 
     def _one_of(self, options: dict[str, _Mark], *, required: bool) -> ExtractedField:
         ticked = [name for name, mark in options.items() if mark.ticked]
-        confidence = min(m.confidence for m in options.values())
+        confidence = min(tick_confidence(m.ink) for m in options.values())
         area = layout.union(m.box.bbox for m in options.values())
         common = {"page": self.page.number, "confidence": confidence}
         if len(ticked) > 1:
@@ -200,9 +145,7 @@ class TickReader:
         height, width = image.shape[:2]
         x0, y0, x1, y1 = box.bbox
         crop = image[round(y0 * height) : round(y1 * height), round(x0 * width) : round(x1 * width)]
-        if not crop.size:
-            return _Mark(box, 0.0)
-        return _Mark(box, tick_ink(crop), mark_kind(crop))
+        return _Mark(box, tick_ink(crop) if crop.size else 0.0)
 
     # --- which box is whose ----------------------------------------------------------
 
@@ -410,13 +353,4 @@ def _gap(a: BBox, b: BBox) -> float:
     return max(0.0, max(a[0], b[0]) - min(a[2], b[2]))
 
 
-__all__ = [
-    "DOUBTFUL",
-    "TICKED_INK",
-    "UNSURE_INK",
-    "MarkKind",
-    "TickReader",
-    "mark_kind",
-    "tick_confidence",
-    "tick_ink",
-]
+__all__ = ["DOUBTFUL", "TICKED_INK", "UNSURE_INK", "TickReader", "tick_confidence", "tick_ink"]
