@@ -93,7 +93,8 @@ def vote(
 
     Agreeing, the value is sure when the second engine is (``_SURE_SECOND``) and the
     first engine had no doubt of its own (its readings of the crop agreed, nothing odd
-    in the value), else still doubtful. The same letters spaced differently are a
+    in the value); else, on handwriting, still doubtful, and on print as sure as the first
+    engine alone said. The same letters spaced differently are a
     disagreement.
 
     Disagreeing, the value shown first is the second engine's on handwriting (on the
@@ -123,6 +124,10 @@ def vote(
     if second_value == value and second_error == error:
         if error is None and confidence > DOUBTFUL and second.confidence >= _SURE_SECOND:
             return value, error, max(confidence, AGREEMENT_CONFIDENCE), readings
+        if not handwritten:
+            # Print agreed on by a less sure second engine: as sure as Tesseract alone was
+            # (its home ground; typed forms were tuned on that), never less.
+            return value, error, confidence, readings
         return value, error, min(confidence, DOUBTFUL), readings
     if _spaceless(second_value) == _spaceless(value) and second_error == error:
         # The same letters spaced differently ("RE ADING"): either engine may have split

@@ -76,11 +76,15 @@ def test_agreeing_engines_raise_confidence() -> None:
     assert (value, error) == ("SW1A 1AA", None)
     assert confidence >= voting.AGREEMENT_CONFIDENCE
     assert [r.engine for r in readings] == ["tesserocr", "rapidocr"]
-    # Agreeing with an unsure second reading is not enough.
+    # On handwriting, agreeing with an unsure second reading is not enough.
+    unsure_second = Reading("rapidocr", "SW1A 1AA", 0.9)
     unsure = voting.vote(
-        spec("postcode"), first, Reading("rapidocr", "SW1A 1AA", 0.9), "SW1A 1AA", None, 0.9
+        spec("postcode"), first, unsure_second, "SW1A 1AA", None, 0.9, handwritten=True
     )
     assert unsure[2] < MIN_CONFIDENCE
+    # On print it leaves Tesseract's own confidence as it was, neither raised nor lowered.
+    printed = voting.vote(spec("postcode"), first, unsure_second, "SW1A 1AA", None, 0.9)
+    assert printed[2] == 0.9
 
 
 def test_on_handwriting_the_second_engine_is_shown_first() -> None:
