@@ -112,3 +112,14 @@ def aws_endpoint() -> Iterator[str]:
             yield f"http://127.0.0.1:{port}"
         finally:
             server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _nobody_has_proved_who_they_are() -> Iterator[None]:
+    """A command a test ran proves its token's user for the rest of that context (as a
+    command's process does); the next test starts with nobody proved."""
+    from switchover import identity
+
+    identity._acting.set(None)
+    yield
+    identity._acting.set(None)

@@ -48,6 +48,7 @@ from switchover.identity import GrantCheck, grant
 from tests.switchover.test_cutover_cli import RoleCheck, StandInCutover
 
 QUEUE = "test-tokens"
+REVIEW_QUEUE = "test-tokens-review"
 
 
 @pytest.fixture
@@ -267,14 +268,14 @@ class StandInReview:
 
 async def test_a_review_decision_in_a_name_nobody_proved_is_refused(settings, local_env) -> None:
     url = settings.resolved_database_url
-    worker = Worker(local_env.client, task_queue=QUEUE, workflows=[StandInReview],
+    worker = Worker(local_env.client, task_queue=REVIEW_QUEUE, workflows=[StandInReview],
                     activities=[stand_in_check_decision], interceptors=[GrantCheck(url)],
                     workflow_runner=UnsandboxedWorkflowRunner())  # fmt: skip
     async with worker:
         forged_id = f"digitise-{uuid.uuid4().hex}"
         with pytest.raises(WorkflowFailureError) as caught:
             await local_env.client.execute_workflow(
-                StandInReview.run, "carl", id=forged_id, task_queue=QUEUE
+                StandInReview.run, "carl", id=forged_id, task_queue=REVIEW_QUEUE
             )
         refusal = caught.value.cause.__cause__ or caught.value.cause  # the activity's error
         assert "did not prove who they are" in str(refusal)
@@ -284,6 +285,6 @@ async def test_a_review_decision_in_a_name_nobody_proved_is_refused(settings, lo
         proved_id = f"digitise-{uuid.uuid4().hex}"
         await grant(settings, "carl", proved_id)  # what switchover.review.decide does first
         status = await local_env.client.execute_workflow(
-            StandInReview.run, "carl", id=proved_id, task_queue=QUEUE
+            StandInReview.run, "carl", id=proved_id, task_queue=REVIEW_QUEUE
         )
         assert status == RecordStatus.APPROVED.value
