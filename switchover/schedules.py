@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from contextlib import suppress
 from datetime import timedelta
+from typing import Any
 
 from temporalio.client import (
     Client,
@@ -46,74 +47,51 @@ DELIVER_RECORDS_SCHEDULE = "switchover-deliver-records"
 APPLY_RETENTION_SCHEDULE = "switchover-apply-retention"
 
 
+def _daily_at(hour: int, minute: int) -> ScheduleSpec:
+    return ScheduleSpec(
+        calendars=[ScheduleCalendarSpec(hour=[ScheduleRange(hour)], minute=[ScheduleRange(minute)])]
+    )
+
+
+def _schedule(run: Any, *args: Any, workflow_id: str, spec: ScheduleSpec) -> Schedule:
+    """A schedule that starts ``run`` on the workflow queue, never two runs at once."""
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            run, args=args, id=workflow_id, task_queue=TASK_QUEUE_WORKFLOWS
+        ),
+        spec=spec,
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+
+
 async def ensure_schedules(client: Client) -> None:
-    """Create what is missing: the nightly savings accrual (00:10 UTC), the audit head's
-    export, the delivery of approved records and retention."""
-    schedule = Schedule(
-        action=ScheduleActionStartWorkflow(
-            AccrueSavingsWorkflow.run,
-            id="accrue-savings",
-            task_queue=TASK_QUEUE_WORKFLOWS,
+    """Create what is missing: the savings accrual (nightly, 00:10 UTC), the audit chain's
+    head written out (00:20 UTC, so truncation is detectable), the delivery of approved
+    records (every minute) and retention (02:30 UTC)."""
+    wanted = {
+        ACCRUE_SAVINGS_SCHEDULE: _schedule(
+            AccrueSavingsWorkflow.run, workflow_id="accrue-savings", spec=_daily_at(0, 10)
         ),
-        spec=ScheduleSpec(
-            calendars=[ScheduleCalendarSpec(hour=[ScheduleRange(0)], minute=[ScheduleRange(10)])]
+        EXPORT_AUDIT_HEAD_SCHEDULE: _schedule(
+            ExportAuditHeadWorkflow.run, workflow_id="export-audit-head", spec=_daily_at(0, 20)
         ),
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
-    )
-    with suppress(ScheduleAlreadyRunningError):
-        await client.create_schedule(ACCRUE_SAVINGS_SCHEDULE, schedule)
-        log.info("schedule created", schedule=ACCRUE_SAVINGS_SCHEDULE)
-    await _ensure_audit_head_export(client)
-    await _ensure_delivery_and_retention(client)
-
-
-async def _ensure_audit_head_export(client: Client) -> None:
-    """Write the audit chain's head out daily (00:20 UTC), so truncation is detectable."""
-    schedule = Schedule(
-        action=ScheduleActionStartWorkflow(
-            ExportAuditHeadWorkflow.run, id="export-audit-head", task_queue=TASK_QUEUE_WORKFLOWS
-        ),
-        spec=ScheduleSpec(
-            calendars=[ScheduleCalendarSpec(hour=[ScheduleRange(0)], minute=[ScheduleRange(20)])]
-        ),
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
-    )
-    with suppress(ScheduleAlreadyRunningError):
-        await client.create_schedule(EXPORT_AUDIT_HEAD_SCHEDULE, schedule)
-        log.info("schedule created", schedule=EXPORT_AUDIT_HEAD_SCHEDULE)
-
-
-async def _ensure_delivery_and_retention(client: Client) -> None:
-    """Deliver approved records every minute (never two passes at once); apply retention
-    nightly at 02:30 UTC."""
-    deliveries = Schedule(
-        action=ScheduleActionStartWorkflow(
+        DELIVER_RECORDS_SCHEDULE: _schedule(
             DeliverRecordsWorkflow.run,
             DeliverRecordsInput(),
-            id=DELIVERY_WORKFLOW_ID,
-            task_queue=TASK_QUEUE_WORKFLOWS,
+            workflow_id=DELIVERY_WORKFLOW_ID,
+            spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(minutes=1))]),
         ),
-        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(minutes=1))]),
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
-    )
-    with suppress(ScheduleAlreadyRunningError):
-        await client.create_schedule(DELIVER_RECORDS_SCHEDULE, deliveries)
-        log.info("schedule created", schedule=DELIVER_RECORDS_SCHEDULE)
-    retention = Schedule(
-        action=ScheduleActionStartWorkflow(
+        APPLY_RETENTION_SCHEDULE: _schedule(
             ApplyRetentionWorkflow.run,
             RetentionInput(),
-            id=RETENTION_WORKFLOW_ID,
-            task_queue=TASK_QUEUE_WORKFLOWS,
+            workflow_id=RETENTION_WORKFLOW_ID,
+            spec=_daily_at(2, 30),
         ),
-        spec=ScheduleSpec(
-            calendars=[ScheduleCalendarSpec(hour=[ScheduleRange(2)], minute=[ScheduleRange(30)])]
-        ),
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
-    )
-    with suppress(ScheduleAlreadyRunningError):
-        await client.create_schedule(APPLY_RETENTION_SCHEDULE, retention)
-        log.info("schedule created", schedule=APPLY_RETENTION_SCHEDULE)
+    }
+    for schedule_id, schedule in wanted.items():
+        with suppress(ScheduleAlreadyRunningError):
+            await client.create_schedule(schedule_id, schedule)
+            log.info("schedule created", schedule=schedule_id)
 
 
 def reconcile_schedule_id(system_id: str) -> str:
@@ -150,13 +128,7 @@ async def ensure_reconcile_schedule(
     run = ScheduledReconcileInput(
         plan_path=plan_ref, system_id=plan.system.id, schedule_id=schedule_id
     )
-    schedule = Schedule(
-        action=ScheduleActionStartWorkflow(
-            ScheduledReconcileWorkflow.run, run, id=schedule_id, task_queue=TASK_QUEUE_WORKFLOWS
-        ),
-        spec=spec,
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
-    )
+    schedule = _schedule(ScheduledReconcileWorkflow.run, run, workflow_id=schedule_id, spec=spec)
     try:
         await client.create_schedule(schedule_id, schedule)
     except ScheduleAlreadyRunningError:

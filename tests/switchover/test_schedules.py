@@ -8,17 +8,27 @@ import datetime as dt
 from decimal import Decimal
 from pathlib import Path
 
-from temporalio.client import ScheduleCalendarSpec
+from temporalio.client import (
+    ScheduleActionStartWorkflow,
+    ScheduleCalendarSpec,
+    ScheduleOverlapPolicy,
+)
 from temporalio.testing import WorkflowEnvironment
 
-from config.settings import Settings
+from config.settings import TASK_QUEUE_WORKFLOWS, Settings
 from db.ledger import ledger_totals
 from db.migrate import upgrade
 from db.models import LedgerKind
 from db.programme import move_system, register_system
 from db.session import session_scope
 from domain.systems import SystemStage
-from switchover.schedules import ACCRUE_SAVINGS_SCHEDULE, ensure_schedules
+from switchover.schedules import (
+    ACCRUE_SAVINGS_SCHEDULE,
+    APPLY_RETENTION_SCHEDULE,
+    DELIVER_RECORDS_SCHEDULE,
+    EXPORT_AUDIT_HEAD_SCHEDULE,
+    ensure_schedules,
+)
 from switchover.worker import build_workers, production_activities, run_workers
 
 
@@ -71,3 +81,23 @@ async def test_the_nightly_accrual_is_scheduled_once_and_fills_the_ledger(
     assert len(totals) == 1
     assert totals[0].count == 4
     assert totals[0].total_gbp == expected - 1000
+
+
+async def test_every_engine_schedule_starts_its_workflow_one_run_at_a_time(
+    local_env: WorkflowEnvironment,
+) -> None:
+    client = local_env.client
+    await ensure_schedules(client)
+    expected = {
+        ACCRUE_SAVINGS_SCHEDULE: ("AccrueSavingsWorkflow", 0),
+        EXPORT_AUDIT_HEAD_SCHEDULE: ("ExportAuditHeadWorkflow", 0),
+        DELIVER_RECORDS_SCHEDULE: ("DeliverRecordsWorkflow", 1),
+        APPLY_RETENTION_SCHEDULE: ("ApplyRetentionWorkflow", 1),
+    }
+    for schedule_id, (workflow_type, inputs) in expected.items():
+        described = await client.get_schedule_handle(schedule_id).describe()
+        action = described.schedule.action
+        assert isinstance(action, ScheduleActionStartWorkflow)
+        assert (action.workflow, len(action.args)) == (workflow_type, inputs), schedule_id
+        assert action.task_queue == TASK_QUEUE_WORKFLOWS
+        assert described.schedule.policy.overlap is ScheduleOverlapPolicy.SKIP
