@@ -13,8 +13,6 @@ import asyncio
 import os
 import random
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -26,22 +24,13 @@ from db.models import Delivery, DeliveryState
 from db.session import session_scope
 from domain.delivery import DeliverRecordsInput, DeliverRecordsResult
 from tests.delivery.conftest import SECRET, Receiver, approve_records, target_rows, write_template
+from tests.fakes.workers import start_worker_process as start_worker
 from workflows.delivery import DeliverRecordsWorkflow
 
 RECORDS = 240
 KILLS = 4
 
 pytestmark = pytest.mark.slow
-
-
-def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    switchover = Path(sys.executable).parent / "switchover"
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [str(switchover), "worker", "--queue", "switchover-workflows", "--queue",
-             "switchover-io"],
-            env=env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
 
 
 def delivered(engine_url: str) -> int:

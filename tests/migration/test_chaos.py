@@ -11,8 +11,6 @@ import asyncio
 import os
 import random
 import signal
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,6 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 from config.migration_plan import load_plan
 from config.settings import TASK_QUEUE_WORKFLOWS
 from domain.migration import MigrateSystemInput, MigrateSystemResult, MigrationStage, RunState
+from tests.fakes.workers import start_worker_process as start_worker
 from tests.migration.conftest import load_electors
 from tests.migration.test_activities import legacy_rows, same, target_rows
 from workflows.migrate import MigrateSystemWorkflow
@@ -33,16 +32,6 @@ MID_COPY_KILLS = 4
 """Kills that must land mid-copy: the copy may, rarely, finish before the last one."""
 
 pytestmark = pytest.mark.slow
-
-
-def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    switchover = Path(sys.executable).parent / "switchover"
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [str(switchover), "worker", "--queue", "switchover-workflows", "--queue",
-             "switchover-io"],
-            env=env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
 
 
 async def test_copy_survives_sigkill(

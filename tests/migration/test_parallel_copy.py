@@ -12,8 +12,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
-import sys
 import uuid
 from decimal import Decimal
 from pathlib import Path
@@ -29,6 +27,7 @@ from config.settings import get_settings
 from domain.migration import MigrateSystemResult, MigrationStage, RunState
 from domain.workflow_ids import copy_id
 from switchover.migrate import start_run
+from tests.fakes.workers import start_worker_process as start_worker
 from tests.migration.conftest import mariadb
 
 ROWS = 120_000
@@ -68,16 +67,6 @@ def target_count(url: str, schema: str) -> int:
         except psycopg.errors.UndefinedTable:
             return 0
         return int(row[0]) if row else 0
-
-
-def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    switchover = Path(sys.executable).parent / "switchover"
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [str(switchover), "worker", "--queue", "switchover-workflows", "--queue",
-             "switchover-io"],
-            env=env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
 
 
 async def copy_workers(client: Client, workflow_id: str) -> set[str]:
@@ -125,7 +114,10 @@ async def test_two_workers_copy_four_ranges_exactly_through_a_kill(
     address = local_env.client.service_client.config.target_host
     env = {**os.environ, "SWITCHOVER_HOME": str(tmp_path / "state"),
            "SWITCHOVER_DATABASE_URL": engine_db_url, "SWITCHOVER_TEMPORAL_ADDRESS": address,
-           "SWITCHOVER_LOG_FORMAT": "json"}  # fmt: skip
+           "SWITCHOVER_LOG_FORMAT": "json",
+           # Two copy slots a worker for four parts: neither worker can take them all, so
+           # the ranges run on both whichever polls first.
+           "SWITCHOVER_IO_WORKERS": "2"}  # fmt: skip
     for name in ("SWITCHOVER_HOME", "SWITCHOVER_DATABASE_URL", "SWITCHOVER_TEMPORAL_ADDRESS"):
         monkeypatch.setenv(name, env[name])
     get_settings.cache_clear()
