@@ -22,6 +22,7 @@ from typing import Any
 from temporalio import activity
 
 from activities.errors import translated
+from activities.names import EXPORT_AUDIT_HEAD
 from adapters.storage import DocumentStore, open_store
 from config.log import get_logger
 from config.settings import Settings
@@ -33,7 +34,6 @@ from domain.errors import BadInputError, StorageError
 
 log = get_logger(__name__)
 
-EXPORT_AUDIT_HEAD = "export_audit_head"  # ExportAuditHeadInput -> ExportedAuditHead
 HEADS_PREFIX = "audit/heads/"
 
 

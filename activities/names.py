@@ -57,3 +57,4 @@ CHECKLIST_STATUS = "checklist_status"  # DecommissionInput -> ChecklistStatus
 RETIRE_SYSTEM = "retire_system"  # DecommissionInput -> None (stage retired, ledger begins)
 ACCRUE_SAVINGS = "accrue_savings"  # AccrueSavingsInput -> int (entries added)
 READ_CUTOVER_PLAN = "read_cutover_plan"  # plan path (str) -> CutoverPlanView
+EXPORT_AUDIT_HEAD = "export_audit_head"  # ExportAuditHeadInput -> ExportedAuditHead

@@ -11,7 +11,7 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.audit import EXPORT_AUDIT_HEAD
+    from activities.names import EXPORT_AUDIT_HEAD
     from domain.audit import ExportAuditHeadInput, ExportedAuditHead
 
 from workflows.calls import CallPolicy, call
