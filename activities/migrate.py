@@ -202,10 +202,6 @@ def _row_loads(batches: Iterator[list[Row]], mapper: RowMapper) -> Iterator[_Loa
         )
 
 
-COPY_RANGES = "copy_ranges"
-"""The activity that splits a table's copy into the plan's ``parallel`` key ranges."""
-
-
 def split_key_range(
     lowest: KeyValues | None, highest: KeyValues | None, parts: int
 ) -> list[list[KeyValues]]:
@@ -332,7 +328,7 @@ class MigrationActivities:
         with self._target(plan) as target:
             return target.prepare(table_plan.target, mapper.target_columns, mapper.target_key)
 
-    @activity.defn(name=COPY_RANGES)
+    @activity.defn(name=names.COPY_RANGES)
     @translated
     def copy_ranges(self, request: PrepareTargetInput) -> list[list[KeyValues]]:
         """The key ranges the table's copy runs as at once (the plan's ``parallel``), each

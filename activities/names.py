@@ -58,3 +58,7 @@ RETIRE_SYSTEM = "retire_system"  # DecommissionInput -> None (stage retired, led
 ACCRUE_SAVINGS = "accrue_savings"  # AccrueSavingsInput -> int (entries added)
 READ_CUTOVER_PLAN = "read_cutover_plan"  # plan path (str) -> CutoverPlanView
 EXPORT_AUDIT_HEAD = "export_audit_head"  # ExportAuditHeadInput -> ExportedAuditHead
+COPY_RANGES = "copy_ranges"  # CopyRangesInput -> a table's key ranges, copied at once
+RECONCILE_SCHEDULED = "reconcile_scheduled"  # every table of a stored plan, within its budgets
+SYSTEM_STAGE = "system_stage"  # system id -> its programme stage
+PAUSE_SCHEDULE = "pause_schedule"  # a scheduled reconciliation pauses its own schedule

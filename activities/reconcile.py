@@ -40,10 +40,6 @@ from legacy_connectors.base import RECORD_NUMBER, Key, ReadStats
 
 log = get_logger(__name__)
 
-RECONCILE_SCHEDULED = "reconcile_scheduled"
-"""A scheduled run's reconciliation of every table, within the plan's budgets."""
-SYSTEM_STAGE = "system_stage"
-PAUSE_SCHEDULE = "pause_schedule"
 
 ReconcilerOpener = Callable[..., AbstractContextManager[Reconciler]]
 
@@ -179,7 +175,7 @@ class ReconcileActivities:
             quarantined=report.quarantined,
         )
 
-    @activity.defn(name=RECONCILE_SCHEDULED)
+    @activity.defn(name=names.RECONCILE_SCHEDULED)
     @translated
     def reconcile_scheduled(self, request: ProfileInput) -> list[ReconcileTableResult]:
         """Reconcile every table of the plan within the budgets of its ``reconcile``
@@ -219,7 +215,7 @@ class ReconcileActivities:
             results.append(result.model_copy(update={"passed": within}))
         return results
 
-    @activity.defn(name=SYSTEM_STAGE)
+    @activity.defn(name=names.SYSTEM_STAGE)
     @translated
     def system_stage(self, system_id: str) -> str:
         """The system's stage (``domain.systems.SystemStage``); "" when unregistered."""
@@ -229,7 +225,7 @@ class ReconcileActivities:
             system = session.get(System, system_id)
             return system.stage.value if system is not None else ""
 
-    @activity.defn(name=PAUSE_SCHEDULE)
+    @activity.defn(name=names.PAUSE_SCHEDULE)
     async def pause_schedule(self, schedule_id: str) -> None:
         """Pause a schedule, with a note saying why (the system it checks is retired)."""
         handle = activity.client().get_schedule_handle(schedule_id)

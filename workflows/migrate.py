@@ -84,8 +84,6 @@ times by itself before asking the engineer."""
 PARALLEL_COPIES = "migrate-parallel-copies"
 """The patch behind splitting a table's copy into the plan's ``parallel`` key ranges. A
 run that began before it replays as it ran: one copy per table."""
-COPY_RANGES = "copy_ranges"
-"""``activities.migrate.COPY_RANGES``: a table's key ranges, to copy at once."""
 DECISIONS_CHECKED = "migrate-decisions-checked"
 """The patch behind checking a gate decision's engineer and recording it in the audit
 trail. A run that took a decision before it replays as it ran, and goes on taking its
@@ -336,7 +334,7 @@ class MigrateSystemWorkflow:
             ranges: list[list[KeyValues]] = []
             if workflow.patched(PARALLEL_COPIES):
                 ranges = await call(
-                    COPY_RANGES,
+                    names.COPY_RANGES,
                     PrepareTargetInput(plan_path=request.plan_path, table=table.table),
                     PROFILE,
                     result_type=list[list[KeyValues]],

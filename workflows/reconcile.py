@@ -19,17 +19,11 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel, Field
 
+    from activities import names
     from domain.migration import ProfileInput, ReconcileTableResult
     from domain.systems import SystemStage
 
 from workflows.calls import QUICK, RECONCILE, call
-
-RECONCILE_SCHEDULED = "reconcile_scheduled"
-"""``activities.reconcile.RECONCILE_SCHEDULED``: every table, within the plan's budgets."""
-SYSTEM_STAGE = "system_stage"
-"""``activities.reconcile.SYSTEM_STAGE``."""
-PAUSE_SCHEDULE = "pause_schedule"
-"""``activities.reconcile.PAUSE_SCHEDULE``."""
 
 
 class ScheduledReconcileInput(BaseModel):
@@ -64,15 +58,15 @@ class ScheduledReconcileWorkflow:
 
     @workflow.run
     async def run(self, request: ScheduledReconcileInput) -> ScheduledReconcileResult:
-        stage = await call(SYSTEM_STAGE, request.system_id, QUICK, result_type=str)
+        stage = await call(names.SYSTEM_STAGE, request.system_id, QUICK, result_type=str)
         done = ScheduledReconcileResult(system_id=request.system_id, stage=stage or None)
         if stage == SystemStage.RETIRED:
-            await call(PAUSE_SCHEDULE, request.schedule_id, QUICK)
+            await call(names.PAUSE_SCHEDULE, request.schedule_id, QUICK)
             return done.model_copy(update={"retired": True})
         if not stage or SystemStage(stage).order < SystemStage.CUTOVER.order:
             return done.model_copy(update={"skipped": True})
         tables = await call(
-            RECONCILE_SCHEDULED,
+            names.RECONCILE_SCHEDULED,
             ProfileInput(plan_path=request.plan_path),
             RECONCILE,
             result_type=list[ReconcileTableResult],
