@@ -7,11 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,7 +21,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from config.settings import Settings
 from switchover.codec import ENCODING, EncryptionCodec, payload_keys
 from switchover.specimens import write_specimens
-from tests.switchover.test_end_to_end import free_port
+from tests.switchover.test_end_to_end import cli, stack  # noqa: F401 (stack: a fixture)
 from tests.switchover.tokens import reviewer_env
 
 pytestmark = pytest.mark.slow
@@ -32,11 +29,6 @@ pytestmark = pytest.mark.slow
 SWITCHOVER = str(Path(sys.executable).parent / "switchover")
 # A file name that is itself personal: it must not reach Temporal either.
 BROKEN_NAME = "letter-from-adaeze-okonkwo.pdf"
-
-
-def cli(env: dict[str, str], *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([SWITCHOVER, *args], env=env, cwd=cwd, capture_output=True, text=True,
-                          timeout=300, check=False)  # fmt: skip
 
 
 def payloads_in(message: Message) -> Iterator[Payload]:
@@ -58,35 +50,7 @@ def payloads_in(message: Message) -> Iterator[Payload]:
                 yield from payloads_in(entry)
 
 
-@pytest.fixture
-def stack(tmp_path: Path):
-    port = free_port()
-    env = {
-        **os.environ,
-        "SWITCHOVER_HOME": str(tmp_path / "state"),
-        "SWITCHOVER_TEMPORAL_ADDRESS": f"127.0.0.1:{port}",
-        "SWITCHOVER_TEMPORAL_UI_PORT": str(free_port()),
-        "SWITCHOVER_WEB_PORT": str(free_port()),
-        "SWITCHOVER_LOG_FORMAT": "json",
-        "SWITCHOVER_OCR_WORKERS": "2",
-    }
-    log_path = tmp_path / "up.log"
-    with log_path.open("wb") as log:
-        up = subprocess.Popen([SWITCHOVER, "up"], env=env, stdout=log, stderr=subprocess.STDOUT,
-                              cwd=tmp_path)  # fmt: skip
-    deadline = time.monotonic() + 120
-    while "Switchover is up" not in log_path.read_text(errors="replace"):
-        if up.poll() is not None or time.monotonic() > deadline:
-            up.kill()
-            pytest.fail(f"switchover up did not come up:\n{log_path.read_text()}")
-        time.sleep(0.3)
-    yield env, up, port, log_path
-    if up.poll() is None:
-        up.kill()
-        up.wait()
-
-
-def test_no_personal_value_reaches_temporal(stack, tmp_path: Path) -> None:
+def test_no_personal_value_reaches_temporal(stack, tmp_path: Path) -> None:  # noqa: F811 (the fixture)
     env, up, port, log_path = stack
     specimens = write_specimens(tmp_path / "in", form_type="register-to-vote", count=3, seed=41,
                                 variants=("scan",))  # fmt: skip

@@ -36,6 +36,7 @@ def stack(tmp_path: Path):
         "SWITCHOVER_HOME": str(tmp_path / "state"),
         "SWITCHOVER_TEMPORAL_ADDRESS": f"127.0.0.1:{port}",
         "SWITCHOVER_TEMPORAL_UI_PORT": str(free_port()),
+        "SWITCHOVER_WEB_PORT": str(free_port()),
         "SWITCHOVER_LOG_FORMAT": "json",
         "SWITCHOVER_OCR_WORKERS": "2",
     }
