@@ -157,6 +157,17 @@ def postgres_copy(target_db: str, schema: str, rows: int) -> float:
     return seconds
 
 
+def drop_run(legacy_db: str, target_db: str, folder: Path) -> None:
+    """Remove what a bench run made: its legacy and target databases and its folder."""
+    conn = pymysql.connect(**MARIADB, autocommit=True)
+    with conn.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS `{legacy_db}`")
+    conn.close()
+    with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{target_db}" WITH (FORCE)')
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -197,13 +208,7 @@ async def main() -> None:
             print(lines[-1], flush=True)
     finally:
         await env.shutdown()
-        conn = pymysql.connect(**MARIADB, autocommit=True)
-        with conn.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS `{legacy_db}`")
-        conn.close()
-        with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{target_db}" WITH (FORCE)')
-        shutil.rmtree(folder, ignore_errors=True)
+        drop_run(legacy_db, target_db, folder)
     print("\n".join(lines))
 
 

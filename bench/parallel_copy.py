@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -29,7 +28,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
-import pymysql
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
@@ -41,10 +39,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench/migrate
 
 from bench.migrate import (
     BIN,
-    MARIADB,
     POSTGRES,
     bench_client,
     build_legacy,
+    drop_run,
     peak_rss_mb,
     postgres_copy,
     write_plan,
@@ -156,13 +154,7 @@ async def main() -> None:
             print(lines[-1], flush=True)
     finally:
         await env.shutdown()
-        conn = pymysql.connect(**MARIADB, autocommit=True)
-        with conn.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS `{legacy_db}`")
-        conn.close()
-        with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{target_db}" WITH (FORCE)')
-        shutil.rmtree(folder, ignore_errors=True)
+        drop_run(legacy_db, target_db, folder)
     print("\n".join(lines))
 
 
