@@ -27,6 +27,7 @@ APT_NEEDS := tesseract:tesseract-ocr \
              /usr/share/fonts/truetype/rufscript/Rufscript010.ttf:fonts-rufscript \
              /usr/share/fonts/truetype/humor-sans/Humor-Sans.ttf:fonts-humor-sans \
              /usr/share/fonts/truetype/klee/KleeOne-Regular.ttf:fonts-klee \
+             /usr/share/fonts/opentype/bwht/BecauseWeLearn-Regular.otf:fonts-bwht \
              /usr/sbin/dovecot:dovecot-imapd
 
 .PHONY: demo test lint typecheck unit docs system-deps venv web-assets clean

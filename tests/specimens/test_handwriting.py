@@ -10,6 +10,7 @@ import random
 import string
 from pathlib import Path
 
+import numpy as np
 import pdfplumber
 import pytesseract
 import pytest
@@ -19,6 +20,7 @@ from reportlab.pdfgen.canvas import Canvas
 from config.form_template import FieldType, FormTemplate
 from switchover.specimens import (
     HAND_FACES,
+    HandFace,
     fill_design,
     fill_form,
     installed_faces,
@@ -29,6 +31,7 @@ from switchover.specimens import (
     write_design_specimens,
     write_specimen,
 )
+from switchover.specimens._glyphs import outline_font
 from switchover.specimens._handwriting import HandPen, Handwriting
 
 pytestmark = pytest.mark.skipif(
@@ -190,3 +193,74 @@ def test_block_capitals_are_legible_to_tesseract(templates: dict[str, FormTempla
     assert len(similarities) >= 15
     assert sum(similarities) / len(similarities) >= 0.75
     assert sum(s >= 0.5 for s in similarities) >= 0.9 * len(similarities)
+
+
+# What the pen drew in each TrueType face before CFF outlines were read: their letters
+# must not change (a reportlab upgrade may change these bytes; then check by eye).
+TRUETYPE_PEN_SHA256 = {
+    "DkgHandwriting": "1beb26310fbfa50b25ed431315ec842ca081a38c5342014722a9e8218721ed7e",
+    "Breip": "bdb13a0a58df3c62127c80d0d507dd1132136f99be288ef224984ae43427dab7",
+    "Rufscript": "fb530c24df3049a26f254f86707a36a450c11e892409c8944f90a2cdcd26acf9",
+    "HumorSans": "902580f16e7a052df687dbdd7ed6392ef9a54ce043f5389117f73d027514fefd",
+    "KleeOne": "46a202c25aa6a0a30e724a607a409fc0f218c3687247b4d06829dbf92ab637a1",
+}
+
+
+def _pen(face: HandFace, seed: int = 0) -> HandPen:
+    return HandPen(Handwriting.pick(random.Random(seed), (face,)), random.Random(seed))
+
+
+def test_truetype_hands_draw_as_they_did() -> None:
+    """Reading CFF outlines changed how letters reach the page: not a pixel of these."""
+    drawn = {}
+    for face in HAND_FACES:
+        if face.family not in TRUETYPE_PEN_SHA256:
+            continue
+        out = io.BytesIO()
+        canvas = Canvas(out, invariant=1)
+        pen = _pen(face)
+        pen.write(canvas, "Flat 3, 12 Oak Road £40.50", 20, 400, 100)
+        pen.comb(canvas, [(50.0 + i * 17, c) for i, c in enumerate("SW1A2AA")], 17, 200, 221)
+        canvas.save()
+        drawn[face.family] = _sha(out.getvalue())
+    assert drawn == TRUETYPE_PEN_SHA256
+
+
+CFF_FACES = [face for face in HAND_FACES if face.path.suffix == ".otf"]
+
+
+@pytest.mark.parametrize("face", CFF_FACES, ids=lambda face: face.family)
+def test_a_cff_hand_inks_each_letter_inside_its_box_and_nowhere_else(face: HandFace) -> None:
+    """The pen's letter boxes bound cubic curves too (their controls bound them), and a
+    character the face lacks (£) is borrowed rather than left out."""
+    cells = "SW1A£7QG"
+    cell, top, bottom, dpi = 20.0, 100.0, 124.0, 200
+    out = io.BytesIO()
+    canvas = Canvas(out, invariant=1)
+    boxes = _pen(face).comb(canvas, [(50 + i * cell, c) for i, c in enumerate(cells)], cell,
+                            top, bottom)  # fmt: skip
+    canvas.save()
+    assert len(boxes) == len(cells)
+    ink = np.asarray(rasterise(out.getvalue(), dpi=dpi, pages=1)[0].convert("L")) < 200
+    k = dpi / 72
+    allowed = np.zeros_like(ink)
+    for char, (x0, y0, x1, y1) in zip(cells, boxes, strict=True):
+        letter = ink[round(y0 * k) : round(y1 * k), round(x0 * k) : round(x1 * k)]
+        assert letter.mean() > 0.08, (face.family, char)  # the letter's ink is in its box
+        allowed[
+            round((y0 - 1) * k) : round((y1 + 1) * k), round((x0 - 1) * k) : round((x1 + 1) * k)
+        ] = True
+    assert not (ink & ~allowed).any(), face.family
+
+
+def test_a_capitals_only_hand_writes_its_lower_case_looking_letters_as_capitals() -> None:
+    """Because We Learn's lower-case i is dotted and Because We Organize's a is round: as
+    names in those hands are truthed in capitals, the pen writes their capitals."""
+    for family, char in (("BecauseWeLearn", "i"), ("BecauseWeOrganize", "a")):
+        face = next(face for face in HAND_FACES if face.family == family)
+        font = outline_font(face.path)
+        assert not face.lower_case
+        assert font.glyph(char) != font.glyph(char.upper())
+        found = _pen(face)._glyph(char)
+        assert found is not None
+        assert found[0] == font.glyph(char.upper())
