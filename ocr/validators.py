@@ -200,13 +200,17 @@ _MONTHS = {
     )
     for name in names
 }  # fmt: skip
+# Written in capitals too ("7TH OF MARCH 2025"), and "of" run into the month by a
+# reader that lost the space ("7th ofMarch").
 _WORDY_DATE = re.compile(
-    r"^(?P<day>[0-9OoIl]{1,2})\s*(?:st|nd|rd|th)?\s*(?:of\s+)?[\s,.\-/]*"
-    r"(?P<month>[A-Za-z]{3,9})\.?[\s,.\-/]*(?P<year>[0-9OoIlSB]{2,4})$"
+    r"^(?P<day>[0-9OoIl]{1,2})\s*(?:st|nd|rd|th)?\s*(?:of)?[\s,.\-/]*"
+    r"(?P<month>[A-Za-z]{3,9})\.?[\s,.\-/]*(?P<year>[0-9OoIlSB]{2,4})$",
+    re.IGNORECASE,
 )
 _MONTH_FIRST_DATE = re.compile(
     r"^(?P<month>[A-Za-z]{3,9})\.?\s+(?P<day>[0-9OoIl]{1,2})\s*(?:st|nd|rd|th)?"
-    r"[\s,.\-/]+(?P<year>[0-9OoIlSB]{2,4})$"
+    r"[\s,.\-/]+(?P<year>[0-9OoIlSB]{2,4})$",
+    re.IGNORECASE,
 )
 _WEEKDAY = re.compile(
     r"^(?:mon|tues?|wed(?:nes)?|thu(?:rs)?|fri|sat(?:ur)?|sun)(?:day)?\.?,?\s+", re.IGNORECASE

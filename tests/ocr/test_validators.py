@@ -96,6 +96,8 @@ def test_postcodes_refused(raw: str) -> None:
         ("12th Mar 1985", "1985-03-12"),
         ("1st of September 2001", "2001-09-01"),
         ("Tuesday 12 March 1985", "1985-03-12"),
+        ("12TH OF MARCH 1985", "1985-03-12"),  # block capitals
+        ("12th ofMarch 1985", "1985-03-12"),  # a reader that lost the space
         ("March 12th, 1985", "1985-03-12"),
         ("Mar 12 1985", "1985-03-12"),
         ("1985-03-12", "1985-03-12"),
