@@ -84,6 +84,8 @@ class TickReader:
         self._trimmed = {id(w): _without_boxes(w, self.ticks) for w in page.words}
         self.words = [w for w in self._trimmed.values() if w is not None]
         self._row_words: dict[int, list[Word]] = {}
+        # The last options found (``_options``) were only part of the label's own row.
+        self._partial_row = False
 
     def checkbox(self, spec: FieldSpec, label: layout.LabelMatch | None) -> ExtractedField:
         """A checkbox field: its box ticked or not; a Yes/No pair on its row read as one."""
@@ -114,10 +116,12 @@ class TickReader:
         if label is None:
             return None
         options = self._options(spec.choices, label, zone=spec.zone)
-        if len(options) < min(2, len(spec.choices)):
+        if not options or (len(options) < 2 <= len(spec.choices) and not self._partial_row):
             return None
         field = self._one_of(options, required=spec.required)
-        if self._unclaimed_ticked(options):
+        if len(options) < len(spec.choices) or self._unclaimed_ticked(options):
+            # An option whose box was not found (a tick over its walls, a scribble) may
+            # hold the answer, or a ticked box belongs to none: a person looks.
             field = field.model_copy(update={"confidence": min(field.confidence, DOUBTFUL)})
         return field
 
@@ -222,12 +226,18 @@ class TickReader:
         ]  # fmt: skip
         label_words = {id(self._trimmed.get(id(w), w)) for w in label.words}
         found: dict[str, _Mark] = {}
+        self._partial_row = False
         for area in areas:
             candidates = [
                 w for w in self.words if id(w) not in label_words and layout.holds(area, w.bbox)
             ]
             found = self._in_printed_order(choices, self._options_among(choices, candidates), area)
             if len(found) >= 2:
+                break
+            if found and not zone:
+                # Some of the options are on the label's own row, the others' boxes not
+                # found: the options under it are another question's.
+                self._partial_row = True
                 break
         return found
 

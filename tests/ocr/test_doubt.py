@@ -249,3 +249,66 @@ def test_labels_that_several_forms_share_recognise_none() -> None:
 def test_typed_text_never_looks_like_a_misreading() -> None:
     reading = ValueReading("paul1@example.org", 1.0, NO_BOX, typed=True)
     assert fields._judge(spec("email"), reading, 1).confidence == 1.0
+
+
+def _options_page(first_row_boxes: tuple[bool, bool]) -> tuple[ReadPage, list[layout.LabelMatch]]:
+    """Two questions on close rows, each with Yes and No and a box after each; the second
+    question's No ticked. On the first row a box drawn (True) or lost under a scribble
+    (False: its walls no longer make a box)."""
+    width, height = 1400, 400
+    image = np.full((height, width), 255, np.uint8)
+    words: list[Word] = []
+    labels = []
+
+    def word(text: str, x0: int, top: int, x1: int) -> Word:
+        cv2.putText(image, text, (x0, top + 40), cv2.FONT_HERSHEY_SIMPLEX, 1.2, 0, 3)
+        found = Word(
+            text=text,
+            confidence=0.95,
+            bbox=(x0 / width, top / height, x1 / width, (top + 45) / height),
+        )
+        words.append(found)
+        return found
+
+    for row, top in enumerate((100, 190)):
+        labels.append(layout.LabelMatch((word("Question", 60, top, 260),), 100.0))
+        for (text, x0, x1), drawn in zip(
+            (("Yes", 500, 570), ("No", 700, 750)),
+            first_row_boxes if row == 0 else (True, True),
+            strict=True,
+        ):
+            word(text, x0, top, x1)
+            box = (x1 + 20, top, x1 + 75, top + 55)
+            if drawn:
+                cv2.rectangle(image, box[:2], box[2:], 0, 3)
+            else:
+                cv2.rectangle(image, (box[0] - 4, box[1] - 4), (box[2] + 4, box[3] + 4), 0, -1)
+            if row == 1 and text == "No":
+                cv2.line(image, (box[0] + 5, box[1] + 5), (box[2] - 5, box[3] - 5), 0, 5)
+                cv2.line(image, (box[2] - 5, box[1] + 5), (box[0] + 5, box[3] - 5), 0, 5)
+    page = ReadPage(1, WordSource.OCR, words, 300, width, height, _image=image)
+    return page, labels
+
+
+def test_a_question_whose_option_box_is_lost_does_not_take_the_next_row_s_answer() -> None:
+    page, labels = _options_page((True, False))
+    reader = ticks.TickReader(page, [PageBox.of(b, 1400, 400) for b in page.boxes()])
+    choice = FieldSpec(name="q", label="Question", type="choice", choices=["Yes", "No"])
+    first = reader.choice(choice, labels[0])
+    assert first is not None
+    assert first.value is None
+    assert first.confidence <= ticks.DOUBTFUL
+    second = reader.choice(choice, labels[1])
+    assert second is not None
+    assert second.value == "No"
+    assert second.confidence >= MIN_CONFIDENCE
+
+
+def test_a_choice_missing_an_option_s_box_is_doubtful() -> None:
+    page, labels = _options_page((True, True))
+    reader = ticks.TickReader(page, [PageBox.of(b, 1400, 400) for b in page.boxes()])
+    three = FieldSpec(name="q", label="Question", type="choice", choices=["Yes", "No", "Maybe"])
+    field = reader.choice(three, labels[0])
+    assert field is not None
+    assert field.value is None
+    assert field.confidence <= ticks.DOUBTFUL
