@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import IntEnum
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -40,6 +40,7 @@ import numpy as np
 from PIL import Image
 
 from domain.errors import OcrEngineError
+from ocr.ctc import CharFrames
 
 GrayImage = np.ndarray[Any, np.dtype[np.uint8]]
 PixelBox = tuple[int, int, int, int]
@@ -117,6 +118,13 @@ class OcrEngine(ABC):
         Raises:
             OcrEngineError: Tesseract is missing, crashed or timed out.
         """
+
+    def char_frames(
+        self, image: GrayImage, mode: PageSegMode = PageSegMode.SINGLE_LINE
+    ) -> CharFrames | None:
+        """Per-frame character probabilities of one line (``ocr.ctc``), from an engine
+        whose recogniser gives them; None from one that does not (Tesseract)."""
+        return None
 
 
 @contextmanager
@@ -345,6 +353,45 @@ class RapidOcrEngine(OcrEngine):
 
     def orientation(self, image: GrayImage, *, dpi: int) -> Orientation:
         return Orientation(0, 0.0)
+
+    def char_frames(
+        self, image: GrayImage, mode: PageSegMode = PageSegMode.SINGLE_LINE
+    ) -> CharFrames | None:
+        """The recogniser's per-frame character probabilities for one line of text
+        (``ocr.ctc``), for scoring other readings and reading under a field's alphabet.
+
+        In a single-line mode the whole image is the line; otherwise the line is found
+        first, and None is returned when there is not exactly one (or the image is empty).
+        """
+        height, width = image.shape[:2]
+        if height == 0 or width == 0:
+            return None
+        colour = np.ascontiguousarray(np.repeat(image[:, :, None], 3, axis=2))
+        ocr = self._ocr
+        with _rapidocr_failures("reading an image"):
+            if mode not in (PageSegMode.SINGLE_LINE, PageSegMode.SINGLE_WORD):
+                lines, _ = ocr(colour, use_det=True, use_cls=False, use_rec=False)
+                if not lines or len(lines) != 1:
+                    return None
+                xs = [float(p[0]) for p in lines[0]]
+                ys = [float(p[1]) for p in lines[0]]
+                pad = max(2, round(0.1 * (max(ys) - min(ys))))
+                x0, x1 = max(0, round(min(xs)) - pad), min(width, round(max(xs)) + pad)
+                y0, y1 = max(0, round(min(ys)) - pad), min(height, round(max(ys)) + pad)
+                if x1 - x0 < 2 or y1 - y0 < 2:
+                    return None
+                colour = np.ascontiguousarray(colour[y0:y1, x0:x1])
+                height, width = y1 - y0, x1 - x0
+            recogniser = ocr.text_rec
+            _, model_height, model_width = recogniser.rec_image_shape
+            ratio = max(model_width / model_height, width / height)
+            batch = recogniser.resize_norm_img(colour, ratio)[np.newaxis].astype(np.float32)
+            probabilities = recogniser.session(batch)[0][0]
+        return CharFrames(np.asarray(probabilities, np.float32), self._alphabet)
+
+    @cached_property
+    def _alphabet(self) -> tuple[str, ...]:
+        return tuple(self._ocr.text_rec.postprocess_op.character)
 
 
 def _probability(score: object) -> float:

@@ -17,7 +17,7 @@ confidence below the template's review bar, so a person looks.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import cv2
@@ -27,12 +27,20 @@ from config.form_template import FieldSpec, FieldType, FormTemplate, Position
 from domain.forms import BBox, EngineReading, ExtractedField, ReviewReason, Word, WordSource
 from ocr import layout, preprocess
 from ocr.boxes import BoxKind, comb_compacted
+from ocr.ctc import CharFrames
 from ocr.engines import GrayImage, OcrEngine, OcrWord, PageSegMode
 from ocr.reading import ReadPage
 from ocr.regions import PageBox, ValueArea, value_area
 from ocr.ticks import DOUBTFUL, TickReader
 from ocr.validators import normalise
-from ocr.voting import Reading, looks_printed, vote, worth_a_second_reading
+from ocr.voting import (
+    Reading,
+    looks_printed,
+    vote,
+    weigh_readings,
+    weighed_confidence,
+    worth_a_second_reading,
+)
 
 # Confidence given to a value whose readings disagree: below any sensible review bar.
 DISAGREEMENT_CONFIDENCE = DOUBTFUL
@@ -43,6 +51,9 @@ _CERTAIN = 1.0
 _SURE_READING = 0.99
 # Field types read a third time (see ``read_crop``), and the scale of that reading.
 _THOROUGH = frozenset({FieldType.EMAIL})
+# How many values of a page must look handwritten, and more than half, for the page to
+# be read as handwritten (``_looks_handwritten``).
+_HANDWRITTEN_VALUES = 3
 _THIRD_READING_SCALE = 0.7
 # In an e-mail's local part, a letter beside the digit OCR confuses it with ("l1", "0o"):
 # one glyph read as two, or the wrong one of the pair, still makes a valid address.
@@ -61,7 +72,8 @@ class ValueReading:
     ``typed`` text comes from a PDF's text layer: it is what was typed, so it cannot
     look like a misreading. ``engine`` names the engine that read ``text``; ``second``
     is another engine's reading of the same crop, when one was asked: the two vote
-    (``ocr.voting``). ``handwritten``: the crop does not look printed.
+    (``ocr.voting``), and ``frames`` are what its recogniser saw, when it gives them.
+    ``handwritten``: the crop does not look printed.
     """
 
     text: str
@@ -73,6 +85,7 @@ class ValueReading:
     engine: str = ""
     second: Reading | None = None
     handwritten: bool = False
+    frames: CharFrames | None = None
 
 
 def extract_fields(
@@ -110,7 +123,10 @@ def extract_fields(
     height, width = page.image().shape[:2]
     boxes = [PageBox.of(b, width, height) for b in page.boxes()]
     ticks = TickReader(page, boxes)
-    fields = {}
+    specs_by_name = {s.name: s for s in specs}
+    fields: dict[str, ExtractedField] = {}
+    areas: dict[str, ValueArea] = {}
+    readings: dict[str, ValueReading] = {}
     for spec in specs:
         label = labels.get(spec.name)
         if spec.position is not Position.ZONE and label is None:
@@ -124,10 +140,33 @@ def extract_fields(
             continue
         label_box = label.bbox if label else None
         other_labels = [m.bbox for name, m in labels.items() if name != spec.name]
-        area = value_area(spec, label_box, other_labels, boxes)
-        reading = read_value(spec, page, area, value_words, engine, second)
-        fields[spec.name] = _judge(spec, reading, page.number)
-    return {name: _with_honest_confidence(field) for name, field in fields.items()}
+        areas[spec.name] = value_area(spec, label_box, other_labels, boxes)
+        readings[spec.name] = read_value(spec, page, areas[spec.name], value_words, engine, second)
+    if second is not None and _looks_handwritten(readings.values()):
+        # A handwritten page: what looked printed, or Tesseract was sure of, is read by
+        # the second engine too, and a ticked box may be a tick scribbled over (not yet
+        # told apart): a person confirms it.
+        for name, reading in readings.items():
+            if reading.second is None and reading.saw_ink:
+                spec = specs_by_name[name]
+                readings[name] = read_value(
+                    spec, page, areas[name], value_words, engine, second, handwritten_page=True
+                )
+        for name, field in fields.items():
+            if field.value not in (None, False):
+                fields[name] = field.model_copy(
+                    update={"confidence": min(field.confidence, DOUBTFUL)}
+                )
+    for name, reading in readings.items():
+        fields[name] = _judge(specs_by_name[name], reading, page.number)
+    return {spec.name: _with_honest_confidence(fields[spec.name]) for spec in specs}
+
+
+def _looks_handwritten(readings: Iterable[ValueReading]) -> bool:
+    """Whether most values read from a page's crops look handwritten (at least three)."""
+    read = [r for r in readings if r.text.strip() and not r.typed]
+    hand = sum(1 for r in read if r.handwritten)
+    return hand >= _HANDWRITTEN_VALUES and 2 * hand > len(read)
 
 
 def _with_honest_confidence(field: ExtractedField) -> ExtractedField:
@@ -168,8 +207,14 @@ def read_value(
     value_words: list[Word],
     engine: OcrEngine,
     second: OcrEngine | None = None,
+    *,
+    handwritten_page: bool = False,
 ) -> ValueReading:
-    """The text in a value's area: the text layer's words, or the crop read again."""
+    """The text in a value's area: the text layer's words, or the crop read again.
+
+    On a ``handwritten_page`` the second engine reads every crop, however printed it
+    looks or sure Tesseract is of it.
+    """
     words = layout.words_in(value_words, area.region)
     if page.source is WordSource.TEXT_LAYER:
         text = _comb_text(words, area.box) if _is_comb(area) else " ".join(w.text for w in words)
@@ -182,6 +227,7 @@ def read_value(
         multiline=_is_multiline(spec, area, page),
         thorough=spec.type in _THOROUGH,
         second=second,
+        handwritten_page=handwritten_page,
     )
     if crop_reading.text or not words:
         return crop_reading
@@ -222,6 +268,7 @@ def read_crop(
     multiline: bool,
     thorough: bool = False,
     second: OcrEngine | None = None,
+    handwritten_page: bool = False,
 ) -> ValueReading:
     """Crop a value's area from the cleaned page, remove box lines, and read it again.
 
@@ -231,7 +278,9 @@ def read_crop(
             whose every misreading is still valid (an e-mail address), where only
             disagreement between readings shows the doubt.
         second: another engine, asked when the crop looks handwritten or ``engine`` is
-            unsure of it (``voting.worth_a_second_reading``).
+            unsure of it (``voting.worth_a_second_reading``), or the page is handwritten.
+        handwritten_page: most values of the page look handwritten: this one is taken
+            as handwriting too, whatever it looks like.
     """
     if not isinstance(area, ValueArea):
         area = ValueArea(area)
@@ -275,15 +324,24 @@ def read_crop(
     else:
         box = ((x0 + ix0) / width, (y0 + iy0) / height, (x0 + ix1) / width, (y0 + iy1) / height)
     first = _line_text(engine.read(text_crop, dpi=page.dpi, mode=mode))
-    other_engine, handwritten = None, False
+    other_engine, handwritten, frames = None, False, None
     if second is not None:
-        handwritten = looks_printed(text_crop, page.dpi) is False
+        handwritten = handwritten_page or looks_printed(text_crop, page.dpi) is False
         if worth_a_second_reading(first[1], not handwritten):
-            read = second.read(text_crop, dpi=page.dpi, mode=mode)
-            other_engine = Reading(second.name, *_line_text(read))
+            frames = second.char_frames(text_crop, mode) if handwritten else None
+            if frames is not None:
+                other_engine = Reading(second.name, *frames.greedy())
+            else:
+                read = second.read(text_crop, dpi=page.dpi, mode=mode)
+                other_engine = Reading(second.name, *_line_text(read))
     if first[1] >= _SURE_READING and not thorough:
         return ValueReading(
-            *first, box, engine=engine.name, second=other_engine, handwritten=handwritten
+            *first,
+            box,
+            engine=engine.name,
+            second=other_engine,
+            handwritten=handwritten,
+            frames=frames,
         )
     # Read again slightly smoothed (scanner grain misleads Tesseract into extra or
     # changed characters). Where the readings disagree, a person should look.
@@ -305,6 +363,7 @@ def read_crop(
         engine=engine.name,
         second=other_engine,
         handwritten=handwritten,
+        frames=frames,
     )
 
 
@@ -401,6 +460,12 @@ def _judge(spec: FieldSpec, reading: ValueReading, page: int) -> ExtractedField:
             spec, first, reading.second, value, error, confidence, handwritten=reading.handwritten
         )
         value, error, confidence, readings = voted
+        if reading.frames is not None:
+            tesseract = [reading.text, *(text for text, _ in reading.others)]
+            weighed = weigh_readings(spec, tesseract, reading.frames)
+            if weighed is not None:
+                value, error = weighed.value, None
+                confidence = weighed_confidence(weighed)
     return ExtractedField(
         value=value,
         confidence=round(confidence, 3),

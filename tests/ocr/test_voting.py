@@ -133,6 +133,9 @@ class Counting:
         self.calls += 1
         return [OcrWord(self.text, self.confidence, (0, 0, 10, 10), self.confidence)]
 
+    def char_frames(self, image: Any, mode: Any = None) -> None:
+        return None  # like Tesseract: no recogniser frames, so its reading is voted on
+
 
 @pytest.mark.parametrize(
     ("image", "confidence", "asked"),
@@ -148,3 +151,35 @@ def test_the_second_engine_reads_only_handwriting_or_doubt(
     reading = fields.read_crop(page, (0, 0, 1, 1), first, multiline=False, second=second)  # type: ignore[arg-type]
     assert (second.calls == 1) is asked
     assert (reading.second is not None) is asked
+
+
+def test_a_jotted_value_is_weighed_on_the_recogniser_s_frames() -> None:
+    """End to end with the real PP-OCRv4: a handwritten-looking crop gets the
+    recogniser's frames, and the value judged from them keeps to the field's alphabet."""
+    image = jotted("4120")
+    height, width = image.shape
+    page = ReadPage(1, WordSource.OCR, [], 300, width, height, _image=image)
+    # Tesseract misread the first figure as a letter, as it does with handwriting.
+    first = Counting("tesserocr", "A120", 0.6)
+    second = engine_for("rapidocr")
+    reading = fields.read_crop(page, (0, 0, 1, 1), first, multiline=False, second=second)  # type: ignore[arg-type]
+    assert reading.frames is not None
+    assert reading.second is not None
+    assert reading.second.text == reading.frames.greedy()[0]
+    judged = fields._judge(spec("integer"), reading, 1)
+    assert judged.value == 4120
+    assert judged.error is None
+    assert [r.engine for r in judged.readings] == ["tesserocr", "rapidocr"]
+
+
+def test_a_page_is_handwritten_when_most_of_its_values_look_handwritten() -> None:
+    def read(hand: bool, text: str = "X") -> ValueReading:
+        return ValueReading(text, 0.99, (0, 0, 1, 1), handwritten=hand)
+
+    assert fields._looks_handwritten([read(True), read(True), read(True), read(False)])
+    assert not fields._looks_handwritten([read(True), read(True), read(False), read(False)])
+    # Too few to tell; empty crops and typed text layers do not count.
+    assert not fields._looks_handwritten([read(True), read(True), read(False, "")])
+    # A PDF's typed text is no evidence either way: three handwritten crops decide.
+    typed = ValueReading("X", 1.0, (0, 0, 1, 1), typed=True)
+    assert fields._looks_handwritten([read(True), read(True), read(True), typed, typed, typed])
