@@ -378,17 +378,31 @@ def _line_text(words: list[OcrWord]) -> tuple[str, float]:
 
 def remove_lines(crop: GrayImage) -> GrayImage:
     """White out long straight lines (box edges, underlines) that Tesseract reads as
-    letters."""
+    letters.
+
+    A vertical line goes only when it runs into the crop's top or bottom edge, as a
+    wall does: a capital I or a 1 written large in its box is as tall and as straight,
+    but stands clear of both edges.
+    """
     _, ink = cv2.threshold(crop, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
     height, width = crop.shape[:2]
     horizontal = cv2.morphologyEx(
         ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (max(15, width // 4), 1))
     )
-    vertical = cv2.morphologyEx(
-        ink,
-        cv2.MORPH_OPEN,
-        cv2.getStructuringElement(cv2.MORPH_RECT, (1, max(15, int(height * 0.7)))),
+    vertical = np.asarray(
+        cv2.morphologyEx(
+            ink,
+            cv2.MORPH_OPEN,
+            cv2.getStructuringElement(cv2.MORPH_RECT, (1, max(15, int(height * 0.7)))),
+        ),
+        np.uint8,
     )
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(vertical, connectivity=8)
+    edge = 2  # pixels
+    for index in range(1, count):
+        top, tall = stats[index, cv2.CC_STAT_TOP], stats[index, cv2.CC_STAT_HEIGHT]
+        if top > edge and top + tall < height - edge:
+            vertical[labels == index] = 0
     lines = cv2.dilate(cv2.bitwise_or(horizontal, vertical), np.ones((3, 3), np.uint8))
     cleaned = crop.copy()
     cleaned[lines > 0] = 255

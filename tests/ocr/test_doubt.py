@@ -312,3 +312,12 @@ def test_a_choice_missing_an_option_s_box_is_doubtful() -> None:
     assert field is not None
     assert field.value is None
     assert field.confidence <= ticks.DOUBTFUL
+
+
+def test_lines_running_into_the_crop_s_edge_go_and_a_tall_letter_stays() -> None:
+    crop = np.full((100, 400), 255, np.uint8)
+    cv2.line(crop, (5, 0), (5, 99), 0, 3)  # a box's wall: from edge to edge
+    cv2.line(crop, (200, 12), (200, 88), 0, 5)  # a capital I written large
+    cleaned = fields.remove_lines(crop)
+    assert cleaned[:, :10].min() == 255
+    assert cleaned[40:60, 195:205].min() < 100
