@@ -100,28 +100,34 @@ def ruled_lines(image: GrayImage, dpi: int) -> GrayImage:
         dtype=np.uint8,
     )
     long_enough = round(_LONG_LINE_IN * dpi)
-    vertical = _anchored(vertical, horizontal, long_enough, axis=0)
-    horizontal = _anchored(horizontal, vertical, long_enough, axis=1)
+    # A wall meets the walls across it at least a small box's side apart.
+    min_side = round(0.8 * _MIN_SIDE_IN * dpi)
+    vertical = _anchored(vertical, horizontal, long_enough, min_side, axis=0)
+    horizontal = _anchored(horizontal, vertical, long_enough, min_side, axis=1)
     lines = cv2.bitwise_or(horizontal, vertical)
     # Close the small breaks noise and JPEG leave in thin walls, so boxes stay closed.
     return np.asarray(cv2.dilate(lines, np.ones((3, 3), np.uint8)), dtype=np.uint8)
 
 
-def _anchored(lines: GrayImage, across: GrayImage, long_enough: int, *, axis: int) -> GrayImage:
-    """``lines`` without the short ones whose two ends do not both meet ``across``."""
+def _anchored(
+    lines: GrayImage, across: GrayImage, long_enough: int, min_side: int, *, axis: int
+) -> GrayImage:
+    """``lines`` without the short ones that do not meet ``across`` twice, at least
+    ``min_side`` apart, as a wall meets the two walls across it.
+
+    Where it meets them, not its ends, is what counts: a tick whose stroke runs over a
+    box's top and out past its corner lengthens that wall beyond the side walls.
+    """
     count, labels, stats = ink_pieces(lines)
     near = 3  # pixels: a wall and the line it meets may not quite touch after a scan
     for index in range(1, count):
         x, y, w, h, _ = stats[index]
         if (h if axis == 0 else w) >= long_enough:
             continue
-        if axis == 0:  # vertical: around its top and bottom ends
-            first = across[max(0, y - near) : y + near + 1, max(0, x - near) : x + w + near]
-            last = across[max(0, y + h - 1 - near) : y + h + near, max(0, x - near) : x + w + near]
-        else:  # horizontal: around its left and right ends
-            first = across[max(0, y - near) : y + h + near, max(0, x - near) : x + near + 1]
-            last = across[max(0, y - near) : y + h + near, max(0, x + w - 1 - near) : x + w + near]
-        if first.any() and last.any():
+        band = across[max(0, y - near) : y + h + near, max(0, x - near) : x + w + near]
+        # Where along the line the lines across it touch it.
+        met = np.flatnonzero(band.any(axis=1 if axis == 0 else 0))
+        if met.size and met[-1] - met[0] >= min_side:
             continue
         region = lines[y : y + h, x : x + w]
         region[labels[y : y + h, x : x + w] == index] = 0

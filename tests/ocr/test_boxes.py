@@ -83,3 +83,27 @@ def test_comb_compaction_keeps_a_word_gap_for_an_empty_cell() -> None:
     assert 150 < compact.shape[1] < 260
     blank_columns = np.flatnonzero(~(compact < 128).any(axis=0))
     assert len(blank_columns) > 20
+
+
+def test_a_tick_running_over_the_box_s_top_and_out_past_its_corner_keeps_the_box() -> None:
+    page = _page()
+    _rect(page, 100, 300, 150, 350)
+    # The tick: down to the bottom left, then a long stroke up over the top wall's
+    # right end and beyond, drawn with a thick pen so that near the top it lies along
+    # the wall for a stretch.
+    cv2.line(page, (108, 325), (122, 343), 20, 6)
+    cv2.line(page, (122, 343), (190, 296), 20, 6)
+    cv2.line(page, (120, 300), (185, 300), 20, 5)
+    ticks = [b for b in find_boxes(page, DPI) if b.kind is BoxKind.TICK]
+    assert len(ticks) == 1
+    assert abs(ticks[0].bbox[0] - 102) <= 3
+    assert abs(ticks[0].bbox[3] - 348) <= 3
+
+
+def test_a_stroke_inside_a_box_that_meets_one_wall_only_is_not_a_wall() -> None:
+    page = _page()
+    _rect(page, 500, 100, 1400, 190)
+    # A long bar of a letter joined to the bottom wall: one meeting, not two.
+    cv2.line(page, (800, 190), (800, 120), 0, 4)
+    boxes = find_boxes(page, DPI)
+    assert [b.kind for b in boxes] == [BoxKind.VALUE]
