@@ -18,13 +18,15 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from config.form_template import FieldSpec
 from domain.forms import BBox, ExtractedField, Word
 from ocr import layout
-from ocr.boxes import BoxKind
+from ocr.boxes import Box, BoxKind
 from ocr.engines import GrayImage
+from ocr.preprocess import ink_pieces
 from ocr.reading import ReadPage
 from ocr.regions import PageBox
 
@@ -39,6 +41,9 @@ _FUZZY_OPTION_MIN = 4
 _OPTION_MIN_SCORE = 85.0
 # How many label heights below its label a column of options may reach.
 _OPTIONS_BELOW = 4.5
+# A tick box scribbled over: a blot this many inches a side, this share of it ink.
+_SCRIBBLE_SIDE_IN = (0.09, 0.4)
+_SCRIBBLE_INK = 0.3
 
 
 @dataclass(frozen=True)
@@ -98,6 +103,20 @@ class TickReader:
                     field = field.model_copy(update={"value": field.value == "Yes"})
                 return field
         box = self._own_box(label, spec.zone)
+        scribble = None
+        if box is None and label is not None and spec.zone is None:
+            scribble = self._scribbled_box(label)
+        if scribble is not None:
+            # A box filled in with ink: a mark crossed out, so no answer; a person
+            # confirms it.
+            return ExtractedField(
+                value=False,
+                confidence=DOUBTFUL,
+                valid=False,
+                page=self.page.number,
+                bbox=layout.rounded(scribble.bbox),
+                error="crossed out",
+            )
         if box is None:
             where = label.bbox if label else spec.zone
             return ExtractedField(page=self.page.number, bbox=where, error="no tick box found")
@@ -182,6 +201,48 @@ class TickReader:
             if text[0] <= (box.bbox[0] + box.bbox[2]) / 2 <= text[2]:
                 continue  # inside the text's own span: a letter, or another row's box
             distance = _gap(box.bbox, text)
+            if self._someone_nearer(box, distance, own_words):
+                continue
+            if best is None or distance < best[0]:
+                best = (distance, box)
+        return best[1] if best else None
+
+    def _scribbled_box(self, label: layout.LabelMatch) -> PageBox | None:
+        """A tick box scribbled over, on the label's row, nearer the label than any other
+        word: a blot of a tick box's size, mostly ink. A scribble breaks the box's walls,
+        so it is not among the boxes found; a tick or a cross does not (``find_boxes``)."""
+        image = self.page.image()
+        height, width = image.shape[:2]
+        dpi = self.page.dpi
+        own = [t for w in label.words if (t := self._trimmed.get(id(w), w)) is not None]
+        text = layout.union(w.bbox for w in own or label.words)
+        line = text[3] - text[1]
+        top = max(0, round((text[1] - line) * height))
+        bottom = min(height, round((text[3] + line) * height))
+        band = image[top:bottom]
+        if band.size == 0:
+            return None
+        _, ink = cv2.threshold(band, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+        count, _, stats = ink_pieces(np.asarray(ink, np.uint8))
+        low, high = _SCRIBBLE_SIDE_IN[0] * dpi, _SCRIBBLE_SIDE_IN[1] * dpi
+        own_words = {id(w) for w in own}
+        best: tuple[float, PageBox] | None = None
+        for index in range(1, count):
+            x, y, w, h, area = (int(v) for v in stats[index])
+            if not (low <= w <= high and low <= h <= high and 0.6 <= w / h <= 1.6):
+                continue
+            if area < _SCRIBBLE_INK * w * h:
+                continue
+            found = Box((x, top + y, x + w, top + y + h), BoxKind.TICK)
+            box = PageBox.of(found, width, height)
+            middle = (box.bbox[1] + box.bbox[3]) / 2
+            if not text[1] - 0.5 * line <= middle <= text[3] + 0.5 * line:
+                continue
+            if text[0] <= (box.bbox[0] + box.bbox[2]) / 2 <= text[2]:
+                continue  # a letter of the label itself
+            distance = _gap(box.bbox, text)
+            if any(_overlap(word.bbox, box.bbox) for word in self.words if _wordlike(word)):
+                continue  # a letter of a word (a scribble reads as one or two marks)
             if self._someone_nearer(box, distance, own_words):
                 continue
             if best is None or distance < best[0]:
@@ -356,6 +417,14 @@ def _line_height(text: BBox, words: Sequence[Word]) -> float:
         if layout.holds(text, w.bbox) and layout.comparable(w.text)
     )
     return heights[len(heights) // 2] if heights else text[3] - text[1]
+
+
+def _overlap(a: BBox, b: BBox) -> bool:
+    return min(a[2], b[2]) > max(a[0], b[0]) and min(a[3], b[3]) > max(a[1], b[1])
+
+
+def _wordlike(word: Word) -> bool:
+    return sum(c.isalpha() for c in word.text) >= 3
 
 
 def _gap(a: BBox, b: BBox) -> float:

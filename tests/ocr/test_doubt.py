@@ -321,3 +321,30 @@ def test_lines_running_into_the_crop_s_edge_go_and_a_tall_letter_stays() -> None
     cleaned = fields.remove_lines(crop)
     assert cleaned[:, :10].min() == 255
     assert cleaned[40:60, 195:205].min() < 100
+
+
+def test_a_tick_box_scribbled_over_is_crossed_out_and_flagged() -> None:
+    """The applicant ticked, then scribbled the tick out: the walls are lost under the
+    ink, so no box is found, but the blot beside the label is no tick."""
+    image = np.full((300, 1200), 255, np.uint8)
+    cv2.putText(image, "Contact me", (100, 140), cv2.FONT_HERSHEY_SIMPLEX, 1.2, 0, 3)
+    rng = np.random.default_rng(3)
+    for _ in range(40):  # a zigzag of strokes over where the box was
+        x0, y0 = rng.integers(400, 455), rng.integers(95, 150)
+        x1, y1 = rng.integers(400, 455), rng.integers(95, 150)
+        cv2.line(image, (int(x0), int(y0)), (int(x1), int(y1)), 0, 4)
+    label_word = Word(text="Contact me", confidence=0.9, bbox=(100 / 1200, 0.34, 330 / 1200, 0.47))
+    page = ReadPage(1, WordSource.OCR, [label_word], 300, 1200, 300, _image=image)
+    reader = ticks.TickReader(page, [PageBox.of(b, 1200, 300) for b in page.boxes()])
+    assert reader.ticks == []
+    result = reader.checkbox(spec("checkbox"), layout.LabelMatch((label_word,), 100.0))
+    assert result.value is False
+    assert result.error == "crossed out"
+    assert result.confidence <= ticks.DOUBTFUL
+    # The same row with nothing beside the label: no box, and nothing made up.
+    blank = np.full((300, 1200), 255, np.uint8)
+    cv2.putText(blank, "Contact me", (100, 140), cv2.FONT_HERSHEY_SIMPLEX, 1.2, 0, 3)
+    page = ReadPage(1, WordSource.OCR, [label_word], 300, 1200, 300, _image=blank)
+    reader = ticks.TickReader(page, [])
+    result = reader.checkbox(spec("checkbox"), layout.LabelMatch((label_word,), 100.0))
+    assert result.error == "no tick box found"
