@@ -163,9 +163,11 @@ def extract_fields(
 
 
 def _looks_handwritten(readings: Iterable[ValueReading]) -> bool:
-    """Whether most values read from a page's crops look handwritten (at least three)."""
+    """Whether most values read from a page's crops (at least three) look handwritten
+    or left Tesseract unsure: neat capitals can pass for print one value at a time, but
+    a typed page leaves Tesseract sure of most of its values."""
     read = [r for r in readings if r.text.strip() and not r.typed]
-    hand = sum(1 for r in read if r.handwritten)
+    hand = sum(1 for r in read if r.handwritten or r.second is not None)
     return hand >= _HANDWRITTEN_VALUES and 2 * hand > len(read)
 
 

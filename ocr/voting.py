@@ -154,8 +154,11 @@ def vote(
 _UPPER, _LOWER, _DIGITS = string.ascii_uppercase, string.ascii_lowercase, string.digits
 # The characters a value of each type can hold: the recogniser may not spend a frame on
 # anything else (a Chinese character, a letter O in an amount).
+# PP-OCRv4's alphabet has no £: it reads a written one as L, E or f, which an amount
+# may hold only in front (``_as_written``).
+_POUND_LOOKALIKES = "LEf"
 _ALPHABETS: dict[FieldType, str] = {
-    FieldType.MONEY: _DIGITS + ".,",
+    FieldType.MONEY: _DIGITS + ".," + _POUND_LOOKALIKES,
     FieldType.INTEGER: _DIGITS,
     FieldType.NI_NUMBER: _UPPER + _DIGITS + " ",
     FieldType.POSTCODE: _UPPER + _DIGITS + " ",
@@ -170,7 +173,9 @@ _ALPHABETS: dict[FieldType, str] = {
 # and two letters). Readings are also made without it, so a value it misses can still
 # be read; ``normalise`` has the last word either way.
 _GRAMMARS: dict[FieldType, regex.Pattern[str]] = {
-    FieldType.MONEY: regex.compile(r"[0-9]{1,3}(?:,?[0-9]{3})*(?:\.[0-9]{2})?"),
+    FieldType.MONEY: regex.compile(
+        rf"[{_POUND_LOOKALIKES}]?[0-9]{{1,3}}(?:,?[0-9]{{3}})*(?:\.[0-9]{{2}})?"
+    ),
     FieldType.INTEGER: regex.compile(r"[0-9]+"),
     FieldType.NI_NUMBER: regex.compile(r"[A-Z]{2}[0-9]{6}[A-D]"),
     FieldType.POSTCODE: regex.compile(r"[A-Z]{1,2}[0-9][A-Z0-9]?[0-9][A-Z]{2}"),
@@ -183,10 +188,12 @@ _GRAMMARS: dict[FieldType, regex.Pattern[str]] = {
     FieldType.EMAIL: regex.compile(r"[A-Za-z0-9._+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+"),
 }
 _BEAM = 8
+# Values written in figures, whose points and spaces Tesseract's reading does not decide.
+_FIGURES = frozenset({FieldType.MONEY, FieldType.INTEGER, FieldType.PHONE})
 # How much likelier (natural log) a weighed value's best reading must be than any
 # reading of another value for the value to pass without a person. On the tuning
 # designs' handwriting (seeds 1-80; DkgHandwriting, Breip, Humor Sans) values 6 or more
-# ahead were right 60 times in 61, 5 or more 114 in 116, 7 or more 36 in 36; every
+# ahead were right 56 times in 57, 5 or more 108 in 110, 7 or more 35 in 35; every
 # other value goes to review.
 SURE_MARGIN = 6.0
 # How much Tesseract's reading counts for, in the recogniser's log likelihood, when it
@@ -212,7 +219,8 @@ def weigh_readings(spec: FieldSpec, tesseract: list[str], frames: CharFrames) ->
     The readings weighed: the recogniser's best under the field's alphabet, with and
     without the field's grammar (``_GRAMMARS``, and the template's own pattern), and
     Tesseract's readings; each scored by how likely the recogniser's frames make it,
-    Tesseract's first reading given ``_TESSERACT_WEIGHT`` more. Readings that fail the
+    those that are Tesseract's first reading (``_alike``) given ``_TESSERACT_WEIGHT``
+    more. Readings that fail the
     field's check (``normalise``) are not values. None when no reading is valid.
     """
     alphabet = _ALPHABETS.get(spec.type)
@@ -232,9 +240,9 @@ def weigh_readings(spec: FieldSpec, tesseract: list[str], frames: CharFrames) ->
             likelihoods[spelled] = frames.log_likelihood(spelled)
     scored = []
     for text, likelihood in likelihoods.items():
-        value, error = normalise(spec, text)
+        value, error = normalise(spec, _as_written(spec, text))
         valid = error is None and value is not None
-        score = likelihood + _TESSERACT_WEIGHT * (text == first)
+        score = likelihood + _TESSERACT_WEIGHT * _alike(spec, text, first)
         scored.append((score, text, repr(value) if valid else None))
     scored.sort(reverse=True)
     chosen = next((s for s in scored if s[2] is not None), None)
@@ -244,15 +252,36 @@ def weigh_readings(spec: FieldSpec, tesseract: list[str], frames: CharFrames) ->
     # Any other reading, valid or not, competes: one valid reading among likelier
     # invalid ones is no sure value.
     rival = max((s[0] for s in scored if s[2] != key), default=-np.inf)
-    value = normalise(spec, text).value
-    agrees = bool(first) and normalise(spec, first).value == value
+    value = normalise(spec, _as_written(spec, text)).value
+    agrees = bool(first) and normalise(spec, _as_written(spec, first)).value == value
     return Weighed(text, value, float(score - rival), agrees)
+
+
+def _as_written(spec: FieldSpec, text: str) -> str:
+    """What the recogniser's reading stands for: in an amount, a £ read as a letter."""
+    if spec.type is FieldType.MONEY and text[:1] in _POUND_LOOKALIKES:
+        return "£" + text[1:]
+    return text
 
 
 def weighed_confidence(weighed: Weighed) -> float:
     """How sure a weighed value is: sure (``AGREEMENT_CONFIDENCE``) only when every other
     reading is at least ``SURE_MARGIN`` less likely; else doubtful, for a person."""
     return AGREEMENT_CONFIDENCE if weighed.margin >= SURE_MARGIN else DOUBTFUL
+
+
+def _alike(spec: FieldSpec, text: str, tesseract: str) -> bool:
+    """Whether a reading is Tesseract's: in figures, by its figures alone (Tesseract
+    drops the point of a handwritten amount as often as it keeps it; the frames decide
+    it); in words, letter for letter and space for space (it splits words better than
+    PP-OCRv4, which runs them together)."""
+    if spec.type in _FIGURES:
+        return _characters(text) == _characters(tesseract)
+    return text == tesseract
+
+
+def _characters(text: str) -> str:
+    return "".join(c for c in text if c.isalnum())
 
 
 def _spelled(text: str, alphabet: str | None) -> str:

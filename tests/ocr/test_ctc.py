@@ -108,3 +108,22 @@ def test_a_clear_reading_is_sure() -> None:
 def test_nothing_valid_is_no_value(kind: FieldType) -> None:
     seen = frames({"1": 0.9}, {"2": 0.9})
     assert weigh_readings(_spec(kind), ["12"], seen) is None
+
+
+def test_an_amount_keeps_the_point_tesseract_lost_and_a_pound_is_not_a_one() -> None:
+    # "£92.00": the recogniser saw the £ as an L and the point faintly; Tesseract read
+    # the figures and lost the point.
+    alphabet = ("<blank>", "L", "1", "9", "2", "0", ".")
+    table = np.zeros((6, len(alphabet)), np.float32)
+    for t, (char, p) in enumerate(
+        [("L", 0.7), ("9", 0.95), ("2", 0.95), (".", 0.6), ("0", 0.95), ("0", 0.95)]
+    ):
+        table[t, alphabet.index(char)] = p
+        if char == "L":
+            table[t, alphabet.index("1")] = 0.25
+        table[t, 0] = 1.0 - table[t].sum()
+    seen = CharFrames(table, alphabet)
+    weighed = weigh_readings(_spec(FieldType.MONEY), ["£9200"], seen)
+    assert weighed is not None
+    assert str(weighed.value) == "92.00"
+    assert weighed.tesseract_agrees is False
