@@ -26,11 +26,12 @@ from domain.forms import FormExtraction
 from ocr import extract_files
 from switchover.specimens import DesignSpecimen, FieldScore, write_design_specimens
 
-# Typefaces the voting and its confidences were not tuned on (tuning used DkgHandwriting,
-# Breip and Humor Sans on seeds 1-99); the six Because We Had To hands came after.
+# Typefaces nothing was tuned on: the six Because We Had To hands. Tuning used
+# DkgHandwriting, Breip and Humor Sans on seeds 1-99; Rufscript's and Klee One's
+# misreadings on tuning seeds were looked at too, so they no longer count as unseen.
 HELD_OUT_FACES = frozenset({
-    "Rufscript", "KleeOne", "BecauseWeBuild", "BecauseWeConnect", "BecauseWeCreate",
-    "BecauseWeLearn", "BecauseWeMentor", "BecauseWeOrganize",
+    "BecauseWeBuild", "BecauseWeConnect", "BecauseWeCreate", "BecauseWeLearn",
+    "BecauseWeMentor", "BecauseWeOrganize",
 })  # fmt: skip
 
 
