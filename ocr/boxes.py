@@ -241,6 +241,31 @@ def _kind_of(inside: PixelBox, dpi: int) -> BoxKind:
     return BoxKind.TICK if small and low <= width / height <= high else BoxKind.VALUE
 
 
+def comb_cells(crop: GrayImage, spans: list[tuple[int, int]], dpi: int) -> list[GrayImage | None]:
+    """The ink of each of a comb's cells, cut to its width; None for an empty cell.
+
+    Args:
+        crop: the comb's inside.
+        spans: each cell's inside, x0 and x1 within ``crop``.
+        dpi: the resolution.
+    """
+    height = crop.shape[0]
+    inset = max(2, dpi // 100)  # clear of the cell's walls
+    pieces: list[GrayImage | None] = []
+    for left, right in spans:
+        cell = crop[inset : height - inset, max(0, left + inset) : max(0, right - inset)]
+        if cell.size == 0:
+            pieces.append(None)
+            continue
+        _, ink = cv2.threshold(cell, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+        if float(cell.max()) - float(cell.min()) < 60 or np.count_nonzero(ink) < 0.02 * ink.size:
+            pieces.append(None)
+            continue
+        columns = np.flatnonzero(ink.any(axis=0))
+        pieces.append(cell[:, columns[0] : columns[-1] + 1])
+    return pieces
+
+
 def comb_compacted(crop: GrayImage, spans: list[tuple[int, int]], dpi: int) -> GrayImage:
     """A comb's characters set side by side as one ordinary word or words.
 
@@ -257,18 +282,7 @@ def comb_compacted(crop: GrayImage, spans: list[tuple[int, int]], dpi: int) -> G
     height = crop.shape[0]
     letter_gap = max(3, dpi // 60)
     inset = max(2, dpi // 100)  # clear of the cell's walls
-    pieces: list[GrayImage | None] = []
-    for left, right in spans:
-        cell = crop[inset : height - inset, max(0, left + inset) : max(0, right - inset)]
-        if cell.size == 0:
-            pieces.append(None)
-            continue
-        _, ink = cv2.threshold(cell, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
-        if float(cell.max()) - float(cell.min()) < 60 or np.count_nonzero(ink) < 0.02 * ink.size:
-            pieces.append(None)
-            continue
-        columns = np.flatnonzero(ink.any(axis=0))
-        pieces.append(cell[:, columns[0] : columns[-1] + 1])
+    pieces = comb_cells(crop, spans, dpi)
     # Leading and trailing empty cells are not spaces.
     while pieces and pieces[0] is None:
         pieces.pop(0)

@@ -26,7 +26,7 @@ import numpy as np
 from config.form_template import FieldSpec, FieldType, FormTemplate, Position
 from domain.forms import BBox, EngineReading, ExtractedField, ReviewReason, Word, WordSource
 from ocr import layout, preprocess
-from ocr.boxes import BoxKind, comb_compacted
+from ocr.boxes import BoxKind, comb_cells, comb_compacted
 from ocr.ctc import CharFrames
 from ocr.engines import GrayImage, OcrEngine, OcrWord, PageSegMode
 from ocr.reading import ReadPage
@@ -86,6 +86,8 @@ class ValueReading:
     second: Reading | None = None
     handwritten: bool = False
     frames: CharFrames | None = None
+    # A comb's: how many of its cells hold a character.
+    characters: int | None = None
 
 
 def extract_fields(
@@ -304,10 +306,12 @@ def read_crop(
         hx1, hy1 = round(hidden[2] * width) - x0 + 3, round(hidden[3] * height) - y0 + 3
         crop[max(0, hy0) : max(0, hy1), max(0, hx0) : max(0, hx1)] = 255
     cleaned = remove_lines(crop)
+    characters = None
     if _is_comb(area):
         assert area.box is not None
         spans = [(round(a * width) - x0, round(b * width) - x0) for a, b in area.box.spans]
         cleaned = comb_compacted(crop, spans, page.dpi)
+        characters = sum(cell is not None for cell in comb_cells(crop, spans, page.dpi))
     ink = _ink_box(cleaned, page.dpi)
     if ink is None:
         return ValueReading("", _CERTAIN, region, saw_ink=False)
@@ -344,6 +348,7 @@ def read_crop(
             second=other_engine,
             handwritten=handwritten,
             frames=frames,
+            characters=characters,
         )
     # Read again slightly smoothed (scanner grain misleads Tesseract into extra or
     # changed characters). Where the readings disagree, a person should look.
@@ -366,6 +371,7 @@ def read_crop(
         second=other_engine,
         handwritten=handwritten,
         frames=frames,
+        characters=characters,
     )
 
 
@@ -478,7 +484,7 @@ def _judge(spec: FieldSpec, reading: ValueReading, page: int) -> ExtractedField:
         value, error, confidence, readings = voted
         if reading.frames is not None:
             tesseract = [reading.text, *(text for text, _ in reading.others)]
-            weighed = weigh_readings(spec, tesseract, reading.frames)
+            weighed = weigh_readings(spec, tesseract, reading.frames, characters=reading.characters)
             if weighed is not None:
                 value, error = weighed.value, None
                 confidence = weighed_confidence(weighed)

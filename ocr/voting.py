@@ -188,6 +188,9 @@ _GRAMMARS: dict[FieldType, regex.Pattern[str]] = {
     FieldType.EMAIL: regex.compile(r"[A-Za-z0-9._+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+"),
 }
 _BEAM = 8
+# How much less likely (log) a comb's reading is when it holds more or fewer
+# characters than the comb has cells written in.
+_COMB_LENGTH_WEIGHT = 3.0
 # Values written in figures, whose points and spaces Tesseract's reading does not decide.
 _FIGURES = frozenset({FieldType.MONEY, FieldType.INTEGER, FieldType.PHONE})
 # How much likelier (natural log) a weighed value's best reading must be than any
@@ -213,7 +216,13 @@ class Weighed:
     tesseract_agrees: bool
 
 
-def weigh_readings(spec: FieldSpec, tesseract: list[str], frames: CharFrames) -> Weighed | None:
+def weigh_readings(
+    spec: FieldSpec,
+    tesseract: list[str],
+    frames: CharFrames,
+    *,
+    characters: int | None = None,
+) -> Weighed | None:
     """The likeliest valid value of a crop, given what PP-OCRv4 saw and Tesseract read.
 
     The readings weighed: the recogniser's best under the field's alphabet, with and
@@ -221,7 +230,9 @@ def weigh_readings(spec: FieldSpec, tesseract: list[str], frames: CharFrames) ->
     Tesseract's readings; each scored by how likely the recogniser's frames make it,
     those that are Tesseract's first reading (``_alike``) given ``_TESSERACT_WEIGHT``
     more. Readings that fail the
-    field's check (``normalise``) are not values. None when no reading is valid.
+    field's check (``normalise``) are not values. In a comb, where ``characters`` cells
+    are written in, readings of that many characters are also made, and readings of
+    another length count ``_COMB_LENGTH_WEIGHT`` less. None when no reading is valid.
     """
     alphabet = _ALPHABETS.get(spec.type)
     grammars: list[regex.Pattern[str] | None] = [None]
@@ -229,6 +240,8 @@ def weigh_readings(spec: FieldSpec, tesseract: list[str], frames: CharFrames) ->
         grammars.append(_GRAMMARS[spec.type])
     if spec.pattern:
         grammars.append(regex.compile(spec.pattern.strip("^$")))
+    if characters:
+        grammars.append(regex.compile(rf"[^ ]{{{characters}}}"))
     likelihoods: dict[str, float] = {}
     for grammar in grammars:
         for text, likelihood in frames.best_texts(alphabet, _BEAM, grammar):
@@ -243,6 +256,8 @@ def weigh_readings(spec: FieldSpec, tesseract: list[str], frames: CharFrames) ->
         value, error = normalise(spec, _as_written(spec, text))
         valid = error is None and value is not None
         score = likelihood + _TESSERACT_WEIGHT * _alike(spec, text, first)
+        if characters and len(text.replace(" ", "")) != characters:
+            score -= _COMB_LENGTH_WEIGHT
         scored.append((score, text, repr(value) if valid else None))
     scored.sort(reverse=True)
     chosen = next((s for s in scored if s[2] is not None), None)

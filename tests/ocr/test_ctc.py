@@ -127,3 +127,14 @@ def test_an_amount_keeps_the_point_tesseract_lost_and_a_pound_is_not_a_one() -> 
     assert weighed is not None
     assert str(weighed.value) == "92.00"
     assert weighed.tesseract_agrees is False
+
+
+def test_a_comb_s_reading_has_as_many_characters_as_cells_written_in() -> None:
+    # "ES250" in five cells; the recogniser all but lost the 2, and reads "ES50".
+    seen = frames({"E": 0.95}, {}, {"S": 0.95}, {}, {"2": 0.3}, {}, {"5": 0.95}, {}, {"0": 0.95})
+    free = weigh_readings(_spec(FieldType.TEXT), [], seen)
+    assert free is not None
+    assert free.value == "ES50"
+    combed = weigh_readings(_spec(FieldType.TEXT), [], seen, characters=5)
+    assert combed is not None
+    assert combed.value == "ES250"
