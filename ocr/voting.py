@@ -15,6 +15,7 @@ other kept can win; the value is sure only when no reading of another value come
 
 from __future__ import annotations
 
+import functools
 import string
 from dataclasses import dataclass
 
@@ -152,11 +153,11 @@ def vote(
 # --- reading with the recogniser's frames ----------------------------------------------
 
 _UPPER, _LOWER, _DIGITS = string.ascii_uppercase, string.ascii_lowercase, string.digits
-# The characters a value of each type can hold: the recogniser may not spend a frame on
-# anything else (a Chinese character, a letter O in an amount).
 # PP-OCRv4's alphabet has no £: it reads a written one as L, E or f, which an amount
 # may hold only in front (``_as_written``).
 _POUND_LOOKALIKES = "LEf"
+# The characters a value of each type can hold: the recogniser may not spend a frame on
+# anything else (a Chinese character, a letter O in an amount).
 _ALPHABETS: dict[FieldType, str] = {
     FieldType.MONEY: _DIGITS + ".," + _POUND_LOOKALIKES,
     FieldType.INTEGER: _DIGITS,
@@ -229,17 +230,17 @@ def weigh_readings(
     without the field's grammar (``_GRAMMARS``, and the template's own pattern), and
     Tesseract's readings; each scored by how likely the recogniser's frames make it,
     those that are Tesseract's first reading (``_alike``) given ``_TESSERACT_WEIGHT``
-    more. Readings that fail the
-    field's check (``normalise``) are not values. In a comb, where ``characters`` cells
-    are written in, readings of that many characters are also made, and readings of
-    another length count ``_COMB_LENGTH_WEIGHT`` less. None when no reading is valid.
+    more. Readings that fail the field's check (``normalise``) are not values. In a
+    comb, where ``characters`` cells are written in, readings of that many characters
+    are also made, and readings of another length count ``_COMB_LENGTH_WEIGHT`` less.
+    None when no reading is valid.
     """
     alphabet = _ALPHABETS.get(spec.type)
     grammars: list[regex.Pattern[str] | None] = [None]
     if spec.type in _GRAMMARS:
         grammars.append(_GRAMMARS[spec.type])
-    if spec.pattern:
-        grammars.append(regex.compile(spec.pattern.strip("^$")))
+    if spec.pattern and (own := _pattern_grammar(spec.pattern)) is not None:
+        grammars.append(own)
     if characters:
         grammars.append(regex.compile(rf"[^ ]{{{characters}}}"))
     likelihoods: dict[str, float] = {}
@@ -270,6 +271,17 @@ def weigh_readings(
     value = normalise(spec, _as_written(spec, text)).value
     agrees = bool(first) and normalise(spec, _as_written(spec, first)).value == value
     return Weighed(text, value, float(score - rival), agrees)
+
+
+@functools.cache
+def _pattern_grammar(pattern: str) -> regex.Pattern[str] | None:
+    """A template's pattern as a grammar for readings, anchors and all (they hold under
+    partial matching); None for one the ``regex`` module reads differently from ``re``,
+    which checked it: ``normalise`` still applies it to the value."""
+    try:
+        return regex.compile(pattern)
+    except regex.error:
+        return None
 
 
 def _as_written(spec: FieldSpec, text: str) -> str:

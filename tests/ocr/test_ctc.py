@@ -138,3 +138,14 @@ def test_a_comb_s_reading_has_as_many_characters_as_cells_written_in() -> None:
     combed = weigh_readings(_spec(FieldType.TEXT), [], seen, characters=5)
     assert combed is not None
     assert combed.value == "ES250"
+
+
+def test_a_template_pattern_is_a_grammar_anchors_and_escapes_and_all() -> None:
+    # A pattern ending in an escaped dollar once lost its backslash with its anchor.
+    spec = FieldSpec(name="value", label="Value", type=FieldType.TEXT, pattern=r"^[0-9]{2}\$$")
+    seen = frames({"2": 0.9}, {"5": 0.5, "S": 0.45}, {})
+    assert weigh_readings(spec, ["2S"], seen) is None  # nothing valid: no dollar read
+    coded = FieldSpec(name="value", label="Value", type=FieldType.TEXT, pattern=r"^[0-9]{2}$")
+    weighed = weigh_readings(coded, ["2S"], seen)
+    assert weighed is not None
+    assert weighed.value == "25"  # the pattern kept the S out
