@@ -89,13 +89,11 @@ class TickReader:
         self._trimmed = {id(w): _without_boxes(w, self.ticks) for w in page.words}
         self.words = [w for w in self._trimmed.values() if w is not None]
         self._row_words: dict[int, list[Word]] = {}
-        # The last options found (``_options``) were only part of the label's own row.
-        self._partial_row = False
 
     def checkbox(self, spec: FieldSpec, label: layout.LabelMatch | None) -> ExtractedField:
         """A checkbox field: its box ticked or not; a Yes/No pair on its row read as one."""
         if label is not None and spec.zone is None:
-            pair = self._options(["Yes", "No"], label)
+            pair, _ = self._options(["Yes", "No"], label)
             if len(pair) == 2:
                 yes, no = pair["Yes"], pair["No"]
                 field = self._one_of({"Yes": yes, "No": no}, required=spec.required)
@@ -134,8 +132,8 @@ class TickReader:
         page shows no such options for it (the choice is written in, not ticked)."""
         if label is None:
             return None
-        options = self._options(spec.choices, label, zone=spec.zone)
-        if not options or (len(options) < 2 <= len(spec.choices) and not self._partial_row):
+        options, own_row_only = self._options(spec.choices, label, zone=spec.zone)
+        if not options or (len(options) < 2 <= len(spec.choices) and not own_row_only):
             return None
         field = self._one_of(options, required=spec.required)
         if len(options) < len(spec.choices) or self._unclaimed_ticked(options):
@@ -276,9 +274,11 @@ class TickReader:
 
     def _options(
         self, choices: list[str], label: layout.LabelMatch, zone: BBox | None = None
-    ) -> dict[str, _Mark]:
+    ) -> tuple[dict[str, _Mark], bool]:
         """Each choice printed near the label with a tick box of its own, by choice: on
-        the label's row, else under it (or in the zone the template names)."""
+        the label's row, else under it (or in the zone the template names); and whether
+        fewer than two were found on the label's own row, the others' boxes missing (the
+        options under it are then another question's, and are not looked for)."""
         x0, y0, _x1, y1 = label.bbox
         line = _line_height(label.bbox, self.words)
         areas = [zone] if zone else [
@@ -287,7 +287,6 @@ class TickReader:
         ]  # fmt: skip
         label_words = {id(self._trimmed.get(id(w), w)) for w in label.words}
         found: dict[str, _Mark] = {}
-        self._partial_row = False
         for area in areas:
             candidates = [
                 w for w in self.words if id(w) not in label_words and layout.holds(area, w.bbox)
@@ -296,11 +295,8 @@ class TickReader:
             if len(found) >= 2:
                 break
             if found and not zone:
-                # Some of the options are on the label's own row, the others' boxes not
-                # found: the options under it are another question's.
-                self._partial_row = True
-                break
-        return found
+                return found, True
+        return found, False
 
     def _in_printed_order(
         self, choices: list[str], found: dict[str, _Mark], area: BBox
