@@ -183,3 +183,16 @@ def test_a_page_is_handwritten_when_most_of_its_values_look_handwritten() -> Non
     # A PDF's typed text is no evidence either way: three handwritten crops decide.
     typed = ValueReading("X", 1.0, (0, 0, 1, 1), typed=True)
     assert fields._looks_handwritten([read(True), read(True), read(True), typed, typed, typed])
+
+
+def test_frames_of_a_taller_crop_are_its_one_line_found_first() -> None:
+    engine = engine_for("rapidocr")
+    one = np.full((300, 800), 255, np.uint8)
+    one[100:210, 50:750] = printed("SURNAME")
+    frames = engine.char_frames(one, PageSegMode.SINGLE_BLOCK)
+    assert frames is not None
+    assert frames.greedy()[0] == "SURNAME"
+    two = np.full((400, 900), 255, np.uint8)
+    two[40:150, 50:750] = printed("SURNAME")
+    two[220:330, 50:750] = printed("LONDON")
+    assert engine.char_frames(two, PageSegMode.SINGLE_BLOCK) is None  # which line?
