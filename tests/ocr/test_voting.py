@@ -45,9 +45,9 @@ def jotted(text: str) -> np.ndarray[Any, Any]:
 
 
 def test_the_models_ship_in_the_wheel_and_read_offline() -> None:
-    import rapidocr_onnxruntime
+    import rapidocr
 
-    models = Path(rapidocr_onnxruntime.__file__).parent / "models"
+    models = Path(rapidocr.__file__).parent / "models"
     assert sorted(p.suffix for p in models.iterdir() if p.suffix == ".onnx")
     engine = engine_for("rapidocr")
     assert isinstance(engine, RapidOcrEngine)
