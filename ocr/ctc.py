@@ -1,6 +1,6 @@
 """What a CTC recogniser saw, kept whole: every frame's probability of every character.
 
-PP-OCRv4's recogniser gives, for each narrow frame of a line, a probability for each
+PP-OCRv6's recogniser gives, for each narrow frame of a line, a probability for each
 character of its alphabet and for "nothing here" (the blank). Its own answer is the
 likeliest character of each frame, run together. Keeping the frames instead lets us ask
 better questions of one reading:

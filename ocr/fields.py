@@ -336,7 +336,7 @@ def read_crop(
     if second is not None:
         handwritten = handwritten_page or looks_printed(text_crop, page.dpi) is False
         if worth_a_second_reading(first[1], not handwritten):
-            frames = second.char_frames(text_crop, mode) if handwritten else None
+            frames = second.char_frames(text_crop, mode)
             if frames is not None:
                 other_engine = Reading(second.name, *frames.greedy())
             else:
@@ -489,7 +489,7 @@ def _judge(spec: FieldSpec, reading: ValueReading, page: int) -> ExtractedField:
             weighed = weigh_readings(spec, tesseract, reading.frames, characters=reading.characters)
             if weighed is not None:
                 value, error = weighed.value, None
-                confidence = weighed_confidence(weighed)
+                confidence = weighed_confidence(weighed, handwritten=reading.handwritten)
     return ExtractedField(
         value=value,
         confidence=round(confidence, 3),

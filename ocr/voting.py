@@ -1,16 +1,17 @@
 """Two engines on one value: when to ask the second, and how their readings vote.
 
-Tesseract is trained on print; PP-OCRv4 (``rapidocr``) reads handwriting better but costs
+Tesseract is trained on print; PP-OCRv6 (``rapidocr``) reads handwriting better but costs
 about four times as much per crop. So the second engine reads a crop only when it looks
 handwritten (``looks_printed`` says no) or Tesseract is unsure of it: typed pages keep
-their speed. When both read it, their normalised values vote: agreement makes the value
-surer than either engine says, disagreement sends it to a person, who is shown both
-readings (``ExtractedField.readings``).
+their speed. Its reading and Tesseract's are shown to the caseworker
+(``ExtractedField.readings``).
 
-On handwriting, the vote is finer than that (``weigh_readings``): PP-OCRv4's frames
-(``ocr.ctc``) score every candidate reading, its own under the field's alphabet and
-grammar and Tesseract's, character by character, so a letter one engine dropped and the
-other kept can win; the value is sure only when no reading of another value comes close.
+The value is not a vote of two whole readings but weighed (``weigh_readings``): the
+recogniser's frames (``ocr.ctc``) score every candidate reading, its own under the
+field's alphabet and grammar and Tesseract's, character by character, so a letter one
+engine dropped and the other kept can win; the value is sure only when no reading of
+another value comes close. ``vote`` remains for a crop whose frames cannot be had (a
+block of several lines).
 """
 
 from __future__ import annotations
@@ -106,10 +107,10 @@ def vote(
     engine alone said. The same letters spaced differently are a
     disagreement.
 
-    Disagreeing, the value shown first is the second engine's on handwriting (on the
-    tuning designs it was right in 47 of the 56 disagreements where one engine was, and
-    PP-OCRv4 reads handwriting better) and the first's on print (Tesseract's home
-    ground), unless only the other's passes its check.
+    Disagreeing, the value shown first is the second engine's on handwriting (with
+    PP-OCRv4, on the tuning designs, it was right in 47 of the 56 disagreements where
+    one engine was; PP-OCRv6 reads handwriting better still) and the first's on print
+    (Tesseract's home ground), unless only the other's passes its check.
 
     Args:
         spec: the field.
@@ -153,9 +154,10 @@ def vote(
 # --- reading with the recogniser's frames ----------------------------------------------
 
 _UPPER, _LOWER, _DIGITS = string.ascii_uppercase, string.ascii_lowercase, string.digits
-# PP-OCRv4's alphabet has no £: it reads a written one as L, E or f, which an amount
-# may hold only in front (``_as_written``).
-_POUND_LOOKALIKES = "LEf"
+# A written £ is often read as L, E or f (PP-OCRv4 had no £ at all; PP-OCRv6 has, but
+# still reads some that way): an amount may hold one of them only in front
+# (``_as_written``).
+_POUND_LOOKALIKES = "£LEf"
 # The characters a value of each type can hold: the recogniser may not spend a frame on
 # anything else (a Chinese character, a letter O in an amount).
 _ALPHABETS: dict[FieldType, str] = {
@@ -195,11 +197,17 @@ _COMB_LENGTH_WEIGHT = 3.0
 # Values written in figures, whose points and spaces Tesseract's reading does not decide.
 _FIGURES = frozenset({FieldType.MONEY, FieldType.INTEGER, FieldType.PHONE})
 # How much likelier (natural log) a weighed value's best reading must be than any
-# reading of another value for the value to pass without a person. On the tuning
-# designs' handwriting (seeds 1-80; DkgHandwriting, Breip, Humor Sans) values 7 or more
-# ahead were right 35 times in 35; 6 or more, 56 in 57 (98.2%, short of the 99.5% a sure
-# field must be right); 5 or more, 108 in 110. Every other value goes to review.
-SURE_MARGIN = 7.0
+# reading of another value for the value to pass without a person. With PP-OCRv6, on
+# the tuning designs' handwriting (seeds 1-24, every face), values 9 or more ahead were
+# right 121 times in 121; 8 or more, 150 in 151 (99.3%, short of the 99.5% a sure field
+# must be right); 7 or more, 182 in 184. Every other value goes to review.
+SURE_MARGIN = 9.0
+# The same for a crop that looks printed (on a typed page, or a hand as regular as
+# type): there the engines' mistakes are less alike. On the tuning designs' typed
+# copies no weighed value 4 or more ahead was wrong (73 at 7 or more); on their
+# handwritten pages, crops that looked printed were right 17 times in 17 at 7 or more
+# (21 in 21 at 6).
+SURE_MARGIN_PRINTED = 7.0
 # How much Tesseract's reading counts for, in the recogniser's log likelihood, when it
 # is one of the readings weighed (on the tuning designs 2 chose best of 0 to 4).
 _TESSERACT_WEIGHT = 2.0
@@ -224,7 +232,7 @@ def weigh_readings(
     *,
     characters: int | None = None,
 ) -> Weighed | None:
-    """The likeliest valid value of a crop, given what PP-OCRv4 saw and Tesseract read.
+    """The likeliest valid value of a crop, given what PP-OCRv6 saw and Tesseract read.
 
     The readings weighed: the recogniser's best under the field's alphabet, with and
     without the field's grammar (``_GRAMMARS``, and the template's own pattern), and
@@ -291,17 +299,19 @@ def _as_written(spec: FieldSpec, text: str) -> str:
     return text
 
 
-def weighed_confidence(weighed: Weighed) -> float:
+def weighed_confidence(weighed: Weighed, *, handwritten: bool = True) -> float:
     """How sure a weighed value is: sure (``AGREEMENT_CONFIDENCE``) only when every other
-    reading is at least ``SURE_MARGIN`` less likely; else doubtful, for a person."""
-    return AGREEMENT_CONFIDENCE if weighed.margin >= SURE_MARGIN else DOUBTFUL
+    reading is at least ``SURE_MARGIN`` less likely (``SURE_MARGIN_PRINTED`` for a crop
+    that looks printed); else doubtful, for a person."""
+    needed = SURE_MARGIN if handwritten else SURE_MARGIN_PRINTED
+    return AGREEMENT_CONFIDENCE if weighed.margin >= needed else DOUBTFUL
 
 
 def _alike(spec: FieldSpec, text: str, tesseract: str) -> bool:
     """Whether a reading is Tesseract's: in figures, by its figures alone (Tesseract
     drops the point of a handwritten amount as often as it keeps it; the frames decide
     it); in words, letter for letter and space for space (it splits words better than
-    PP-OCRv4, which runs them together)."""
+    PP-OCRv6, which runs them together)."""
     if spec.type in _FIGURES:
         return _characters(text) == _characters(tesseract)
     return text == tesseract
@@ -327,6 +337,7 @@ __all__ = [
     "AGREEMENT_CONFIDENCE",
     "CONSULT_BELOW",
     "SURE_MARGIN",
+    "SURE_MARGIN_PRINTED",
     "Reading",
     "Weighed",
     "looks_printed",

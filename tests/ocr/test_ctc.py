@@ -12,7 +12,7 @@ import regex
 
 from config.form_template import FieldSpec, FieldType
 from ocr.ctc import BLANK, CharFrames
-from ocr.voting import SURE_MARGIN, weigh_readings, weighed_confidence
+from ocr.voting import SURE_MARGIN, SURE_MARGIN_PRINTED, weigh_readings, weighed_confidence
 
 ALPHABET = ("<blank>", "A", "B", "I", "L", "S", "W", "E", "1", "2", "5", "0", ".", " ")
 
@@ -96,12 +96,21 @@ def test_money_is_read_with_digits_only_and_a_near_rival_leaves_it_doubtful() ->
 
 
 def test_a_clear_reading_is_sure() -> None:
-    seen = frames({"2": 0.999}, {}, {"5": 0.999}, {}, {"0": 0.999})
+    seen = frames({"2": 0.9999}, {}, {"5": 0.9999}, {}, {"0": 0.9999})
     weighed = weigh_readings(_spec(FieldType.INTEGER), ["250"], seen)
     assert weighed is not None
     assert weighed.value == 250
     assert weighed.margin >= SURE_MARGIN
     assert weighed_confidence(weighed) > 0.95
+
+
+def test_a_crop_that_looks_printed_is_sure_at_a_smaller_margin() -> None:
+    seen = frames({"2": 0.999}, {}, {"5": 0.999}, {}, {"0": 0.999})
+    weighed = weigh_readings(_spec(FieldType.INTEGER), ["250"], seen)
+    assert weighed is not None
+    assert SURE_MARGIN_PRINTED <= weighed.margin < SURE_MARGIN
+    assert weighed_confidence(weighed, handwritten=False) > 0.95
+    assert weighed_confidence(weighed) < 0.9
 
 
 @pytest.mark.parametrize("kind", [FieldType.NI_NUMBER, FieldType.POSTCODE])
