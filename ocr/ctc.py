@@ -17,9 +17,10 @@ alignments are done in log space.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
@@ -29,6 +30,10 @@ import regex
 Frames = np.ndarray[Any, np.dtype[np.float32]]
 
 _FLOOR = 1e-12
+# A character a frame gives less than this log probability (about 1 in 160,000) does
+# not extend a prefix there: most frames of a line are all but surely blank, and their
+# long tail of unlikely characters only made the beam search slower.
+_UNLIKELY = -12.0
 BLANK = 0
 
 
@@ -42,10 +47,10 @@ class CharFrames:
 
     probabilities: Frames
     alphabet: tuple[str, ...]
-    _index: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
 
-    def __post_init__(self) -> None:
-        self._index.update((c, i) for i, c in enumerate(self.alphabet) if i != BLANK)
+    @cached_property
+    def _index(self) -> dict[str, int]:
+        return _index_of(self.alphabet)
 
     @cached_property
     def _log(self) -> Frames:
@@ -127,7 +132,11 @@ class CharFrames:
         for t in range(frames.shape[0]):
             row = frames[t]
             # Only the likeliest few characters of the frame extend a prefix.
-            likely = [int(c) for c in columns[np.argsort(row[columns])[-per_frame:]]]
+            likely = [
+                int(c)
+                for c in columns[np.argsort(row[columns])[-per_frame:]]
+                if row[c] >= _UNLIKELY
+            ]
             grown: dict[tuple[int, ...], list[float]] = {}
             for prefix, (ends_blank, ends_char) in beams.items():
                 whole = _logaddexp(ends_blank, ends_char)
@@ -155,6 +164,13 @@ class CharFrames:
     def _may_grow(self, grammar: regex.Pattern[str], prefix: tuple[int, ...]) -> bool:
         text = "".join(self.alphabet[i] for i in prefix).replace(" ", "")
         return grammar.fullmatch(text, partial=True) is not None
+
+
+@functools.lru_cache(maxsize=4)
+def _index_of(alphabet: tuple[str, ...]) -> dict[str, int]:
+    """Each character's column: built once per alphabet (PP-OCRv6 has 18,710), not
+    once per line read."""
+    return {c: i for i, c in enumerate(alphabet) if i != BLANK}
 
 
 def _add(
