@@ -123,7 +123,7 @@ def wrapped(found: Sequence[Phrase]) -> list[Phrase]:
     joined: list[Phrase] = [p for p in map(_row_by_row, found) if p is not None]
     firsts = list(found)
     # Two lines, then three (a label in a narrow grid cell).
-    for _ in range(2):
+    for lines in (2, 3):
         longer = []
         for first in firsts:
             x0, _, _, y1 = first.bbox
@@ -132,6 +132,12 @@ def wrapped(found: Sequence[Phrase]) -> list[Phrase]:
                 sx0, sy0, _, _ = second.bbox
                 if -0.4 * height <= sy0 - y1 <= 0.9 * height and abs(sx0 - x0) <= height:
                     longer.append(Phrase(first.words + second.words))
+                    if lines == 2:
+                        # The label's first line may run on into the value in the next
+                        # cell, near enough to be one phrase with it ("Monthly Council
+                        # 212.16" over "Tax"): each shorter head of it continues too.
+                        heads = range(1, len(first.words))
+                        longer += [Phrase(first.words[:k] + second.words) for k in heads]
         joined += longer
         firsts = longer
     return joined

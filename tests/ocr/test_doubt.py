@@ -144,6 +144,28 @@ def test_a_wrapped_label_beside_a_taller_value_is_found() -> None:
     ]
 
 
+def test_a_wrapped_label_s_first_line_is_not_run_on_into_the_value_beside_it() -> None:
+    """In a grid cell, "Monthly Council" wraps onto "Tax", and the value in the next
+    cell stands close enough to "Council" to be read as one phrase with it. The label is
+    its own words: taking the value in would put the value's box inside the label's,
+    and the field would be read as empty, surely."""
+
+    def word(text: str, x0: float, x1: float, y0: float, y1: float) -> Word:
+        return Word(text=text, confidence=0.95, bbox=(x0, y0, x1, y1))
+
+    words = [
+        word("Monthly", 0.509, 0.583, 0.665, 0.678),
+        word("Council", 0.591, 0.66, 0.665, 0.676),
+        word("ULI", 0.681, 0.756, 0.667, 0.68),  # "212.16", handwritten
+        word("Tax", 0.506, 0.541, 0.684, 0.695),
+    ]
+    spec_ = FieldSpec.model_validate(
+        {"name": "council_tax", "label": "Monthly Council Tax", "type": "money"}
+    )
+    found = fields.find_labels([spec_], words, aspect=1.414)
+    assert [w.text for w in found["council_tax"].words] == ["Monthly", "Council", "Tax"]
+
+
 # --- e-mails and other values ----------------------------------------------------------
 
 
