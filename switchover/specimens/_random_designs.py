@@ -772,10 +772,20 @@ def _section(
             rows.append((first, pending.pop(0)))
         else:
             rows.append((first,))
-    wrapped = tuple(tuple(_wrap(f, page, len(row)) for f in row) for row in rows)
+    wrapped: list[tuple[FieldLayout, ...]] = []
+    for row in rows:
+        done = tuple(_wrap(f, page, len(row)) for f in row)
+        if len(done) > 1 and any(f.style is not row[0].style for f in done):
+            # A label too long for a half-width grid cell moves above its box: that
+            # field is no longer a cell of the grid, and the row is drawn as a grid
+            # or not at all, so each field gets a row of its own (before, the label
+            # was printed over the value cell beside it).
+            wrapped += [(_wrap(f, page, 1),) for f in row]
+        else:
+            wrapped.append(done)
     heading_text, intro = heading
     declare = any(_KIND_SECTION[f.kind] == "declare" for f in fields)
-    return SectionLayout(heading_text, wrapped, intro=intro, grid=grid, signature=declare)
+    return SectionLayout(heading_text, tuple(wrapped), intro=intro, grid=grid, signature=declare)
 
 
 def _replace(item: FieldLayout, **changes: Any) -> FieldLayout:
