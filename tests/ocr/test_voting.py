@@ -62,6 +62,21 @@ def test_the_models_ship_in_the_wheel_and_read_offline() -> None:
     assert {"SURNAME", "LONDON"} <= found
 
 
+def test_a_line_is_read_as_rapidocr_itself_reads_it() -> None:
+    """The engine runs the recogniser on onnxruntime itself, preparing the line as
+    rapidocr does: its reading and confidence are rapidocr's own."""
+    from rapidocr import RapidOCR
+
+    crop = jotted("HURST 1972")
+    colour = np.ascontiguousarray(np.repeat(crop[:, :, None], 3, axis=2))
+    theirs = RapidOCR(params={"Global.log_level": "error"})(
+        colour, use_det=False, use_cls=False, use_rec=True
+    )
+    (word,) = engine_for("rapidocr").read(crop, dpi=300, mode=PageSegMode.SINGLE_LINE)
+    assert word.text == theirs.txts[0].strip()
+    assert word.confidence == pytest.approx(theirs.scores[0], abs=1e-4)
+
+
 def test_print_and_handwriting_are_told_apart() -> None:
     assert voting.looks_printed(printed("PEARSON 1972"), 300) is True
     assert voting.looks_printed(jotted("PEARSON"), 300) is False
