@@ -7,6 +7,7 @@ import shutil
 import socket
 import sys
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -65,6 +66,14 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     One per test module: a workflow another module left waiting (a form in review) would
     otherwise wake when a test skips days ahead, with no worker to run it, and stall time.
     """
+    async with time_skipping_server() as env:
+        yield env
+
+
+@asynccontextmanager
+async def time_skipping_server() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping test server of one's own (``time_skipping_env`` shares one per
+    module)."""
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=sealing_data_converter(),
         test_server_existing_path=_binary("temporal-test-server"),
