@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen.canvas import FILL_NON_ZERO, Canvas
 
@@ -162,6 +163,9 @@ class _Letter:
     slant: float
     rotation: float
     pressure: float
+    _shape: tuple[tuple[float, float], dict[int, tuple[float, float]]] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     def transform(self, fx: float, fy: float) -> tuple[float, float]:
         """A point of the outline (font units) on the page (PDF points, origin bottom-left)."""
@@ -171,8 +175,22 @@ class _Letter:
         y = self.scale * (shear * math.sin(turn) + fy * math.cos(turn))
         return self.x + x, PAGE_HEIGHT - self.baseline + y
 
+    @property
+    def stroke(self) -> float:
+        """The pen's width round the outline: a heavier hand thickens every stroke."""
+        return 0.08 + 0.35 * self.pressure
+
+    @property
+    def stem_room(self) -> float:
+        """The room this letter needs beside it, in points: some for a single upright
+        stroke, none (a touch will do) for any other."""
+        x0, y0, x1, y1 = self.glyph.box
+        if y1 - y0 <= 0 or x1 - x0 > 0.3 * (y1 - y0):
+            return -TOUCH
+        return STEM_ROOM * (y1 - y0) * self.scale
+
     def ink_box(self) -> Box:
-        """Where the letter's ink lies, in points from the top-left."""
+        """Where the letter's outline lies, in points from the top-left."""
         points = [
             self.transform(x, y)
             for contour in self.glyph.contours
@@ -182,6 +200,96 @@ class _Letter:
             return (self.x, self.baseline, self.x, self.baseline)
         xs, ys = [p[0] for p in points], [PAGE_HEIGHT - p[1] for p in points]
         return (min(xs), min(ys), max(xs), max(ys))
+
+    def rows(self) -> dict[int, tuple[float, float]]:
+        """Where the outline lies across each band of the page ``BAND`` points high: its
+        leftmost and rightmost point there (edges walked in steps, curves by their
+        controls)."""
+        if self._shape is None or self._shape[0] != (self.scale, self.baseline):
+            self._shape = ((self.scale, self.baseline), self._rows_from(0.0))
+        return {band: (lo + self.x, hi + self.x) for band, (lo, hi) in self._shape[1].items()}
+
+    def _rows_from(self, x: float) -> dict[int, tuple[float, float]]:
+        """``rows`` for the letter standing at ``x``."""
+        edges = []
+        for contour in self.glyph.contours:
+            points = np.array([(px, py) for px, py, _ in contour], dtype=float)
+            following = np.roll(points, -1, axis=0)
+            t = np.linspace(0.0, 1.0, _STEPS, endpoint=False)[:, None, None]
+            edges.append((points + (following - points) * t).reshape(-1, 2))
+        if not edges:
+            return {}
+        fx, fy = np.concatenate(edges).T
+        shear = fx + fy * math.tan(math.radians(self.slant))
+        turn = math.radians(self.rotation)
+        xs = x + self.scale * (shear * math.cos(turn) - fy * math.sin(turn))
+        ys = self.baseline - self.scale * (shear * math.sin(turn) + fy * math.cos(turn))
+        bands = np.floor(ys / BAND).astype(int)
+        order = np.argsort(bands, kind="stable")
+        bands, xs = bands[order], xs[order]
+        found, starts = np.unique(bands, return_index=True)
+        lows, highs = np.minimum.reduceat(xs, starts), np.maximum.reduceat(xs, starts)
+        return {
+            int(b): (float(lo), float(hi)) for b, lo, hi in zip(found, lows, highs, strict=True)
+        }
+
+
+BAND = 0.5
+"""The height, in points, of the bands in which two letters' outlines are compared."""
+
+_STEPS = 12  # points walked along each edge of an outline
+
+TOUCH = 0.15
+"""Points of ink two neighbouring letters may share, strokes included: they touch, and
+each stays whole."""
+
+STEM_ROOM = 0.15
+"""The least room beside a letter that is one upright stroke (I, l, 1), as a share of its
+height: laid against an L, an I is read as part of it, by people too (BILLY as BLLY)."""
+
+
+def _keep_apart(placed: list[tuple[_Letter | None, str]]) -> None:
+    """Move a letter (and those after it) right where its ink runs into the last letter's by
+    more than a touch, or touches a stem. The letters were spaced upright; each one's own
+    slant and turn can then lay one over the next."""
+    push = 0.0
+    previous: _Letter | None = None
+    for letter, _char in placed:
+        if letter is None:
+            previous = None
+            continue
+        letter.x += push
+        if previous is not None:
+            room = max(previous.stem_room, letter.stem_room, -TOUCH)
+            over = room - ink_gap(previous, letter)
+            if over > 0:
+                letter.x += over
+                push += over
+        previous = letter
+
+
+def ink_gap(left: _Letter, right: _Letter) -> float:
+    """The room, in points, between two letters' ink where it comes closest at one height
+    (negative where it overlaps), strokes included; between their boxes where no height
+    holds both."""
+    reach = (left.stroke + right.stroke) / 2
+    a, b = left.rows(), right.rows()
+    shared = a.keys() & b.keys()
+    if not shared:
+        return right.ink_box()[0] - left.ink_box()[2] - reach
+    return min(b[band][0] - a[band][1] for band in shared) - reach
+
+
+def _shrink_into(placed: list[tuple[_Letter | None, str]], left: float, right: float) -> None:
+    """Write smaller, about ``left``, where the ink would run past ``right``."""
+    letters = [letter for letter, _char in placed if letter is not None]
+    end = max((letter.ink_box()[2] for letter in letters), default=left)
+    if end <= right or right <= left:
+        return
+    shrink = (right - left) / (end - left)
+    for letter in letters:
+        letter.scale *= shrink
+        letter.x = left + (letter.x - left) * shrink
 
 
 @dataclass
@@ -256,7 +364,7 @@ class HandPen:
         ink = tuple(1 - (1 - c) * (0.55 + 0.45 * p) for c in self.hand.ink)
         canvas.setFillColorRGB(*ink)
         canvas.setStrokeColorRGB(*ink)
-        canvas.setLineWidth(0.08 + 0.35 * p)  # a heavier hand thickens every stroke
+        canvas.setLineWidth(letter.stroke)
         canvas.setLineJoin(1)
         path = canvas.beginPath()
         for origin, segments in curves(letter.glyph):
@@ -283,12 +391,35 @@ class HandPen:
         letters, width = self._line(text, joined)
         left = x0 + self.rng.uniform(3.0, 8.0)
         fit = min(1.0, (x1 - left - 3) / width) if width > 0 else 1.0
+        placed = self._place(letters, left, fit, baseline)
+        _keep_apart(placed)
+        _shrink_into(placed, left, x1 - 1.5)
+        _keep_apart(placed)  # the pen's width does not shrink with the letters
+        previous: tuple[_Letter, str] | None = None
+        for letter, char in placed:
+            if letter is None:
+                previous = None
+                continue
+            self._draw(canvas, letter)
+            if joined and previous is not None and previous[1].islower() and char.islower():
+                self._join(canvas, previous[0], letter)
+            previous = (letter, char)
+
+    def _place(
+        self,
+        letters: list[tuple[float, float, Glyph, str]],
+        left: float,
+        fit: float,
+        baseline: float,
+    ) -> list[tuple[_Letter | None, str]]:
+        """Each letter where the hand puts it, with its own baseline, slant and pressure
+        (``None`` for a space)."""
         drift = 0.0
         pressure = self.hand.pressure
-        previous: tuple[_Letter, str] | None = None
+        placed: list[tuple[_Letter | None, str]] = []
         for glyph_scale, offset, glyph, char in letters:
             if char == " ":
-                previous = None
+                placed.append((None, char))
                 continue
             drift = max(-self.hand.wobble, min(self.hand.wobble, drift + self.rng.gauss(0, 0.35)))
             pressure = self._pressure(pressure)
@@ -301,10 +432,8 @@ class HandPen:
                 rotation=self.rng.gauss(0, 2.0),
                 pressure=pressure,
             )
-            self._draw(canvas, letter)
-            if joined and previous is not None and previous[1].islower() and char.islower():
-                self._join(canvas, previous[0], letter)
-            previous = (letter, char)
+            placed.append((letter, char))
+        return placed
 
     def _line(self, text: str, joined: bool) -> tuple[list[tuple[float, float, Glyph, str]], float]:
         """Each letter's scale and offset from the start, and the line's width, before the
