@@ -1,12 +1,14 @@
 """Values filled in by hand: letters drawn one by one from handwriting typefaces.
 
 A typed specimen writes each value as a run of text; a handwritten one draws every
-letter as an outline (``_glyphs.py``) with its own baseline, size, slant and spacing,
-in blue or black ballpoint whose pressure comes and goes. Text in capitals is written
-as block capitals, one letter apart; text with lower-case letters is written joined,
-letters close and linked by a stroke. A comb gets one capital a cell, centred by eye
-and now and then touching the cell's wall. Ticks and crosses are strokes, each its own
-shape, and some boxes hold a tick scribbled over (the applicant changed their mind).
+letter as an outline (``_glyphs.py``) with its own baseline, size, slant and spacing, in
+blue or black ballpoint whose pressure comes and goes. Text in capitals is written as
+block capitals, one letter apart; text with lower-case letters is written joined,
+letters close and linked by a stroke. Neighbouring letters may touch but never run into
+each other, and a letter of one stroke (I, 1) keeps room on both sides. A comb gets one
+capital a cell, centred by eye and now and then touching the cell's wall. Ticks and
+crosses are strokes, each its own shape, and some boxes hold a tick scribbled over (the
+applicant changed their mind).
 
 The typefaces are Debian's handwriting fonts (the Makefile installs them); nothing
 downloads. Each writer is drawn from ``random.Random(f"handwriting:{seed}")``, so a
