@@ -167,17 +167,12 @@ def extract_fields(
 
 
 def _looks_handwritten(readings: Iterable[ValueReading]) -> bool:
-    """Whether a page's values are handwritten: at least three of its crops look drawn,
-    not printed, or most (at least three) look drawn or left Tesseract unsure. Neat
-    capitals can pass for print one value at a time, but a typed page has no crop that
-    looks drawn and leaves Tesseract sure of most of its values; the first alone decides
-    a page whose printed values (a reference number, figures in neat hands) are as many
-    as its drawn ones, where £207 written with the 0 and 7 touching passed for print and
-    Tesseract was sure it said £10."""
+    """Whether most values read from a page's crops (at least three) look handwritten
+    or left Tesseract unsure: neat capitals can pass for print one value at a time, but
+    a typed page leaves Tesseract sure of most of its values."""
     read = [r for r in readings if r.text.strip() and not r.typed]
-    drawn = sum(1 for r in read if r.handwritten)
     hand = sum(1 for r in read if r.handwritten or r.second is not None)
-    return drawn >= _HANDWRITTEN_VALUES or (hand >= _HANDWRITTEN_VALUES and 2 * hand > len(read))
+    return hand >= _HANDWRITTEN_VALUES and 2 * hand > len(read)
 
 
 def _with_honest_confidence(field: ExtractedField) -> ExtractedField:

@@ -200,21 +200,6 @@ def test_a_page_is_handwritten_when_most_of_its_values_look_handwritten() -> Non
     assert fields._looks_handwritten([read(True), read(True), read(True), typed, typed, typed])
 
 
-def test_three_crops_that_look_drawn_make_a_page_handwritten_however_many_look_printed() -> None:
-    """Half its values drawn, half printed (a pre-printed reference, figures in a neat
-    hand): still a handwritten page, so the printed-looking ones are read twice too. Crops
-    Tesseract was merely unsure of count only towards a majority."""
-
-    def read(hand: bool, second: bool = False) -> ValueReading:
-        other = Reading("rapidocr", "X", 0.9) if second else None
-        return ValueReading("X", 0.99, (0, 0, 1, 1), handwritten=hand, second=other)
-
-    assert fields._looks_handwritten([read(True)] * 4 + [read(False)] * 4)
-    assert fields._looks_handwritten([read(True)] * 3 + [read(False)] * 9)
-    assert not fields._looks_handwritten([read(False, second=True)] * 4 + [read(False)] * 4)
-    assert not fields._looks_handwritten([read(True)] * 2 + [read(False)] * 2)
-
-
 def test_frames_of_a_taller_crop_are_its_one_line_found_first() -> None:
     engine = engine_for("rapidocr")
     one = np.full((300, 800), 255, np.uint8)
