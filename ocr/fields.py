@@ -89,6 +89,11 @@ class ValueReading:
     # A comb's: how many of its cells hold a character.
     characters: int | None = None
 
+    @property
+    def second_text(self) -> str:
+        """What the second engine read, if it was asked."""
+        return self.second.text.strip() if self.second is not None else ""
+
 
 def extract_fields(
     template: FormTemplate,
@@ -235,9 +240,9 @@ def read_value(
         second=second,
         handwritten_page=handwritten_page,
     )
-    if crop_reading.text or not words:
+    if crop_reading.text or crop_reading.second_text or not words:
         return crop_reading
-    # The crop read nothing although the page pass saw words: keep those, doubtfully.
+    # Neither engine read the crop although the page pass saw words: keep those, doubtfully.
     text = " ".join(w.text for w in words)
     confidence = min(w.confidence for w in words) * 0.8
     return ValueReading(text, confidence, layout.union(w.bbox for w in words))
@@ -444,7 +449,7 @@ def _ink_box(crop: GrayImage, dpi: int) -> tuple[int, int, int, int] | None:
 
 
 def _judge(spec: FieldSpec, reading: ValueReading, page: int) -> ExtractedField:
-    if not reading.text.strip():
+    if not reading.text.strip() and not reading.second_text:
         if reading.saw_ink:
             return ExtractedField(
                 page=page, bbox=reading.bbox, confidence=0.0, error="ink found but not read"
@@ -458,7 +463,7 @@ def _judge(spec: FieldSpec, reading: ValueReading, page: int) -> ExtractedField:
             bbox=reading.bbox,
             error="required but empty" if spec.required else None,
         )
-    if not any(c.isalnum() for c in reading.text):
+    if not any(c.isalnum() for c in reading.text + reading.second_text):
         # Only marks ("|", "]", "_"): a box edge or a speck, not an answer. Money and
         # numbers would otherwise turn "|" into 1.
         return ExtractedField(
@@ -490,6 +495,9 @@ def _judge(spec: FieldSpec, reading: ValueReading, page: int) -> ExtractedField:
             if weighed is not None:
                 value, error = weighed.value, None
                 confidence = weighed_confidence(weighed, handwritten=reading.handwritten)
+        if not reading.text.strip():
+            # Tesseract saw nothing in ink the second engine read: a person looks.
+            confidence = min(confidence, DOUBTFUL)
     return ExtractedField(
         value=value,
         confidence=round(confidence, 3),

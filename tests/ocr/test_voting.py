@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from config.form_template import FieldSpec
-from domain.forms import WordSource
+from domain.forms import Word, WordSource
 from ocr import fields, voting
 from ocr.engines import OcrWord, PageSegMode, RapidOcrEngine, engine_for
 from ocr.fields import ValueReading
@@ -136,6 +136,36 @@ def test_a_valid_second_reading_replaces_an_invalid_first_still_doubtful() -> No
     assert str(field.value) == "1958-08-26"
     assert field.valid
     assert field.confidence <= DOUBTFUL
+
+
+def test_a_crop_tesseract_reads_nothing_from_keeps_the_second_engine_s_reading() -> None:
+    """A lone handwritten 8: Tesseract read nothing, PP-OCRv6 an 8. The value is the 8,
+    for a person to confirm, not the page pass's guess at the same ink (it read "a")."""
+    reading = ValueReading(
+        "", 0.0, (0, 0, 1, 1), engine="tesserocr", second=Reading("rapidocr", "8", 0.997)
+    )
+    field = fields._judge(spec("integer"), reading, 1)
+    assert field.value == 8
+    assert field.valid
+    assert field.confidence <= DOUBTFUL
+    assert [(r.engine, r.text) for r in field.readings] == [("tesserocr", ""), ("rapidocr", "8")]
+    marks = ValueReading("", 0.0, (0, 0, 1, 1), second=Reading("rapidocr", "|", 0.9))
+    assert fields._judge(spec("integer"), marks, 1).error == "ink found but not read"
+
+
+def test_the_page_pass_s_words_stand_in_only_when_neither_engine_read_the_crop() -> None:
+    image = printed("8", 100)
+    height, width = image.shape
+    word = Word(text="a", confidence=0.5, bbox=(0.1, 0.1, 0.9, 0.9))
+    page = ReadPage(1, WordSource.OCR, [word], 300, width, height, _image=image)
+    nothing, eight = Counting("tesserocr", "", 0.0), Counting("rapidocr", "8", 0.99)
+    area = fields.ValueArea((0, 0, 1, 1))
+    kept = fields.read_value(spec("integer"), page, area, [word], nothing, eight)  # type: ignore[arg-type]
+    assert kept.second is not None
+    assert kept.second.text == "8"
+    blank = Counting("rapidocr", "", 0.0)
+    stand_in = fields.read_value(spec("integer"), page, area, [word], nothing, blank)  # type: ignore[arg-type]
+    assert stand_in.text == "a"
 
 
 class Counting:
