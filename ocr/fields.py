@@ -153,18 +153,12 @@ def extract_fields(
         readings[spec.name] = read_value(spec, page, areas[spec.name], value_words, engine, second)
     if second is not None and _looks_handwritten(readings.values()):
         # A handwritten page: what looked printed, or Tesseract was sure of, is read by
-        # the second engine too, and a ticked box may be a tick scribbled over (not yet
-        # told apart): a person confirms it.
+        # the second engine too.
         for name, reading in readings.items():
             if reading.second is None and reading.saw_ink:
                 spec = specs_by_name[name]
                 readings[name] = read_value(
                     spec, page, areas[name], value_words, engine, second, handwritten_page=True
-                )
-        for name, field in fields.items():
-            if field.value not in (None, False):
-                fields[name] = field.model_copy(
-                    update={"confidence": min(field.confidence, DOUBTFUL)}
                 )
     for name, reading in readings.items():
         fields[name] = _judge(specs_by_name[name], reading, page.number)

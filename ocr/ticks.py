@@ -8,15 +8,19 @@ nearer to it: each box belongs to the text it stands closest to. A choice printe
 options with a box each ("Yes [ ] No [ ]", "Mr [ ] Mrs [ ] Ms [ ]") is read the same
 way, option by option; the value is the option whose box is ticked.
 
-Whether a box is ticked is judged by the ink inside it. Ink that is neither clearly
-absent nor clearly a mark sends the field to review.
+Whether a box is ticked is judged by the ink inside it, and what kind of mark it is by
+the strokes (``read_mark``): a tick or a cross is an answer; a mark taken back (scribbled
+over, struck through, blotted) is none, and is flagged. Ink that is neither clearly
+absent nor clearly a mark, or a mark that may have been taken back, sends the field to
+review.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from enum import StrEnum
 
 import cv2
 import numpy as np
@@ -44,16 +48,56 @@ _OPTIONS_BELOW = 4.5
 # A tick box scribbled over: a blot this many inches a side, this share of it ink.
 _SCRIBBLE_SIDE_IN = (0.09, 0.4)
 _SCRIBBLE_INK = 0.3
+# A mark taken back, told from a tick or a cross by three signs, two with a band below
+# where a person looks; the bounds were set on pen-drawn marks scanned in grey and in
+# 1 bit (``tests/ocr/test_marks.py``): the share of rows or columns inside the box that
+# cross three strokes or more (a tick's or a cross's cross two at most); strokes leaving
+# the box, counted on a ring outside its walls (a tick's long arm, or a cross's, may
+# leave it once or twice); a box coloured in. Ink alone tells little more: a cross
+# printed in a bold face fills two thirds of a small box.
+_TAKEN_BACK_STROKES = (0.06, 0.15)
+_TAKEN_BACK_LEAVING = (2, 3)
+_TAKEN_BACK_INK = (0.85, 0.85)
+# A box found this much smaller than the page's other tick boxes is most likely part of
+# one, walled off by a stroke through it: its mark is for a person.
+_PART_OF_A_BOX = 0.85
+
+
+class MarkKind(StrEnum):
+    """What is in a tick box."""
+
+    EMPTY = "empty"
+    TICK = "tick"
+    CROSS = "cross"
+    CROSSED_OUT = "crossed out"  # a mark scribbled over, struck through or blotted
+
+
+@dataclass(frozen=True)
+class Mark:
+    """One tick box's mark: its kind, the share of the box that is ink, and how sure the
+    reading of it is."""
+
+    kind: MarkKind
+    ink: float
+    confidence: float
+
+    @property
+    def ticked(self) -> bool:
+        return self.kind in (MarkKind.TICK, MarkKind.CROSS)
 
 
 @dataclass(frozen=True)
 class _Mark:
     box: PageBox
-    ink: float
+    mark: Mark
 
     @property
     def ticked(self) -> bool:
-        return self.ink >= TICKED_INK
+        return self.mark.ticked
+
+    @property
+    def confidence(self) -> float:
+        return self.mark.confidence
 
 
 def tick_ink(box: GrayImage) -> float:
@@ -79,6 +123,78 @@ def tick_confidence(density: float) -> float:
     return round(0.9 + 0.1 * min(1.0, distance / low), 3)
 
 
+def read_mark(image: GrayImage, box: tuple[int, int, int, int]) -> Mark:
+    """The mark in the tick box at ``box`` (pixels of ``image``: x0, y0, x1, y1).
+
+    Little ink is no mark, and ink in ``UNSURE_INK``'s band is for a person. Otherwise a
+    mark is taken back (``CROSSED_OUT``) when rows or columns of the box cross three
+    strokes, when three strokes or more run out of it, or when it is coloured in; a
+    cross when its columns cross two strokes, else a tick. Signs short of that but past
+    a tick's or a cross's leave the mark to a person.
+    """
+    x0, y0, x1, y1 = box
+    crop = image[y0:y1, x0:x1]
+    ink = tick_ink(crop) if crop.size else 0.0
+    sure = tick_confidence(ink)
+    if ink < TICKED_INK:
+        return Mark(MarkKind.EMPTY, ink, sure)
+    strokes, columns = _stroke_crossings(crop)
+    leaving = _strokes_leaving(image, box)
+    signs = (
+        (strokes, _TAKEN_BACK_STROKES),
+        (ink, _TAKEN_BACK_INK),
+        (leaving, _TAKEN_BACK_LEAVING),
+    )
+    if any(value >= bounds[1] for value, bounds in signs):
+        return Mark(MarkKind.CROSSED_OUT, ink, DOUBTFUL)
+    if any(value >= bounds[0] for value, bounds in signs):
+        sure = min(sure, DOUBTFUL)
+    return Mark(MarkKind.CROSS if columns >= 2 else MarkKind.TICK, ink, sure)
+
+
+def _stroke_crossings(crop: GrayImage) -> tuple[float, float]:
+    """The share of the box's rows or columns (whichever is more) that cross three
+    strokes or more, and how many strokes its columns cross (the upper quartile). The
+    walls are cut off by an eighth of the side: the rest must keep strokes drawn near
+    them."""
+    height, width = crop.shape[:2]
+    inset_x, inset_y = max(2, round(width * 0.12)), max(2, round(height * 0.12))
+    ink = crop[inset_y : height - inset_y, inset_x : width - inset_x] < 128
+    if ink.size == 0:
+        return 0.0, 0.0
+    columns = np.count_nonzero(ink[1:] & ~ink[:-1], axis=0) + ink[0]
+    rows = np.count_nonzero(ink[:, 1:] & ~ink[:, :-1], axis=1) + ink[:, 0]
+    many = max(float(np.mean(columns >= 3)), float(np.mean(rows >= 3)))
+    return many, float(np.percentile(columns, 75))
+
+
+def _strokes_leaving(image: GrayImage, box: tuple[int, int, int, int], offset: float = 0.15) -> int:
+    """How many strokes cross a ring round the box, ``offset`` of its side outside its
+    walls (clear of their ink and blur), leaving out where the walls' own lines run on
+    (a box in a table, a row of boxes sharing walls)."""
+    x0, y0, x1, y1 = box
+    side = min(x1 - x0, y1 - y0)
+    gap = max(2, round(side * offset))
+    left, top, right, bottom = x0 - gap, y0 - gap, x1 - 1 + gap, y1 - 1 + gap
+    height, width = image.shape[:2]
+    if left < 0 or top < 0 or right >= width or bottom >= height:
+        return 0
+    xs = np.arange(left, right)
+    ys = np.arange(top, bottom)
+    ring_x = np.concatenate([xs, np.full(ys.size, right), xs[::-1] + 1, np.full(ys.size, left)])
+    ring_y = np.concatenate([np.full(xs.size, top), ys, np.full(xs.size, bottom), ys[::-1] + 1])
+    ink = image[ring_y, ring_x] < 128
+    near_wall = max(1, round(side * 0.08))
+    walls = (
+        (np.abs(ring_x - x0) <= near_wall)
+        | (np.abs(ring_x - (x1 - 1)) <= near_wall)
+        | (np.abs(ring_y - y0) <= near_wall)
+        | (np.abs(ring_y - (y1 - 1)) <= near_wall)
+    )
+    ink &= ~walls
+    return int(np.count_nonzero(ink & ~np.roll(ink, 1)))
+
+
 class TickReader:
     """Tick boxes of one page, and the words that could own them."""
 
@@ -89,6 +205,7 @@ class TickReader:
         self._trimmed = {id(w): _without_boxes(w, self.ticks) for w in page.words}
         self.words = [w for w in self._trimmed.values() if w is not None]
         self._row_words: dict[int, list[Word]] = {}
+        self._side: float | None = None
 
     def checkbox(self, spec: FieldSpec, label: layout.LabelMatch | None) -> ExtractedField:
         """A checkbox field: its box ticked or not; a Yes/No pair on its row read as one."""
@@ -105,26 +222,31 @@ class TickReader:
         if box is None and label is not None and spec.zone is None:
             scribble = self._scribbled_box(label)
         if scribble is not None:
-            # A box filled in with ink: a mark crossed out, so no answer; a person
-            # confirms it.
-            return ExtractedField(
-                value=False,
-                confidence=DOUBTFUL,
-                valid=False,
-                page=self.page.number,
-                bbox=layout.rounded(scribble.bbox),
-                error="crossed out",
-            )
+            # A box filled in with ink, its walls lost: a mark crossed out.
+            return self._crossed_out(scribble)
         if box is None:
             where = label.bbox if label else spec.zone
             return ExtractedField(page=self.page.number, bbox=where, error="no tick box found")
-        mark = self._mark(box)
+        mark = self._mark(box).mark
+        if mark.kind is MarkKind.CROSSED_OUT:
+            return self._crossed_out(box)
         return ExtractedField(
             value=mark.ticked,
-            confidence=tick_confidence(mark.ink),
+            confidence=mark.confidence,
             valid=True,
             page=self.page.number,
             bbox=layout.rounded(box.bbox),
+        )
+
+    def _crossed_out(self, box: PageBox) -> ExtractedField:
+        """A box whose mark was taken back: no answer, and a person confirms it."""
+        return ExtractedField(
+            value=False,
+            confidence=DOUBTFUL,
+            valid=False,
+            page=self.page.number,
+            bbox=layout.rounded(box.bbox),
+            error="crossed out",
         )
 
     def choice(self, spec: FieldSpec, label: layout.LabelMatch | None) -> ExtractedField | None:
@@ -146,9 +268,15 @@ class TickReader:
 
     def _one_of(self, options: dict[str, _Mark], *, required: bool) -> ExtractedField:
         ticked = [name for name, mark in options.items() if mark.ticked]
-        confidence = min(tick_confidence(m.ink) for m in options.values())
+        confidence = min(m.confidence for m in options.values())
         area = layout.union(m.box.bbox for m in options.values())
         common = {"page": self.page.number, "confidence": confidence}
+        taken_back = [n for n, m in options.items() if m.mark.kind is MarkKind.CROSSED_OUT]
+        if taken_back and not ticked:
+            # An answer taken back and none given instead: a person asks.
+            return ExtractedField(
+                bbox=layout.rounded(area), error=f"{taken_back[0]} crossed out", **common
+            )
         if len(ticked) > 1:
             return ExtractedField(
                 bbox=layout.rounded(area), error=f"{len(ticked)} options ticked", **common
@@ -165,8 +293,20 @@ class TickReader:
         image = self.page.image()
         height, width = image.shape[:2]
         x0, y0, x1, y1 = box.bbox
-        crop = image[round(y0 * height) : round(y1 * height), round(x0 * width) : round(x1 * width)]
-        return _Mark(box, tick_ink(crop) if crop.size else 0.0)
+        pixels = (round(x0 * width), round(y0 * height), round(x1 * width), round(y1 * height))
+        mark = read_mark(image, pixels)
+        if mark.ticked and _side(box, width, height) < _PART_OF_A_BOX * self._usual_side():
+            mark = replace(mark, confidence=min(mark.confidence, DOUBTFUL))
+        return _Mark(box, mark)
+
+    def _usual_side(self) -> float:
+        """The median side of the page's tick boxes in pixels (0 with fewer than three,
+        when there is nothing to compare with)."""
+        if self._side is None:
+            height, width = self.page.image().shape[:2]
+            sides = sorted(_side(b, width, height) for b in self.ticks)
+            self._side = sides[len(sides) // 2] if len(sides) >= 3 else 0.0
+        return self._side
 
     # --- which box is whose ----------------------------------------------------------
 
@@ -423,9 +563,24 @@ def _wordlike(word: Word) -> bool:
     return sum(c.isalpha() for c in word.text) >= 3
 
 
+def _side(box: PageBox, width: int, height: int) -> float:
+    """A box's shorter side, in pixels of a page ``width`` by ``height``."""
+    return min((box.bbox[2] - box.bbox[0]) * width, (box.bbox[3] - box.bbox[1]) * height)
+
+
 def _gap(a: BBox, b: BBox) -> float:
     """Horizontal distance between two boxes (0 when they overlap across)."""
     return max(0.0, max(a[0], b[0]) - min(a[2], b[2]))
 
 
-__all__ = ["DOUBTFUL", "TICKED_INK", "UNSURE_INK", "TickReader", "tick_confidence", "tick_ink"]
+__all__ = [
+    "DOUBTFUL",
+    "TICKED_INK",
+    "UNSURE_INK",
+    "Mark",
+    "MarkKind",
+    "TickReader",
+    "read_mark",
+    "tick_confidence",
+    "tick_ink",
+]

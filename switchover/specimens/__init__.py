@@ -12,7 +12,7 @@ the extraction on layouts it has never seen.
 Every generator takes ``handwritten=True`` to fill the values in by hand instead of
 typed: letters drawn one by one from Debian's handwriting typefaces (:data:`HAND_FACES`)
 with their own baseline, size, slant and spacing, block capitals and joined lower case,
-ticks and crosses as strokes, now and then a box with a tick scribbled over. Typed
+ticks and crosses as strokes, now and then a box with a tick taken back. Typed
 specimens are unchanged (the same seed gives the same bytes).
 
 Example:

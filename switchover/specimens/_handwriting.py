@@ -7,8 +7,9 @@ block capitals, one letter apart; text with lower-case letters is written joined
 letters close and linked by a stroke. Neighbouring letters may touch but never run into
 each other, and a letter of one stroke (I, 1) keeps room on both sides. A comb gets one
 capital a cell, centred by eye and now and then touching the cell's wall. Ticks and
-crosses are strokes, each its own shape, and some boxes hold a tick scribbled over (the
-applicant changed their mind).
+crosses are strokes, each its own shape, and some boxes hold a tick taken back (the
+applicant changed their mind): scribbled over into a blot, crossed with a few loose
+strokes, or struck through with parallel lines.
 
 The typefaces are Debian's handwriting fonts (the Makefile installs them); nothing
 downloads. Each writer is drawn from ``random.Random(f"handwriting:{seed}")``, so a
@@ -110,7 +111,7 @@ class Handwriting:
         pressure: the mean pressure, 0 to 1 (light pressure leaves thinner, paler ink).
         touching: the chance that two neighbouring letters touch.
         joining: the chance that two lower-case letters are joined by a stroke.
-        crossing_out: the chance that an unticked box holds a tick scribbled over.
+        crossing_out: the chance that an unticked box holds a tick taken back.
     """
 
     face: HandFace
@@ -304,7 +305,8 @@ class HandPen:
         rng: where every stroke's variation comes from.
         features: what the writing shows (``block_capitals``, ``joined_lower_case``,
             ``comb``, ``touching``, ``tick``, ``cross``, ``crossed_out``...).
-        crossed_out: each box with a tick scribbled over: its field and option, if any.
+        crossed_out: each box with a tick taken back (scribbled over or struck through):
+            its field and option, if any.
     """
 
     hand: Handwriting
@@ -539,21 +541,21 @@ class HandPen:
 
     def mark(self, canvas: Canvas, box: TickBox, mark: str) -> None:
         """A box's mark: ``X`` a cross, anything else a tick, "" none (or, now and then, a
-        tick scribbled over, which the ground truth records as crossed out)."""
+        tick taken back, which the ground truth records as crossed out)."""
         x, top, side = box.x, box.top, box.side
         if mark:
             self._cross(canvas, x, top, side) if mark == "X" else self._tick(canvas, x, top, side)
             self.features.add("cross" if mark == "X" else "tick")
         elif self._crosses_out(box.field_name, box.option):
             self._tick(canvas, x, top, side)
-            self._scribble(canvas, x, top, side)
+            self._cross_out(canvas, x, top, side)
             self.features.add("crossed_out")
             self.crossed_out.append(
                 {"field": box.field_name} | ({"option": box.option} if box.option else {})
             )
 
     def _crosses_out(self, field_name: str, option: str | None) -> bool:
-        """Whether an empty box gets a tick scribbled over: at most one box a field, and
+        """Whether an empty box gets a tick taken back: at most one box a field, and
         less often among a row's options (a row has several empty boxes)."""
         if any(entry["field"] == field_name for entry in self.crossed_out):
             return False
@@ -592,14 +594,38 @@ class HandPen:
             end = (x + side * (b[0] + r.gauss(0, 0.07)), top + side * (b[1] + r.gauss(0, 0.07)))
             self._stroke(canvas, [start, end], r.uniform(0.9, 1.4))
 
-    def _scribble(self, canvas: Canvas, x: float, top: float, side: float) -> None:
-        """Back and forth over the box until the tick under it is hard to see."""
+    def _cross_out(self, canvas: Canvas, x: float, top: float, side: float) -> None:
+        """Ink over a tick to take it back: scribbled over until the box is a blot, a few
+        loose strokes back and forth that leave the tick to be seen, or struck through
+        with parallel lines."""
+        style = self.rng.random()
+        if style < 0.45:
+            self._scribble(canvas, x, top, side, self.rng.randint(5, 8))
+        elif style < 0.75:
+            self._scribble(canvas, x, top, side, self.rng.randint(4, 5))
+        else:
+            self._strike(canvas, x, top, side)
+
+    def _scribble(self, canvas: Canvas, x: float, top: float, side: float, rows: int) -> None:
+        """Back and forth over the box, ``rows`` turns from top to bottom."""
         r = self.rng
         points = []
-        rows = r.randint(5, 8)
         for i in range(rows):
             y = top + side * (0.08 + 0.84 * i / (rows - 1)) + r.gauss(0, 0.5)
             points.append(
                 (x + side * (r.uniform(-0.1, 0.12) if i % 2 else r.uniform(0.88, 1.1)), y)
             )
         self._stroke(canvas, points, r.uniform(1.0, 1.6))
+
+    def _strike(self, canvas: Canvas, x: float, top: float, side: float) -> None:
+        """Two or three parallel strokes through the box, level or sloping either way."""
+        r = self.rng
+        lines = r.randint(2, 3)
+        slope = math.tan(math.radians(r.uniform(-35, 35)))
+        for i in range(lines):
+            middle = top + side * (0.25 + 0.5 * i / (lines - 1)) + r.gauss(0, 0.04 * side)
+            reach = side * r.uniform(0.55, 0.7)
+            centre = x + side / 2 + r.gauss(0, 0.05 * side)
+            start = (centre - reach, middle + slope * reach)
+            end = (centre + reach, middle - slope * reach)
+            self._stroke(canvas, [start, end], r.uniform(0.9, 1.4))
