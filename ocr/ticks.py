@@ -48,16 +48,17 @@ _OPTIONS_BELOW = 4.5
 # A tick box scribbled over: a blot this many inches a side, this share of it ink.
 _SCRIBBLE_SIDE_IN = (0.09, 0.4)
 _SCRIBBLE_INK = 0.3
-# A mark taken back, told from a tick or a cross by three signs, two with a band below
+# A mark taken back, told from a tick or a cross by three signs, each with a band below
 # where a person looks; the bounds were set on pen-drawn marks scanned in grey and in
 # 1 bit (``tests/ocr/test_marks.py``): the share of rows or columns inside the box that
-# cross three strokes or more (a tick's or a cross's cross two at most); strokes leaving
-# the box, counted on a ring outside its walls (a tick's long arm, or a cross's, may
-# leave it once or twice); a box coloured in. Ink alone tells little more: a cross
-# printed in a bold face fills two thirds of a small box.
+# cross three strokes or more (a pen's tick or cross crosses two at most; a cross
+# printed with serifs crosses three at its feet, and is left to a person); strokes
+# leaving the box, counted on a ring outside its walls (a tick's long arm, or a
+# cross's, may leave it once or twice); ink over most of the box (a pen's cross reaches
+# 0.55 of it, a cross printed in a bold face 0.65, a blot 0.75 and more).
 _TAKEN_BACK_STROKES = (0.06, 0.15)
 _TAKEN_BACK_LEAVING = (2, 3)
-_TAKEN_BACK_INK = (0.85, 0.85)
+_TAKEN_BACK_INK = (0.7, 0.85)
 # A box found this much smaller than the page's other tick boxes is most likely part of
 # one, walled off by a stroke through it: its mark is for a person.
 _PART_OF_A_BOX = 0.85
