@@ -4,9 +4,9 @@ Random designs of held-out seeds (100000 and up, never looked at while tuning), 
 filled in by hand (``handwritten=True``) and, for comparison, the same copies typed. Per
 typeface: fields exact, fields silently wrong (wrong and not flagged for review), forms
 approved without review (with the fields wrong among them), how often a field not
-flagged is right, and how many fields the second engine read too. Totals follow, for
-all handwriting and for the six Because We Had To hands (``HELD_OUT_FACES``), for
-which no rule was made.
+flagged is right, how many fields the second engine read too, and how many boxes with a
+tick taken back (crossed out) went to a person. Totals follow, for all handwriting and
+for the six Because We Had To hands (``HELD_OUT_FACES``), for which no rule was made.
 
     .venv/bin/python bench/handwriting.py [--first-seed 100000] [--designs 20] [--copies 2]
         [--variant scan] [--jobs 2]
@@ -47,6 +47,8 @@ class Row:
     wrong_in_approved: int = 0
     sure: int = 0  # fields at or above min_confidence (not flagged)
     second_read: int = 0  # fields the second engine read too
+    crossed_out: int = 0  # tick boxes with a tick taken back
+    crossed_out_flagged: int = 0  # of those, the fields sent to a person
 
 
 def main() -> None:
@@ -99,6 +101,11 @@ def _extract(
         flagged = {r.field for r in result.reasons}
         row.score.add(copy.truth, values, flagged, result.file)
         row.sure += sum(1 for name in copy.truth if name not in flagged)
+        taken_back = {
+            entry["field"] for entry in truth_doc.get("handwriting", {}).get("crossed_out", [])
+        }
+        row.crossed_out += len(taken_back)
+        row.crossed_out_flagged += len(taken_back & flagged)
         row.second_read += sum(1 for f in result.fields.values() if len(f.readings) > 1)
         if not result.needs_review:
             row.approved += 1
@@ -116,6 +123,8 @@ def _total(rows: list[Row]) -> Row:
         total.wrong_in_approved += row.wrong_in_approved
         total.sure += row.sure
         total.second_read += row.second_read
+        total.crossed_out += row.crossed_out
+        total.crossed_out_flagged += row.crossed_out_flagged
     return total
 
 
@@ -127,7 +136,7 @@ def _print(rows: dict[str, Row], args: argparse.Namespace, seconds: float) -> No
     print(
         f"{'typeface':<22} {'forms':>5} {'fields':>6} {'exact':>7} {'silently wrong':>15} "
         f"{'approved w/o review':>20} {'wrong in approved':>18} {'right when sure':>16} "
-        f"{'2nd engine':>10}"
+        f"{'2nd engine':>10} {'crossed out, to a person':>15}"
     )
     hand = sorted(k for k in rows if not k.startswith("("))
     rows["(all handwriting)"] = _total([rows[k] for k in hand])
@@ -137,13 +146,16 @@ def _print(rows: dict[str, Row], args: argparse.Namespace, seconds: float) -> No
     for key in [*hand, *(k for k in rows if k.startswith("("))]:
         row = rows[key]
         s = row.score
+        taken_back = f"{row.crossed_out_flagged} of {row.crossed_out}"
+        if key.startswith("(typed"):
+            taken_back = ""
         print(
             f"{key:<22} {row.forms:>5} {s.fields:>6} {s.exact_rate:>7.1%} "
             f"{s.wrong_unflagged:>6} ({s.wrong_unflagged_rate:>5.1%}) "
             f"{row.approved:>9} ({row.approved / max(row.forms, 1):>5.1%}) "
             f"{row.wrong_in_approved:>18} "
             f"{1 - s.wrong_unflagged / max(row.sure, 1):>8.2%} of {row.sure:>4} "
-            f"{row.second_read / max(s.fields, 1):>10.0%}"
+            f"{row.second_read / max(s.fields, 1):>10.0%} {taken_back:>15}"
         )
 
 
