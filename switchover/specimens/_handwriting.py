@@ -67,9 +67,11 @@ HAND_FACES = (
 
 _BLUE: tuple[Ink, ...] = ((0.05, 0.10, 0.45), (0.10, 0.15, 0.55), (0.12, 0.22, 0.62))
 _BLACK: tuple[Ink, ...] = ((0.08, 0.08, 0.12), (0.02, 0.02, 0.05), (0.15, 0.14, 0.18))
-# Characters some faces draw oddly (Humor Sans's pound is a cartoon) or lack: borrowed
-# from the first face that has them, as a person's £ differs from their letters anyway.
-_BORROWED = {"HumorSans": "£"}
+# Characters some faces draw oddly or lack: borrowed from the first face that has them,
+# as a person's £ differs from their letters anyway. Humor Sans's pound is a cartoon;
+# Because We Mentor's R has a bowl so small that it reads as a K (HILARY as HILAKY) to
+# a person as to both engines.
+_BORROWED = {"HumorSans": "£", "BecauseWeMentor": "Rr"}
 # A capitals-only face whose lower case has a letter in lower-case form (a dotted i, a
 # round a) writes that letter with its own capital: the page shows what the truth says.
 _CAPITAL_FORMS = {"BecauseWeLearn": "i", "BecauseWeOrganize": "a"}
