@@ -59,6 +59,9 @@ _SCRIBBLE_INK = 0.3
 _TAKEN_BACK_STROKES = (0.06, 0.15)
 _TAKEN_BACK_LEAVING = (2, 3)
 _TAKEN_BACK_INK = (0.7, 0.85)
+# Where strokes leaving a box are counted: this share of its side outside its walls,
+# clear of their ink and blur (nearer, a tick's and a cross's counts run high).
+_RING_OFFSET = 0.15
 # A box found this much smaller than the page's other tick boxes is most likely part of
 # one, walled off by a stroke through it: its mark is for a person.
 _PART_OF_A_BOX = 0.85
@@ -169,13 +172,13 @@ def _stroke_crossings(crop: GrayImage) -> tuple[float, float]:
     return many, float(np.percentile(columns, 75))
 
 
-def _strokes_leaving(image: GrayImage, box: tuple[int, int, int, int], offset: float = 0.15) -> int:
-    """How many strokes cross a ring round the box, ``offset`` of its side outside its
-    walls (clear of their ink and blur), leaving out where the walls' own lines run on
-    (a box in a table, a row of boxes sharing walls)."""
+def _strokes_leaving(image: GrayImage, box: tuple[int, int, int, int]) -> int:
+    """How many strokes cross a ring round the box (``_RING_OFFSET`` outside its walls),
+    leaving out where the walls' own lines run on (a box in a table, a row of boxes
+    sharing walls)."""
     x0, y0, x1, y1 = box
     side = min(x1 - x0, y1 - y0)
-    gap = max(2, round(side * offset))
+    gap = max(2, round(side * _RING_OFFSET))
     left, top, right, bottom = x0 - gap, y0 - gap, x1 - 1 + gap, y1 - 1 + gap
     height, width = image.shape[:2]
     if left < 0 or top < 0 or right >= width or bottom >= height:
