@@ -60,6 +60,12 @@ def test_the_models_ship_in_the_wheel_and_read_offline() -> None:
     page[220:330, 50:750] = printed("LONDON")
     found = {w.text for w in engine.read(page, dpi=300)}
     assert {"SURNAME", "LONDON"} <= found
+    # A line of two words comes back as two words, each in its own place.
+    page = np.full((300, 1100), 255, np.uint8)
+    page[100:210, 50:1050] = printed("NEW  TOWN", width=1000)
+    words = engine.read(page, dpi=300)
+    assert [w.text for w in words] == ["NEW", "TOWN"]
+    assert words[0].box[2] <= words[1].box[0]
 
 
 def test_a_line_is_read_as_rapidocr_itself_reads_it() -> None:
