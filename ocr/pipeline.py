@@ -35,7 +35,7 @@ from ocr.engines import engine_for
 from ocr.fields import extract_fields, review_reasons
 from ocr.identify import identify_form
 from ocr.pages import Document, DocumentFormat, Source, open_document
-from ocr.reading import OcrOptions, read_in_full, read_page, read_sparsely
+from ocr.reading import OcrOptions, read_in_full, read_page, read_sparsely, read_twice
 
 log = get_logger(__name__)
 
@@ -46,7 +46,9 @@ def read_words(
     """The words of every page, with boxes and confidences (``switchover ocr --json``).
 
     Pages with a usable PDF text layer give its words (confidence 1, source ``text``);
-    the others are preprocessed and OCRed at 300 dpi.
+    the others are preprocessed and OCRed at 300 dpi, by Tesseract and, when
+    ``options.second_engine`` is set, by that engine too, keeping the surer reading of
+    each place (``ocr.word_vote``).
 
     Args:
         source: the file's bytes or its path.
@@ -56,7 +58,7 @@ def read_words(
     Raises:
         BadInputError: (a subclass) naming the file and page: empty, truncated,
             encrypted, lying extension, too large, or blank throughout.
-        OcrEngineError: Tesseract failed.
+        OcrEngineError: an engine failed.
     """
     options = options or OcrOptions.from_settings()
     with open_document(source, name) as document:
@@ -64,6 +66,7 @@ def read_words(
         for page in document.pages():
             with _guard(f"{document.name} page {page.number}"):
                 read = read_page(page, options)
+                read_twice(read, options)
             if read.blank:
                 blank += 1
                 log.warning("blank page", file=document.name, page=read.number)

@@ -20,6 +20,7 @@ from ocr import preprocess
 from ocr.boxes import Box, BoxKind, find_boxes
 from ocr.engines import GrayImage, OcrEngine, OcrWord, PageSegMode, PixelBox, engine_for
 from ocr.pages import PDF_RENDER_DPI, Page, RasterPage, TextPage
+from ocr.word_vote import voted_words
 
 # A page where fewer than this share of the words read are confident may be upside down.
 _MIN_CONFIDENT_SHARE = 0.5
@@ -209,6 +210,26 @@ def read_in_full(page: ReadPage, options: OcrOptions) -> bool:
     return True
 
 
+def read_twice(page: ReadPage, options: OcrOptions) -> bool:
+    """Read an OCRed page again with ``options.second_engine`` and keep, place by
+    place, the words of the engine surer of them (``ocr.word_vote``).
+
+    For the words of a whole page (``read_words``): on worn and handwritten scans the
+    second engine recalls words Tesseract misses or misreads. It costs a few seconds a
+    page, so field extraction, which reads values again from their crops, does not.
+
+    Returns:
+        Whether the page was read again.
+    """
+    if options.second_engine is None or page.source is not WordSource.OCR or page.blank:
+        return False
+    image = page.image()
+    first = [_as_pixels(w, page.width_px, page.height_px) for w in page.words]
+    second = engine_for(options.second_engine).read(image, dpi=page.dpi)
+    page.words = [_as_word(w, page.width_px, page.height_px) for w in voted_words(first, second)]
+    return True
+
+
 def read_sparsely(page: ReadPage, options: OcrOptions) -> bool:
     """Look once more for words the page's layout analysis dropped, and add them.
 
@@ -368,6 +389,12 @@ def _looks_misread(words: list[OcrWord]) -> bool:
 
 def _confident_words(words: list[OcrWord]) -> int:
     return sum(1 for w in words if w.confidence >= _CONFIDENT and _LEGIBLE.search(w.text))
+
+
+def _as_pixels(word: Word, width: int, height: int) -> OcrWord:
+    x0, y0, x1, y1 = word.bbox
+    box = (round(x0 * width), round(y0 * height), round(x1 * width), round(y1 * height))
+    return OcrWord(word.text, word.confidence, box)
 
 
 def _as_word(word: OcrWord, width: int, height: int) -> Word:

@@ -315,7 +315,12 @@ def forms_draft(blank: str, form_type: str, out: str | None) -> None:
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print DESIGN.md's JSON shape.")
 def ocr(files: Sequence[str], as_json: bool) -> None:
-    """Words per page with boxes and confidences (for writing templates)."""
+    """Words per page with boxes and confidences (for writing templates).
+
+    Scanned pages are read by Tesseract and by the second engine
+    (SWITCHOVER_OCR_SECOND_ENGINE) when one is set, keeping the surer reading of each
+    word: a few seconds more a page, and more words right on worn or handwritten scans.
+    """
     from ocr import read_words
 
     out = [read_words(Path(f)).model_dump(mode="json") for f in files]
