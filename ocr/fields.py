@@ -283,7 +283,8 @@ def read_crop(
             whose every misreading is still valid (an e-mail address), where only
             disagreement between readings shows the doubt.
         second: another engine, asked when the crop looks handwritten or ``engine`` is
-            unsure of it (``voting.worth_a_second_reading``), or the page is handwritten.
+            unsure of it (``voting.worth_a_second_reading``), the page is handwritten,
+            or the page is a coarse scan (``ReadPage.coarse``).
         handwritten_page: most values of the page look handwritten: this one is taken
             as handwriting too, whatever it looks like.
     """
@@ -334,7 +335,8 @@ def read_crop(
     other_engine, handwritten, frames = None, False, None
     if second is not None:
         handwritten = handwritten_page or looks_printed(text_crop, page.dpi) is False
-        if worth_a_second_reading(first[1], not handwritten):
+        # On a coarse scan Tesseract's confidence is no guide: it is sure of misreadings.
+        if page.coarse or worth_a_second_reading(first[1], not handwritten):
             frames = second.char_frames(text_crop, mode)
             if frames is not None:
                 other_engine = Reading(second.name, *frames.greedy())
@@ -395,8 +397,12 @@ def remove_lines(crop: GrayImage) -> GrayImage:
     """
     _, ink = cv2.threshold(crop, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
     height, width = crop.shape[:2]
+    # A line is longer than a letter is wide: a quarter of the crop, and most of it when
+    # the crop is about as narrow as it is tall (a figure in a table's cell, where two
+    # small bold figures side by side held a run of a quarter, and went with the lines).
+    length = max(15, width // 4, int(0.8 * min(width, height)))
     horizontal = cv2.morphologyEx(
-        ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (max(15, width // 4), 1))
+        ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (length, 1))
     )
     vertical = np.asarray(
         cv2.morphologyEx(

@@ -25,6 +25,9 @@ from ocr.word_vote import voted_words
 # A page where fewer than this share of the words read are confident may be upside down.
 _MIN_CONFIDENT_SHARE = 0.5
 _CONFIDENT = 0.6
+# A scan made at less than this (dpi) is coarse (``ReadPage.coarse``): fax and the
+# 100-dpi scans of old archives, as against the 200-300 dpi of an office scanner.
+COARSE_DPI = 150
 # A speck count above this share of the ink calls for a median filter.
 _NOISY = 0.15
 _LEGIBLE = re.compile(r"[A-Za-z0-9]{2,}")
@@ -77,6 +80,9 @@ class ReadPage:
         words: boxes as fractions of ``image``'s page.
         dpi: resolution of ``image``.
         blank: nothing legible was found.
+        coarse: the scan's own resolution was under ``COARSE_DPI``, and it was scaled up
+            to be read: letters of a few pixels, where Tesseract is sure of misreadings
+            (on FUNSD's 100-dpi forms, "Bell" as "Beil" at 0.989).
     """
 
     number: int
@@ -86,6 +92,7 @@ class ReadPage:
     width_px: int
     height_px: int
     blank: bool = False
+    coarse: bool = False
     _image: GrayImage | None = field(default=None, repr=False)
     _text_page: TextPage | None = field(default=None, repr=False)
     _boxes: list[Box] | None = field(default=None, repr=False)
@@ -153,27 +160,38 @@ def prepare(page: RasterPage, engine: OcrEngine, options: OcrOptions) -> tuple[G
     Returns:
         The cleaned image and its dpi.
     """
+    image, dpi, _own_dpi = _prepared(page, engine, options)
+    return image, dpi
+
+
+def _prepared(
+    page: RasterPage, engine: OcrEngine, options: OcrOptions
+) -> tuple[GrayImage, int, int]:
+    """``prepare``, also giving the page's own resolution before it was scaled."""
     image = page.image
     if page.is_photo:
         image = preprocess.flatten_lighting(preprocess.find_page(image))
-    dpi = preprocess.effective_dpi(image, page.dpi)
-    image, dpi = preprocess.normalise_resolution(image, dpi, options.target_dpi)
+    own_dpi = preprocess.effective_dpi(image, page.dpi)
+    image, dpi = preprocess.normalise_resolution(image, own_dpi, options.target_dpi)
     if preprocess.is_blank(image):
-        return image, dpi
+        return image, dpi, own_dpi
     if not preprocess.text_runs_across(image):
         image = _turn_upright(image, dpi, engine)
     image = preprocess.deskew(image, preprocess.skew_angle(image))
     if preprocess.noise_level(image) > _NOISY:
         image = preprocess.remove_specks(image)
     image = preprocess.lighten_dark_bars(image, dpi)
-    return preprocess.remove_leaders(image, dpi), dpi
+    return preprocess.remove_leaders(image, dpi), dpi, own_dpi
 
 
 def _read_raster_page(page: RasterPage, options: OcrOptions, *, for_fields: bool) -> ReadPage:
     engine = engine_for(options.page_engine)
-    image, dpi = prepare(page, engine, options)
+    image, dpi, own_dpi = _prepared(page, engine, options)
     height, width = image.shape[:2]
-    result = ReadPage(page.number, WordSource.OCR, [], dpi, width, height, _image=image)
+    result = ReadPage(
+        page.number, WordSource.OCR, [], dpi, width, height, coarse=own_dpi < COARSE_DPI,
+        _image=image,
+    )  # fmt: skip
     if preprocess.is_blank(image):
         result.blank = True
         return result
