@@ -316,7 +316,9 @@ def read_crop(
         characters = sum(cell is not None for cell in comb_cells(crop, spans, page.dpi))
     ink = _ink_box(cleaned, page.dpi)
     if ink is None:
-        return ValueReading("", _CERTAIN, region, saw_ink=False)
+        # Pieces too short for a letter may be one cut in two by a rule it was written
+        # on (an X typed over an underline): not surely empty, then.
+        return ValueReading("", _CERTAIN, region, saw_ink=_cut_pieces(cleaned, page.dpi))
     ix0, iy0, ix1, iy1 = ink
     # Tesseract misreads text that touches the image edge: leave a generous margin.
     pad = max(8, page.dpi // 10)
@@ -443,6 +445,23 @@ def _ink_box(crop: GrayImage, dpi: int) -> tuple[int, int, int, int] | None:
     x1 = max(int(s[cv2.CC_STAT_LEFT] + s[cv2.CC_STAT_WIDTH]) for s in keep)
     y1 = max(int(s[cv2.CC_STAT_TOP] + s[cv2.CC_STAT_HEIGHT]) for s in keep)
     return x0, y0, x1, y1
+
+
+def _cut_pieces(crop: GrayImage, dpi: int) -> bool:
+    """Whether the crop holds pieces of ink as wide as they are tall and at least a
+    stroke's length each way, as the halves of a letter are and neither specks nor the
+    slivers a removed wall leaves are."""
+    _, ink = cv2.threshold(crop, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+    if float(crop.max()) - float(crop.min()) < 60:
+        return False
+    count, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    side = max(3, dpi // 40)
+    return any(
+        s[cv2.CC_STAT_HEIGHT] >= side
+        and s[cv2.CC_STAT_WIDTH] >= side
+        and s[cv2.CC_STAT_AREA] >= side * side
+        for s in stats[1:count]
+    )
 
 
 # --- judging ---------------------------------------------------------------------------
