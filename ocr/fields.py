@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -428,14 +429,10 @@ def remove_lines(crop: GrayImage) -> GrayImage:
 
 def _ink_box(crop: GrayImage, dpi: int) -> tuple[int, int, int, int] | None:
     """The box around the crop's ink, ignoring specks; None when there is no real ink."""
-    _, ink = cv2.threshold(crop, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
-    if float(crop.max()) - float(crop.min()) < 60:
-        return None
-    count, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
-    # A character's stroke is at least ~1/8 of a 10-pt letter; smaller blobs are specks.
-    min_height = max(3, dpi // 40)
     keep = [
-        s for s in stats[1:count] if s[cv2.CC_STAT_HEIGHT] >= min_height and s[cv2.CC_STAT_AREA] > 4
+        s
+        for s in _ink_stats(crop)
+        if s[cv2.CC_STAT_HEIGHT] >= _stroke(dpi) and s[cv2.CC_STAT_AREA] > 4
     ]
     # Real writing has at least one character taller than ~1.3 mm; specks do not.
     if not keep or max(int(s[cv2.CC_STAT_HEIGHT]) for s in keep) < dpi // 20:
@@ -451,17 +448,29 @@ def _cut_pieces(crop: GrayImage, dpi: int) -> bool:
     """Whether the crop holds pieces of ink as wide as they are tall and at least a
     stroke's length each way, as the halves of a letter are and neither specks nor the
     slivers a removed wall leaves are."""
-    _, ink = cv2.threshold(crop, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
-    if float(crop.max()) - float(crop.min()) < 60:
-        return False
-    count, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
-    side = max(3, dpi // 40)
+    side = _stroke(dpi)
     return any(
         s[cv2.CC_STAT_HEIGHT] >= side
         and s[cv2.CC_STAT_WIDTH] >= side
         and s[cv2.CC_STAT_AREA] >= side * side
-        for s in stats[1:count]
+        for s in _ink_stats(crop)
     )
+
+
+def _ink_stats(crop: GrayImage) -> np.ndarray[Any, Any]:
+    """The stats of the crop's pieces of ink (``cv2.connectedComponentsWithStats``'
+    rows, the paper left out); none where the crop has too little contrast to hold ink."""
+    if float(crop.max()) - float(crop.min()) < 60:
+        return np.empty((0, 5), np.int32)
+    _, ink = cv2.threshold(crop, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+    count, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    return np.asarray(stats[1:count])
+
+
+def _stroke(dpi: int) -> int:
+    """The least length of a pen's stroke, in pixels: about 1/8 of a 10-pt letter;
+    smaller blobs are specks."""
+    return max(3, dpi // 40)
 
 
 # --- judging ---------------------------------------------------------------------------

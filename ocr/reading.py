@@ -20,7 +20,7 @@ from ocr import preprocess
 from ocr.boxes import Box, BoxKind, find_boxes
 from ocr.engines import GrayImage, OcrEngine, OcrWord, PageSegMode, PixelBox, engine_for
 from ocr.pages import PDF_RENDER_DPI, Page, RasterPage, TextPage
-from ocr.word_vote import voted_words
+from ocr.word_vote import same_place, voted_words
 
 # A page where fewer than this share of the words read are confident may be upside down.
 _MIN_CONFIDENT_SHARE = 0.5
@@ -188,10 +188,10 @@ def _read_raster_page(page: RasterPage, options: OcrOptions, *, for_fields: bool
     engine = engine_for(options.page_engine)
     image, dpi, own_dpi = _prepared(page, engine, options)
     height, width = image.shape[:2]
+    coarse = own_dpi < COARSE_DPI
     result = ReadPage(
-        page.number, WordSource.OCR, [], dpi, width, height, coarse=own_dpi < COARSE_DPI,
-        _image=image,
-    )  # fmt: skip
+        page.number, WordSource.OCR, [], dpi, width, height, coarse=coarse, _image=image
+    )
     if preprocess.is_blank(image):
         result.blank = True
         return result
@@ -366,11 +366,7 @@ def _shifted(box: PixelBox, dx: int, dy: int) -> PixelBox:
 
 
 def _overlap(a: Word, b: Word) -> bool:
-    ax0, ay0, ax1, ay1 = a.bbox
-    bx0, by0, bx1, by1 = b.bbox
-    shared = max(0.0, min(ax1, bx1) - max(ax0, bx0)) * max(0.0, min(ay1, by1) - max(ay0, by0))
-    smaller = min((ax1 - ax0) * (ay1 - ay0), (bx1 - bx0) * (by1 - by0))
-    return smaller > 0 and shared > 0.3 * smaller
+    return same_place(a.bbox, b.bbox)
 
 
 def _ocr(

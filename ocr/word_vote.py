@@ -19,7 +19,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from difflib import SequenceMatcher
 
-from ocr.engines import OcrWord, PixelBox
+from ocr.engines import OcrWord
+
+Box = tuple[float, float, float, float]
 
 # A word Tesseract alone found is kept from this confidence.
 SURE_ALONE = 0.8
@@ -55,7 +57,7 @@ def split_at_gaps(words: Sequence[OcrWord], guide: Sequence[OcrWord]) -> list[Oc
     """
     split: list[OcrWord] = []
     for word in words:
-        under = sorted((g for g in guide if _same_place(word.box, g.box)), key=lambda g: g.box[0])
+        under = sorted((g for g in guide if same_place(word.box, g.box)), key=lambda g: g.box[0])
         cuts = _cuts(word.text, " ".join(g.text for g in under)) if len(under) > 1 else []
         split += _pieces(word, cuts)
     return split
@@ -103,7 +105,7 @@ def _groups(
 
     for i, ours in enumerate(first):
         for j, theirs in enumerate(second, start=len(first)):
-            if _same_place(ours.box, theirs.box):
+            if same_place(ours.box, theirs.box):
                 parent[root(i)] = root(j)
     groups: dict[int, tuple[list[OcrWord], list[OcrWord]]] = {}
     for i, word in enumerate(words):
@@ -112,7 +114,9 @@ def _groups(
     return list(groups.values())
 
 
-def _same_place(a: PixelBox, b: PixelBox) -> bool:
+def same_place(a: Box, b: Box) -> bool:
+    """Whether two boxes (x0, y0, x1, y1, in pixels or fractions alike) show the same
+    word: they share ``_SHARED`` of the smaller."""
     shared = max(0, min(a[2], b[2]) - max(a[0], b[0])) * max(0, min(a[3], b[3]) - max(a[1], b[1]))
     smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
     return smaller > 0 and shared > _SHARED * smaller
