@@ -28,6 +28,12 @@ APT_NEEDS := tesseract:tesseract-ocr \
              /usr/share/fonts/truetype/humor-sans/Humor-Sans.ttf:fonts-humor-sans \
              /usr/share/fonts/truetype/klee/KleeOne-Regular.ttf:fonts-klee \
              /usr/share/fonts/opentype/bwht/BecauseWeLearn-Regular.otf:fonts-bwht \
+             /usr/share/fonts/truetype/femkeklaver/femkeklaver.ttf:fonts-femkeklaver \
+             /usr/share/fonts/opentype/comic-neue/ComicNeue-Regular.otf:fonts-comic-neue \
+             /usr/share/fonts/truetype/cabinsketch/CabinSketch-Regular.ttf:fonts-cabinsketch \
+             /usr/share/fonts/truetype/tomsontalks/TomsonTalks.ttf:fonts-tomsontalks \
+             /usr/share/fonts/opentype/dancingscript/DancingScript-Regular.otf:fonts-dancingscript \
+             /usr/share/fonts/opentype/kaushanscript/KaushanScript-Regular.otf:fonts-kaushanscript \
              /usr/sbin/dovecot:dovecot-imapd
 
 .PHONY: demo test lint typecheck unit docs system-deps venv web-assets clean

@@ -8,8 +8,12 @@ flagged is right, how many fields the second engine read too, and how many boxes
 tick taken back (crossed out) went to a person. Totals follow, for all handwriting and
 for the six Because We Had To hands (``HELD_OUT_FACES``), for which no rule was made.
 
+With ``--faces unseen`` the hands are :data:`UNSEEN_FACES` instead, typefaces the
+generator never draws by default and no rule was made on (their Debian packages must be
+installed, as ``make system-deps`` does).
+
     .venv/bin/python bench/handwriting.py [--first-seed 100000] [--designs 20] [--copies 2]
-        [--variant scan] [--jobs 2]
+        [--variant scan] [--faces default|unseen] [--jobs 2]
 """
 
 from __future__ import annotations
@@ -25,7 +29,13 @@ from pathlib import Path
 
 from domain.forms import FormExtraction
 from ocr import extract_files
-from switchover.specimens import DesignSpecimen, FieldScore, write_design_specimens
+from switchover.specimens import (
+    UNSEEN_FACES,
+    DesignSpecimen,
+    FieldScore,
+    NoHandwritingFonts,
+    write_design_specimens,
+)
 
 # The six Because We Had To hands, totalled apart: no rule was made for them. Until
 # session 6, tuning used DkgHandwriting, Breip and Humor Sans on seeds 1-99 (Rufscript's
@@ -54,13 +64,19 @@ class Row:
 def main() -> None:
     args = _arguments()
     seeds = range(args.first_seed, args.first_seed + args.designs)
+    faces = None
+    if args.faces == "unseen":
+        faces = tuple(face for face in UNSEEN_FACES if face.path.is_file())
+        missing = [face.package for face in UNSEEN_FACES if not face.path.is_file()]
+        if missing:
+            raise NoHandwritingFonts(f"apt-get install {' '.join(missing)}")
     rows: dict[str, Row] = defaultdict(lambda: Row(FieldScore()))
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:
         for handwritten in (True, False):
             out = Path(folder) / ("hand" if handwritten else "typed")
             written = write_design_specimens(
-                out, seeds, args.copies, (args.variant,), handwritten=handwritten
+                out, seeds, args.copies, (args.variant,), handwritten=handwritten, faces=faces
             )
             for seed in seeds:
                 copies = [w for w in written if w.design.seed == seed]
@@ -74,6 +90,7 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--designs", type=int, default=20)
     parser.add_argument("--copies", type=int, default=2)
     parser.add_argument("--variant", default="scan", help="scan, photo, clean, tiff...")
+    parser.add_argument("--faces", choices=("default", "unseen"), default="default")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     return parser.parse_args()
 
@@ -131,7 +148,7 @@ def _total(rows: list[Row]) -> Row:
 def _print(rows: dict[str, Row], args: argparse.Namespace, seconds: float) -> None:
     print(
         f"handwritten specimens: designs {args.first_seed}-{args.first_seed + args.designs - 1} "
-        f"x {args.copies} copies, variant {args.variant}, {seconds:.0f} s"
+        f"x {args.copies} copies, variant {args.variant}, {args.faces} faces, {seconds:.0f} s"
     )
     print(
         f"{'typeface':<22} {'forms':>5} {'fields':>6} {'exact':>7} {'silently wrong':>15} "

@@ -62,6 +62,12 @@ _CONFUSED_NEIGHBOURS = re.compile(r"[lij|!]1|1[lij|!]|o0|0o")
 # Characters that have no business in an address or other free text but that OCR makes
 # of box edges and stray marks ("8]" for "81"): a value holding one is doubtful.
 _ODD_IN_TEXT = re.compile(r"[^\w\s,.'’\-/&#()]|_")
+# A capital I and a small l are one upright stroke in many hands and sans faces: in a
+# name whose words start with capitals, a word starting with l in small letters ("Diana
+# lain", both engines agreeing) is more likely an I, and for a person to decide. The
+# particles some surnames keep in small letters (le, la) are not.
+_NAME_WORD = re.compile(r"[^\W\d_]+")
+_SMALL_PARTICLES = frozenset({"la", "las", "le", "les", "lo", "los"})
 
 
 @dataclass(frozen=True)
@@ -74,7 +80,9 @@ class ValueReading:
     look like a misreading. ``engine`` names the engine that read ``text``; ``second``
     is another engine's reading of the same crop, when one was asked: the two vote
     (``ocr.voting``), and ``frames`` are what its recogniser saw, when it gives them.
-    ``handwritten``: the crop does not look printed.
+    ``handwritten``: the crop does not look printed (or its page does not);
+    ``printed`` is what the crop alone looked like, None when it holds too few letters
+    to tell (``looks_printed``).
     """
 
     text: str
@@ -86,6 +94,7 @@ class ValueReading:
     engine: str = ""
     second: Reading | None = None
     handwritten: bool = False
+    printed: bool | None = None
     frames: CharFrames | None = None
     # A comb's: how many of its cells hold a character.
     characters: int | None = None
@@ -169,8 +178,17 @@ def extract_fields(
 def _looks_handwritten(readings: Iterable[ValueReading]) -> bool:
     """Whether most values read from a page's crops (at least three) look handwritten
     or left Tesseract unsure: neat capitals can pass for print one value at a time, but
-    a typed page leaves Tesseract sure of most of its values."""
-    read = [r for r in readings if r.text.strip() and not r.typed]
+    a typed page leaves Tesseract sure of most of its values.
+
+    A value too short to tell print from hand (a lone figure) that Tesseract read surely
+    is no evidence either way: counted as print, two one-figure counts made a photo
+    of a neat hand nobody tuned on a typed page, and Tesseract alone misread a name on it
+    (ELLIE as ELLTE at 0.989)."""
+    read = [
+        r
+        for r in readings
+        if r.text.strip() and not r.typed and (r.printed is not None or r.second is not None)
+    ]
     hand = sum(1 for r in read if r.handwritten or r.second is not None)
     return hand >= _HANDWRITTEN_VALUES and 2 * hand > len(read)
 
@@ -335,9 +353,10 @@ def read_crop(
     else:
         box = ((x0 + ix0) / width, (y0 + iy0) / height, (x0 + ix1) / width, (y0 + iy1) / height)
     first = _line_text(engine.read(text_crop, dpi=page.dpi, mode=mode))
-    other_engine, handwritten, frames = None, False, None
+    other_engine, handwritten, printed, frames = None, False, None, None
     if second is not None:
-        handwritten = handwritten_page or looks_printed(text_crop, page.dpi) is False
+        printed = looks_printed(text_crop, page.dpi)
+        handwritten = handwritten_page or printed is False
         # On a coarse scan Tesseract's confidence is no guide: it is sure of misreadings.
         if page.coarse or worth_a_second_reading(first[1], not handwritten):
             frames = second.char_frames(text_crop, mode)
@@ -353,6 +372,7 @@ def read_crop(
             engine=engine.name,
             second=other_engine,
             handwritten=handwritten,
+            printed=printed,
             frames=frames,
             characters=characters,
         )
@@ -376,6 +396,7 @@ def read_crop(
         engine=engine.name,
         second=other_engine,
         handwritten=handwritten,
+        printed=printed,
         frames=frames,
         characters=characters,
     )
@@ -526,6 +547,9 @@ def _judge(spec: FieldSpec, reading: ValueReading, page: int) -> ExtractedField:
         if not reading.text.strip():
             # Tesseract saw nothing in ink the second engine read: a person looks.
             confidence = min(confidence, DOUBTFUL)
+    if spec.type is FieldType.NAME and isinstance(value, str) and _capital_i_as_l(value):
+        # However sure both engines and the frames are (``_SMALL_PARTICLES``).
+        confidence = min(confidence, DISAGREEMENT_CONFIDENCE)
     return ExtractedField(
         value=value,
         confidence=round(confidence, 3),
@@ -546,6 +570,15 @@ def _plausibility(spec: FieldSpec, value: object, error: str | None) -> float:
     if spec.type is FieldType.TEXT and _ODD_IN_TEXT.search(value):
         return DISAGREEMENT_CONFIDENCE
     return _CERTAIN
+
+
+def _capital_i_as_l(name: str) -> bool:
+    """Whether a name in capitalised words has one starting with a small l (see
+    ``_NAME_WORD``)."""
+    words = _NAME_WORD.findall(name)
+    return any(w[0].isupper() for w in words) and any(
+        w[0] == "l" and w[1:].islower() and w not in _SMALL_PARTICLES for w in words
+    )
 
 
 def review_reasons(template: FormTemplate, fields: dict[str, ExtractedField]) -> list[ReviewReason]:

@@ -33,6 +33,7 @@ from switchover.specimens._filling import (
 )
 from switchover.specimens._handwriting import (
     HAND_FACES,
+    UNSEEN_FACES,
     HandFace,
     Handwriting,
     NoHandwritingFonts,
@@ -65,6 +66,7 @@ __all__ = [
     "DPI",
     "HAND_FACES",
     "REFERENCE_DATE",
+    "UNSEEN_FACES",
     "VARIANTS",
     "Applicant",
     "DesignSpecimen",

@@ -39,7 +39,7 @@ from reportlab.pdfgen.canvas import Canvas
 from config.form_template import FieldType
 from domain.forms import BBox
 from switchover.specimens._filling import FilledField, FilledForm
-from switchover.specimens._handwriting import TickBox
+from switchover.specimens._handwriting import HandFace, TickBox
 from switchover.specimens._random_designs import (
     COLUMN_GAP,
     COMB_CELL,
@@ -78,7 +78,11 @@ _SHORT = {
 
 
 def render_design(
-    design: RandomDesign, filled: FilledForm, *, handwritten: bool = False
+    design: RandomDesign,
+    filled: FilledForm,
+    *,
+    handwritten: bool = False,
+    faces: tuple[HandFace, ...] | None = None,
 ) -> RenderedForm:
     """Print one filled copy of a random design.
 
@@ -86,6 +90,7 @@ def render_design(
         design: the layout.
         filled: its values (from :func:`fill_design`).
         handwritten: write the values by hand rather than typed (seeded as the rest).
+        faces: the typefaces a hand is drawn from (the installed default faces if None).
 
     Returns:
         One page of PDF with a text layer (without the values when handwritten), each
@@ -95,7 +100,7 @@ def render_design(
         NoHandwritingFonts: ``handwritten`` and no handwriting typeface is installed.
     """
     rng = random.Random(f"hand:{filled.seed}")
-    pen = pen_for(filled.seed, rng, handwritten=handwritten, mark_lift=1.5)
+    pen = pen_for(filled.seed, rng, handwritten=handwritten, mark_lift=1.5, faces=faces)
     out = io.BytesIO()
     canvas = Canvas(out, pagesize=A4, invariant=1)  # invariant: same seed, same bytes
     canvas.setTitle(design.title)

@@ -27,7 +27,7 @@ from config.form_template import FieldType, Position
 from domain.forms import BBox
 from switchover.specimens._designs import SIGNATURE, FormDesign, Section, design_for
 from switchover.specimens._filling import FilledField, FilledForm
-from switchover.specimens._handwriting import Box, HandPen, TickBox
+from switchover.specimens._handwriting import Box, HandFace, HandPen, TickBox
 
 PAGE_WIDTH, PAGE_HEIGHT = A4
 _LEFT = 0.08 * PAGE_WIDTH
@@ -177,11 +177,19 @@ class TypedPen:
         return None
 
 
-def pen_for(seed: str, rng: random.Random, *, handwritten: bool, mark_lift: float) -> Pen:
+def pen_for(
+    seed: str,
+    rng: random.Random,
+    *,
+    handwritten: bool,
+    mark_lift: float,
+    faces: tuple[HandFace, ...] | None = None,
+) -> Pen:
     """The pen a form of this seed is filled in with; ``rng`` is the renderer's, from which
-    the typed hand is drawn (first, so that typed forms stay as they were)."""
+    the typed hand is drawn (first, so that typed forms stay as they were). A hand is
+    drawn from ``faces`` (the installed default faces if None)."""
     hand = Hand.pick(rng)
-    return HandPen.for_seed(seed) if handwritten else TypedPen(hand, rng, mark_lift)
+    return HandPen.for_seed(seed, faces) if handwritten else TypedPen(hand, rng, mark_lift)
 
 
 @dataclass(frozen=True)

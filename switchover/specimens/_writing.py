@@ -38,6 +38,7 @@ from PIL import Image
 from config.form_template import FieldType, FormTemplate, load_templates
 from switchover.specimens._degradation import PhotoEffects, bilevel, photograph, scan
 from switchover.specimens._filling import REFERENCE_DATE, FilledForm, fill_form
+from switchover.specimens._handwriting import HandFace
 from switchover.specimens._random_designs import RandomDesign, fill_design, random_design
 from switchover.specimens._random_rendering import render_design
 from switchover.specimens._rendering import RenderedForm, rasterise, render_pdf
@@ -398,6 +399,7 @@ def write_design_specimens(
     variants: Sequence[str] = DEFAULT_VARIANTS,
     *,
     handwritten: bool = False,
+    faces: tuple[HandFace, ...] | None = None,
 ) -> list[DesignSpecimen]:
     """Write filled copies of random designs, a folder per design.
 
@@ -413,6 +415,8 @@ def write_design_specimens(
         copies: filled copies per design.
         variants: which of :data:`VARIANTS` to write.
         handwritten: fill the values in by hand rather than typed.
+        faces: the typefaces a hand is drawn from (the installed default faces if None;
+            :data:`UNSEEN_FACES` for hands nobody tuned on).
 
     Returns:
         The copies written, design by design.
@@ -437,7 +441,7 @@ def write_design_specimens(
             specimen = write_filled(
                 folder,
                 filled,
-                render_design(design, filled, handwritten=handwritten),
+                render_design(design, filled, handwritten=handwritten, faces=faces),
                 specimen_id=f"design-{seed}-copy-{copy:02d}",
                 variants=variants,
                 extra={"design_seed": seed, "copy": copy, "layout": layout["fields"]},

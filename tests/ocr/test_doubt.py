@@ -38,7 +38,15 @@ def judged(type_: str, text: str, *others: str, confidence: float = 0.97) -> Any
 
 @pytest.mark.parametrize(
     ("density", "sure"),
-    [(0.0, True), (0.01, True), (0.03, False), (0.05, False), (0.09, False), (0.15, True)],
+    [
+        (0.0, True),
+        (0.005, True),
+        (0.018, False),
+        (0.03, False),
+        (0.05, False),
+        (0.09, False),
+        (0.15, True),
+    ],
 )
 def test_tick_ink_near_the_threshold_is_doubtful(density: float, sure: bool) -> None:
     assert (ticks.tick_confidence(density) >= MIN_CONFIDENCE) is sure
@@ -200,6 +208,18 @@ def test_marks_alone_are_not_a_value() -> None:
 )
 def test_odd_characters_in_free_text_are_doubtful(text: str, sure: bool) -> None:
     result = judged("text", text, text)
+    assert result.valid
+    assert (result.confidence >= MIN_CONFIDENCE) is sure
+
+
+@pytest.mark.parametrize(
+    ("name", "sure"),
+    [("Diana Iain", True), ("Diana lain", False), ("Sam lvy Cole", False),
+     ("Jean le Brun", True), ("lain", True), ("LISA", True)],
+)  # fmt: skip
+def test_a_capital_i_read_as_a_small_l_in_a_name_is_doubtful(name: str, sure: bool) -> None:
+    """Both engines read Iain as lain in a neat hand nobody tuned on, and were sure."""
+    result = judged("name", name, name, confidence=0.99)
     assert result.valid
     assert (result.confidence >= MIN_CONFIDENCE) is sure
 

@@ -224,8 +224,8 @@ def test_a_jotted_value_is_weighed_on_the_recogniser_s_frames() -> None:
 
 
 def test_a_page_is_handwritten_when_most_of_its_values_look_handwritten() -> None:
-    def read(hand: bool, text: str = "X") -> ValueReading:
-        return ValueReading(text, 0.99, (0, 0, 1, 1), handwritten=hand)
+    def read(hand: bool, text: str = "XYZ") -> ValueReading:
+        return ValueReading(text, 0.99, (0, 0, 1, 1), handwritten=hand, printed=not hand)
 
     assert fields._looks_handwritten([read(True), read(True), read(True), read(False)])
     assert not fields._looks_handwritten([read(True), read(True), read(False), read(False)])
@@ -234,6 +234,13 @@ def test_a_page_is_handwritten_when_most_of_its_values_look_handwritten() -> Non
     # A PDF's typed text is no evidence either way: three handwritten crops decide.
     typed = ValueReading("X", 1.0, (0, 0, 1, 1), typed=True)
     assert fields._looks_handwritten([read(True), read(True), read(True), typed, typed, typed])
+    # Nor is a lone figure Tesseract was sure of, too short to look either way: a page of
+    # three handwritten names and three one-figure counts is handwritten.
+    figure = ValueReading("4", 0.99, (0, 0, 1, 1), printed=None)
+    assert fields._looks_handwritten([read(True), read(True), read(True), read(False),
+                                      figure, figure])  # fmt: skip
+    unsure = ValueReading("4", 0.6, (0, 0, 1, 1), printed=None, second=Reading("r", "4", 0.9))
+    assert fields._looks_handwritten([read(True), read(True), unsure, read(False)])
 
 
 def test_frames_of_a_taller_crop_are_its_one_line_found_first() -> None:

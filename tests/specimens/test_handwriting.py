@@ -21,6 +21,7 @@ from reportlab.pdfgen.canvas import Canvas
 from config.form_template import FieldType, FormTemplate
 from switchover.specimens import (
     HAND_FACES,
+    UNSEEN_FACES,
     HandFace,
     fill_design,
     fill_form,
@@ -289,3 +290,21 @@ def test_neighbouring_letters_touch_at_most_and_a_stem_keeps_its_room(seed: int)
         gap = ink_gap(a, b)
         assert gap >= -TOUCH - 1e-6
         assert gap >= max(a.stem_room, b.stem_room) - 1e-6
+
+
+def test_the_unseen_hands_write_every_value_and_are_never_drawn_by_default() -> None:
+    """The hands kept for checking the figures on styles nobody tuned on (``UNSEEN_FACES``,
+    ``bench/handwriting.py --faces unseen``) write a whole design in their own letters or
+    borrowed ones (Tomson Talks has no £ or @), and a default writer never uses them."""
+    assert {face.family for face in UNSEEN_FACES}.isdisjoint(face.family for face in HAND_FACES)
+    assert all(face.path.is_file() for face in UNSEEN_FACES), "make system-deps installs them"
+    assert {Handwriting.pick(random.Random(seed)).face for seed in range(200)} <= set(HAND_FACES)
+    design = random_design(11)
+    filled = fill_design(design, 1)
+    for face in UNSEEN_FACES:
+        rendered = render_design(design, filled, handwritten=True, faces=(face,))
+        assert rendered.handwriting is not None
+        assert rendered.handwriting["typeface"] == face.family
+        pen = _pen(face)
+        for char in set(string.ascii_letters + string.digits + "£@.,-'/&"):
+            assert pen._glyph(char) is not None, (face.family, char)
