@@ -183,11 +183,14 @@ def _looks_handwritten(readings: Iterable[ValueReading]) -> bool:
     A value too short to tell print from hand (a lone figure) that Tesseract read surely
     is no evidence either way: counted as print, two one-figure counts made a photo
     of a neat hand nobody tuned on a typed page, and Tesseract alone misread a name on it
-    (ELLIE as ELLTE at 0.989)."""
+    (ELLIE as ELLTE at 0.989). A value only the second engine could read counts as
+    handwritten (a figure Tesseract saw nothing in, on a 150-dpi scan)."""
     read = [
         r
         for r in readings
-        if r.text.strip() and not r.typed and (r.printed is not None or r.second is not None)
+        if (r.text.strip() or r.second_text)
+        and not r.typed
+        and (r.printed is not None or r.second is not None)
     ]
     hand = sum(1 for r in read if r.handwritten or r.second is not None)
     return hand >= _HANDWRITTEN_VALUES and 2 * hand > len(read)

@@ -241,6 +241,9 @@ def test_a_page_is_handwritten_when_most_of_its_values_look_handwritten() -> Non
                                       figure, figure])  # fmt: skip
     unsure = ValueReading("4", 0.6, (0, 0, 1, 1), printed=None, second=Reading("r", "4", 0.9))
     assert fields._looks_handwritten([read(True), read(True), unsure, read(False)])
+    only_second = ValueReading("", 0.0, (0, 0, 1, 1), second=Reading("r", "8", 0.99))
+    assert fields._looks_handwritten([read(True), read(True), read(True), read(False),
+                                      read(False), only_second])  # fmt: skip
 
 
 def test_frames_of_a_taller_crop_are_its_one_line_found_first() -> None:
