@@ -10,10 +10,12 @@ for the six Because We Had To hands (``HELD_OUT_FACES``), for which no rule was 
 
 With ``--faces unseen`` the hands are :data:`UNSEEN_FACES` instead, typefaces the
 generator never draws by default and no rule was made on (their Debian packages must be
-installed, as ``make system-deps`` does).
+installed, as ``make system-deps`` does). With ``--dpi`` (scans only) each scan is
+resampled from the generator's 300 dpi to that resolution, as a coarser office scanner
+would have made it, and saved with it.
 
     .venv/bin/python bench/handwriting.py [--first-seed 100000] [--designs 20] [--copies 2]
-        [--variant scan] [--faces default|unseen] [--jobs 2]
+        [--variant scan] [--faces default|unseen] [--dpi 300] [--jobs 2]
 """
 
 from __future__ import annotations
@@ -27,9 +29,12 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from PIL import Image
+
 from domain.forms import FormExtraction
 from ocr import extract_files
 from switchover.specimens import (
+    DPI,
     UNSEEN_FACES,
     DesignSpecimen,
     FieldScore,
@@ -78,6 +83,9 @@ def main() -> None:
             written = write_design_specimens(
                 out, seeds, args.copies, (args.variant,), handwritten=handwritten, faces=faces
             )
+            if args.dpi != DPI:
+                for copy in written:
+                    _rescan(copy.files[args.variant], args.dpi)
             for seed in seeds:
                 copies = [w for w in written if w.design.seed == seed]
                 _extract(copies, args.variant, rows, args.jobs, handwritten)
@@ -91,8 +99,21 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--copies", type=int, default=2)
     parser.add_argument("--variant", default="scan", help="scan, photo, clean, tiff...")
     parser.add_argument("--faces", choices=("default", "unseen"), default="default")
+    parser.add_argument("--dpi", type=int, default=DPI, help="resample scans to this dpi")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.dpi != DPI and args.variant != "scan":
+        parser.error("--dpi resamples scans only (--variant scan)")
+    return args
+
+
+def _rescan(path: Path, dpi: int) -> None:
+    """The scan at ``path`` as if scanned at ``dpi``: resampled, and saved saying so."""
+    with Image.open(path) as image:
+        image.load()
+        scale = dpi / DPI
+        size = (round(image.width * scale), round(image.height * scale))
+        image.resize(size, Image.Resampling.LANCZOS).save(path, dpi=(dpi, dpi))
 
 
 def _extract(
@@ -148,7 +169,8 @@ def _total(rows: list[Row]) -> Row:
 def _print(rows: dict[str, Row], args: argparse.Namespace, seconds: float) -> None:
     print(
         f"handwritten specimens: designs {args.first_seed}-{args.first_seed + args.designs - 1} "
-        f"x {args.copies} copies, variant {args.variant}, {args.faces} faces, {seconds:.0f} s"
+        f"x {args.copies} copies, variant {args.variant} at {args.dpi} dpi, {args.faces} faces, "
+        f"{seconds:.0f} s"
     )
     print(
         f"{'typeface':<22} {'forms':>5} {'fields':>6} {'exact':>7} {'silently wrong':>15} "
