@@ -551,7 +551,9 @@ def _judge(spec: FieldSpec, reading: ValueReading, page: int) -> ExtractedField:
             # Tesseract saw nothing in ink the second engine read: a person looks.
             confidence = min(confidence, DOUBTFUL)
     if spec.type is FieldType.NAME and isinstance(value, str) and _capital_i_as_l(value):
-        # However sure both engines and the frames are (``_SMALL_PARTICLES``).
+        # However sure both engines and the frames are: a capital I read as a small l
+        # (see the comment on ``_NAME_WORD``). After the weighing, which would undo a
+        # cap set before the vote as ``_plausibility``'s are.
         confidence = min(confidence, DISAGREEMENT_CONFIDENCE)
     return ExtractedField(
         value=value,
