@@ -12,10 +12,13 @@ With ``--faces unseen`` the hands are :data:`UNSEEN_FACES` instead, typefaces th
 generator never draws by default and no rule was made on (their Debian packages must be
 installed, as ``make system-deps`` does). With ``--dpi`` (scans only) each scan is
 resampled from the generator's 300 dpi to that resolution, as a coarser office scanner
-would have made it, and saved with it.
+would have made it, and saved with it. With ``--slips`` the hands make the slips of
+:data:`SLIPS` now and then (a letter struck out and written again, a value run past its
+box's wall, a tick beside its box), and a table per slip follows: how the fields with
+one came out.
 
     .venv/bin/python bench/handwriting.py [--first-seed 100000] [--designs 20] [--copies 2]
-        [--variant scan] [--faces default|unseen] [--dpi 300] [--jobs 2]
+        [--variant scan] [--faces default|unseen] [--slips] [--dpi 300] [--jobs 2]
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
@@ -35,6 +39,7 @@ from domain.forms import FormExtraction
 from ocr import extract_files
 from switchover.specimens import (
     DPI,
+    SLIPS,
     UNSEEN_FACES,
     DesignSpecimen,
     FieldScore,
@@ -81,7 +86,13 @@ def main() -> None:
         for handwritten in (True, False):
             out = Path(folder) / ("hand" if handwritten else "typed")
             written = write_design_specimens(
-                out, seeds, args.copies, (args.variant,), handwritten=handwritten, faces=faces
+                out,
+                seeds,
+                args.copies,
+                (args.variant,),
+                handwritten=handwritten,
+                faces=faces,
+                slips=frozenset(SLIPS if args.slips else ()),
             )
             if args.dpi != DPI:
                 for copy in written:
@@ -99,6 +110,7 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--copies", type=int, default=2)
     parser.add_argument("--variant", default="scan", help="scan, photo, clean, tiff...")
     parser.add_argument("--faces", choices=("default", "unseen"), default="default")
+    parser.add_argument("--slips", action="store_true", help="hands make SLIPS now and then")
     parser.add_argument("--dpi", type=int, default=DPI, help="resample scans to this dpi")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
@@ -148,6 +160,31 @@ def _extract(
         if not result.needs_review:
             row.approved += 1
             row.wrong_in_approved += row.score.fields - row.score.right - before
+        _score_slips(truth_doc, copy.truth, values, flagged, result, rows)
+
+
+def _score_slips(
+    truth_doc: dict[str, Any],
+    truth: dict[str, Any],
+    values: dict[str, Any],
+    flagged: set[str | None],
+    result: FormExtraction,
+    rows: dict[str, Row],
+) -> None:
+    """Count the fields with a slip in them, a row a slip (``[over_the_edge]``)."""
+    by_slip: dict[str, set[str]] = defaultdict(set)
+    for entry in truth_doc.get("handwriting", {}).get("slips", []):
+        if entry["field"] in truth:
+            by_slip[entry["slip"]].add(entry["field"])
+    for slip, names in by_slip.items():
+        row = rows[f"[{slip}]"]
+        row.forms += 1
+        before = row.score.fields - row.score.right
+        row.score.add({n: truth[n] for n in names}, values, flagged, result.file)
+        row.sure += sum(1 for name in names if name not in flagged)
+        if not result.needs_review:
+            row.approved += 1
+            row.wrong_in_approved += row.score.fields - row.score.right - before
 
 
 def _total(rows: list[Row]) -> Row:
@@ -177,24 +214,26 @@ def _print(rows: dict[str, Row], args: argparse.Namespace, seconds: float) -> No
         f"{'approved w/o review':>20} {'wrong in approved':>18} {'right when sure':>16} "
         f"{'2nd engine':>10} {'crossed out, to a person':>15}"
     )
-    hand = sorted(k for k in rows if not k.startswith("("))
+    hand = sorted(k for k in rows if not k.startswith(("(", "[")))
     rows["(all handwriting)"] = _total([rows[k] for k in hand])
     held_out = [k for k in hand if k in HELD_OUT_FACES]
     if held_out:
         rows["(Because We Had To)"] = _total([rows[k] for k in held_out])
-    for key in [*hand, *(k for k in rows if k.startswith("("))]:
+    slips = sorted(k for k in rows if k.startswith("["))
+    for key in [*hand, *(k for k in rows if k.startswith("(")), *slips]:
         row = rows[key]
         s = row.score
         taken_back = f"{row.crossed_out_flagged} of {row.crossed_out}"
-        if key.startswith("(typed"):
+        if key.startswith(("(typed", "[")):
             taken_back = ""
+        second = "" if key.startswith("[") else f"{row.second_read / max(s.fields, 1):.0%}"
         print(
             f"{key:<22} {row.forms:>5} {s.fields:>6} {s.exact_rate:>7.1%} "
             f"{s.wrong_unflagged:>6} ({s.wrong_unflagged_rate:>5.1%}) "
             f"{row.approved:>9} ({row.approved / max(row.forms, 1):>5.1%}) "
             f"{row.wrong_in_approved:>18} "
             f"{1 - s.wrong_unflagged / max(row.sure, 1):>8.2%} of {row.sure:>4} "
-            f"{row.second_read / max(s.fields, 1):>10.0%} {taken_back:>15}"
+            f"{second:>10} {taken_back:>15}"
         )
 
 

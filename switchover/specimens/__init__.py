@@ -33,6 +33,7 @@ from switchover.specimens._filling import (
 )
 from switchover.specimens._handwriting import (
     HAND_FACES,
+    SLIPS,
     UNSEEN_FACES,
     HandFace,
     Handwriting,
@@ -66,6 +67,7 @@ __all__ = [
     "DPI",
     "HAND_FACES",
     "REFERENCE_DATE",
+    "SLIPS",
     "UNSEEN_FACES",
     "VARIANTS",
     "Applicant",

@@ -9,7 +9,9 @@ each other, and a letter of one stroke (I, 1) keeps room on both sides. A comb g
 capital a cell, centred by eye and now and then touching the cell's wall. Ticks and
 crosses are strokes, each its own shape, and some boxes hold a tick taken back (the
 applicant changed their mind): scribbled over into a blot, crossed with a few loose
-strokes, or struck through with parallel lines.
+strokes, or struck through with parallel lines. Asked to (``SLIPS``, never by default),
+the hand also slips now and then as people do: a letter struck out and written again, a
+value run on past its box's wall, a tick put beside its box.
 
 The typefaces are Debian's handwriting fonts (the Makefile installs them); nothing
 downloads. Each writer is drawn from ``random.Random(f"handwriting:{seed}")``, so a
@@ -86,6 +88,18 @@ tuned on (``bench/handwriting.py --faces unseen``): never drawn by default. Femk
 writes capitals in outline, Tomson Talks small capitals without £ or @ (borrowed from
 the default faces), Dancing Script and Kaushan Script are joined script, Comic Neue and
 Cabin Sketch a neat hand and a sketchy one."""
+
+SLIPS = ("corrected_letter", "over_the_edge", "tick_beside")
+"""Ways of filling a form in that no rule was made on (``bench/handwriting.py --slips``),
+never made by default: a letter struck out and written again after it, a value that
+runs on past its box's wall, and a tick put beside its box (clear of it, or across its
+wall). The truth is what the writer meant: the value without the struck letter, the
+whole value, the box ticked."""
+
+# How often a writer with a slip makes it: per value written, or per box ticked; and
+# per value that nearly fills its box, for running past its wall.
+_SLIP_ODDS = 0.2
+_OVERRUN_ODDS = 0.6
 
 _BLUE: tuple[Ink, ...] = ((0.05, 0.10, 0.45), (0.10, 0.15, 0.55), (0.12, 0.22, 0.62))
 _BLACK: tuple[Ink, ...] = ((0.08, 0.08, 0.12), (0.02, 0.02, 0.05), (0.15, 0.14, 0.18))
@@ -335,14 +349,25 @@ class HandPen:
 
     hand: Handwriting
     rng: random.Random
+    slips: frozenset[str] = frozenset()
     features: set[str] = field(default_factory=set)
     crossed_out: list[dict[str, str]] = field(default_factory=list)
+    slipped: list[dict[str, str]] = field(default_factory=list)
 
     @classmethod
-    def for_seed(cls, seed: str, faces: tuple[HandFace, ...] | None = None) -> HandPen:
-        """The writer of this seed's form, from ``faces`` (the installed ones by default)."""
+    def for_seed(
+        cls,
+        seed: str,
+        faces: tuple[HandFace, ...] | None = None,
+        slips: frozenset[str] = frozenset(),
+    ) -> HandPen:
+        """The writer of this seed's form, from ``faces`` (the installed ones by default),
+        making ``slips`` (some of :data:`SLIPS`) now and then."""
+        unknown = slips - set(SLIPS)
+        if unknown:
+            raise ValueError(f"unknown slips {sorted(unknown)}; choose from {list(SLIPS)}")
         rng = random.Random(f"handwriting:{seed}")
-        return cls(Handwriting.pick(rng, faces), rng)
+        return cls(Handwriting.pick(rng, faces), rng, slips)
 
     @property
     def ink(self) -> Ink:
@@ -355,6 +380,7 @@ class HandPen:
             "ink": self.hand.ink_name,
             "features": sorted(self.features | {f"ink_{self.hand.ink_name}"}),
             "crossed_out": list(self.crossed_out),
+            "slips": list(self.slipped),
             # The typeface's lower case is capitals: names and text read as capitals.
             "capitals_only": not self.hand.face.lower_case,
         }
@@ -410,20 +436,40 @@ class HandPen:
             path.close()
         canvas.drawPath(path, stroke=1, fill=1, fillMode=FILL_NON_ZERO)
 
-    def write(self, canvas: Canvas, text: str, x0: float, x1: float, baseline: float) -> None:
+    def write(
+        self, canvas: Canvas, text: str, x0: float, x1: float, baseline: float, name: str = ""
+    ) -> None:
         """Write ``text`` in a box from ``x0`` to ``x1`` on ``baseline`` (points from the top),
-        smaller when it would not fit: block capitals, or joined when it has lower case."""
+        smaller when it would not fit: block capitals, or joined when it has lower case.
+        ``name`` is the field's, for the record of the writer's slips."""
         if not text.strip():
             return
         joined = any(c.islower() for c in text) and self.hand.face.lower_case
         self.features.add("joined_lower_case" if joined else "block_capitals")
+        struck = self._slip("corrected_letter") and _wrong_letter_at(text, self.rng)
+        if struck:
+            index, wrong = struck
+            text = text[:index] + wrong + text[index:]
         letters, width = self._line(text, joined)
         left = x0 + self.rng.uniform(3.0, 8.0)
         fit = min(1.0, (x1 - left - 3) / width) if width > 0 else 1.0
+        # A value that nearly fills its box may be written a size larger and not squeezed
+        # in at the end: its last letters pass the wall.
+        overrun = width > 0.6 * (x1 - left) and self._slip("over_the_edge", _OVERRUN_ODDS)
+        if overrun:
+            fit = min(1.3, (x1 - left + self.hand.cap_height * self.rng.uniform(1.0, 3.0)) / width)
         placed = self._place(letters, left, fit, baseline)
         _keep_apart(placed)
-        _shrink_into(placed, left, x1 - 1.5)
-        _keep_apart(placed)  # the pen's width does not shrink with the letters
+        if not overrun:
+            _shrink_into(placed, left, x1 - 1.5)
+            _keep_apart(placed)  # the pen's width does not shrink with the letters
+        elif max(letter.ink_box()[2] for letter, _ in placed if letter is not None) > x1 + 1.0:
+            self._slipped("over_the_edge", name)
+        if struck:
+            letter = placed[struck[0]][0]
+            assert letter is not None  # the wrong letter is never a space
+            self._strike_letter(canvas, letter)
+            self._slipped("corrected_letter", name)
         previous: tuple[_Letter, str] | None = None
         for letter, char in placed:
             if letter is None:
@@ -433,6 +479,34 @@ class HandPen:
             if joined and previous is not None and previous[1].islower() and char.islower():
                 self._join(canvas, previous[0], letter)
             previous = (letter, char)
+
+    def _slip(self, slip: str, odds: float = _SLIP_ODDS) -> bool:
+        """Whether the writer makes ``slip`` this time (never, unless it is theirs)."""
+        return slip in self.slips and self.rng.random() < odds
+
+    def _slipped(self, slip: str, field_name: str, option: str | None = None) -> None:
+        self.features.add(slip)
+        self.slipped.append(
+            {"slip": slip, "field": field_name} | ({"option": option} if option else {})
+        )
+
+    def _strike_letter(self, canvas: Canvas, letter: _Letter) -> None:
+        """A letter taken back: struck through once or twice, or scribbled into a blot."""
+        x0, top, x1, bottom = letter.ink_box()
+        r = self.rng
+        if r.random() < 0.3:
+            side = max(x1 - x0, bottom - top)
+            self._scribble(canvas, x0 - 0.1 * side, top, side * 1.2, r.randint(5, 7))
+            return
+        middle = (top + bottom) / 2
+        for line in range(r.choice((1, 1, 2))):
+            y = middle + (line - 0.5) * (bottom - top) * 0.25 if line else middle
+            y += r.gauss(0, 0.06 * (bottom - top))
+            lean = r.gauss(0, 0.12) * (x1 - x0)
+            reach = (x1 - x0) * r.uniform(0.05, 0.2)
+            self._stroke(
+                canvas, [(x0 - reach, y + lean), (x1 + reach, y - lean)], r.uniform(0.8, 1.3)
+            )
 
     def _place(
         self,
@@ -569,6 +643,12 @@ class HandPen:
         tick taken back, which the ground truth records as crossed out)."""
         x, top, side = box.x, box.top, box.side
         if mark:
+            if self._slip("tick_beside"):  # clear of the box to its right, or across its wall
+                x += side * self.rng.choice(
+                    (self.rng.uniform(1.2, 1.6), self.rng.uniform(0.5, 0.8))
+                )
+                top += side * self.rng.gauss(0, 0.15)
+                self._slipped("tick_beside", box.field_name, box.option)
             self._cross(canvas, x, top, side) if mark == "X" else self._tick(canvas, x, top, side)
             self.features.add("cross" if mark == "X" else "tick")
         elif self._crosses_out(box.field_name, box.option):
@@ -654,3 +734,20 @@ class HandPen:
             start = (centre - reach, middle + slope * reach)
             end = (centre + reach, middle - slope * reach)
             self._stroke(canvas, [start, end], r.uniform(0.9, 1.4))
+
+
+def _wrong_letter_at(text: str, rng: random.Random) -> tuple[int, str] | None:
+    """Where a writer puts a wrong letter before the right one, and which: the letter
+    after it, written too soon, or a neighbour of the right one on the keyboard of the
+    mind (another letter, another figure). None for a value with too few letters."""
+    places = [i for i, c in enumerate(text) if c.isalnum()]
+    if len(places) < 3:
+        return None
+    index = rng.choice(places[1:])
+    right = text[index]
+    ahead = text[index + 1] if index + 1 < len(text) else ""
+    if ahead.isalnum() and ahead != right and ahead.isdigit() == right.isdigit():
+        return index, ahead
+    pool = "0123456789" if right.isdigit() else "ABCDEFGHJKLMNPRSTUVWY"
+    wrong = rng.choice([c for c in pool if c != right.upper()])
+    return index, wrong.lower() if right.islower() else wrong

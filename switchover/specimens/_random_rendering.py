@@ -83,6 +83,7 @@ def render_design(
     *,
     handwritten: bool = False,
     faces: tuple[HandFace, ...] | None = None,
+    slips: frozenset[str] = frozenset(),
 ) -> RenderedForm:
     """Print one filled copy of a random design.
 
@@ -91,6 +92,7 @@ def render_design(
         filled: its values (from :func:`fill_design`).
         handwritten: write the values by hand rather than typed (seeded as the rest).
         faces: the typefaces a hand is drawn from (the installed default faces if None).
+        slips: the slips of :data:`SLIPS` a hand makes now and then (none by default).
 
     Returns:
         One page of PDF with a text layer (without the values when handwritten), each
@@ -100,7 +102,9 @@ def render_design(
         NoHandwritingFonts: ``handwritten`` and no handwriting typeface is installed.
     """
     rng = random.Random(f"hand:{filled.seed}")
-    pen = pen_for(filled.seed, rng, handwritten=handwritten, mark_lift=1.5, faces=faces)
+    pen = pen_for(
+        filled.seed, rng, handwritten=handwritten, mark_lift=1.5, faces=faces, slips=slips
+    )
     out = io.BytesIO()
     canvas = Canvas(out, pagesize=A4, invariant=1)  # invariant: same seed, same bytes
     canvas.setTitle(design.title)
@@ -293,7 +297,7 @@ class _Sheet:
         x1 = min(x1, x0 + _SHORT.get(filled.spec.type, 1e9))
         bottom = top + self.metrics.box
         self.page.box(x0, top, x1, bottom)
-        self.pen.write(self.page.canvas, filled.written, x0, x1, bottom - 5)
+        self.pen.write(self.page.canvas, filled.written, x0, x1, bottom - 5, filled.spec.name)
         return x0, x1
 
     def pound(self, x: float, top: float) -> float:
@@ -364,7 +368,7 @@ class _Sheet:
         x1 = min(x1, x0 + max(_SHORT.get(filled.spec.type, 1e9), 150))
         self.page.box(x0, y, x1, bottom)
         label = self.label(item, x0 + 3, y + 1.5, size=m.caption, grey=0.25)
-        self.pen.write(self.page.canvas, filled.written, x0, x1, bottom - 5)
+        self.pen.write(self.page.canvas, filled.written, x0, x1, bottom - 5, filled.spec.name)
         return FieldBoxes(label, _fraction(x0, y, x1, bottom))
 
     def hints(self, item: FieldLayout) -> float:
@@ -408,7 +412,7 @@ class _Sheet:
             lines = len(item.label_lines)
             label = self.label(item, x0 + 4, y + (height - lines * self.metrics.line) / 2)
             baseline = y + height / 2 + self.design.size * 0.45
-            self.pen.write(self.page.canvas, filled.written, split, x1, baseline)
+            self.pen.write(self.page.canvas, filled.written, split, x1, baseline, item.name)
             self.boxes[item.name] = FieldBoxes(label, _fraction(split, y, x1, y + height))
 
     def tick_field(

@@ -99,8 +99,11 @@ class Pen(Protocol):
     @property
     def ink(self) -> tuple[float, float, float]: ...
 
-    def write(self, canvas: Canvas, text: str, x0: float, x1: float, baseline: float) -> None:
-        """Write ``text`` in the box from ``x0`` to ``x1`` on ``baseline``."""
+    def write(
+        self, canvas: Canvas, text: str, x0: float, x1: float, baseline: float, name: str = ""
+    ) -> None:
+        """Write ``text`` in the box from ``x0`` to ``x1`` on ``baseline``; ``name`` is the
+        field's."""
 
     def comb(
         self, canvas: Canvas, cells: list[tuple[float, str]], cell: float, top: float, bottom: float
@@ -127,7 +130,9 @@ class TypedPen:
     def ink(self) -> tuple[float, float, float]:
         return self.hand.ink
 
-    def write(self, canvas: Canvas, text: str, x0: float, x1: float, baseline: float) -> None:
+    def write(
+        self, canvas: Canvas, text: str, x0: float, x1: float, baseline: float, name: str = ""
+    ) -> None:
         """Write ``text`` in the applicant's hand inside a box, shrinking it to fit."""
         if not text:
             return
@@ -184,12 +189,16 @@ def pen_for(
     handwritten: bool,
     mark_lift: float,
     faces: tuple[HandFace, ...] | None = None,
+    slips: frozenset[str] = frozenset(),
 ) -> Pen:
     """The pen a form of this seed is filled in with; ``rng`` is the renderer's, from which
     the typed hand is drawn (first, so that typed forms stay as they were). A hand is
-    drawn from ``faces`` (the installed default faces if None)."""
+    drawn from ``faces`` (the installed default faces if None) and makes ``slips`` (some of
+    :data:`SLIPS`) now and then."""
     hand = Hand.pick(rng)
-    return HandPen.for_seed(seed, faces) if handwritten else TypedPen(hand, rng, mark_lift)
+    if handwritten:
+        return HandPen.for_seed(seed, faces, slips)
+    return TypedPen(hand, rng, mark_lift)
 
 
 @dataclass(frozen=True)
@@ -393,7 +402,7 @@ def _draw_right(
         _VALUE_X, x0 + 10 + pdfmetrics.stringWidth(item.spec.label, _LABEL_FONT, _LABEL_SIZE)
     )
     page.box(box_x0, y, x1, y + _BOX_HEIGHT)
-    pen.write(page.canvas, item.written, box_x0, x1, y + _BOX_HEIGHT - 5)
+    pen.write(page.canvas, item.written, box_x0, x1, y + _BOX_HEIGHT - 5, item.spec.name)
     return FieldBoxes(label=label, value=_fraction(box_x0, y, x1, y + _BOX_HEIGHT))
 
 
@@ -404,7 +413,7 @@ def _draw_below(
     label = _label(page, item.spec.label, x0, y + 9)
     top = y + 14
     page.box(x0, top, x1, top + _BOX_HEIGHT)
-    pen.write(page.canvas, item.written, x0, x1, top + _BOX_HEIGHT - 5)
+    pen.write(page.canvas, item.written, x0, x1, top + _BOX_HEIGHT - 5, item.spec.name)
     return FieldBoxes(label=label, value=_fraction(x0, top, x1, top + _BOX_HEIGHT))
 
 

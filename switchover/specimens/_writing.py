@@ -400,6 +400,7 @@ def write_design_specimens(
     *,
     handwritten: bool = False,
     faces: tuple[HandFace, ...] | None = None,
+    slips: frozenset[str] = frozenset(),
 ) -> list[DesignSpecimen]:
     """Write filled copies of random designs, a folder per design.
 
@@ -417,6 +418,7 @@ def write_design_specimens(
         handwritten: fill the values in by hand rather than typed.
         faces: the typefaces a hand is drawn from (the installed default faces if None;
             :data:`UNSEEN_FACES` for hands nobody tuned on).
+        slips: the slips of :data:`SLIPS` the hands make now and then (none by default).
 
     Returns:
         The copies written, design by design.
@@ -441,7 +443,7 @@ def write_design_specimens(
             specimen = write_filled(
                 folder,
                 filled,
-                render_design(design, filled, handwritten=handwritten, faces=faces),
+                render_design(design, filled, handwritten=handwritten, faces=faces, slips=slips),
                 specimen_id=f"design-{seed}-copy-{copy:02d}",
                 variants=variants,
                 extra={"design_seed": seed, "copy": copy, "layout": layout["fields"]},

@@ -21,6 +21,7 @@ from reportlab.pdfgen.canvas import Canvas
 from config.form_template import FieldType, FormTemplate
 from switchover.specimens import (
     HAND_FACES,
+    SLIPS,
     UNSEEN_FACES,
     HandFace,
     fill_design,
@@ -34,7 +35,14 @@ from switchover.specimens import (
     write_specimen,
 )
 from switchover.specimens._glyphs import outline_font
-from switchover.specimens._handwriting import TOUCH, HandPen, Handwriting, _Letter, ink_gap
+from switchover.specimens._handwriting import (
+    TOUCH,
+    HandPen,
+    Handwriting,
+    _Letter,
+    _wrong_letter_at,
+    ink_gap,
+)
 
 pytestmark = pytest.mark.skipif(
     len(installed_faces()) < len(HAND_FACES), reason="the Makefile installs the handwriting fonts"
@@ -111,7 +119,7 @@ def test_the_truth_is_as_for_a_typed_form_plus_how_it_was_written(
     for key in ("written", "boxes", "form_type", "seed"):
         assert handwritten[key] == typed[key]
     assert set(handwritten["handwriting"]) == {
-        "typeface", "ink", "features", "crossed_out", "capitals_only"
+        "typeface", "ink", "features", "crossed_out", "slips", "capitals_only"
     }  # fmt: skip
     assert handwritten["fields"] == typed["fields"] or handwritten["handwriting"]["capitals_only"]
 
@@ -308,3 +316,44 @@ def test_the_unseen_hands_write_every_value_and_are_never_drawn_by_default() -> 
         pen = _pen(face)
         for char in set(string.ascii_letters + string.digits + "£@.,-'/&"):
             assert pen._glyph(char) is not None, (face.family, char)
+
+
+def test_slips_are_made_only_when_asked_and_the_truth_is_what_was_meant() -> None:
+    """``SLIPS`` (a letter struck out and written again, a value run past its box's wall, a
+    tick beside its box) are for checking the figures on styles nobody tuned on: a hand
+    makes none unless asked, its form is then as it always was, and asked, it makes
+    each now and then and says where. The values stay what the writer meant."""
+    design = random_design(30)
+    filled = fill_design(design, 1)
+    plain = render_design(design, filled, handwritten=True)
+    assert plain.handwriting is not None and plain.handwriting["slips"] == []
+    assert render_design(design, filled, handwritten=True, slips=frozenset()).pdf == plain.pdf
+    made: dict[str, int] = {}
+    for seed in range(30, 36):
+        design = random_design(seed)
+        for copy in (1, 2):
+            filled = fill_design(design, copy)
+            rendered = render_design(design, filled, handwritten=True, slips=frozenset(SLIPS))
+            assert rendered.handwriting is not None
+            names = {f.spec.name for f in filled.fields}
+            for entry in rendered.handwriting["slips"]:
+                assert entry["field"] in names
+                assert entry["slip"] in rendered.handwriting["features"]
+                made[entry["slip"]] = made.get(entry["slip"], 0) + 1
+            assert fill_design(design, copy).truth() == filled.truth()
+    assert set(made) == set(SLIPS), made
+    with pytest.raises(ValueError, match="unknown slips"):
+        HandPen.for_seed("x", slips=frozenset({"ink_blot"}))
+
+
+def test_a_struck_letter_is_written_before_the_right_one() -> None:
+    rng = random.Random(3)
+    for text in ("SMITH", "07700 900123", "ab", "Castle Street"):
+        struck = _wrong_letter_at(text, rng)
+        if sum(c.isalnum() for c in text) < 3:
+            assert struck is None
+            continue
+        assert struck is not None
+        index, wrong = struck
+        assert 0 < index < len(text) and text[index].isalnum()
+        assert wrong != text[index] and wrong.isdigit() == text[index].isdigit()
