@@ -53,6 +53,10 @@ _SURE_READING = 0.99
 # Field types read a third time (see ``read_crop``), and the scale of that reading.
 _THOROUGH = frozenset({FieldType.EMAIL})
 _THIRD_READING_SCALE = 0.7
+# Writing run on past a box's right wall: looked for in a strip this far clear of the
+# wall and this wide (wider than the gap between two letters), and followed this far
+# at most (inches).
+_PAST_WALL = (0.025, 0.1, 2.0)
 # How many values of a page must look handwritten, and more than half, for the page to
 # be read as handwritten (``_looks_handwritten``).
 _HANDWRITTEN_VALUES = 3
@@ -98,6 +102,8 @@ class ValueReading:
     frames: CharFrames | None = None
     # A comb's: how many of its cells hold a character.
     characters: int | None = None
+    # The writing runs on past the box's right wall (read with it, and for a person).
+    past_wall: bool = False
 
     @property
     def second_text(self) -> str:
@@ -128,7 +134,8 @@ def extract_fields(
         One ``ExtractedField`` per field of the template on this page; a field whose
         label is not found has no value and an error saying so. On a page whose values
         mostly look handwritten (``_looks_handwritten``) every value is read by both
-        engines and a ticked box is doubtful.
+        engines, and its tick boxes are read knowing that a mark may stand over a
+        printed word beside them (``TickReader``).
     """
     specs = [s for s in template.fields if s.page == page.number]
     aspect = page.height_px / max(1, page.width_px)
@@ -146,6 +153,7 @@ def extract_fields(
     fields: dict[str, ExtractedField] = {}
     areas: dict[str, ValueArea] = {}
     readings: dict[str, ValueReading] = {}
+    ticked: list[FieldSpec] = []
     for spec in specs:
         label = labels.get(spec.name)
         if spec.position is not Position.ZONE and label is None:
@@ -153,9 +161,11 @@ def extract_fields(
             continue
         if spec.type is FieldType.CHECKBOX:
             fields[spec.name] = ticks.checkbox(spec, label)
+            ticked.append(spec)
             continue
-        if spec.type is FieldType.CHOICE and (ticked := ticks.choice(spec, label)) is not None:
-            fields[spec.name] = ticked
+        if spec.type is FieldType.CHOICE and (marked := ticks.choice(spec, label)) is not None:
+            fields[spec.name] = marked
+            ticked.append(spec)
             continue
         label_box = label.bbox if label else None
         other_labels = [m.bbox for name, m in labels.items() if name != spec.name]
@@ -170,6 +180,14 @@ def extract_fields(
                 readings[name] = read_value(
                     spec, page, areas[name], value_words, engine, second, handwritten_page=True
                 )
+        # And its tick boxes are read again, knowing a mark may be drawn over a word.
+        ticks = TickReader(page, boxes, handwritten=True)
+        for spec in ticked:
+            label = labels.get(spec.name)
+            if spec.type is FieldType.CHECKBOX:
+                fields[spec.name] = ticks.checkbox(spec, label)
+            elif (marked := ticks.choice(spec, label)) is not None:
+                fields[spec.name] = marked
     for name, reading in readings.items():
         fields[name] = _judge(specs_by_name[name], reading, page.number)
     return {spec.name: _with_honest_confidence(fields[spec.name]) for spec in specs}
@@ -317,10 +335,21 @@ def read_crop(
     height, width = image.shape[:2]
     x0, y0 = round(region[0] * width), round(region[1] * height)
     x1, y1 = round(region[2] * width), round(region[3] * height)
+    past_wall = False
     if area.box is not None:
         # Keep clear of the walls: a sliver of one, tilted a pixel, reads as "1" or "|".
         inset = max(2, page.dpi // 100)
         x0, y0, x1, y1 = x0 + inset, y0 + inset, x1 - inset, y1 - inset
+        if not _is_comb(area):
+            rows = np.ones(y1 - y0, bool)
+            for hidden in area.hide:  # a caption printed in the box may run past its wall
+                rows[
+                    max(0, round(hidden[1] * height) - y0 - 3) : round(hidden[3] * height) - y0 + 3
+                ] = False
+            stop = round(area.run_on * width)
+            end = _writing_past_wall(image[y0:y1][rows], x1 + inset, stop, page.dpi)
+            past_wall = end is not None
+            x1 = end or x1
     crop = image[y0:y1, x0:x1].copy()
     if crop.size == 0:
         return ValueReading("", _CERTAIN, region, saw_ink=False)
@@ -378,6 +407,7 @@ def read_crop(
             printed=printed,
             frames=frames,
             characters=characters,
+            past_wall=past_wall,
         )
     # Read again slightly smoothed (scanner grain misleads Tesseract into extra or
     # changed characters). Where the readings disagree, a person should look.
@@ -402,7 +432,37 @@ def read_crop(
         printed=printed,
         frames=frames,
         characters=characters,
+        past_wall=past_wall,
     )
+
+
+def _writing_past_wall(rows: GrayImage, wall: int, stop: int, dpi: int) -> int | None:
+    """Where writing that runs on past a box's right wall ends (a pixel column of the
+    page), or None when nothing crosses the wall.
+
+    ``rows`` are the page's rows inside the box (a caption's left out), ``wall`` the
+    first column of the wall, ``stop`` a column not to go past (the next label). Ink in a
+    strip just clear of the wall (``_PAST_WALL`` inches on) is writing that went on; it
+    ends at the first gap wider than half the box is tall, as letters and words are
+    closer than that.
+    """
+    start = wall + round(_PAST_WALL[0] * dpi)
+    limit = min(rows.shape[1], stop, wall + round(_PAST_WALL[2] * dpi))
+    ink = rows[:, start:limit] < 128
+    if ink.size == 0:
+        return None
+    # A column inked most of the way down is a wall (of the next box), not writing.
+    columns = ink.any(axis=0) & (ink.mean(axis=0) < 0.8)
+    strip = ink[:, : round(_PAST_WALL[1] * dpi)][:, columns[: round(_PAST_WALL[1] * dpi)]]
+    if np.count_nonzero(strip.any(axis=1)) < _stroke(dpi):
+        return None
+    gap = max(_stroke(dpi), rows.shape[0] // 2)
+    blank = 0
+    for offset, inked in enumerate(columns):
+        blank = 0 if inked else blank + 1
+        if blank >= gap:
+            return start + offset - blank + 1
+    return limit
 
 
 def _line_text(words: list[OcrWord]) -> tuple[str, float]:
@@ -555,6 +615,9 @@ def _judge(spec: FieldSpec, reading: ValueReading, page: int) -> ExtractedField:
         # (see the comment on ``_NAME_WORD``). After the weighing, which would undo a
         # cap set before the vote as ``_plausibility``'s are.
         confidence = min(confidence, DISAGREEMENT_CONFIDENCE)
+    if reading.past_wall:
+        # Written on past the box: what is beyond it may be another field's, or cut off.
+        confidence = min(confidence, DOUBTFUL)
     return ExtractedField(
         value=value,
         confidence=round(confidence, 3),

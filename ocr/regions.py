@@ -55,12 +55,15 @@ class ValueArea:
     """Where to read a value: a region of the page, and the box it is, if any.
 
     ``hide`` are areas inside the region that are not the value (a caption printed in
-    the box), whited out before reading.
+    the box), whited out before reading. ``run_on`` is how far right (a page fraction)
+    writing run on past the box's right wall may be followed: to the next label on its
+    row, or the page's edge.
     """
 
     region: BBox
     box: PageBox | None = None
     hide: tuple[BBox, ...] = ()
+    run_on: float = 1.0
 
 
 def value_area(
@@ -83,7 +86,9 @@ def value_area(
     box = _box_for(spec.position, label, other_labels, writable)
     if box is not None:
         hide = (label,) if spec.position is Position.INSIDE else ()
-        return ValueArea(box.bbox, box, hide)
+        _, by0, bx1, by1 = box.bbox
+        after = [o[0] for o in other_labels if o[0] >= bx1 and o[1] < by1 and o[3] > by0]
+        return ValueArea(box.bbox, box, hide, min(after, default=1.0))
     region = guessed_region(spec, label, other_labels)
     # A label in a box of its own (a grid cell, a caption in a big box): the value
     # stays inside that box.

@@ -62,6 +62,21 @@ _TAKEN_BACK_INK = (0.7, 0.85)
 # Where strokes leaving a box are counted: this share of its side outside its walls,
 # clear of their ink and blur (nearer, a tick's and a cross's counts run high).
 _RING_OFFSET = 0.15
+# Where a mark beside a box is looked for, in sides of the box beyond its walls (left,
+# above, right, below: a tick's arm rises above its foot), and how big a piece of ink
+# must be each way, in sides, to be one: a pen's tick is most of a side wide and tall; a
+# rule is a stroke thick.
+_BESIDE = (1.0, 0.6, 1.8, 0.4)
+_BESIDE_PIECE = (0.3, 0.55)
+# How tall ink rising above a row of boxes out of a word on it must be to be a mark; how
+# far above a box its tick's arm may rise, in sides.
+_BESIDE_RISEN = 0.15
+_ARM_RISE = 0.5
+# A printed word beside a box that OCR read less surely than this, on a handwritten page,
+# may have a mark drawn over it: its ink is not left out. (On the tuning designs words
+# beside boxes, read with a box's wall at times, came to 0.64 and more; words with a
+# tick over them to 0.37-0.58.)
+_SURE_WORD = 0.6
 # A box found this much smaller than the page's other tick boxes is most likely part of
 # one, walled off by a stroke through it: its mark is for a person.
 _PART_OF_A_BOX = 0.85
@@ -203,16 +218,23 @@ def _strokes_leaving(image: GrayImage, box: tuple[int, int, int, int]) -> int:
 
 
 class TickReader:
-    """Tick boxes of one page, and the words that could own them."""
+    """Tick boxes of one page, and the words that could own them. On a ``handwritten``
+    page a printed word beside a box that OCR was unsure of may have a mark drawn over it
+    (``_mark_beside``); on a typed one OCR is as unsure of words it read with a box's wall
+    or the typed mark in it."""
 
-    def __init__(self, page: ReadPage, boxes: Sequence[PageBox]) -> None:
+    def __init__(
+        self, page: ReadPage, boxes: Sequence[PageBox], *, handwritten: bool = False
+    ) -> None:
         self.page = page
+        self.handwritten = handwritten
         self.ticks = [b for b in boxes if b.kind is BoxKind.TICK]
         # Words as printed: without the tick boxes OCR read into them, by the original.
         self._trimmed = {id(w): _without_boxes(w, self.ticks) for w in page.words}
         self.words = [w for w in self._trimmed.values() if w is not None]
         self._row_words: dict[int, list[Word]] = {}
         self._side: float | None = None
+        self._marked: list[PageBox] | None = None  # boxes with ink in them
 
     def checkbox(self, spec: FieldSpec, label: layout.LabelMatch | None) -> ExtractedField:
         """A checkbox field: its box ticked or not; a Yes/No pair on its row read as one."""
@@ -304,7 +326,95 @@ class TickReader:
         mark = read_mark(image, pixels)
         if mark.ticked and _side(box, width, height) < _PART_OF_A_BOX * self._usual_side():
             mark = replace(mark, confidence=min(mark.confidence, DOUBTFUL))
+        if mark.kind is MarkKind.EMPTY and self._mark_beside(pixels):
+            mark = replace(mark, confidence=min(mark.confidence, DOUBTFUL))
         return _Mark(box, mark)
+
+    def _mark_beside(self, pixels: tuple[int, int, int, int]) -> bool:
+        """Whether a mark stands beside the box at ``pixels``, out of it: a tick put next
+        to its box, across its wall, or over the next option's word, rather than in it.
+
+        Ink round the box (``_BESIDE``) counts once the box and its walls, the other tick
+        boxes (and above each, where its tick's arm may rise) and the printed words (two
+        letters or more, with a margin: OCR's box round a word may cut its last letter
+        short) are left out, but for a word on the box's row that may have a mark drawn
+        over it (``_marked_over``): a piece
+        as big as a tick each way is a mark; so is ink that rises above the row's top out
+        of a word on the row (printed letters stand below the tops of the row's boxes,
+        and OCR reads a tick drawn over a word as part of it). A rule is too thin to
+        count, a speck or a dot of a leader too small.
+        """
+        image = self.page.image()
+        height, width = image.shape[:2]
+        x0, y0, x1, y1 = pixels
+        side = min(x1 - x0, y1 - y0)
+        left_reach, above, right_reach, below = _BESIDE
+        left, top = max(0, x0 - round(left_reach * side)), max(0, y0 - round(above * side))
+        right = min(width, x1 + round(right_reach * side))
+        bottom = min(height, y1 + round(below * side))
+        ink = image[top:bottom, left:right] < 128
+        if not ink.any():
+            return False
+        gap = max(2, round(side * _RING_OFFSET))
+        pad = max(2, round(side * 0.05))
+        row_top = y0 - gap  # the row's printed letters stand below this
+
+        def clear(bx0: float, by0: float, bx1: float, by1: float, margin: int) -> None:
+            ink[
+                max(0, round(by0) - margin - top) : max(0, round(by1) + margin - top),
+                max(0, round(bx0) - margin - left) : max(0, round(bx1) + margin - left),
+            ] = False
+
+        clear(x0, y0, x1, y1, gap)
+        for other in self.ticks:
+            bx0, by0, bx1, by1 = (
+                v * (width if i % 2 == 0 else height) for i, v in enumerate(other.bbox)
+            )
+            clear(bx0, by0 - _ARM_RISE * (by1 - by0), bx1, by1, gap)
+        for word in self.words:
+            if sum(c.isalnum() for c in word.text) >= 2:
+                wx0, wy0, wx1, wy1 = (
+                    v * (width if i % 2 == 0 else height) for i, v in enumerate(word.bbox)
+                )
+                on_row = y0 < (wy0 + wy1) / 2 < y1
+                if on_row and self._marked_over(word):
+                    continue
+                clear(wx0, max(wy0, row_top + pad) if on_row else wy0, wx1, wy1, pad)
+        count, _, stats = ink_pieces(ink.astype(np.uint8))
+        for index in range(1, count):
+            _, y, w, h = (int(v) for v in stats[index, :4])
+            if min(w, h) >= _BESIDE_PIECE[0] * side and max(w, h) >= _BESIDE_PIECE[1] * side:
+                return True
+            # Above the row's top, and down to it (not cut off by the area's top: a
+            # letter of the line above).
+            rise = row_top - (top + y)
+            risen = y > 0 and top + y + h >= row_top - 1 and rise >= _BESIDE_RISEN * side
+            if risen and w <= side * 1.5:
+                return True
+        return False
+
+    def _marked_over(self, word: Word) -> bool:
+        """Whether a printed word may have a mark drawn over it: on a handwritten page,
+        OCR was unsure of it, and no box with a mark in it stands next to it (a box's
+        wall and its tick, read with the word, leave OCR as unsure)."""
+        if not self.handwritten or word.confidence >= _SURE_WORD:
+            return False
+        if self._marked is None:
+            image = self.page.image()
+            height, width = image.shape[:2]
+            self._marked = []
+            for box in self.ticks:
+                x0, y0, x1, y1 = box.bbox
+                crop = image[
+                    round(y0 * height) : round(y1 * height), round(x0 * width) : round(x1 * width)
+                ]
+                if crop.size and tick_ink(crop) >= UNSURE_INK[0]:
+                    self._marked.append(box)
+        return not any(
+            _gap(box.bbox, word.bbox) < box.bbox[2] - box.bbox[0]
+            and min(box.bbox[3], word.bbox[3]) > max(box.bbox[1], word.bbox[1])
+            for box in self._marked
+        )
 
     def _usual_side(self) -> float:
         """The median side of the page's tick boxes in pixels (0 with fewer than three,

@@ -5,6 +5,7 @@ that lose what recognises them: a page corner in shadow, a form's small-print ti
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import cv2
@@ -15,6 +16,7 @@ from config.form_template import FieldSpec, load_templates
 from domain.errors import UnknownFormError
 from domain.forms import BBox, Word, WordSource
 from ocr import fields, layout, preprocess, ticks
+from ocr.boxes import Box, BoxKind
 from ocr.fields import ValueReading
 from ocr.identify import identify_form
 from ocr.reading import ReadPage
@@ -390,3 +392,60 @@ def test_a_tick_box_scribbled_over_is_crossed_out_and_flagged() -> None:
     reader = ticks.TickReader(page, [])
     result = reader.checkbox(spec("checkbox"), layout.LabelMatch((label_word,), 100.0))
     assert result.error == "no tick box found"
+
+
+class _WidthOfCrop:
+    """An engine that reads nothing and notes how wide each crop it was given is."""
+
+    name = "fake"
+
+    def __init__(self) -> None:
+        self.widths: list[int] = []
+
+    def read(self, image: Any, *, dpi: int, mode: Any = None) -> list[Any]:
+        self.widths.append(image.shape[1])
+        return []
+
+
+def _box_written_past(neighbour: str) -> tuple[ReadPage, fields.ValueArea]:
+    """A box (inside 100-500 by 80-160 pixels, at 300 dpi) with writing that runs on
+    200 pixels past its right wall; ``neighbour`` is what stands right of it: nothing,
+    ``wall`` (a next box's wall right after, and writing that fits) or ``label`` (a
+    next field's label)."""
+    image = np.full((240, 1200), 255, np.uint8)
+    cv2.rectangle(image, (98, 78), (501, 161), 0, 2)
+    text = "WRITTEN" if neighbour == "wall" else "WRITTEN TOO LARGE"
+    cv2.putText(image, text, (120, 140), cv2.FONT_HERSHEY_SIMPLEX, 2.0, 0, 4)
+    if neighbour == "wall":
+        cv2.rectangle(image, (512, 78), (900, 161), 0, 2)
+    box = PageBox.of(Box((100, 80, 500, 160), BoxKind.VALUE), 1200, 240)
+    run_on = 600 / 1200 if neighbour == "label" else 1.0
+    page = ReadPage(1, WordSource.OCR, [], 300, 1200, 240, _image=image)
+    return page, fields.ValueArea(box.bbox, box, run_on=run_on)
+
+
+def test_writing_run_on_past_a_boxs_wall_is_read_with_the_box_and_flagged() -> None:
+    page, area = _box_written_past("nothing")
+    engine = _WidthOfCrop()
+    reading = fields.read_crop(page, area, engine, multiline=False)  # type: ignore[arg-type]
+    assert reading.past_wall
+    assert engine.widths[0] > 400 + 150  # the run-on letters are in what was read
+    spec = FieldSpec(name="surname", label="Surname", type="name")
+    sure = ValueReading("WRITTEN TOO LARGE", 0.99, area.region, engine="fake")
+    assert fields._judge(spec, sure, 1).confidence >= 0.9
+    judged = fields._judge(spec, replace(sure, past_wall=True), 1)
+    assert judged.confidence <= ticks.DOUBTFUL
+
+
+def test_the_wall_of_the_next_box_is_not_writing_past_the_wall() -> None:
+    page, area = _box_written_past("wall")
+    reading = fields.read_crop(page, area, _WidthOfCrop(), multiline=False)  # type: ignore[arg-type]
+    assert not reading.past_wall
+
+
+def test_writing_run_on_is_followed_no_further_than_the_next_label() -> None:
+    page, area = _box_written_past("label")
+    engine = _WidthOfCrop()
+    reading = fields.read_crop(page, area, engine, multiline=False)  # type: ignore[arg-type]
+    assert reading.past_wall
+    assert engine.widths[0] < 600 - 100 + 2 * 30  # up to the label, with the margins

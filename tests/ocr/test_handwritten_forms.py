@@ -17,7 +17,13 @@ import pytest
 
 from domain.forms import FormExtraction
 from ocr import extract_files
-from switchover.specimens import UNSEEN_FACES, FieldScore, HandFace, write_design_specimens
+from switchover.specimens import (
+    SLIPS,
+    UNSEEN_FACES,
+    FieldScore,
+    HandFace,
+    write_design_specimens,
+)
 
 DESIGNS = range(30, 32)
 
@@ -57,3 +63,34 @@ def test_handwritten_scans_are_read_and_their_doubts_flagged(
     assert score.exact_rate >= 0.8
     assert taken_back > 0
     assert taken_back_flagged == taken_back
+
+
+def test_a_tick_beside_its_box_and_writing_past_the_wall_go_to_a_person(tmp_path: Path) -> None:
+    """Slips the OCR was not made for until they were drawn: ticks put beside their boxes,
+    values run on past their box's wall. Design 2100010 in the default hands has three of
+    the one and four of the other over its two copies (two of the ticks were read surely
+    as nothing ticked before a mark beside a box counted, and the values were cut off at
+    the wall); each is read right or flagged, never wrong and sure, and most values run
+    past the wall are read whole."""
+    written = write_design_specimens(
+        tmp_path, [2100010], 2, ("scan",), handwritten=True, slips=frozenset(SLIPS)
+    )
+    template = written[0].design.template
+    results = extract_files(
+        [c.files["scan"] for c in written], {template.form_type: template}, template.form_type
+    )
+    slipped: dict[str, int] = {}
+    read_whole = 0  # values run past the wall, read with the letters beyond it
+    for copy, result in zip(written, results, strict=True):
+        assert isinstance(result, FormExtraction), result
+        truth = json.loads(copy.specimen.truth_path.read_text(encoding="utf-8"))
+        flagged = {r.field for r in result.reasons}
+        for entry in truth["handwriting"]["slips"]:
+            if entry["slip"] in ("tick_beside", "over_the_edge"):
+                slipped[entry["slip"]] = slipped.get(entry["slip"], 0) + 1
+                name = entry["field"]
+                right = result.fields[name].value == copy.truth[name]
+                assert right or name in flagged, entry
+                read_whole += right and entry["slip"] == "over_the_edge"
+    assert slipped == {"tick_beside": 3, "over_the_edge": 4}
+    assert read_whole >= 2

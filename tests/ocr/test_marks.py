@@ -100,23 +100,29 @@ def test_pen_drawn_marks_are_told_apart_and_none_taken_back_reads_as_a_sure_tick
     assert read["empty"] == Counter({"empty sure": read["empty"].total()})
 
 
-def _box_page(draw: str) -> tuple[GrayImage, Word]:
+def _box_page(draw: str) -> tuple[GrayImage, list[Word]]:
     """A label, and after it a box of 60 pixels with ``draw`` in it: ``tick``, ``cross``
-    or ``struck`` (a tick with three strokes through it)."""
+    or ``struck`` (a tick with three strokes through it); or ``beside`` (a tick clear
+    of the box, to its right); or ``label after``: nothing, the label after the box.
+    Returns the page and the label's word."""
     image = np.full((300, 1200), 255, np.uint8)
-    cv2.putText(image, "Contact me", (100, 140), cv2.FONT_HERSHEY_SIMPLEX, 1.2, 0, 3)
+    # A label after the box is printed larger: its capitals as tall as a tick.
+    label_x, size, width = (500, 1.6, 320) if draw == "label after" else (100, 1.2, 230)
+    cv2.putText(image, "Contact me", (label_x, 140), cv2.FONT_HERSHEY_SIMPLEX, size, 0, 3)
     cv2.rectangle(image, (420, 90), (480, 150), 0, 2)
-    if draw in ("tick", "struck"):
-        cv2.line(image, (430, 118), (445, 142), 0, 5)
-        cv2.line(image, (445, 142), (476, 96), 0, 5)
+    if draw in ("tick", "struck", "beside"):
+        shift = 80 if draw == "beside" else 0
+        cv2.line(image, (430 + shift, 118), (445 + shift, 142), 0, 5)
+        cv2.line(image, (445 + shift, 142), (476 + shift, 96), 0, 5)
+    label = (label_x / 1200, 0.3, (label_x + width) / 1200, 0.48)
+    words = [Word(text="Contact me", confidence=0.9, bbox=label)]
     if draw == "cross":
         cv2.line(image, (427, 97), (473, 143), 0, 5)
         cv2.line(image, (473, 97), (427, 143), 0, 5)
     if draw == "struck":
         for y in (106, 121, 136):
             cv2.line(image, (428, y + 3), (474, y - 3), 0, 3)
-    label = Word(text="Contact me", confidence=0.9, bbox=(100 / 1200, 0.34, 330 / 1200, 0.47))
-    return image, label
+    return image, words
 
 
 @pytest.mark.parametrize(
@@ -126,13 +132,16 @@ def _box_page(draw: str) -> tuple[GrayImage, Word]:
         ("cross", True, True, None),
         ("struck", False, False, "crossed out"),
         ("empty", False, True, None),
+        ("beside", False, False, None),
+        ("label after", False, True, None),
     ],
 )
 def test_a_checkbox_reads_a_tick_or_a_cross_as_yes_and_a_struck_tick_as_taken_back(
     draw: str, value: bool, sure: bool, error: str | None
 ) -> None:
-    image, label = _box_page(draw)
-    page = ReadPage(1, WordSource.OCR, [label], 300, 1200, 300, _image=image)
+    image, words = _box_page(draw)
+    label = words[0]
+    page = ReadPage(1, WordSource.OCR, words, 300, 1200, 300, _image=image)
     reader = ticks.TickReader(page, [PageBox.of(b, 1200, 300) for b in page.boxes()])
     assert len(reader.ticks) == 1
     spec = FieldSpec(name="contact", label="Contact me", type="checkbox")
