@@ -159,11 +159,7 @@ def extract_fields(
         if spec.position is not Position.ZONE and label is None:
             fields[spec.name] = ExtractedField(page=page.number, error="label not found")
             continue
-        if spec.type is FieldType.CHECKBOX:
-            fields[spec.name] = ticks.checkbox(spec, label)
-            ticked.append(spec)
-            continue
-        if spec.type is FieldType.CHOICE and (marked := ticks.choice(spec, label)) is not None:
+        if (marked := _read_ticked(ticks, spec, label)) is not None:
             fields[spec.name] = marked
             ticked.append(spec)
             continue
@@ -183,14 +179,23 @@ def extract_fields(
         # And its tick boxes are read again, knowing a mark may be drawn over a word.
         ticks = TickReader(page, boxes, handwritten=True)
         for spec in ticked:
-            label = labels.get(spec.name)
-            if spec.type is FieldType.CHECKBOX:
-                fields[spec.name] = ticks.checkbox(spec, label)
-            elif (marked := ticks.choice(spec, label)) is not None:
+            if (marked := _read_ticked(ticks, spec, labels.get(spec.name))) is not None:
                 fields[spec.name] = marked
     for name, reading in readings.items():
         fields[name] = _judge(specs_by_name[name], reading, page.number)
     return {spec.name: _with_honest_confidence(fields[spec.name]) for spec in specs}
+
+
+def _read_ticked(
+    ticks: TickReader, spec: FieldSpec, label: layout.LabelMatch | None
+) -> ExtractedField | None:
+    """A checkbox, or a choice printed as options with a box each, read from its boxes;
+    None for a field of another kind or a choice written in."""
+    if spec.type is FieldType.CHECKBOX:
+        return ticks.checkbox(spec, label)
+    if spec.type is FieldType.CHOICE:
+        return ticks.choice(spec, label)
+    return None
 
 
 def _looks_handwritten(readings: Iterable[ValueReading]) -> bool:
@@ -453,7 +458,8 @@ def _writing_past_wall(rows: GrayImage, wall: int, stop: int, dpi: int) -> int |
         return None
     # A column inked most of the way down is a wall (of the next box), not writing.
     columns = ink.any(axis=0) & (ink.mean(axis=0) < 0.8)
-    strip = ink[:, : round(_PAST_WALL[1] * dpi)][:, columns[: round(_PAST_WALL[1] * dpi)]]
+    near = round(_PAST_WALL[1] * dpi)
+    strip = ink[:, :near] & columns[:near]
     if np.count_nonzero(strip.any(axis=1)) < _stroke(dpi):
         return None
     gap = max(_stroke(dpi), rows.shape[0] // 2)

@@ -321,8 +321,7 @@ class TickReader:
     def _mark(self, box: PageBox) -> _Mark:
         image = self.page.image()
         height, width = image.shape[:2]
-        x0, y0, x1, y1 = box.bbox
-        pixels = (round(x0 * width), round(y0 * height), round(x1 * width), round(y1 * height))
+        pixels = _in_pixels(box.bbox, width, height)
         mark = read_mark(image, pixels)
         if mark.ticked and _side(box, width, height) < _PART_OF_A_BOX * self._usual_side():
             mark = replace(mark, confidence=min(mark.confidence, DOUBTFUL))
@@ -338,11 +337,10 @@ class TickReader:
         boxes (and above each, where its tick's arm may rise) and the printed words (two
         letters or more, with a margin: OCR's box round a word may cut its last letter
         short) are left out, but for a word on the box's row that may have a mark drawn
-        over it (``_marked_over``): a piece
-        as big as a tick each way is a mark; so is ink that rises above the row's top out
-        of a word on the row (printed letters stand below the tops of the row's boxes,
-        and OCR reads a tick drawn over a word as part of it). A rule is too thin to
-        count, a speck or a dot of a leader too small.
+        over it (``_marked_over``): a piece as big as a tick each way is a mark; so is ink
+        that rises above the row's top out of a word on the row (printed letters stand
+        below the tops of the row's boxes, and OCR reads a tick drawn over a word as part
+        of it). A rule is too thin to count, a speck or a dot of a leader too small.
         """
         image = self.page.image()
         height, width = image.shape[:2]
@@ -367,15 +365,11 @@ class TickReader:
 
         clear(x0, y0, x1, y1, gap)
         for other in self.ticks:
-            bx0, by0, bx1, by1 = (
-                v * (width if i % 2 == 0 else height) for i, v in enumerate(other.bbox)
-            )
+            bx0, by0, bx1, by1 = _in_pixels(other.bbox, width, height)
             clear(bx0, by0 - _ARM_RISE * (by1 - by0), bx1, by1, gap)
         for word in self.words:
             if sum(c.isalnum() for c in word.text) >= 2:
-                wx0, wy0, wx1, wy1 = (
-                    v * (width if i % 2 == 0 else height) for i, v in enumerate(word.bbox)
-                )
+                wx0, wy0, wx1, wy1 = _in_pixels(word.bbox, width, height)
                 on_row = y0 < (wy0 + wy1) / 2 < y1
                 if on_row and self._marked_over(word):
                     continue
@@ -404,10 +398,8 @@ class TickReader:
             height, width = image.shape[:2]
             self._marked = []
             for box in self.ticks:
-                x0, y0, x1, y1 = box.bbox
-                crop = image[
-                    round(y0 * height) : round(y1 * height), round(x0 * width) : round(x1 * width)
-                ]
+                x0, y0, x1, y1 = _in_pixels(box.bbox, width, height)
+                crop = image[y0:y1, x0:x1]
                 if crop.size and tick_ink(crop) >= UNSURE_INK[0]:
                     self._marked.append(box)
         return not any(
@@ -670,6 +662,12 @@ def _line_height(text: BBox, words: Sequence[Word]) -> float:
         if layout.holds(text, w.bbox) and layout.comparable(w.text)
     )
     return heights[len(heights) // 2] if heights else text[3] - text[1]
+
+
+def _in_pixels(bbox: BBox, width: int, height: int) -> tuple[int, int, int, int]:
+    """A box in page fractions, in pixels of a page ``width`` by ``height``."""
+    x0, y0, x1, y1 = bbox
+    return round(x0 * width), round(y0 * height), round(x1 * width), round(y1 * height)
 
 
 def _overlap(a: BBox, b: BBox) -> bool:
