@@ -51,7 +51,7 @@ typecheck: venv
 	$(BIN)/mypy
 
 unit: venv
-	$(BIN)/pytest -ra $(PYTEST_ARGS)
+	$(BIN)/pytest -ra --durations=20 $(PYTEST_ARGS)
 
 # docs/cli.md is the command's own help; a test fails when it is out of date.
 docs: venv

@@ -7,19 +7,21 @@ tests/activities/test_cutover.py and the end-to-end test.)"""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from temporalio import activity
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from activities import names
@@ -61,6 +63,7 @@ from tests.fakes.workers import running_workers
 from workflows.cutover import CutoverRunInput, CutoverWorkflow
 
 ENGINEERS = {"erin"}
+T = TypeVar("T")
 
 
 @dataclass
@@ -226,6 +229,23 @@ async def start(
     )
 
 
+async def _asked_again(ask: Callable[[], Awaitable[T]], attempts: int = 5) -> T:
+    """``ask()``, asked again when the test server lets it time out. A query, or a skip of
+    time, sent as the workflow continues as new (each stage starts a fresh run) waits on
+    the new run's first task; on a loaded machine the server gives up on it at times."""
+    for _ in range(attempts - 1):
+        try:
+            return await ask()
+        except RPCError:
+            await asyncio.sleep(1)
+    return await ask()
+
+
+async def status(handle: WorkflowHandle[Any, Any]) -> CutoverStatus:
+    """The workflow's status (asked again if the server times out)."""
+    return await _asked_again(lambda: handle.query(CutoverWorkflow.status))
+
+
 async def until(
     env: WorkflowEnvironment,
     handle: WorkflowHandle[Any, Any],
@@ -234,10 +254,10 @@ async def until(
     """Poll the status, skipping a simulated minute between looks (soaks are timers)."""
     state = None
     for _ in range(600):
-        state = await handle.query(CutoverWorkflow.status)
+        state = await status(handle)
         if check(state):
             return state
-        await env.sleep(timedelta(minutes=1))
+        await _asked_again(lambda: env.sleep(timedelta(minutes=1)))
     raise AssertionError(f"never reached: {state}")
 
 
@@ -344,7 +364,7 @@ async def test_each_stage_waits_for_an_engineers_approval(
         assert isinstance(refused.value.cause, ApplicationError)
         assert refused.value.cause.type == "NotPermittedError"
         # Nothing moved for the refused approval.
-        assert (await handle.query(CutoverWorkflow.status)).setting.modern_percent == 0
+        assert (await status(handle)).setting.modern_percent == 0
         await handle.execute_update(CutoverWorkflow.act, act(EngineerActionKind.APPROVE))
         second = await until(
             env,
