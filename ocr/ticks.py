@@ -17,6 +17,7 @@ review.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -68,6 +69,9 @@ _RING_OFFSET = 0.15
 # rule is a stroke thick.
 _BESIDE = (1.0, 0.6, 1.8, 0.4)
 _BESIDE_PIECE = (0.3, 0.55)
+# How big a mark beside a box must be each way, in sides, to be taken as a tick meant for
+# the nearest box (the generator's ticks are 0.4-1.1 sides wide and 0.5-1.4 tall).
+_TICK_SIZED = (0.4, 0.7)
 # How tall ink rising above a row of boxes out of a word on it must be to be a mark; how
 # far above a box its tick's arm may rise, in sides.
 _BESIDE_RISEN = 0.15
@@ -94,11 +98,12 @@ class MarkKind(StrEnum):
 @dataclass(frozen=True)
 class Mark:
     """One tick box's mark: its kind, the share of the box that is ink, and how sure the
-    reading of it is."""
+    reading of it is. ``beside``: the mark stands beside the box, not in it."""
 
     kind: MarkKind
     ink: float
     confidence: float
+    beside: bool = False
 
     @property
     def ticked(self) -> bool:
@@ -220,7 +225,7 @@ def _strokes_leaving(image: GrayImage, box: tuple[int, int, int, int]) -> int:
 class TickReader:
     """Tick boxes of one page, and the words that could own them. On a ``handwritten``
     page a printed word beside a box that OCR was unsure of may have a mark drawn over it
-    (``_mark_beside``); on a typed one OCR is as unsure of words it read with a box's wall
+    (``_marks_beside``); on a typed one OCR is as unsure of words it read with a box's wall
     or the typed mark in it."""
 
     def __init__(
@@ -297,6 +302,12 @@ class TickReader:
 
     def _one_of(self, options: dict[str, _Mark], *, required: bool) -> ExtractedField:
         ticked = [name for name, mark in options.items() if mark.ticked]
+        if len(ticked) > 1:
+            # A mark in a box outweighs one beside another (a printed word next to it
+            # that OCR was unsure of, or a tick that strayed): the field is doubtful
+            # already, for the mark beside.
+            in_box = [name for name in ticked if not options[name].mark.beside]
+            ticked = in_box if len(in_box) == 1 else ticked
         confidence = min(m.confidence for m in options.values())
         area = layout.union(m.box.bbox for m in options.values())
         common = {"page": self.page.number, "confidence": confidence}
@@ -325,13 +336,36 @@ class TickReader:
         mark = read_mark(image, pixels)
         if mark.ticked and _side(box, width, height) < _PART_OF_A_BOX * self._usual_side():
             mark = replace(mark, confidence=min(mark.confidence, DOUBTFUL))
-        if mark.kind is MarkKind.EMPTY and self._mark_beside(pixels):
-            mark = replace(mark, confidence=min(mark.confidence, DOUBTFUL))
+        if mark.kind is MarkKind.EMPTY:
+            beside = self._marks_beside(pixels)
+            if beside:
+                # A tick nearer this box than any other was most likely meant for it: read
+                # as ticked, for a person to confirm. Nearer another, smaller than a tick,
+                # or running on out of the area looked at (a word read with it: where it
+                # lies is not known), it leaves this box in doubt all the same.
+                meant = any(tick and self._nearest_box(piece) is box for piece, tick in beside)
+                kind = MarkKind.TICK if meant else mark.kind
+                mark = Mark(kind, mark.ink, min(mark.confidence, DOUBTFUL), beside=meant)
         return _Mark(box, mark)
 
-    def _mark_beside(self, pixels: tuple[int, int, int, int]) -> bool:
-        """Whether a mark stands beside the box at ``pixels``, out of it: a tick put next
+    def _nearest_box(self, piece: tuple[int, int, int, int]) -> PageBox | None:
+        """The tick box whose middle is nearest the middle of ``piece`` (page pixels)."""
+        height, width = self.page.image().shape[:2]
+        middle = ((piece[0] + piece[2]) / 2, (piece[1] + piece[3]) / 2)
+
+        def distance(box: PageBox) -> float:
+            x0, y0, x1, y1 = _in_pixels(box.bbox, width, height)
+            return math.hypot((x0 + x1) / 2 - middle[0], (y0 + y1) / 2 - middle[1])
+
+        return min(self.ticks, key=distance, default=None)
+
+    def _marks_beside(
+        self, pixels: tuple[int, int, int, int]
+    ) -> list[tuple[tuple[int, int, int, int], bool]]:
+        """The marks that stand beside the box at ``pixels``, out of it: a tick put next
         to its box, across its wall, or over the next option's word, rather than in it.
+        Each in page pixels, and whether it may be a tick meant for the nearest box: tick
+        sized, and whole in the area looked at.
 
         Ink round the box (``_BESIDE``) counts once the box and its walls, the other tick
         boxes (and above each, where its tick's arm may rise) and the printed words (two
@@ -352,7 +386,7 @@ class TickReader:
         bottom = min(height, y1 + round(below * side))
         ink = image[top:bottom, left:right] < 128
         if not ink.any():
-            return False
+            return []
         gap = max(2, round(side * _RING_OFFSET))
         pad = max(2, round(side * 0.05))
         row_top = y0 - gap  # the row's printed letters stand below this
@@ -375,17 +409,33 @@ class TickReader:
                     continue
                 clear(wx0, max(wy0, row_top + pad) if on_row else wy0, wx1, wy1, pad)
         count, _, stats = ink_pieces(ink.astype(np.uint8))
+        marks = []
         for index in range(1, count):
-            _, y, w, h = (int(v) for v in stats[index, :4])
-            if min(w, h) >= _BESIDE_PIECE[0] * side and max(w, h) >= _BESIDE_PIECE[1] * side:
-                return True
+            x, y, w, h = (int(v) for v in stats[index, :4])
+            big = min(w, h) >= _BESIDE_PIECE[0] * side and max(w, h) >= _BESIDE_PIECE[1] * side
             # Above the row's top, and down to it (not cut off by the area's top: a
             # letter of the line above).
             rise = row_top - (top + y)
             risen = y > 0 and top + y + h >= row_top - 1 and rise >= _BESIDE_RISEN * side
-            if risen and w <= side * 1.5:
-                return True
-        return False
+            risen = risen and w <= side * 1.5
+            if big or risen:
+                piece = (left + x, top + y, left + x + w, top + y + h)
+                # Cut by the area's edge (not the page's): it runs on past it.
+                cut = (
+                    (piece[0] == left > 0)
+                    or (piece[1] == top > 0)
+                    or (piece[2] == right < width)
+                    or (piece[3] == bottom < height)
+                )
+                # A tick or a cross is most of a side each way, or rises above the row
+                # (the arm of one drawn across the box's wall, the rest of it cleared
+                # with the box); a printed letter of a word left in (``_marked_over``) is
+                # smaller, and stands in the row.
+                tick_sized = (
+                    min(w, h) >= _TICK_SIZED[0] * side and max(w, h) >= _TICK_SIZED[1] * side
+                )
+                marks.append((piece, (tick_sized or risen) and not cut))
+        return marks
 
     def _marked_over(self, word: Word) -> bool:
         """Whether a printed word may have a mark drawn over it: on a handwritten page,

@@ -20,7 +20,7 @@ from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen.canvas import Canvas
 
 from config.form_template import FieldSpec
-from domain.forms import Word, WordSource
+from domain.forms import ExtractedField, Word, WordSource
 from ocr import layout, ticks
 from ocr.boxes import BoxKind, find_boxes
 from ocr.engines import GrayImage
@@ -132,7 +132,7 @@ def _box_page(draw: str) -> tuple[GrayImage, list[Word]]:
         ("cross", True, True, None),
         ("struck", False, False, "crossed out"),
         ("empty", False, True, None),
-        ("beside", False, False, None),
+        ("beside", True, False, None),
         ("label after", False, True, None),
     ],
 )
@@ -160,3 +160,44 @@ def test_the_kind_of_mark_is_told() -> None:
         "struck": MarkKind.CROSSED_OUT,
         "empty": MarkKind.EMPTY,
     }
+
+
+def _yes_no_choice(beside: str, inside: str | None = None) -> ExtractedField | None:
+    """Yes [ ]  No [ ], a tick drawn clear of the ``beside`` option's box, to its right
+    (before the next option's word, or past the row's last box), and one in the
+    ``inside`` option's box."""
+    width, height = 1400, 300
+    image = np.full((height, width), 255, np.uint8)
+    words = []
+    for text, x0, x1 in (("Question", 60, 260), ("Yes", 500, 570), ("No", 740, 790)):
+        cv2.putText(image, text, (x0, 140), cv2.FONT_HERSHEY_SIMPLEX, 1.2, 0, 3)
+        words.append(Word(text=text, confidence=0.95, bbox=(x0 / width, 0.33, x1 / width, 0.48)))
+    boxes = {"Yes": 590, "No": 810}
+    for left in boxes.values():
+        cv2.rectangle(image, (left, 95), (left + 55, 150), 0, 3)
+    for option, shift in ((beside, 65), (inside, 8)):  # clear of the right wall, or in
+        if option is not None:
+            x = boxes[option] + shift
+            cv2.line(image, (x, 118), (x + 12, 142), 0, 5)
+            cv2.line(image, (x + 12, 142), (x + 40, 96), 0, 5)
+    page = ReadPage(1, WordSource.OCR, words, 300, width, height, _image=image)
+    reader = ticks.TickReader(page, [PageBox.of(b, width, height) for b in page.boxes()])
+    spec = FieldSpec(name="q", label="Question", type="choice", choices=["Yes", "No"])
+    return reader.choice(spec, layout.LabelMatch((words[0],), 100.0))
+
+
+@pytest.mark.parametrize("meant", ["Yes", "No"])
+def test_a_tick_put_beside_an_option_s_box_is_read_as_that_option_for_a_person_to_confirm(
+    meant: str,
+) -> None:
+    field = _yes_no_choice(beside=meant)
+    assert field is not None
+    assert field.value == meant
+    assert field.confidence <= ticks.DOUBTFUL
+
+
+def test_a_tick_in_a_box_outweighs_a_mark_beside_another_box() -> None:
+    field = _yes_no_choice(beside="No", inside="Yes")
+    assert field is not None
+    assert field.value == "Yes"
+    assert field.confidence <= ticks.DOUBTFUL
