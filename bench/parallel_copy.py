@@ -28,10 +28,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
-from temporalio.api.enums.v1 import TaskQueueType
-from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
-from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
@@ -50,6 +46,7 @@ from bench.migrate import (
 from config.settings import TASK_QUEUE_IO, TASK_QUEUE_WORKFLOWS
 from db.migrate import upgrade
 from domain.migration import MigrateSystemInput, MigrationStage
+from switchover.temporal import wait_for_workers
 from workflows.migrate import MigrateSystemWorkflow
 
 
@@ -66,21 +63,6 @@ SETUPS = (
     Setup("parallel: 2, one worker", workers=1, parallel=2, io_slots=8),
     Setup("parallel: 2, two workers", workers=2, parallel=2, io_slots=1),
 )
-
-
-async def polling(client: Client, workers: int) -> None:
-    """Wait until ``workers`` processes poll the IO queue for activities."""
-    request = DescribeTaskQueueRequest(
-        namespace=client.namespace,
-        task_queue=TaskQueue(name=TASK_QUEUE_IO),
-        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
-    )
-    for _ in range(600):
-        described = await client.workflow_service.describe_task_queue(request)
-        if len({p.identity for p in described.pollers}) >= workers:
-            return
-        await asyncio.sleep(0.2)
-    raise RuntimeError(f"{workers} workers did not start polling in two minutes")
 
 
 async def copy_with(
@@ -101,7 +83,8 @@ async def copy_with(
     ]
     try:
         client = await bench_client(env, folder)
-        await polling(client, setup.workers)  # the clock starts once every worker polls
+        # The clock starts once every worker polls.
+        await wait_for_workers(client, TASK_QUEUE_IO, setup.workers)
         start = time.perf_counter()
         result = await client.execute_workflow(
             MigrateSystemWorkflow.run,

@@ -16,6 +16,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.runtime import (
     LogForwardingConfig,
@@ -171,3 +174,24 @@ async def outlast_restarts(
             log.warning("temporal.waiting_for_server", what=what, status=e.status.name)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
+
+
+async def wait_for_workers(client: Client, queue: str, count: int, timeout_s: float = 120) -> None:
+    """Wait until ``count`` workers poll ``queue`` for activities: a worker process takes
+    seconds to come up (many under load), and one that has not polled yet gets no work.
+
+    Raises:
+        TimeoutError: fewer polled within ``timeout_s``.
+    """
+    request = DescribeTaskQueueRequest(
+        namespace=client.namespace,
+        task_queue=TaskQueue(name=queue),
+        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+    )
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        described = await client.workflow_service.describe_task_queue(request)
+        if len({poller.identity for poller in described.pollers}) >= count:
+            return
+        await asyncio.sleep(0.2)
+    raise TimeoutError(f"fewer than {count} workers polled {queue} within {timeout_s:g} s")

@@ -23,10 +23,11 @@ import yaml
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 
-from config.settings import get_settings
+from config.settings import TASK_QUEUE_IO, get_settings
 from domain.migration import MigrateSystemResult, MigrationStage, RunState
 from domain.workflow_ids import copy_id
 from switchover.migrate import start_run
+from switchover.temporal import wait_for_workers
 from tests.fakes.workers import start_worker_process as start_worker
 from tests.migration.conftest import mariadb
 
@@ -124,6 +125,9 @@ async def test_two_workers_copy_four_ranges_exactly_through_a_kill(
     logs = [tmp_path / "worker-1.log", tmp_path / "worker-2.log"]
     workers = [start_worker(env, log) for log in logs]
     try:
+        # A worker that comes up late (under load) would get no range, and the kill
+        # would hit one that did nothing.
+        await wait_for_workers(local_env.client, TASK_QUEUE_IO, len(workers))
         started = await start_run(get_settings(), plan_file, until=MigrationStage.COPY,
                                   parallel=1)  # fmt: skip
         plan_file.unlink()  # the workers read the stored plan
