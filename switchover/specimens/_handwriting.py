@@ -352,7 +352,7 @@ class HandPen:
     slips: frozenset[str] = frozenset()
     features: set[str] = field(default_factory=set)
     crossed_out: list[dict[str, str]] = field(default_factory=list)
-    slipped: list[dict[str, str]] = field(default_factory=list)
+    slipped: list[dict[str, object]] = field(default_factory=list)
 
     @classmethod
     def for_seed(
@@ -468,8 +468,8 @@ class HandPen:
         if struck:
             letter = placed[struck[0]][0]
             assert letter is not None  # the wrong letter is never a space
-            self._strike_letter(canvas, letter)
-            self._slipped("corrected_letter", name)
+            where = self._strike_letter(canvas, letter)
+            self._slipped("corrected_letter", name, where=where)
         previous: tuple[_Letter, str] | None = None
         for letter, char in placed:
             if letter is None:
@@ -484,29 +484,45 @@ class HandPen:
         """Whether the writer makes ``slip`` this time (never, unless it is theirs)."""
         return slip in self.slips and self.rng.random() < odds
 
-    def _slipped(self, slip: str, field_name: str, option: str | None = None) -> None:
+    def _slipped(
+        self, slip: str, field_name: str, option: str | None = None, where: Box | None = None
+    ) -> None:
+        """Record ``slip`` in the truth: the field, the option for a tick, and for a struck
+        letter ``where`` the strike lies (points from the page's top-left)."""
         self.features.add(slip)
-        self.slipped.append(
-            {"slip": slip, "field": field_name} | ({"option": option} if option else {})
-        )
+        entry: dict[str, object] = {"slip": slip, "field": field_name}
+        if option:
+            entry["option"] = option
+        if where is not None:
+            entry["box"] = [round(v, 1) for v in where]
+        self.slipped.append(entry)
 
-    def _strike_letter(self, canvas: Canvas, letter: _Letter) -> None:
-        """A letter taken back: struck through once or twice, or scribbled into a blot."""
+    def _strike_letter(self, canvas: Canvas, letter: _Letter) -> Box:
+        """A letter taken back, plainly enough for a reader to see: scribbled into a blot,
+        or struck through once or twice, level or sloping a little, by a stroke about a
+        letter and a half long that runs well past it on both sides (one that ended at the
+        letter's edges could pass for a bar of its own, an E's or an H's). Returns the box
+        the strike and the letter cover, in points from the top-left."""
         x0, top, x1, bottom = letter.ink_box()
         r = self.rng
+        height = bottom - top
         if r.random() < 0.3:
-            side = max(x1 - x0, bottom - top)
-            self._scribble(canvas, x0 - 0.1 * side, top, side * 1.2, r.randint(5, 7))
-            return
-        middle = (top + bottom) / 2
+            # Over the letter and a little past it, not over its neighbours.
+            width = max(x1 - x0, 0.5 * height)
+            left = (x0 + x1 - 1.2 * width) / 2
+            self._scribble(canvas, left, top, 1.2 * width, r.randint(5, 7), height)
+            return (left, top, left + 1.2 * width, bottom)
+        centre = (x0 + x1) / 2
+        half = max(x1 - x0, 0.7 * height) / 2 * r.uniform(1.35, 1.8)
+        slope = math.tan(math.radians(r.uniform(-15, 15)))
+        reach = (min(x0, centre - half), top, max(x1, centre + half), bottom)
         for line in range(r.choice((1, 1, 2))):
-            y = middle + (line - 0.5) * (bottom - top) * 0.25 if line else middle
-            y += r.gauss(0, 0.06 * (bottom - top))
-            lean = r.gauss(0, 0.12) * (x1 - x0)
-            reach = (x1 - x0) * r.uniform(0.05, 0.2)
-            self._stroke(
-                canvas, [(x0 - reach, y + lean), (x1 + reach, y - lean)], r.uniform(0.8, 1.3)
-            )
+            middle = top + height * (0.5 + 0.125 * line)
+            middle += r.gauss(0, 0.06 * height)
+            start = (centre - half + r.gauss(0, 0.05 * half), middle + slope * half)
+            end = (centre + half + r.gauss(0, 0.05 * half), middle - slope * half)
+            self._stroke(canvas, [start, end], r.uniform(0.8, 1.3))
+        return reach
 
     def _place(
         self,
@@ -711,12 +727,21 @@ class HandPen:
         else:
             self._strike(canvas, x, top, side)
 
-    def _scribble(self, canvas: Canvas, x: float, top: float, side: float, rows: int) -> None:
-        """Back and forth over the box, ``rows`` turns from top to bottom."""
+    def _scribble(
+        self,
+        canvas: Canvas,
+        x: float,
+        top: float,
+        side: float,
+        rows: int,
+        height: float | None = None,
+    ) -> None:
+        """Back and forth over the box (``side`` wide, and as high unless ``height``),
+        ``rows`` turns from top to bottom."""
         r = self.rng
         points = []
         for i in range(rows):
-            y = top + side * (0.08 + 0.84 * i / (rows - 1)) + r.gauss(0, 0.5)
+            y = top + (height or side) * (0.08 + 0.84 * i / (rows - 1)) + r.gauss(0, 0.5)
             points.append(
                 (x + side * (r.uniform(-0.1, 0.12) if i % 2 else r.uniform(0.88, 1.1)), y)
             )

@@ -43,6 +43,7 @@ from switchover.specimens._handwriting import (
     _wrong_letter_at,
     ink_gap,
 )
+from switchover.specimens._rendering import PAGE_HEIGHT, PAGE_WIDTH
 
 pytestmark = pytest.mark.skipif(
     len(installed_faces()) < len(HAND_FACES), reason="the Makefile installs the handwriting fonts"
@@ -340,6 +341,11 @@ def test_slips_are_made_only_when_asked_and_the_truth_is_what_was_meant() -> Non
             for entry in rendered.handwriting["slips"]:
                 assert entry["field"] in names
                 assert entry["slip"] in rendered.handwriting["features"]
+                if entry["slip"] == "corrected_letter":
+                    # Where the strike lies, on the page, for a check of what found it.
+                    x0, top, x1, bottom = entry["box"]
+                    assert 0 <= x0 < x1 <= PAGE_WIDTH, entry
+                    assert 0 <= top < bottom <= PAGE_HEIGHT, entry
                 made[entry["slip"]] = made.get(entry["slip"], 0) + 1
             assert fill_design(design, copy).truth() == filled.truth()
     assert set(made) == set(SLIPS), made
