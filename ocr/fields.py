@@ -32,6 +32,7 @@ from ocr.ctc import CharFrames
 from ocr.engines import GrayImage, OcrEngine, OcrWord, PageSegMode
 from ocr.reading import ReadPage
 from ocr.regions import PageBox, ValueArea, value_area
+from ocr.struck import find_struck, without_struck
 from ocr.ticks import DOUBTFUL, TickReader
 from ocr.validators import normalise
 from ocr.voting import (
@@ -104,6 +105,8 @@ class ValueReading:
     characters: int | None = None
     # The writing runs on past the box's right wall (read with it, and for a person).
     past_wall: bool = False
+    # A letter was struck out: read without it (``ocr.struck``), and for a person.
+    struck: bool = False
 
     @property
     def second_text(self) -> str:
@@ -389,19 +392,26 @@ def read_crop(
         box = region  # the compacted image no longer maps onto the page
     else:
         box = ((x0 + ix0) / width, (y0 + iy0) / height, (x0 + ix1) / width, (y0 + iy1) / height)
-    first = _line_text(engine.read(text_crop, dpi=page.dpi, mode=mode))
-    other_engine, handwritten, printed, frames = None, False, None, None
+    other_engine, handwritten, printed, frames, struck = None, False, None, None, False
     if second is not None:
         printed = looks_printed(text_crop, page.dpi)
         handwritten = handwritten_page or printed is False
-        # On a coarse scan Tesseract's confidence is no guide: it is sure of misreadings.
-        if page.coarse or worth_a_second_reading(first[1], not handwritten):
-            frames = second.char_frames(text_crop, mode)
-            if frames is not None:
-                other_engine = Reading(second.name, *frames.greedy())
-            else:
-                read = second.read(text_crop, dpi=page.dpi, mode=mode)
-                other_engine = Reading(second.name, *_line_text(read))
+        if handwritten:
+            # A letter struck out and written again: read the value without it.
+            letters = find_struck(text_crop)
+            if letters:
+                text_crop, struck = without_struck(text_crop, letters), True
+                if characters is not None:
+                    characters = max(0, characters - len(letters))
+    first = _line_text(engine.read(text_crop, dpi=page.dpi, mode=mode))
+    # On a coarse scan Tesseract's confidence is no guide: it is sure of misreadings.
+    if second is not None and (page.coarse or worth_a_second_reading(first[1], not handwritten)):
+        frames = second.char_frames(text_crop, mode)
+        if frames is not None:
+            other_engine = Reading(second.name, *frames.greedy())
+        else:
+            read = second.read(text_crop, dpi=page.dpi, mode=mode)
+            other_engine = Reading(second.name, *_line_text(read))
     if first[1] >= _SURE_READING and not thorough:
         return ValueReading(
             *first,
@@ -413,6 +423,7 @@ def read_crop(
             frames=frames,
             characters=characters,
             past_wall=past_wall,
+            struck=struck,
         )
     # Read again slightly smoothed (scanner grain misleads Tesseract into extra or
     # changed characters). Where the readings disagree, a person should look.
@@ -438,6 +449,7 @@ def read_crop(
         frames=frames,
         characters=characters,
         past_wall=past_wall,
+        struck=struck,
     )
 
 
@@ -621,8 +633,9 @@ def _judge(spec: FieldSpec, reading: ValueReading, page: int) -> ExtractedField:
         # (see the comment on ``_NAME_WORD``). After the weighing, which would undo a
         # cap set before the vote as ``_plausibility``'s are.
         confidence = min(confidence, DISAGREEMENT_CONFIDENCE)
-    if reading.past_wall:
+    if reading.past_wall or reading.struck:
         # Written on past the box: what is beyond it may be another field's, or cut off.
+        # A letter struck out and taken out of the reading: a person confirms the rest.
         confidence = min(confidence, DOUBTFUL)
     return ExtractedField(
         value=value,

@@ -1,0 +1,285 @@
+"""Letters a writer struck out and wrote again: found in a handwritten value's crop, and
+taken out of it before it is read.
+
+A person who writes a wrong letter strikes it through, or scribbles it out, and writes
+the right one after it ("BU~~K~~S" for BUS). Both engines read the struck letter as one
+more letter (a scribble, often, as an E or an 8). What gives it away is its shape:
+
+* a **strike** is a straight stroke, level or sloping a little, at least about as long
+  as the letters are high, across the middle of the line, that reaches past both sides
+  of a letter. A letter's own bars do not: an H's and an A's end at its strokes, an E's
+  and an F's at its stem, a T's and a Z's lie at the top or foot of the line, and a dash
+  between letters crosses none;
+* a **scribble** is such strokes stacked back and forth over a letter: as tall as the
+  letters, wider than most, and mostly ink.
+
+``find_struck`` gives the columns of each letter struck; ``without_struck`` cuts them out
+of the crop, whitens the strike where it runs between letters, and closes up, so the
+engines read the rest as written. Sizes are measured on the crop itself (the height of
+the line's letters, the pen's width), so the rules hold at any resolution and in any
+hand.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from ocr.preprocess import GrayImage
+
+# A strike is at least this many times as long as the line's letters are high; a
+# letter's own bars are shorter than that.
+_STRIKE_LENGTH = 0.9
+# Slopes looked at, in degrees either side of level.
+_SLOPES = range(-20, 21, 4)
+# Where the middle of a strike may lie: this share of the letters' height below their top,
+# from the first to the second (a long stroke at the top or foot is a T's bar or a join).
+_MIDDLE = (0.25, 0.72)
+# A strike is no thicker than this many pen widths (a bold letter's broad stroke, which
+# holds a long thin line at many slopes, is).
+_THICKEST = 2.0
+# A strike runs past both sides of the letter by this share of the letters' height (or
+# half a pen's width, if more).
+_OVERSHOOT = 0.06
+# A scribble over a letter is at least this share of the letters' height tall and this
+# many times their height wide, and at least this share of its box is ink.
+_SCRIBBLE_HEIGHT = 0.6
+_SCRIBBLE_WIDTH = 1.15
+_SCRIBBLE_INK = 0.45
+# Ink taller than this many letters' heights is more than one line.
+_ONE_LINE = 2.2
+# What a strike crosses is a letter when it is at least this share of the line's height.
+_LETTER = 0.6
+# The letter struck lies this share of the strike's length or less from its middle.
+_CENTRE = 0.2
+
+
+@dataclass(frozen=True)
+class Struck:
+    """A letter taken back: the columns it covers, and the stroke through it."""
+
+    x0: int
+    x1: int
+    stroke: np.ndarray  # the strike's ink, a mask the size of the crop
+
+
+def find_struck(crop: GrayImage) -> list[Struck]:
+    """The letters struck out in a one-line crop of handwriting (dark ink on white), left
+    to right; none in a crop with no line of letters to measure against."""
+    ink = _ink(crop)
+    line = _line(ink)
+    rows = np.flatnonzero(ink.any(axis=1))
+    if line is None or int(rows[-1]) - int(rows[0]) > _ONE_LINE * line.height:
+        return []  # no letters to measure against, or more than one line of them
+    strokes = _long_strokes(ink, line)
+    if not strokes:
+        return []
+    # The letters as they would be without any long stroke: a scribble is several.
+    rest = ink.copy()
+    for stroke, _ in strokes:
+        rest[cv2.dilate(stroke, np.ones((3, 3), np.uint8)) > 0] = 0
+    # The columns that hold a letter once the long strokes are gone (ascenders and
+    # descenders aside, which may reach over a neighbour).
+    reach = round(0.3 * line.height)
+    inked = np.asarray(rest[max(0, line.top - reach) : line.bottom + reach].any(axis=0))
+    found: list[Struck] = []
+    for stroke, scribble in strokes:
+        if scribble:
+            letter: tuple[int, int] | None = _scribbled_letter(stroke)
+        else:
+            letter = _struck_letter(stroke, ink, rest, inked, line)
+        if letter is None:
+            continue
+        stroke = _to_whiten(stroke, inked)
+        if found and letter[0] < found[-1].x1:  # a second stroke through the same letter
+            last = found[-1]
+            found[-1] = Struck(last.x0, max(last.x1, letter[1]), last.stroke | stroke)
+        else:
+            found.append(Struck(*letter, stroke))
+    return found
+
+
+def without_struck(crop: GrayImage, struck: list[Struck]) -> GrayImage:
+    """The crop with each strike whitened and each struck letter cut out, with the white
+    after it up to the next letter: the space before it is kept (a word's first letter
+    may be the one struck) and the letters after it close up."""
+    if not struck:
+        return crop
+    threshold, _ = cv2.threshold(crop, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    # The paper around each pixel (the lightest nearby), so a whitened strike on a shaded
+    # box leaves no white patch.
+    paper = cv2.dilate(crop, np.ones((15, 15), np.uint8))
+    out = crop.copy()
+    for s in struck:
+        out[s.stroke > 0] = paper[s.stroke > 0]
+    used = np.asarray((out < threshold).any(axis=0))
+    keep = np.ones(crop.shape[1], bool)
+    for s in struck:
+        after = np.flatnonzero(used[s.x1 :])
+        keep[s.x0 : s.x1 + (int(after[0]) if after.size else 0)] = False
+    return np.ascontiguousarray(out[:, keep])
+
+
+@dataclass(frozen=True)
+class _Line:
+    top: int  # the letters' usual top and foot, in rows of the crop
+    bottom: int
+    pen: float  # the pen's width in pixels
+
+    @property
+    def height(self) -> int:
+        return self.bottom - self.top
+
+
+def _ink(crop: GrayImage) -> np.ndarray:
+    _, ink = cv2.threshold(crop, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+    return np.asarray(ink, np.uint8)
+
+
+def _line(ink: np.ndarray) -> _Line | None:
+    """The line's letters: where they usually start and end (the median top and foot of
+    the pieces of ink at least half as tall as the tallest), and the pen's width."""
+    count, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    pieces = stats[1:count]
+    pieces = pieces[pieces[:, cv2.CC_STAT_AREA] > 6]
+    if len(pieces) == 0:
+        return None
+    heights = pieces[:, cv2.CC_STAT_HEIGHT]
+    letters = pieces[heights >= 0.5 * heights.max()]
+    top = int(np.median(letters[:, cv2.CC_STAT_TOP]))
+    bottom = int(np.median(letters[:, cv2.CC_STAT_TOP] + letters[:, cv2.CC_STAT_HEIGHT]))
+    if bottom - top < 8:
+        return None
+    return _Line(top, bottom, _pen_width(ink))
+
+
+def _pen_width(ink: np.ndarray) -> float:
+    """The pen's width in pixels: the median length of the ink's runs across its rows and
+    down its columns, whichever is shorter (one crosses strokes, the other runs along some)."""
+    widths = []
+    for image in (ink, ink.T):
+        lengths = [b - a for row in image > 0 for a, b in _runs(row)]
+        widths.append(float(np.median(lengths)) if lengths else 1.0)
+    return min(widths)
+
+
+def _runs(on: np.ndarray) -> list[tuple[int, int]]:
+    """The runs of True in a row of booleans, as (first, past the last) indices."""
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], on.astype(np.int8), [0]))))
+    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
+
+
+def _long_strokes(ink: np.ndarray, line: _Line) -> list[tuple[np.ndarray, bool]]:
+    """Straight strokes, level or sloping a little, at least ``_STRIKE_LENGTH`` of the
+    letters' height long, left to right: each a mask of its pixels, and whether it is a
+    scribble (a stack of such strokes, back and forth over a letter: thicker than a
+    pen, about as tall as the letters, wider than most, and mostly ink). A thick stroke
+    that is none of these is a bold letter's broad one, which holds a long thin line at
+    many slopes."""
+    length = max(8, round(_STRIKE_LENGTH * line.height))
+    lines = np.zeros_like(ink)
+    for degrees in _SLOPES:
+        lines |= cv2.morphologyEx(ink, cv2.MORPH_OPEN, _line_kernel(length, degrees))
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(lines, connectivity=8)
+    strokes = []
+    for index in sorted(range(1, count), key=lambda i: int(stats[i, cv2.CC_STAT_LEFT])):
+        x, y, w, h, area = (int(v) for v in stats[index])
+        if w < 0.95 * length:
+            continue
+        mask = np.asarray(labels == index, np.uint8)
+        if area / w <= _THICKEST * line.pen:
+            strokes.append((mask, False))
+        elif (
+            h >= _SCRIBBLE_HEIGHT * line.height
+            and w >= _SCRIBBLE_WIDTH * line.height
+            and (ink[y : y + h, x : x + w] > 0).mean() >= _SCRIBBLE_INK
+        ):
+            strokes.append((mask, True))
+    return strokes
+
+
+def _scribbled_letter(scribble: np.ndarray) -> tuple[int, int]:
+    """The columns of a letter scribbled over: the letter lies under the scribble, and
+    the scribble is as tall as at least half its tallest there (where one of its strokes
+    runs on into a neighbour's bar, it is one stroke thick)."""
+    tall = np.zeros(scribble.shape[1])
+    for column in np.flatnonzero(scribble.any(axis=0)):
+        rows = np.flatnonzero(scribble[:, column])
+        tall[column] = rows[-1] - rows[0] + 1
+    peak = int(np.argmax(tall))
+    a, b = peak, peak + 1
+    while a > 0 and tall[a - 1] >= tall[peak] / 2:
+        a -= 1
+    while b < len(tall) and tall[b] >= tall[peak] / 2:
+        b += 1
+    return a, b
+
+
+def _crossed(stroke: np.ndarray, ink: np.ndarray, line: _Line) -> np.ndarray:
+    """The columns where a stroke crosses another: ink just above it and just below."""
+    crossed = np.zeros(stroke.shape[1], bool)
+    reach = max(2, round(line.pen)) + 2
+    for column in np.flatnonzero(stroke.any(axis=0)):
+        on = np.flatnonzero(stroke[:, column])
+        above = ink[max(0, on[0] - reach) : max(0, on[0] - 1), column].any()
+        below = ink[on[-1] + 2 : on[-1] + reach + 1, column].any()
+        crossed[column] = above and below
+    return crossed
+
+
+def _to_whiten(stroke: np.ndarray, inked: np.ndarray) -> np.ndarray:
+    """What to whiten of a strike beyond the letter it struck: its ink and grey rim in
+    the columns where no letter is (``inked`` False); where it runs into a neighbour it
+    stays, as a short stub, rather than cut the neighbour."""
+    grown = cv2.dilate(stroke, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5)))
+    grown[:, inked] = 0
+    return grown
+
+
+def _line_kernel(length: int, degrees: float) -> np.ndarray:
+    """A one-pixel line ``length`` long at ``degrees`` from level, as a structuring
+    element."""
+    rise = round(length * math.tan(math.radians(degrees)))
+    kernel = np.zeros((abs(rise) + 1, length), np.uint8)
+    start, end = (0, abs(rise)) if rise >= 0 else (abs(rise), 0)
+    cv2.line(kernel, (0, start), (length - 1, end), 1, 1)
+    return kernel
+
+
+def _struck_letter(
+    stroke: np.ndarray, ink: np.ndarray, rest: np.ndarray, inked: np.ndarray, line: _Line
+) -> tuple[int, int] | None:
+    """The columns of the letter a long stroke strikes through, or None when it is not a
+    strike: it does not lie across the middle of the line, or crosses no letter (a dash),
+    or does not reach past both sides of the letter it crosses (an H's bar ends at its
+    stems, an A's within its legs).
+
+    ``rest`` is the ink with every long stroke taken out, and ``inked`` tells its columns
+    that hold a letter: the letter struck is the runs of them the stroke reaches past,
+    one of them under its middle (a writer strikes a letter through its middle)."""
+    rows, columns = np.nonzero(stroke)
+    middle = (float(rows.mean()) - line.top) / line.height
+    if not _MIDDLE[0] <= middle <= _MIDDLE[1]:
+        return None
+    x0, x1 = int(columns.min()), int(columns.max()) + 1
+    past = max(0.5 * line.pen, _OVERSHOOT * line.height)
+    # The runs of inked columns, a gap of a pixel bridged. Where the strike crossed a join
+    # of the letter's strokes (a K's arms and stem), taking it out left a gap: the
+    # columns it crosses a stroke in count as inked.
+    crossed = (inked | _crossed(stroke, ink, line)).astype(np.uint8)
+    bridged = cv2.dilate(crossed[None, :], np.ones((1, 3), np.uint8))[0] > 0
+    # The letter: the runs the strike reaches past on both sides (a neighbour it runs
+    # into goes on beyond its end), one of them under its middle.
+    inside = [(a, b) for a, b in _runs(bridged) if a >= x0 + past and b <= x1 - past]
+    centre, near = (x0 + x1) / 2, _CENTRE * (x1 - x0)
+    if not any(a - near <= centre <= b + near for a, b in inside):
+        return None
+    a, b = min(a for a, _ in inside), max(b for _, b in inside)
+    # A letter, not what is left of a wide H once its bar is taken for a strike.
+    tall = np.flatnonzero(rest[:, a:b].any(axis=1))
+    if tall.size == 0 or int(tall[-1]) - int(tall[0]) < _LETTER * line.height:
+        return None
+    return a, b

@@ -1,0 +1,121 @@
+"""Letters struck out and written again (``ocr.struck``): found by the shape of the
+stroke through them, cut out, and the rest read as the writer meant it.
+
+The lines are drawn with OpenCV's stroke font, a pen's width thick, so each letter's
+columns are known; the strikes are drawn as a writer makes them, a stroke about a letter
+and a half long through the letter's middle, level or sloping a little.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from ocr.engines import GrayImage, PageSegMode, engine_for
+from ocr.struck import find_struck, without_struck
+
+_FONT = cv2.FONT_HERSHEY_SIMPLEX
+_SCALE, _PEN = 1.6, 4
+_GAP = 12  # pixels between letters
+
+
+def _write(text: str) -> tuple[GrayImage, list[tuple[int, int]], int, int]:
+    """``text`` written one letter at a time on white: the image, each letter's columns
+    (a space's too), and the letters' top and foot rows."""
+    image = np.full((120, 40 + 45 * len(text)), 255, np.uint8)
+    x, baseline = 30, 80
+    spans = []
+    for char in text:
+        (width, _), _ = cv2.getTextSize(char, _FONT, _SCALE, _PEN)
+        cv2.putText(image, char, (x, baseline), _FONT, _SCALE, 0, _PEN, cv2.LINE_AA)
+        spans.append((x, x + width))
+        x += width + _GAP
+    cap, _ = cv2.getTextSize("H", _FONT, _SCALE, _PEN)
+    return image, spans, baseline - cap[1], baseline
+
+
+def _strike(image: GrayImage, span: tuple[int, int], top: int, foot: int, slope: float) -> None:
+    """A stroke through the letter at ``span``, half again as long as the letters are
+    high, through its middle."""
+    centre, middle = (span[0] + span[1]) / 2, (top + foot) / 2
+    half = 0.75 * (foot - top) + 0.2 * (span[1] - span[0])
+    rise = half * slope
+    start = (round(centre - half), round(middle + rise))
+    end = (round(centre + half), round(middle - rise))
+    cv2.line(image, start, end, 0, _PEN - 1, cv2.LINE_AA)
+
+
+@pytest.mark.parametrize("slope", [0.0, 0.15, -0.2])
+def test_a_letter_struck_through_is_found_and_cut_out(slope: float) -> None:
+    image, spans, top, foot = _write("BUKS")
+    _strike(image, spans[2], top, foot, slope)
+    (struck,) = find_struck(image)
+    k0, k1 = spans[2]
+    assert abs(struck.x0 - k0) <= 3, (struck.x0, spans)
+    assert abs(struck.x1 - k1) <= 3, (struck.x1, spans)
+    cut = without_struck(image, [struck])
+    # The K and the white after it are gone; the letters before it are whole.
+    assert image.shape[1] - cut.shape[1] == pytest.approx(k1 - k0 + _GAP, abs=4)
+    clean, _, _, _ = _write("BUKS")
+    before = slice(0, spans[1][1])
+    assert not ((clean[:, before] < 128) & (cut[:, before] >= 128)).any()
+
+
+def test_a_letter_scribbled_out_is_found_and_cut_out() -> None:
+    image, spans, top, foot = _write("BUKS")
+    k0, k1 = spans[2]
+    reach = 0.15 * (k1 - k0)
+    turns = [
+        (round(k1 + reach if i % 2 else k0 - reach), round(top + (foot - top) * i / 6))
+        for i in range(7)
+    ]
+    cv2.polylines(image, [np.array(turns, np.int32)], False, 0, _PEN - 1, cv2.LINE_AA)
+    (struck,) = find_struck(image)
+    assert struck.x0 <= k0 + 3, (struck.x0, spans)
+    assert struck.x1 >= k1 - 3, (struck.x1, spans)
+    assert struck.x0 > spans[1][1], (struck.x0, spans)  # not the U
+    assert struck.x1 < spans[3][0], (struck.x1, spans)  # nor the S
+
+
+def test_the_rest_is_read_as_meant() -> None:
+    """Tesseract reads a struck letter as one more letter; without it, it reads the value
+    the writer meant: LEEDS with its D struck out is LEES."""
+    image, spans, top, foot = _write("LEEDS")
+    _strike(image, spans[3], top, foot, 0.1)
+    engine = engine_for("tesseract")
+    read = engine.read(
+        without_struck(image, find_struck(image)), dpi=300, mode=PageSegMode.SINGLE_LINE
+    )
+    assert "".join(w.text for w in read) == "LEES"
+
+
+@pytest.mark.parametrize(
+    "text", ["HEATH", "TEA FIZZ", "AVENUE 47", "WHITE", "EFFECT", "tittle", "01-02-2025"]
+)
+def test_a_letters_own_bars_are_no_strike(text: str) -> None:
+    """An H's or an A's bar ends at its strokes, an E's and an F's at its stem, a T's and a
+    Z's lie at the top or foot of the line, a dash crosses no letter."""
+    image, _, _, _ = _write(text)
+    assert find_struck(image) == []
+
+
+def test_a_dash_between_letters_or_a_rule_under_them_is_no_strike() -> None:
+    image, spans, top, foot = _write("AB CD")
+    middle = (top + foot) // 2
+    cv2.line(image, (spans[1][1] + 2, middle), (spans[3][0] - 2, middle), 0, _PEN)
+    cv2.line(image, (spans[0][0], foot + 6), (spans[4][1], foot + 6), 0, _PEN)
+    assert find_struck(image) == []
+
+
+def test_two_lines_of_writing_are_left_alone() -> None:
+    first, spans, top, foot = _write("BUKS")
+    _strike(first, spans[2], top, foot, 0.0)
+    two = np.vstack([first, first])
+    assert find_struck(two) == []
+    assert find_struck(np.full((60, 200), 255, np.uint8)) == []
+
+
+def test_without_nothing_struck_the_crop_is_unchanged() -> None:
+    image, _, _, _ = _write("BUS")
+    assert without_struck(image, []) is image
