@@ -37,7 +37,7 @@ _STRIKE_LENGTH = 0.9
 _SLOPES = range(-20, 21, 4)
 # Where the middle of a strike may lie: this share of the letters' height below their top,
 # from the first to the second (a long stroke at the top or foot is a T's bar or a join).
-_MIDDLE = (0.25, 0.72)
+_MIDDLE = (0.32, 0.75)
 # A strike is no thicker than this many pen widths (a bold letter's broad stroke, which
 # holds a long thin line at many slopes, is).
 _THICKEST = 2.0
@@ -93,7 +93,7 @@ def find_struck(crop: GrayImage) -> list[Struck]:
             letter = _struck_letter(stroke, ink, rest, inked, line)
         if letter is None:
             continue
-        stroke = _to_whiten(stroke, inked)
+        stroke = _to_whiten(stroke, rest, inked, line)
         if found and letter[0] < found[-1].x1:  # a second stroke through the same letter
             last = found[-1]
             found[-1] = Struck(last.x0, max(last.x1, letter[1]), last.stroke | stroke)
@@ -230,12 +230,15 @@ def _crossed(stroke: np.ndarray, ink: np.ndarray, line: _Line) -> np.ndarray:
     return crossed
 
 
-def _to_whiten(stroke: np.ndarray, inked: np.ndarray) -> np.ndarray:
+def _to_whiten(stroke: np.ndarray, rest: np.ndarray, inked: np.ndarray, line: _Line) -> np.ndarray:
     """What to whiten of a strike beyond the letter it struck: its ink and grey rim in
-    the columns where no letter is (``inked`` False); where it runs into a neighbour it
-    stays, as a short stub, rather than cut the neighbour."""
+    the columns where no letter is (``inked`` False), and in a neighbour's columns what
+    does not touch the neighbour (``rest``, the ink without long strokes); where it runs
+    into the neighbour's strokes it stays, as a short stub, rather than cut them."""
     grown = cv2.dilate(stroke, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5)))
-    grown[:, inked] = 0
+    near = 2 * round(line.pen) + 5  # where the strike lies over a neighbour's stroke
+    touching = cv2.dilate(rest, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (near, near))) > 0
+    grown[touching & inked[None, :]] = 0
     return grown
 
 
