@@ -105,8 +105,11 @@ class ValueReading:
     characters: int | None = None
     # The writing runs on past the box's right wall (read with it, and for a person).
     past_wall: bool = False
-    # A letter was struck out: read without it (``ocr.struck``), and for a person.
+    # A letter was struck out: read without it (``ocr.struck``), and for a person. Seen
+    # only: one looks struck but the page is not yet known to be handwritten (a typed
+    # page's print, photographed, can hold what looks like a strike), so it was read whole.
     struck: bool = False
+    struck_seen: bool = False
 
     @property
     def second_text(self) -> str:
@@ -172,9 +175,9 @@ def extract_fields(
         readings[spec.name] = read_value(spec, page, areas[spec.name], value_words, engine, second)
     if second is not None and _looks_handwritten(readings.values()):
         # A handwritten page: what looked printed, or Tesseract was sure of, is read by
-        # the second engine too.
+        # the second engine too, and a value with a letter struck out without it.
         for name, reading in readings.items():
-            if reading.second is None and reading.saw_ink:
+            if (reading.second is None and reading.saw_ink) or reading.struck_seen:
                 spec = specs_by_name[name]
                 readings[name] = read_value(
                     spec, page, areas[name], value_words, engine, second, handwritten_page=True
@@ -334,7 +337,9 @@ def read_crop(
             unsure of it (``voting.worth_a_second_reading``), the page is handwritten,
             or the page is a coarse scan (``ReadPage.coarse``).
         handwritten_page: most values of the page look handwritten: this one is taken
-            as handwriting too, whatever it looks like.
+            as handwriting too, whatever it looks like, and a letter struck out in it
+            (``ocr.struck``) is cut out before it is read. Until the page is known to
+            be handwritten a strike is only noted (``ValueReading.struck_seen``).
     """
     if not isinstance(area, ValueArea):
         area = ValueArea(area)
@@ -392,17 +397,18 @@ def read_crop(
         box = region  # the compacted image no longer maps onto the page
     else:
         box = ((x0 + ix0) / width, (y0 + iy0) / height, (x0 + ix1) / width, (y0 + iy1) / height)
-    other_engine, handwritten, printed, frames, struck = None, False, None, None, False
+    other_engine, handwritten, printed, frames = None, False, None, None
+    struck = struck_seen = False
     if second is not None:
         printed = looks_printed(text_crop, page.dpi)
         handwritten = handwritten_page or printed is False
-        if handwritten:
+        letters = find_struck(text_crop) if handwritten else []
+        if letters and handwritten_page:
             # A letter struck out and written again: read the value without it.
-            letters = find_struck(text_crop)
-            if letters:
-                text_crop, struck = without_struck(text_crop, letters), True
-                if characters is not None:
-                    characters = max(0, characters - len(letters))
+            text_crop, struck = without_struck(text_crop, letters), True
+            if characters is not None:
+                characters = max(0, characters - len(letters))
+        struck_seen = bool(letters) and not struck
     first = _line_text(engine.read(text_crop, dpi=page.dpi, mode=mode))
     # On a coarse scan Tesseract's confidence is no guide: it is sure of misreadings.
     if second is not None and (page.coarse or worth_a_second_reading(first[1], not handwritten)):
@@ -424,6 +430,7 @@ def read_crop(
             characters=characters,
             past_wall=past_wall,
             struck=struck,
+            struck_seen=struck_seen,
         )
     # Read again slightly smoothed (scanner grain misleads Tesseract into extra or
     # changed characters). Where the readings disagree, a person should look.
@@ -450,6 +457,7 @@ def read_crop(
         characters=characters,
         past_wall=past_wall,
         struck=struck,
+        struck_seen=struck_seen,
     )
 
 

@@ -53,8 +53,6 @@ _SCRIBBLE_INK = 0.45
 _ONE_LINE = 2.2
 # What a strike crosses is a letter when it is at least this share of the line's height.
 _LETTER = 0.75
-# A column with less ink than this share of the pen's width is where letters touch.
-_TOUCH = 0.3
 # The letter struck lies this share of the strike's length or less from its middle.
 _CENTRE = 0.2
 
@@ -84,11 +82,9 @@ def find_struck(crop: GrayImage) -> list[Struck]:
     for stroke, _ in strokes:
         rest[cv2.dilate(stroke, np.ones((3, 3), np.uint8)) > 0] = 0
     # The columns that hold a letter once the long strokes are gone (ascenders and
-    # descenders aside, which may reach over a neighbour); where two letters touch, the
-    # few pixels of the touch do not join them.
+    # descenders aside, which may reach over a neighbour).
     reach = round(0.3 * line.height)
-    band = rest[max(0, line.top - reach) : line.bottom + reach] > 0
-    inked = np.asarray(band.sum(axis=0) >= max(2, _TOUCH * line.pen))
+    inked = np.asarray(rest[max(0, line.top - reach) : line.bottom + reach].any(axis=0))
     found: list[Struck] = []
     for stroke, scribble in strokes:
         if scribble:
