@@ -121,3 +121,18 @@ def test_two_lines_of_writing_are_left_alone() -> None:
 def test_without_nothing_struck_the_crop_is_unchanged() -> None:
     image, _, _, _ = _write("BUS")
     assert without_struck(image, []) is image
+
+
+def test_odd_crops_hold_no_strike_and_raise_nothing() -> None:
+    """A speck, a blank, a solid block, a sliver, noise: nothing to measure a strike
+    against, and no error for the form's reading to stop on."""
+    rng = np.random.default_rng(1)
+    crops = [
+        np.full((1, 1), 255, np.uint8),
+        np.zeros((40, 200), np.uint8),
+        np.full((3, 500), 255, np.uint8),
+        rng.integers(0, 256, (60, 300), dtype=np.uint8),
+        ((rng.random((80, 400)) < 0.3) * 255).astype(np.uint8),
+    ]
+    for crop in crops:
+        assert find_struck(crop) == [], crop.shape
