@@ -53,6 +53,9 @@ _SCRIBBLE_INK = 0.45
 _ONE_LINE = 2.2
 # What a strike crosses is a letter when it is at least this share of the line's height.
 _LETTER = 0.75
+# A piece of ink at a cut smaller than this share of the letters' height each way is a
+# stub of the strike or of the struck letter.
+_STUB = 0.35
 # The letter struck lies this share of the strike's length or less from its middle.
 _CENTRE = 0.2
 
@@ -63,7 +66,8 @@ class Struck:
 
     x0: int
     x1: int
-    stroke: np.ndarray  # the strike's ink, a mask the size of the crop
+    stroke: np.ndarray  # the strike's ink to whiten, a mask the size of the crop
+    whole: np.ndarray  # all of the strike's ink, that in its neighbours' strokes too
 
 
 def find_struck(crop: GrayImage) -> list[Struck]:
@@ -93,12 +97,15 @@ def find_struck(crop: GrayImage) -> list[Struck]:
             letter = _struck_letter(stroke, ink, rest, inked, line)
         if letter is None:
             continue
+        whole = cv2.dilate(stroke, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5)))
         stroke = _to_whiten(stroke, rest, inked, line)
         if found and letter[0] < found[-1].x1:  # a second stroke through the same letter
             last = found[-1]
-            found[-1] = Struck(last.x0, max(last.x1, letter[1]), last.stroke | stroke)
+            found[-1] = Struck(
+                last.x0, max(last.x1, letter[1]), last.stroke | stroke, last.whole | whole
+            )
         else:
-            found.append(Struck(*letter, stroke))
+            found.append(Struck(*letter, stroke, whole))
     return found
 
 
@@ -111,7 +118,7 @@ def without_struck(crop: GrayImage, struck: list[Struck]) -> GrayImage:
     threshold, _ = cv2.threshold(crop, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     # The paper around each pixel (the lightest nearby), so a whitened strike on a shaded
     # box leaves no white patch.
-    paper = cv2.dilate(crop, np.ones((15, 15), np.uint8))
+    paper = np.asarray(cv2.dilate(crop, np.ones((15, 15), np.uint8)), np.uint8)
     out = crop.copy()
     for s in struck:
         out[s.stroke > 0] = paper[s.stroke > 0]
@@ -120,7 +127,32 @@ def without_struck(crop: GrayImage, struck: list[Struck]) -> GrayImage:
     for s in struck:
         after = np.flatnonzero(used[s.x1 :])
         keep[s.x0 : s.x1 + (int(after[0]) if after.size else 0)] = False
-    return np.ascontiguousarray(out[:, keep])
+    strikes = np.zeros(crop.shape, bool)
+    for s in struck:
+        strikes |= s.whole > 0
+    out, paper, strikes = out[:, keep], paper[:, keep], strikes[:, keep]
+    return np.ascontiguousarray(_without_stubs(out, strikes, paper, threshold))
+
+
+def _without_stubs(
+    crop: GrayImage, strikes: np.ndarray, paper: GrayImage, threshold: float
+) -> GrayImage:
+    """The crop with the stubs a strike left whitened: bits of it where it ran into a
+    neighbour, cut off from the rest (OCR reads one as a point or a comma). A stub is a
+    piece far smaller than a letter, mostly the strike's ink; a full stop is not."""
+    ink = np.asarray(crop < threshold, np.uint8)
+    line = _line(ink * 255)
+    if line is None:
+        return crop
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    out = crop.copy()
+    for index in range(1, count):
+        _, _, w, h, area = (int(v) for v in stats[index])
+        if h < _STUB * line.height and w < _STUB * line.height:
+            piece = labels == index
+            if np.count_nonzero(strikes & piece) * 2 > area:
+                out[piece] = paper[piece]
+    return out
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from ocr.engines import GrayImage, PageSegMode, engine_for
-from ocr.struck import find_struck, without_struck
+from ocr.struck import Struck, find_struck, without_struck
 
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 _SCALE, _PEN = 1.6, 4
@@ -80,16 +80,21 @@ def test_a_letter_scribbled_out_is_found_and_cut_out() -> None:
     assert struck.x1 < spans[3][0], (struck.x1, spans)  # nor the S
 
 
-def test_the_rest_is_read_as_meant() -> None:
+@pytest.mark.parametrize(
+    ("written", "struck", "meant"),
+    [("LEEDS", 3, "LEES"), ("9.357", 2, "9.57"), ("4,X50", 2, "4,50")],
+)
+def test_the_rest_is_read_as_meant(written: str, struck: int, meant: str) -> None:
     """Tesseract reads a struck letter as one more letter; without it, it reads the value
-    the writer meant: LEEDS with its D struck out is LEES."""
-    image, spans, top, foot = _write("LEEDS")
-    _strike(image, spans[3], top, foot, 0.1)
+    the writer meant: LEEDS with its D struck out is LEES. A full stop or a comma beside
+    the struck letter is print, not a stub of the strike, and stays."""
+    image, spans, top, foot = _write(written)
+    _strike(image, spans[struck], top, foot, 0.1)
     engine = engine_for("tesseract")
     read = engine.read(
         without_struck(image, find_struck(image)), dpi=300, mode=PageSegMode.SINGLE_LINE
     )
-    assert "".join(w.text for w in read) == "LEES"
+    assert "".join(w.text for w in read) == meant
 
 
 @pytest.mark.parametrize(
@@ -116,6 +121,26 @@ def test_two_lines_of_writing_are_left_alone() -> None:
     two = np.vstack([first, first])
     assert find_struck(two) == []
     assert find_struck(np.full((60, 200), 255, np.uint8)) == []
+
+
+def test_a_stub_of_the_strike_goes_and_a_full_stop_stays() -> None:
+    """Where a strike ran into a neighbour's stroke its ink stays (cutting it would cut
+    the neighbour); a bit of it cut off from the rest once the letter goes is a stub,
+    which OCR reads as a point, and goes. A full stop of the same size stays."""
+    image, spans, top, foot = _write("AB.CD")
+    middle = (top + foot) // 2
+    stub = (spans[1][1] + 2, middle)  # just after the B, where a strike through the . ran
+    cv2.circle(image, stub, 3, 0, -1)
+    whole = np.zeros(image.shape, np.uint8)
+    cv2.circle(whole, stub, 6, 1, -1)
+    c0, c1 = spans[3]
+    cut = without_struck(image, [Struck(c0, c1, np.zeros(image.shape, np.uint8), whole)])
+    engine = engine_for("tesseract")
+    read = engine.read(cut, dpi=300, mode=PageSegMode.SINGLE_LINE)
+    assert "".join(w.text for w in read) == "AB.D"
+    stop = slice(spans[2][0], spans[2][1])
+    assert (cut[:, stop] < 128).sum() == (image[:, stop] < 128).sum()  # the stop is whole
+    assert (cut[middle - 4 : middle + 5, stub[0] - 4 : stub[0] + 5] >= 128).all()
 
 
 def test_without_nothing_struck_the_crop_is_unchanged() -> None:
