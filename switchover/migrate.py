@@ -87,7 +87,13 @@ from legacy_connectors import (
 )
 from switchover.identity import grant
 from switchover.schedules import ensure_reconcile_schedule
-from switchover.temporal import connect, outlast_restarts, rpc_failure, send_update
+from switchover.temporal import (
+    RESTART_PATIENCE_S,
+    connect,
+    outlast_restarts,
+    rpc_failure,
+    send_update,
+)
 
 log = get_logger(__name__)
 
@@ -316,7 +322,8 @@ async def wait_for_run(
             or terminated; the message says why.
         ServiceUnavailableError: Temporal stayed unreachable too long.
     """
-    client = await connect(settings)
+    # The run is started: a server away for a restart now is waited out, as below.
+    client = await connect(settings, patience_s=RESTART_PATIENCE_S)
     handle = client.get_workflow_handle(
         started.workflow_id, run_id=started.run_id, result_type=MigrateSystemResult
     )

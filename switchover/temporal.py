@@ -79,26 +79,34 @@ def client_runtime() -> Runtime:
     return Runtime(telemetry=TelemetryConfig(logging=LoggingConfig(filtered, forwarding)))
 
 
-async def connect(settings: Settings) -> Client:
-    """Connect to Temporal as the settings say.
+async def connect(settings: Settings, *, patience_s: float = 0.0) -> Client:
+    """Connect to Temporal as the settings say, trying again for up to ``patience_s``
+    while the server does not answer (a restart, for one waiting on a run to end).
 
     Raises:
         ServiceUnavailableError: when the server cannot be reached.
     """
-    try:
-        return await Client.connect(
-            settings.temporal_address,
-            namespace=settings.temporal_namespace,
-            tls=_tls(settings),
-            api_key=settings.temporal_api_key,
-            data_converter=data_converter(settings),
-            runtime=client_runtime(),
-        )
-    except RuntimeError as e:
-        raise ServiceUnavailableError(
-            f"cannot reach Temporal at {settings.temporal_address} "
-            f"(namespace {settings.temporal_namespace}): {e}"
-        ) from e
+    gone_since = time.monotonic()
+    delay = 0.5
+    while True:
+        try:
+            return await Client.connect(
+                settings.temporal_address,
+                namespace=settings.temporal_namespace,
+                tls=_tls(settings),
+                api_key=settings.temporal_api_key,
+                data_converter=data_converter(settings),
+                runtime=client_runtime(),
+            )
+        except RuntimeError as e:
+            if time.monotonic() - gone_since >= patience_s:
+                raise ServiceUnavailableError(
+                    f"cannot reach Temporal at {settings.temporal_address} "
+                    f"(namespace {settings.temporal_namespace}): {e}"
+                ) from e
+            log.warning("temporal.waiting_for_server", what="connecting")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
 
 def rpc_failure(error: RPCError, what: str, *, missing: str | None = None) -> SwitchoverError:
