@@ -17,6 +17,7 @@ review.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Sequence
@@ -69,9 +70,24 @@ _RING_OFFSET = 0.15
 # rule is a stroke thick.
 _BESIDE = (1.0, 0.6, 1.8, 0.4)
 _BESIDE_PIECE = (0.3, 0.55)
+# How much further round that area, in sides, a piece reaching into it is followed to
+# see it whole: a tick drawn a side and a half past the box is three sides from it at
+# its arm's end.
+_FOLLOWED = 1.5
+# A printed letter, told from a mark drawn over a word: a piece of ink at least this
+# share of a box's side tall counts towards the row's printed line, which takes this
+# many; a letter reaches this share of a capital's height above the capitals' top, and
+# its descender this share below the baseline; it is at most this many capitals wide
+# (an M or a W in a serif face is 1.25).
+_LETTER_PIECE = 0.25
+_LETTERS_FOR_A_LINE = 4
+_LETTER_SLACK = 0.1
+_DESCENDER = 0.4
+_WIDEST_LETTER = 1.4
 # How big a mark beside a box must be each way, in sides, to be taken as a tick meant for
-# the nearest box (the generator's ticks are 0.4-1.1 sides wide and 0.5-1.4 tall).
-_TICK_SIZED = (0.4, 0.7)
+# the nearest box (the generator's ticks are 0.4-1.1 sides wide and 0.5-1.4 tall), and
+# how big it may be (a word written beside the row is bigger).
+_TICK_SIZED = (0.4, 0.7, 2.5)
 # How tall ink rising above a row of boxes out of a word on it must be to be a mark; how
 # far above a box its tick's arm may rise, in sides.
 _BESIDE_RISEN = 0.15
@@ -240,6 +256,7 @@ class TickReader:
         self._row_words: dict[int, list[Word]] = {}
         self._side: float | None = None
         self._marked: list[PageBox] | None = None  # boxes with ink in them
+        self._lines: dict[tuple[int, int], tuple[float, float] | None] = {}
 
     def checkbox(self, spec: FieldSpec, label: layout.LabelMatch | None) -> ExtractedField:
         """A checkbox field: its box ticked or not; a Yes/No pair on its row read as one."""
@@ -365,7 +382,7 @@ class TickReader:
         """The marks that stand beside the box at ``pixels``, out of it: a tick put next
         to its box, across its wall, or over the next option's word, rather than in it.
         Each in page pixels, and whether it may be a tick meant for the nearest box: tick
-        sized, and whole in the area looked at.
+        sized, and seen whole.
 
         Ink round the box (``_BESIDE``) counts once the box and its walls, the other tick
         boxes (and above each, where its tick's arm may rise) and the printed words (two
@@ -375,15 +392,28 @@ class TickReader:
         that rises above the row's top out of a word on the row (printed letters stand
         below the tops of the row's boxes, and OCR reads a tick drawn over a word as part
         of it). A rule is too thin to count, a speck or a dot of a leader too small.
+
+        A piece reaching into the area is followed out of it (``_FOLLOWED``) to be seen
+        whole: a tick drawn well past the box runs on past the area. A printed letter of
+        a word left in (``_a_letter``) is not followed: it is taken as far as it lies in
+        the area, as before, so that it neither passes for a tick nor stops leaving the
+        box in doubt.
         """
         image = self.page.image()
         height, width = image.shape[:2]
         x0, y0, x1, y1 = pixels
         side = min(x1 - x0, y1 - y0)
         left_reach, above, right_reach, below = _BESIDE
-        left, top = max(0, x0 - round(left_reach * side)), max(0, y0 - round(above * side))
-        right = min(width, x1 + round(right_reach * side))
-        bottom = min(height, y1 + round(below * side))
+        # The area looked at, and round it the area its pieces are followed in.
+        near = (
+            max(0, x0 - round(left_reach * side)),
+            max(0, y0 - round(above * side)),
+            min(width, x1 + round(right_reach * side)),
+            min(height, y1 + round(below * side)),
+        )
+        follow = round(_FOLLOWED * side)
+        left, top = max(0, near[0] - follow), max(0, near[1] - follow)
+        right, bottom = min(width, near[2] + follow), min(height, near[3] + follow)
         ink = image[top:bottom, left:right] < 128
         if not ink.any():
             return []
@@ -401,41 +431,80 @@ class TickReader:
         for other in self.ticks:
             bx0, by0, bx1, by1 = _in_pixels(other.bbox, width, height)
             clear(bx0, by0 - _ARM_RISE * (by1 - by0), bx1, by1, gap)
+        left_in = []  # words on the row that may have a mark over them, their ink kept
         for word in self.words:
             if sum(c.isalnum() for c in word.text) >= 2:
                 wx0, wy0, wx1, wy1 = _in_pixels(word.bbox, width, height)
                 on_row = y0 < (wy0 + wy1) / 2 < y1
                 if on_row and self._marked_over(word):
+                    left_in.append((wx0, wx1))
                     continue
                 clear(wx0, max(wy0, row_top + pad) if on_row else wy0, wx1, wy1, pad)
+        line = self._printed_line(y0, y1) if left_in else None
         count, _, stats = ink_pieces(ink.astype(np.uint8))
         marks = []
         for index in range(1, count):
             x, y, w, h = (int(v) for v in stats[index, :4])
+            whole = (left + x, top + y, left + x + w, top + y + h)
+            piece, edges = whole, (left, top, right, bottom)
+            if line is not None and _a_letter(whole, line, left_in):
+                # A letter of a word left in is taken as far as it lies in the area looked
+                # at, and cut by its edge, as all pieces were before they were followed:
+                # followed whole, it would seem a tick, or the box's doubt be lost.
+                clipped, edges = _clipped(whole, near), near
+                if clipped is None:
+                    continue
+                piece = clipped
+            if not _overlap(near, piece):
+                continue  # wholly outside the area looked at
+            w, h = piece[2] - piece[0], piece[3] - piece[1]
             big = min(w, h) >= _BESIDE_PIECE[0] * side and max(w, h) >= _BESIDE_PIECE[1] * side
             # Above the row's top, and down to it (not cut off by the area's top: a
             # letter of the line above).
-            rise = row_top - (top + y)
-            risen = y > 0 and top + y + h >= row_top - 1 and rise >= _BESIDE_RISEN * side
-            risen = risen and w <= side * 1.5
+            rise = row_top - piece[1]
+            risen = piece[1] > near[1] and piece[3] >= row_top - 1
+            risen = risen and rise >= _BESIDE_RISEN * side and w <= side * 1.5
             if big or risen:
-                piece = (left + x, top + y, left + x + w, top + y + h)
-                # Cut by the area's edge (not the page's): it runs on past it.
+                # Cut by the edge of the area it was followed in (not the page's): it runs
+                # on past it.
                 cut = (
-                    (piece[0] == left > 0)
-                    or (piece[1] == top > 0)
-                    or (piece[2] == right < width)
-                    or (piece[3] == bottom < height)
+                    (piece[0] == edges[0] > 0)
+                    or (piece[1] == edges[1] > 0)
+                    or (piece[2] == edges[2] < width)
+                    or (piece[3] == edges[3] < height)
                 )
                 # A tick or a cross is most of a side each way, or rises above the row
                 # (the arm of one drawn across the box's wall, the rest of it cleared
                 # with the box); a printed letter of a word left in (``_marked_over``) is
                 # smaller, and stands in the row.
-                tick_sized = (
-                    min(w, h) >= _TICK_SIZED[0] * side and max(w, h) >= _TICK_SIZED[1] * side
-                )
+                low, high, most = (bound * side for bound in _TICK_SIZED)
+                tick_sized = min(w, h) >= low and high <= max(w, h) <= most
                 marks.append((piece, (tick_sized or risen) and not cut))
         return marks
+
+    def _printed_line(self, y0: int, y1: int) -> tuple[float, float] | None:
+        """The printed line of the row of boxes from pixel row ``y0`` to ``y1``: the top
+        of its capitals and its baseline, in page pixels, from the pieces of ink in the
+        words on it (a tenth of them may stand higher, the median lower: a mark drawn
+        over a word is one piece among its letters). None with too few letters to tell."""
+        if (y0, y1) not in self._lines:
+            image = self.page.image()
+            height, width = image.shape[:2]
+            tops, bottoms = [], []
+            for word in self.words:
+                wx0, wy0, wx1, wy1 = _in_pixels(word.bbox, width, height)
+                if not y0 < (wy0 + wy1) / 2 < y1 or sum(c.isalnum() for c in word.text) < 2:
+                    continue
+                count, _, stats = ink_pieces((image[wy0:wy1, wx0:wx1] < 128).astype(np.uint8))
+                for _x, y, w, h, _area in stats[1:count]:
+                    if h >= _LETTER_PIECE * (y1 - y0) and w >= 2:
+                        tops.append(wy0 + int(y))
+                        bottoms.append(wy0 + int(y + h))
+            line = None
+            if len(tops) >= _LETTERS_FOR_A_LINE:
+                line = (float(np.percentile(tops, 10)), float(np.median(bottoms)))
+            self._lines[(y0, y1)] = line
+        return self._lines[(y0, y1)]
 
     def _marked_over(self, word: Word) -> bool:
         """Whether a printed word may have a mark drawn over it: on a handwritten page,
@@ -623,12 +692,12 @@ class TickReader:
         }
 
     def _options_among(self, choices: list[str], candidates: list[Word]) -> dict[str, _Mark]:
+        runs = {c: words for c in choices if (words := _option_words(c, candidates))}
+        if (paired := self._interleaved(runs)) is not None:
+            return {choice: self._mark(box) for choice, box in paired.items()}
         sides: dict[str, bool] = {}
         found: dict[str, _Mark] = {}
-        for choice in choices:
-            words = _option_words(choice, candidates)
-            if words is None:
-                continue
+        for choice, words in runs.items():
             box = self._nearest_owned(words)
             if box is not None and all(box is not m.box for m in found.values()):
                 found[choice] = self._mark(box)
@@ -637,6 +706,44 @@ class TickReader:
         # took a neighbour's (its own was not found).
         after = sum(sides.values()) * 2 >= len(sides)
         return {c: m for c, m in found.items() if sides[c] == after}
+
+    def _interleaved(self, runs: dict[str, tuple[Word, ...]]) -> dict[str, PageBox] | None:
+        """Options printed on one row, each with its box on the same side ("Yes [ ]
+        No [ ]"), paired by their order: word and box taking turns along the row, each
+        word owns the box after it (or before it, all of them), however near the word
+        before a box stands. A tick drawn over the next option's word stretches that
+        word's box back to the box before it, which nearness would then give the wrong
+        word. None when the row does not take turns (a box not found, an option not
+        read, options in a column)."""
+        if len(runs) < 2:
+            return None
+        spans = {choice: layout.union(w.bbox for w in words) for choice, words in runs.items()}
+        top = max(span[1] for span in spans.values())
+        bottom = min(span[3] for span in spans.values())
+        if bottom <= top:
+            return None  # not one row
+        left = min(span[0] for span in spans.values())
+        right = max(span[2] for span in spans.values())
+        reach = 2 * max((b.bbox[2] - b.bbox[0] for b in self.ticks), default=0.0)
+        row = [
+            b
+            for b in self.ticks
+            if top <= b.middle[1] <= bottom and left - reach <= b.middle[0] <= right + reach
+        ]
+        if len(row) != len(runs):
+            return None
+        along = sorted(
+            [((s[0] + s[2]) / 2, choice) for choice, s in spans.items()]
+            + [(b.middle[0], b) for b in row],
+            key=lambda item: item[0],
+        )
+        kinds = [isinstance(item, str) for _, item in along]
+        if any(a == b for a, b in itertools.pairwise(kinds)):
+            return None
+        pairs = [(along[i][1], along[i + 1][1]) for i in range(0, len(along), 2)]
+        if not kinds[0]:  # boxes first
+            pairs = [(word, box) for box, word in pairs]
+        return {str(word): box for word, box in pairs if isinstance(box, PageBox)}
 
     def _unclaimed_ticked(self, options: dict[str, _Mark]) -> bool:
         """Whether a ticked box stands among the options but belongs to none of them:
@@ -712,6 +819,29 @@ def _line_height(text: BBox, words: Sequence[Word]) -> float:
         if layout.holds(text, w.bbox) and layout.comparable(w.text)
     )
     return heights[len(heights) // 2] if heights else text[3] - text[1]
+
+
+def _a_letter(
+    piece: tuple[int, int, int, int], line: tuple[float, float], words: list[tuple[int, int]]
+) -> bool:
+    """Whether a piece of ink (page pixels) is a printed letter of one of ``words`` (their
+    pixel columns) on a line from ``line``'s capitals' top to its baseline: it stands in
+    the line (a descender below it), and is no wider than a printed capital."""
+    cap_top, baseline = line
+    capital = baseline - cap_top
+    x0, y0, x1, y1 = piece
+    inside = any(wx0 - 2 <= x0 and x1 <= wx1 + 2 for wx0, wx1 in words)
+    in_line = y0 >= cap_top - _LETTER_SLACK * capital and y1 <= baseline + _DESCENDER * capital
+    return inside and in_line and x1 - x0 <= _WIDEST_LETTER * capital
+
+
+def _clipped(
+    piece: tuple[int, int, int, int], area: tuple[int, int, int, int]
+) -> tuple[int, int, int, int] | None:
+    """The part of ``piece`` inside ``area`` (pixels); None when nothing is."""
+    x0, y0 = max(piece[0], area[0]), max(piece[1], area[1])
+    x1, y1 = min(piece[2], area[2]), min(piece[3], area[3])
+    return (x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None
 
 
 def _in_pixels(bbox: BBox, width: int, height: int) -> tuple[int, int, int, int]:

@@ -162,26 +162,39 @@ def test_the_kind_of_mark_is_told() -> None:
     }
 
 
-def _yes_no_choice(beside: str, inside: str | None = None) -> ExtractedField | None:
-    """Yes [ ]  No [ ], a tick drawn clear of the ``beside`` option's box, to its right
-    (before the next option's word, or past the row's last box), and one in the
-    ``inside`` option's box."""
+def _yes_no_choice(
+    beside: str,
+    inside: str | None = None,
+    *,
+    clear_by: int = 10,
+    no_as_read: tuple[str, int, float] = ("No", 740, 0.95),
+) -> ExtractedField | None:
+    """Yes [ ]  No [ ], a tick drawn ``clear_by`` pixels clear of the ``beside`` option's
+    box (55 a side), to its right (before or over the next option's word, or past the
+    row's last box), and one in the ``inside`` option's box. ``no_as_read``: the text
+    OCR read for the No, where its box starts, and how sure it was (a tick drawn over
+    the word is read with it)."""
     width, height = 1400, 300
     image = np.full((height, width), 255, np.uint8)
     words = []
     for text, x0, x1 in (("Question", 60, 260), ("Yes", 500, 570), ("No", 740, 790)):
         cv2.putText(image, text, (x0, 140), cv2.FONT_HERSHEY_SIMPLEX, 1.2, 0, 3)
-        words.append(Word(text=text, confidence=0.95, bbox=(x0 / width, 0.33, x1 / width, 0.48)))
+        confidence = 0.95
+        if text == "No":
+            text, x0, confidence = no_as_read
+        bbox = (x0 / width, 0.33, x1 / width, 0.48)
+        words.append(Word(text=text, confidence=confidence, bbox=bbox))
     boxes = {"Yes": 590, "No": 810}
     for left in boxes.values():
         cv2.rectangle(image, (left, 95), (left + 55, 150), 0, 3)
-    for option, shift in ((beside, 65), (inside, 8)):  # clear of the right wall, or in
+    for option, shift in ((beside, 55 + clear_by), (inside, 8)):
         if option is not None:
             x = boxes[option] + shift
             cv2.line(image, (x, 118), (x + 12, 142), 0, 5)
             cv2.line(image, (x + 12, 142), (x + 40, 96), 0, 5)
     page = ReadPage(1, WordSource.OCR, words, 300, width, height, _image=image)
-    reader = ticks.TickReader(page, [PageBox.of(b, width, height) for b in page.boxes()])
+    boxes_found = [PageBox.of(b, width, height) for b in page.boxes()]
+    reader = ticks.TickReader(page, boxes_found, handwritten=True)
     spec = FieldSpec(name="q", label="Question", type="choice", choices=["Yes", "No"])
     return reader.choice(spec, layout.LabelMatch((words[0],), 100.0))
 
@@ -194,6 +207,72 @@ def test_a_tick_put_beside_an_option_s_box_is_read_as_that_option_for_a_person_t
     assert field is not None
     assert field.value == meant
     assert field.confidence <= ticks.DOUBTFUL
+
+
+def test_a_tick_put_well_past_the_last_box_is_read_whole() -> None:
+    """A tick whose arm ends two sides past the box's wall runs out of the area a mark
+    is looked for in; it is followed until it is seen whole, and is a tick (it was
+    taken for a word's letter, running on, and the option left unticked)."""
+    field = _yes_no_choice(beside="No", clear_by=75)
+    assert field is not None
+    assert (field.value, field.confidence <= ticks.DOUBTFUL) == ("No", True)
+
+
+def test_a_tick_over_the_next_option_s_word_is_the_option_before_its() -> None:
+    """Yes [ ] ✓No [ ]: OCR reads the tick as part of the No ("/No"), its box stretched
+    back to the Yes box's wall, so the Yes box stood nearer the No than the Yes and was
+    taken for the No's. Words and boxes take turns along the row: each word owns the box
+    after it."""
+    stretched = ("/No", 650, 0.4)
+    field = _yes_no_choice(beside="Yes", clear_by=5, no_as_read=stretched)
+    assert field is not None
+    assert (field.value, field.confidence <= ticks.DOUBTFUL) == ("Yes", True)
+
+
+def test_a_printed_letter_past_the_area_is_not_followed_into_a_tick() -> None:
+    """Mr [ ]  Mrs [ ], printed large, the Mrs read unsurely (as a word with a mark
+    over it would be): its M starts past the Mr box, a tick's size. Followed whole it
+    would be a tick meant for the Mr box; it stands in the printed line, inside the
+    word, no wider than a capital, so it is a letter, and the Mr box is not ticked."""
+    width, height = 1400, 300
+    image = np.full((height, width), 255, np.uint8)
+    words = []
+    for text, x0, confidence in (("Title", 60, 0.95), ("Mr", 420, 0.9), ("Mrs", 625, 0.4)):
+        cv2.putText(image, text, (x0, 150), cv2.FONT_HERSHEY_SIMPLEX, 1.8, 0, 3)
+        (w, h), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 1.8, 3)
+        words.append(
+            Word(
+                text=text,
+                confidence=confidence,
+                bbox=(x0 / width, (150 - h) / height, (x0 + w) / width, 152 / height),
+            )
+        )
+    for left in (510, 740):
+        cv2.rectangle(image, (left, 100), (left + 55, 155), 0, 3)
+    page = ReadPage(1, WordSource.OCR, words, 300, width, height, _image=image)
+    boxes = [PageBox.of(b, width, height) for b in page.boxes()]
+    reader = ticks.TickReader(page, boxes, handwritten=True)
+    spec = FieldSpec(name="title", label="Title", type="choice", choices=["Mr", "Mrs"])
+    field = reader.choice(spec, layout.LabelMatch((words[0],), 100.0))
+    assert field is not None
+    assert field.value is None
+
+
+def test_options_printed_without_boxes_are_no_ticked_choice() -> None:
+    """A choice whose options are printed with no box on the page (a list to write one
+    of in): not read from boxes, and nothing raised."""
+    width, height = 1400, 300
+    image = np.full((height, width), 255, np.uint8)
+    words = []
+    for text, x0 in (("Question", 60), ("Yes", 500), ("No", 740)):
+        cv2.putText(image, text, (x0, 140), cv2.FONT_HERSHEY_SIMPLEX, 1.2, 0, 3)
+        words.append(
+            Word(text=text, confidence=0.95, bbox=(x0 / width, 0.33, (x0 + 60) / width, 0.48))
+        )
+    page = ReadPage(1, WordSource.OCR, words, 300, width, height, _image=image)
+    reader = ticks.TickReader(page, [], handwritten=True)
+    spec = FieldSpec(name="q", label="Question", type="choice", choices=["Yes", "No"])
+    assert reader.choice(spec, layout.LabelMatch((words[0],), 100.0)) is None
 
 
 def test_a_tick_in_a_box_outweighs_a_mark_beside_another_box() -> None:
