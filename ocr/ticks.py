@@ -84,6 +84,8 @@ _LETTERS_FOR_A_LINE = 4
 _LETTER_SLACK = 0.1
 _DESCENDER = 0.4
 _WIDEST_LETTER = 1.4
+# A word this share of a box's side from its wall or nearer starts or ends at it.
+_MARK_READ_GAP = 0.1
 # How big a mark beside a box must be each way, in sides, to be taken as a tick meant for
 # the nearest box (the generator's ticks are 0.4-1.1 sides wide and 0.5-1.4 tall), and
 # how big it may be (a word written beside the row is bigger).
@@ -253,6 +255,8 @@ class TickReader:
         # Words as printed: without the tick boxes OCR read into them, by the original.
         self._trimmed = {id(w): _without_boxes(w, self.ticks) for w in page.words}
         self.words = [w for w in self._trimmed.values() if w is not None]
+        if handwritten:
+            self.words = [w for w in self.words if not self._a_mark_read(w)]
         self._row_words: dict[int, list[Word]] = {}
         self._side: float | None = None
         self._marked: list[PageBox] | None = None  # boxes with ink in them
@@ -353,6 +357,12 @@ class TickReader:
         mark = read_mark(image, pixels)
         if mark.ticked and _side(box, width, height) < _PART_OF_A_BOX * self._usual_side():
             mark = replace(mark, confidence=min(mark.confidence, DOUBTFUL))
+        if mark.kind is MarkKind.EMPTY and any(
+            self._crossed_wall(box, right=right) for right in (True, False)
+        ):
+            # A tick drawn across the box's wall, most of it out of the box: meant for
+            # it, for a person to confirm.
+            return _Mark(box, Mark(MarkKind.TICK, mark.ink, DOUBTFUL, beside=True))
         if mark.kind is MarkKind.EMPTY:
             beside = self._marks_beside(pixels)
             if beside:
@@ -505,6 +515,43 @@ class TickReader:
                 line = (float(np.percentile(tops, 10)), float(np.median(bottoms)))
             self._lines[(y0, y1)] = line
         return self._lines[(y0, y1)]
+
+    def _a_mark_read(self, word: Word) -> bool:
+        """Whether a word is a tick box's mark read as letters: it starts or ends at the
+        box's wall, and a stroke crosses the wall there (a tick drawn across the wall
+        reads as "Ty" or "LK"; a printed word stands clear of its box's wall)."""
+        x0, y0, x1, y1 = word.bbox
+        for box in self.ticks:
+            bx0, by0, bx1, by1 = box.bbox
+            if min(y1, by1) <= max(y0, by0):
+                continue  # not on the box's row
+            near = _MARK_READ_GAP * (bx1 - bx0)
+            if abs(x0 - bx1) <= near and self._crossed_wall(box, right=True):
+                return True
+            if abs(bx0 - x1) <= near and self._crossed_wall(box, right=False):
+                return True
+        return False
+
+    def _crossed_wall(self, box: PageBox, *, right: bool) -> bool:
+        """Whether a stroke crosses the box's right (or left) wall between its top and
+        bottom walls: one piece of ink from a tenth of the side inside the box to a fifth
+        outside it, the wall left in (faint on a scan, it may be all but gone)."""
+        image = self.page.image()
+        height, width = image.shape[:2]
+        x0, y0, x1, y1 = _in_pixels(box.bbox, width, height)
+        band = max(2, round(_MARK_READ_GAP * (x1 - x0)))
+        # A found box's edges are its inside: the wall stands just outside them.
+        wall, outward = (x1, 1) if right else (x0, -1)
+        inside, outside = wall - outward * band, wall + outward * 2 * band
+        c0, c1 = max(0, min(inside, outside) - 1), min(width, max(inside, outside) + 2)
+        window = image[y0 + band : y1 - band, c0:c1] < 128
+        if window.size == 0:
+            return False
+        count, _, stats = ink_pieces(window.astype(np.uint8))
+        return any(
+            c0 + x <= min(inside, outside) and c0 + x + w - 1 >= max(inside, outside)
+            for x, _y, w, _h, _area in stats[1:count]
+        )
 
     def _marked_over(self, word: Word) -> bool:
         """Whether a printed word may have a mark drawn over it: on a handwritten page,

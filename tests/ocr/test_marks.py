@@ -168,12 +168,13 @@ def _yes_no_choice(
     *,
     clear_by: int = 10,
     no_as_read: tuple[str, int, float] = ("No", 740, 0.95),
+    reach: int = 40,
 ) -> ExtractedField | None:
     """Yes [ ]  No [ ], a tick drawn ``clear_by`` pixels clear of the ``beside`` option's
     box (55 a side), to its right (before or over the next option's word, or past the
-    row's last box), and one in the ``inside`` option's box. ``no_as_read``: the text
-    OCR read for the No, where its box starts, and how sure it was (a tick drawn over
-    the word is read with it)."""
+    row's last box), and one in the ``inside`` option's box; each tick ``reach`` pixels
+    wide. ``no_as_read``: the text OCR read for the No, where its box starts, and how
+    sure it was (a tick drawn over the word is read with it)."""
     width, height = 1400, 300
     image = np.full((height, width), 255, np.uint8)
     words = []
@@ -191,7 +192,7 @@ def _yes_no_choice(
         if option is not None:
             x = boxes[option] + shift
             cv2.line(image, (x, 118), (x + 12, 142), 0, 5)
-            cv2.line(image, (x + 12, 142), (x + 40, 96), 0, 5)
+            cv2.line(image, (x + 12, 142), (x + reach, 142 - round(1.6 * (reach - 12))), 0, 5)
     page = ReadPage(1, WordSource.OCR, words, 300, width, height, _image=image)
     boxes_found = [PageBox.of(b, width, height) for b in page.boxes()]
     reader = ticks.TickReader(page, boxes_found, handwritten=True)
@@ -256,6 +257,37 @@ def test_a_printed_letter_past_the_area_is_not_followed_into_a_tick() -> None:
     field = reader.choice(spec, layout.LabelMatch((words[0],), 100.0))
     assert field is not None
     assert field.value is None
+
+
+def test_a_tick_drawn_across_its_box_s_wall_is_read_as_that_option() -> None:
+    """Yes [ ]✓ No [ ]: a tick begun in the box's right part and run out across its
+    wall leaves too little ink in the box's middle to be a tick, and what lies outside,
+    the wall's margin cleared, is too narrow for one. A stroke from inside the box to
+    past its wall is a tick meant for it."""
+    field = _yes_no_choice(beside="Yes", clear_by=-10, reach=28)
+    assert field is not None
+    assert (field.value, field.confidence <= ticks.DOUBTFUL) == ("Yes", True)
+
+
+def test_a_tick_across_the_wall_read_as_a_word_does_not_take_the_box() -> None:
+    """Contact me [ ]✓, the tick read by OCR as a word "Ty" starting at the box's
+    wall: nearer the box than the label, it was taken for the box's owner, and the
+    label left with no box. A word a stroke runs into across the box's wall is the
+    box's mark."""
+    width, height = 1200, 300
+    image = np.full((height, width), 255, np.uint8)
+    cv2.putText(image, "Contact me", (100, 140), cv2.FONT_HERSHEY_SIMPLEX, 1.2, 0, 3)
+    cv2.rectangle(image, (420, 90), (480, 150), 0, 2)
+    cv2.line(image, (465, 118), (478, 142), 0, 5)
+    cv2.line(image, (478, 142), (515, 92), 0, 5)
+    label = Word(text="Contact me", confidence=0.9, bbox=(100 / width, 0.3, 330 / width, 0.48))
+    mark = Word(text="Ty", confidence=0.67, bbox=(482 / width, 0.29, 518 / width, 0.49))
+    page = ReadPage(1, WordSource.OCR, [label, mark], 300, width, height, _image=image)
+    boxes = [PageBox.of(b, width, height) for b in page.boxes()]
+    reader = ticks.TickReader(page, boxes, handwritten=True)
+    spec = FieldSpec(name="contact", label="Contact me", type="checkbox")
+    field = reader.checkbox(spec, layout.LabelMatch((label,), 100.0))
+    assert (field.value, field.confidence <= ticks.DOUBTFUL, field.error) == (True, True, None)
 
 
 def test_options_printed_without_boxes_are_no_ticked_choice() -> None:
