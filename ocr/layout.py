@@ -126,18 +126,20 @@ def wrapped(found: Sequence[Phrase]) -> list[Phrase]:
     for lines in (2, 3):
         longer = []
         for first in firsts:
-            x0, _, _, y1 = first.bbox
-            height = _line_height(first)
-            for second in found:
-                sx0, sy0, _, _ = second.bbox
-                if -0.4 * height <= sy0 - y1 <= 0.9 * height and abs(sx0 - x0) <= height:
-                    longer.append(Phrase(first.words + second.words))
-                    if lines == 2:
-                        # The label's first line may run on into the value in the next
-                        # cell, near enough to be one phrase with it ("Monthly Council
-                        # 212.16" over "Tax"): each shorter head of it continues too.
-                        heads = range(1, len(first.words))
-                        longer += [Phrase(first.words[:k] + second.words) for k in heads]
+            heads = [first]
+            if lines == 2:
+                # The label's first line may run on into the value in the next cell,
+                # near enough to be one phrase with it ("Monthly Council 212.16" over
+                # "Tax"): each shorter head of it continues too, placed by its own
+                # words (a tall handwritten value reaches down past the next line's top).
+                heads += [Phrase(first.words[:k]) for k in range(1, len(first.words))]
+            for head in heads:
+                x0, _, _, y1 = head.bbox
+                height = _line_height(head)
+                for second in found:
+                    sx0, sy0, _, _ = second.bbox
+                    if -0.4 * height <= sy0 - y1 <= 0.9 * height and abs(sx0 - x0) <= height:
+                        longer.append(Phrase(head.words + second.words))
         joined += longer
         firsts = longer
     return joined

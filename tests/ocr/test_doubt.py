@@ -176,6 +176,45 @@ def test_a_wrapped_label_s_first_line_is_not_run_on_into_the_value_beside_it() -
     assert [w.text for w in found["council_tax"].words] == ["Monthly", "Council", "Tax"]
 
 
+def test_a_wrapped_label_run_on_into_a_tall_value_is_found() -> None:
+    """ "Date you moved to" / "this address", a date written large beside it: the
+    value's words join the label's first line as one phrase, and reach below the top of
+    its second line, so the phrase as a whole had no line under it and the label was not
+    found. The first line's head, placed by its own words, continues on the next."""
+
+    def word(text: str, x0: float, x1: float, y0: float, y1: float) -> Word:
+        return Word(text=text, confidence=0.95, bbox=(x0, y0, x1, y1))
+
+    words = [
+        word("Date", 0.07, 0.103, 0.35, 0.359),
+        word("you", 0.108, 0.134, 0.353, 0.361),
+        word("moved", 0.139, 0.186, 0.35, 0.359),
+        word("to", 0.191, 0.204, 0.351, 0.359),
+        word("ZU", 0.246, 0.296, 0.346, 0.369),  # "26/03/2025", handwritten
+        word("J", 0.299, 0.322, 0.345, 0.372),
+        word("‘@)", 0.323, 0.354, 0.347, 0.375),
+        word("3", 0.359, 0.38, 0.346, 0.372),
+        word("ZS", 0.38, 0.41, 0.344, 0.373),
+        word("Z", 0.409, 0.427, 0.346, 0.368),
+        word("O", 0.432, 0.458, 0.348, 0.369),
+        word("Z", 0.465, 0.486, 0.344, 0.368),
+        word("this", 0.07, 0.095, 0.365, 0.375),
+        word("address", 0.1, 0.152, 0.365, 0.375),
+    ]
+    spec_ = FieldSpec.model_validate(
+        {"name": "moved_in", "label": "Date you moved to this address", "type": "date"}
+    )
+    found = fields.find_labels([spec_], words, aspect=1.414)
+    assert [w.text for w in found["moved_in"].words] == [
+        "Date",
+        "you",
+        "moved",
+        "to",
+        "this",
+        "address",
+    ]
+
+
 # --- e-mails and other values ----------------------------------------------------------
 
 
