@@ -128,12 +128,19 @@ def test_a_ticked_box_read_as_a_word_is_not_a_word_beside_it() -> None:
     assert result.value is True
 
 
+def word(text: str, x0: float, x1: float, y0: float, y1: float) -> Word:
+    return Word(text=text, confidence=0.95, bbox=(x0, y0, x1, y1))
+
+
+def label_found(label: str, words: list[Word]) -> list[str]:
+    """The words found for a field of that label, on an A4 page of those words."""
+    spec_ = FieldSpec.model_validate({"name": "field", "label": label, "type": "text"})
+    return [w.text for w in fields.find_labels([spec_], words, aspect=1.414)["field"].words]
+
+
 def test_a_wrapped_label_beside_a_taller_value_is_found() -> None:
     """Line grouping can take a label's second line into its first when a taller value
     beside them spans both; the label is still found, row by row."""
-
-    def word(text: str, x0: float, x1: float, y0: float, y1: float) -> Word:
-        return Word(text=text, confidence=0.95, bbox=(x0, y0, x1, y1))
 
     words = [
         word("Total", 0.507, 0.54, 0.551, 0.559),
@@ -142,11 +149,7 @@ def test_a_wrapped_label_beside_a_taller_value_is_found() -> None:
         word("£5,276.68", 0.681, 0.77, 0.553, 0.568),
         word("investments", 0.508, 0.587, 0.56, 0.575),
     ]
-    spec_ = FieldSpec.model_validate(
-        {"name": "savings", "label": "Total savings and investments", "type": "money"}
-    )
-    found = fields.find_labels([spec_], words, aspect=1.414)
-    assert [w.text for w in found["savings"].words] == [
+    assert label_found("Total savings and investments", words) == [
         "Total",
         "savings",
         "and",
@@ -160,20 +163,13 @@ def test_a_wrapped_label_s_first_line_is_not_run_on_into_the_value_beside_it() -
     its own words: taking the value in would put the value's box inside the label's,
     and the field would be read as empty, surely."""
 
-    def word(text: str, x0: float, x1: float, y0: float, y1: float) -> Word:
-        return Word(text=text, confidence=0.95, bbox=(x0, y0, x1, y1))
-
     words = [
         word("Monthly", 0.509, 0.583, 0.665, 0.678),
         word("Council", 0.591, 0.66, 0.665, 0.676),
         word("ULI", 0.681, 0.756, 0.667, 0.68),  # "212.16", handwritten
         word("Tax", 0.506, 0.541, 0.684, 0.695),
     ]
-    spec_ = FieldSpec.model_validate(
-        {"name": "council_tax", "label": "Monthly Council Tax", "type": "money"}
-    )
-    found = fields.find_labels([spec_], words, aspect=1.414)
-    assert [w.text for w in found["council_tax"].words] == ["Monthly", "Council", "Tax"]
+    assert label_found("Monthly Council Tax", words) == ["Monthly", "Council", "Tax"]
 
 
 def test_a_wrapped_label_run_on_into_a_tall_value_is_found() -> None:
@@ -181,9 +177,6 @@ def test_a_wrapped_label_run_on_into_a_tall_value_is_found() -> None:
     value's words join the label's first line as one phrase, and reach below the top of
     its second line, so the phrase as a whole had no line under it and the label was not
     found. The first line's head, placed by its own words, continues on the next."""
-
-    def word(text: str, x0: float, x1: float, y0: float, y1: float) -> Word:
-        return Word(text=text, confidence=0.95, bbox=(x0, y0, x1, y1))
 
     words = [
         word("Date", 0.07, 0.103, 0.35, 0.359),
@@ -201,11 +194,7 @@ def test_a_wrapped_label_run_on_into_a_tall_value_is_found() -> None:
         word("this", 0.07, 0.095, 0.365, 0.375),
         word("address", 0.1, 0.152, 0.365, 0.375),
     ]
-    spec_ = FieldSpec.model_validate(
-        {"name": "moved_in", "label": "Date you moved to this address", "type": "date"}
-    )
-    found = fields.find_labels([spec_], words, aspect=1.414)
-    assert [w.text for w in found["moved_in"].words] == [
+    assert label_found("Date you moved to this address", words) == [
         "Date",
         "you",
         "moved",
