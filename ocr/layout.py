@@ -77,10 +77,12 @@ def group_lines(words: Sequence[Word]) -> list[list[Word]]:
             top, bottom = extents[index]
             overlap = min(bottom, y1) - max(top, y0)
             if overlap > 0.5 * min(bottom - top, y1 - y0):
-                lines[index].append(word)
                 # A word taller than its line (a tick box and its mark read as "L)")
-                # must not stretch the line over the next one.
-                if y1 - y0 <= 1.5 * (bottom - top):
+                # must not stretch the line over the next one; but a line of specks
+                # alone (a point read as ":") is no line yet, and the word makes it.
+                specks = not any(comparable(w.text) for w in lines[index])
+                lines[index].append(word)
+                if specks or y1 - y0 <= 1.5 * (bottom - top):
                     extents[index] = (min(top, y0), max(bottom, y1))
                 break
         else:
@@ -102,7 +104,9 @@ def phrases(words: Sequence[Word], *, aspect: float = 1.0) -> list[Phrase]:
         height = aspect * sorted(w.bbox[3] - w.bbox[1] for w in line)[len(line) // 2]
         current = [line[0]]
         for word in line[1:]:
-            if word.bbox[0] - current[-1].bbox[2] > _PHRASE_GAP * height:
+            # The gap from the phrase's right end: a speck inside a word (a point read
+            # as ":") is not where the phrase ends.
+            if word.bbox[0] - max(w.bbox[2] for w in current) > _PHRASE_GAP * height:
                 found.append(Phrase(tuple(current)))
                 current = []
             current.append(word)
@@ -242,7 +246,17 @@ def label_score(text: str, target: str) -> float:
 
 
 def _compared_score(text: str, target: str) -> float:
-    return max(fuzz.ratio(text, target), fuzz.ratio(text.replace(" ", ""), target.replace(" ", "")))
+    squeezed, target_squeezed = text.replace(" ", ""), target.replace(" ", "")
+    return max(
+        fuzz.ratio(text, target),
+        fuzz.ratio(squeezed, target_squeezed),
+        # Letters OCR runs into one ("Sumame" for "Surname"), read alike on both sides.
+        fuzz.ratio(_run_together(squeezed), _run_together(target_squeezed)),
+    )
+
+
+def _run_together(text: str) -> str:
+    return text.replace("rn", "m").replace("vv", "w")
 
 
 def words_in(words: Iterable[Word], region: BBox, *, min_overlap: float = 0.5) -> list[Word]:

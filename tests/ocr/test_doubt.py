@@ -204,6 +204,27 @@ def test_a_wrapped_label_run_on_into_a_tall_value_is_found() -> None:
     ]
 
 
+def test_a_speck_read_inside_a_label_does_not_split_it() -> None:
+    """A speck read as ":" inside "Given" made a line of its own that the words
+    beside it, far taller, joined without stretching, so "names" fell on another line;
+    and the phrase ended at the speck, the gap to "names" measured from it. The label
+    was not found."""
+    words = [
+        word("KEI2Z2H", 0.264, 0.352, 0.205, 0.218),  # the NI number before it
+        word("Given", 0.507, 0.552, 0.205, 0.215),
+        word(":", 0.521, 0.523, 0.206, 0.207),
+        word("names", 0.558, 0.61, 0.208, 0.215),
+        word("CAYIN", 0.677, 0.76, 0.202, 0.216),
+    ]
+    assert label_found("Given names", words) == ["Given", ":", "names"]
+
+
+def test_a_label_read_with_letters_run_together_is_found() -> None:
+    """OCR reads "rn" as "m": "Sumame" is "Surname"."""
+    words = [word("Sumame", 0.083, 0.152, 0.19, 0.198), word("CARTER", 0.177, 0.279, 0.188, 0.203)]
+    assert label_found("Surname", words) == ["Sumame"]
+
+
 # --- e-mails and other values ----------------------------------------------------------
 
 
