@@ -86,6 +86,9 @@ _DESCENDER = 0.4
 _WIDEST_LETTER = 1.4
 # A word this share of a box's side from its wall or nearer starts or ends at it.
 _MARK_READ_GAP = 0.1
+# A stroke crosses a box's wall when it runs from this share of the side inside the box
+# to twice as far outside it (past the wall's ink and blur).
+_ACROSS_WALL = 0.1
 # How big a mark beside a box must be each way, in sides, to be taken as a tick meant for
 # the nearest box (the generator's ticks are 0.4-1.1 sides wide and 0.5-1.4 tall), and
 # how big it may be (a word written beside the row is bigger).
@@ -539,7 +542,7 @@ class TickReader:
         image = self.page.image()
         height, width = image.shape[:2]
         x0, y0, x1, y1 = _in_pixels(box.bbox, width, height)
-        band = max(2, round(_MARK_READ_GAP * (x1 - x0)))
+        band = max(2, round(_ACROSS_WALL * (x1 - x0)))
         # A found box's edges are its inside: the wall stands just outside them.
         wall, outward = (x1, 1) if right else (x0, -1)
         inside, outside = wall - outward * band, wall + outward * 2 * band
