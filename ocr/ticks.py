@@ -508,7 +508,10 @@ class TickReader:
                 wx0, wy0, wx1, wy1 = _in_pixels(word.bbox, width, height)
                 if not y0 < (wy0 + wy1) / 2 < y1 or sum(c.isalnum() for c in word.text) < 2:
                     continue
-                count, _, stats = ink_pieces((image[wy0:wy1, wx0:wx1] < 128).astype(np.uint8))
+                crop = image[wy0:wy1, wx0:wx1]
+                if crop.size == 0:
+                    continue  # a word OCR gave no width or height has no letters to measure
+                count, _, stats = ink_pieces((crop < 128).astype(np.uint8))
                 for _x, y, w, h, _area in stats[1:count]:
                     if h >= _LETTER_PIECE * (y1 - y0) and w >= 2:
                         tops.append(wy0 + int(y))

@@ -307,6 +307,14 @@ def test_options_printed_without_boxes_are_no_ticked_choice() -> None:
     assert reader.choice(spec, layout.LabelMatch((words[0],), 100.0)) is None
 
 
+def test_a_word_read_with_no_width_beside_the_boxes_raises_nothing() -> None:
+    """OCR can give a word a box of no width; measuring the row's printed line from it
+    raised, and the whole page failed."""
+    field = _yes_no_choice(beside="Yes", no_as_read=("/No", 790, 0.4))
+    assert field is not None
+    assert field.value == "Yes"
+
+
 def test_a_tick_in_a_box_outweighs_a_mark_beside_another_box() -> None:
     field = _yes_no_choice(beside="No", inside="Yes")
     assert field is not None
