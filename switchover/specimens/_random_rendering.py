@@ -62,6 +62,7 @@ from switchover.specimens._rendering import (
     FieldBoxes,
     Pen,
     RenderedForm,
+    TypedPen,
     _fraction,
     _Page,
     pen_for,
@@ -403,17 +404,29 @@ class _Sheet:
         return _fraction(x, top, start - 8, bottom)
 
     def grid_row(self, row: tuple[FieldLayout, ...], y: float, height: float) -> None:
-        """A row of a ruled table: a label cell and a value cell per field, shared walls."""
+        """A row of a ruled table: a label cell and a value cell per field, shared walls.
+        By hand, the whole row is printed before it is written in, as on paper: a value
+        run on past its cell's wall lies over the next cell's tint and label, not under
+        them. Typed values fit their cells, and are typed cell by cell as they always were
+        (same seed, same PDF)."""
+        baseline = y + height / 2 + self.design.size * 0.45
+        by_hand: list[tuple[FieldLayout, float, float]] = []
         for item, (x0, x1) in zip(row, self.columns(len(row), gap=0), strict=True):
-            filled = self.filled[item.name]
             split = x0 + (x1 - x0) * 0.4
             self.page.box(x0, y, split, y + height, fill=0.93)
             self.page.box(split, y, x1, y + height)
             lines = len(item.label_lines)
             label = self.label(item, x0 + 4, y + (height - lines * self.metrics.line) / 2)
-            baseline = y + height / 2 + self.design.size * 0.45
-            self.pen.write(self.page.canvas, filled.written, split, x1, baseline, item.name)
             self.boxes[item.name] = FieldBoxes(label, _fraction(split, y, x1, y + height))
+            by_hand.append((item, split, x1))
+            if isinstance(self.pen, TypedPen):
+                self.cell_value(*by_hand.pop(), baseline)
+        for cell in by_hand:
+            self.cell_value(*cell, baseline)
+
+    def cell_value(self, item: FieldLayout, x0: float, x1: float, baseline: float) -> None:
+        written = self.filled[item.name].written
+        self.pen.write(self.page.canvas, written, x0, x1, baseline, item.name)
 
     def tick_field(
         self, item: FieldLayout, filled: FilledField, x0: float, x1: float, y: float

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pypdfium2 as pdfium
 import pytest
@@ -21,6 +22,9 @@ from switchover.specimens import (
     render_design,
     write_design_specimens,
 )
+from switchover.specimens._handwriting import HandPen
+from switchover.specimens._random_rendering import _Sheet
+from switchover.specimens._rendering import _Page
 
 SEEDS = range(1, 51)
 
@@ -137,3 +141,36 @@ def test_write_design_specimens_writes_a_folder_per_design(tmp_path: Path) -> No
     assert set(truth["layout"]) == set(truth["fields"])
     assert (tmp_path / "manifest.json").is_file()
     assert (tmp_path / "design-4" / "design.json").is_file()
+
+
+def test_a_ruled_table_is_printed_before_it_is_written_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On paper the form is printed before anyone writes on it: a value run on past its
+    cell's wall lies over the next cell's tint and label. Drawn cell by cell, the next
+    cell's tint covered the writing, and the truth held letters nobody could see."""
+    design = next(d for d in map(random_design, SEEDS) if any(s.grid for s in d.sections))
+    drawn: list[str] = []
+    box, write, grid_row = _Page.box, HandPen.write, _Sheet.grid_row
+
+    def printed(self: _Page, *args: Any, **kwargs: Any) -> None:
+        drawn.append("print")
+        box(self, *args, **kwargs)
+
+    def written(self: HandPen, *args: Any, **kwargs: Any) -> None:
+        drawn.append("write")
+        write(self, *args, **kwargs)
+
+    def row(self: _Sheet, *args: Any, **kwargs: Any) -> None:
+        drawn.append("(")
+        grid_row(self, *args, **kwargs)
+        drawn.append(")")
+
+    monkeypatch.setattr(_Page, "box", printed)
+    monkeypatch.setattr(HandPen, "write", written)
+    monkeypatch.setattr(_Sheet, "grid_row", row)
+    render_design(design, fill_design(design, 1), handwritten=True)
+    rows = "".join(d[0] for d in drawn).split("(")[1:]
+    assert rows
+    for cells in (r.split(")")[0] for r in rows):
+        assert "w" in cells
+        assert "p" in cells
+        assert "wp" not in cells, cells  # nothing printed over what is written
