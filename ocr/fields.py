@@ -32,7 +32,7 @@ from ocr.ctc import CharFrames
 from ocr.engines import GrayImage, OcrEngine, OcrWord, PageSegMode
 from ocr.reading import ReadPage
 from ocr.regions import PageBox, ValueArea, value_area
-from ocr.struck import find_struck, without_struck
+from ocr.struck import look_for_struck, without_struck
 from ocr.ticks import DOUBTFUL, TickReader
 from ocr.validators import normalise
 from ocr.voting import (
@@ -110,6 +110,9 @@ class ValueReading:
     # page's print, photographed, can hold what looks like a strike), so it was read whole.
     struck: bool = False
     struck_seen: bool = False
+    # On a handwritten page: a stroke that may strike a letter out, not sure enough to cut
+    # (``ocr.struck.maybe_struck``): for a person.
+    struck_maybe: bool = False
 
     @property
     def second_text(self) -> str:
@@ -173,7 +176,8 @@ def extract_fields(
         other_labels = [m.bbox for name, m in labels.items() if name != spec.name]
         areas[spec.name] = value_area(spec, label_box, other_labels, boxes)
         readings[spec.name] = read_value(spec, page, areas[spec.name], value_words, engine, second)
-    if second is not None and _looks_handwritten(readings.values()):
+    handwritten = second is not None and _looks_handwritten(readings.values())
+    if handwritten:
         # A handwritten page: what looked printed, or Tesseract was sure of, is read by
         # the second engine too, and a value with a letter struck out without it.
         for name, reading in readings.items():
@@ -188,7 +192,7 @@ def extract_fields(
             if (marked := _read_ticked(ticks, spec, labels.get(spec.name))) is not None:
                 fields[spec.name] = marked
     for name, reading in readings.items():
-        fields[name] = _judge(specs_by_name[name], reading, page.number)
+        fields[name] = _judge(specs_by_name[name], reading, page.number, handwritten)
     return {spec.name: _with_honest_confidence(fields[spec.name]) for spec in specs}
 
 
@@ -371,7 +375,7 @@ def read_crop(
         hx0, hy0 = round(hidden[0] * width) - x0 - 3, round(hidden[1] * height) - y0 - 3
         hx1, hy1 = round(hidden[2] * width) - x0 + 3, round(hidden[3] * height) - y0 + 3
         crop[max(0, hy0) : max(0, hy1), max(0, hx0) : max(0, hx1)] = 255
-    cleaned = remove_lines(crop)
+    cleaned = remove_lines(crop, boxed=area.box is not None)
     characters = None
     if _is_comb(area):
         assert area.box is not None
@@ -398,11 +402,11 @@ def read_crop(
     else:
         box = ((x0 + ix0) / width, (y0 + iy0) / height, (x0 + ix1) / width, (y0 + iy1) / height)
     other_engine, handwritten, printed, frames = None, False, None, None
-    struck = struck_seen = False
+    struck = struck_seen = struck_maybe = False
     if second is not None:
         printed = looks_printed(text_crop, page.dpi)
         handwritten = handwritten_page or printed is False
-        letters = find_struck(text_crop) if handwritten else []
+        letters, struck_maybe = look_for_struck(text_crop) if handwritten else ([], False)
         if letters and handwritten_page:
             # A letter struck out and written again: read the value without it.
             text_crop, struck = without_struck(text_crop, letters), True
@@ -431,6 +435,7 @@ def read_crop(
             past_wall=past_wall,
             struck=struck,
             struck_seen=struck_seen,
+            struck_maybe=struck_maybe,
         )
     # Read again slightly smoothed (scanner grain misleads Tesseract into extra or
     # changed characters). Where the readings disagree, a person should look.
@@ -458,6 +463,7 @@ def read_crop(
         past_wall=past_wall,
         struck=struck,
         struck_seen=struck_seen,
+        struck_maybe=struck_maybe,
     )
 
 
@@ -500,13 +506,16 @@ def _line_text(words: list[OcrWord]) -> tuple[str, float]:
     return " ".join(w.text for w in words), float(np.clip(confidence, 0.0, 1.0))
 
 
-def remove_lines(crop: GrayImage) -> GrayImage:
+def remove_lines(crop: GrayImage, *, boxed: bool = False) -> GrayImage:
     """White out long straight lines (box edges, underlines) that Tesseract reads as
     letters.
 
     A vertical line goes only when it runs into the crop's top or bottom edge, as a
     wall does: a capital I or a 1 written large in its box is as tall and as straight,
-    but stands clear of both edges.
+    but stands clear of both edges. In a ``boxed`` crop (the inside of a box, rows and
+    all) a wall runs from the top edge to the bottom one: letters written large, or run
+    on past the wall a size larger, reach one edge with their stems and tails (an h, a
+    g, a t), and stay.
     """
     _, ink = cv2.threshold(crop, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
     height, width = crop.shape[:2]
@@ -529,7 +538,8 @@ def remove_lines(crop: GrayImage) -> GrayImage:
     edge = 2  # pixels
     for index in range(1, count):
         top, tall = stats[index, cv2.CC_STAT_TOP], stats[index, cv2.CC_STAT_HEIGHT]
-        if top > edge and top + tall < height - edge:
+        clear = (top > edge, top + tall < height - edge)
+        if any(clear) if boxed else all(clear):
             vertical[labels == index] = 0
     lines = cv2.dilate(cv2.bitwise_or(horizontal, vertical), np.ones((3, 3), np.uint8))
     cleaned = crop.copy()
@@ -586,7 +596,9 @@ def _stroke(dpi: int) -> int:
 # --- judging ---------------------------------------------------------------------------
 
 
-def _judge(spec: FieldSpec, reading: ValueReading, page: int) -> ExtractedField:
+def _judge(
+    spec: FieldSpec, reading: ValueReading, page: int, handwritten_page: bool = False
+) -> ExtractedField:
     if not reading.text.strip() and not reading.second_text:
         if reading.saw_ink:
             return ExtractedField(
@@ -641,9 +653,11 @@ def _judge(spec: FieldSpec, reading: ValueReading, page: int) -> ExtractedField:
         # (see the comment on ``_NAME_WORD``). After the weighing, which would undo a
         # cap set before the vote as ``_plausibility``'s are.
         confidence = min(confidence, DISAGREEMENT_CONFIDENCE)
-    if reading.past_wall or reading.struck:
+    if reading.past_wall or reading.struck or (handwritten_page and reading.struck_maybe):
         # Written on past the box: what is beyond it may be another field's, or cut off.
         # A letter struck out and taken out of the reading: a person confirms the rest.
+        # On a handwritten page, a stroke that may strike a letter out: a person looks
+        # (a typed page's print, photographed, holds such strokes: it is read as print).
         confidence = min(confidence, DOUBTFUL)
     return ExtractedField(
         value=value,

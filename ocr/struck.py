@@ -73,14 +73,20 @@ class Struck:
 def find_struck(crop: GrayImage) -> list[Struck]:
     """The letters struck out in a one-line crop of handwriting (dark ink on white), left
     to right; none in a crop with no line of letters to measure against."""
-    ink = _ink(crop)
-    line = _line(ink)
-    rows = np.flatnonzero(ink.any(axis=1))
-    if line is None or int(rows[-1]) - int(rows[0]) > _ONE_LINE * line.height:
-        return []  # no letters to measure against, or more than one line of them
-    strokes = _long_strokes(ink, line)
-    if not strokes:
-        return []
+    return look_for_struck(crop)[0]
+
+
+def look_for_struck(crop: GrayImage) -> tuple[list[Struck], bool]:
+    """``find_struck``'s letters, and whether, none found, the crop still holds a stroke
+    that may strike a letter out though not surely enough to cut one: a scribble, or a
+    long straight stroke across the middle of the line through a letter's strokes. One
+    over a letter that touches its neighbours, or over a joined word, does not reach
+    past the letter as a sure strike must, and both engines read the struck letter as
+    one more: such a value is for a person. A letter's own bars are too short."""
+    measured = _measured(crop)
+    if measured is None:
+        return [], False
+    ink, line, strokes = measured
     # The letters as they would be without any long stroke: a scribble is several.
     rest = ink.copy()
     for stroke, _ in strokes:
@@ -106,7 +112,26 @@ def find_struck(crop: GrayImage) -> list[Struck]:
             )
         else:
             found.append(Struck(*letter, stroke, whole))
-    return found
+    if found:
+        return found, False
+    for stroke, scribble in strokes:
+        middle = (float(np.nonzero(stroke)[0].mean()) - line.top) / line.height
+        if scribble or (_MIDDLE[0] <= middle <= _MIDDLE[1] and _crossed(stroke, ink, line).any()):
+            return [], True
+    return [], False
+
+
+def _measured(crop: GrayImage) -> tuple[np.ndarray, _Line, list[tuple[np.ndarray, bool]]] | None:
+    """The crop's ink, its line of letters and the long strokes in it (``_long_strokes``);
+    None with no line of letters to measure against, more than one line, or no long
+    stroke."""
+    ink = _ink(crop)
+    line = _line(ink)
+    rows = np.flatnonzero(ink.any(axis=1))
+    if line is None or int(rows[-1]) - int(rows[0]) > _ONE_LINE * line.height:
+        return None
+    strokes = _long_strokes(ink, line)
+    return (ink, line, strokes) if strokes else None
 
 
 def without_struck(crop: GrayImage, struck: list[Struck]) -> GrayImage:

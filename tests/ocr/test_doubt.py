@@ -416,6 +416,27 @@ def test_lines_running_into_the_crop_s_edge_go_and_a_tall_letter_stays() -> None
     assert cleaned[40:60, 195:205].min() < 100
 
 
+def test_in_a_box_only_a_line_from_edge_to_edge_is_a_wall() -> None:
+    """Inside a box, letters written large reach its top or its foot with their stems and
+    tails (an h, a g): only a wall runs from one edge to the other. Out of a box, a line
+    that runs into either edge may be a wall whose corner lies in the crop."""
+    crop = np.full((100, 400), 255, np.uint8)
+    cv2.line(crop, (5, 0), (5, 99), 0, 3)  # the wall writing ran on past
+    cv2.line(crop, (200, 15), (200, 99), 0, 5)  # a g's tail, down to the box's foot
+    boxed = fields.remove_lines(crop, boxed=True)
+    assert boxed[:, :10].min() == 255
+    assert boxed[40:60, 195:205].min() < 100
+    assert fields.remove_lines(crop)[40:60, 195:205].min() == 255
+
+
+def test_a_stroke_that_may_strike_a_letter_out_is_doubted_on_a_handwritten_page() -> None:
+    spec = FieldSpec(name="surname", label="Surname", type="name")
+    sure = ValueReading("BUKS", 0.99, (0, 0, 1, 1), engine="fake", struck_maybe=True)
+    assert fields._judge(spec, sure, 1, handwritten_page=True).confidence <= ticks.DOUBTFUL
+    # A typed page's print, photographed, holds strokes like that: it is read as print.
+    assert fields._judge(spec, sure, 1).confidence >= 0.9
+
+
 def test_a_tick_box_scribbled_over_is_crossed_out_and_flagged() -> None:
     """The applicant ticked, then scribbled the tick out: the walls are lost under the
     ink, so no box is found, but the blot beside the label is no tick."""

@@ -8,12 +8,14 @@ and a half long through the letter's middle, level or sloping a little.
 
 from __future__ import annotations
 
+import itertools
+
 import cv2
 import numpy as np
 import pytest
 
 from ocr.engines import GrayImage, PageSegMode, engine_for
-from ocr.struck import Struck, find_struck, without_struck
+from ocr.struck import Struck, find_struck, look_for_struck, without_struck
 
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 _SCALE, _PEN = 1.6, 4
@@ -102,9 +104,20 @@ def test_the_rest_is_read_as_meant(written: str, struck: int, meant: str) -> Non
 )
 def test_a_letters_own_bars_are_no_strike(text: str) -> None:
     """An H's or an A's bar ends at its strokes, an E's and an F's at its stem, a T's and a
-    Z's lie at the top or foot of the line, a dash crosses no letter."""
+    Z's lie at the top or foot of the line, a dash crosses no letter: not even a doubt."""
     image, _, _, _ = _write(text)
-    assert find_struck(image) == []
+    assert look_for_struck(image) == ([], False)
+
+
+def test_a_strike_over_letters_that_touch_is_no_sure_strike_but_a_doubt() -> None:
+    """Written touching its neighbours, the struck letter is one run of ink with them: the
+    strike cannot be seen to reach past it, so nothing is cut, but the value is doubted,
+    as both engines read the struck letter as one more."""
+    image, spans, top, foot = _write("BUKS")
+    for (_, left_end), (right_start, _) in itertools.pairwise(spans):
+        cv2.line(image, (left_end - 2, foot - 2), (right_start + 2, foot - 2), 0, _PEN)
+    _strike(image, spans[2], top, foot, 0.1)
+    assert look_for_struck(image) == ([], True)
 
 
 def test_a_dash_between_letters_or_a_rule_under_them_is_no_strike() -> None:
