@@ -58,6 +58,8 @@ _THIRD_READING_SCALE = 0.7
 # wall and this wide (wider than the gap between two letters), and followed this far
 # at most (inches).
 _PAST_WALL = (0.025, 0.1, 2.0)
+# A box holds ink when at least this share of its pixels is dark.
+_UNREAD_INK = 0.02
 # How many values of a page must look handwritten, and more than half, for the page to
 # be read as handwritten (``_looks_handwritten``).
 _HANDWRITTEN_VALUES = 3
@@ -153,6 +155,8 @@ def extract_fields(
     # Page layout analysis drops lines of small print at times, photos' more often.
     if missing and read_again is not None and read_again(page):
         labels = find_labels(specs, page.words, aspect=aspect)
+    if any(s.label and s.name not in labels for s in specs):
+        labels = find_labels(specs, page.words, aspect=aspect, inked=_unread_ink(page))
     label_words = {id(w) for match in labels.values() for w in match.words}
     value_words = [w for w in page.words if id(w) not in label_words]
     height, width = page.image().shape[:2]
@@ -193,6 +197,11 @@ def extract_fields(
                 fields[spec.name] = marked
     for name, reading in readings.items():
         fields[name] = _judge(specs_by_name[name], reading, page.number, handwritten)
+    for name, match in labels.items():
+        if match.covered is not None and name in fields:
+            # Its label found by its last letters only: the place may be another's.
+            field = fields[name]
+            fields[name] = field.model_copy(update={"confidence": min(field.confidence, DOUBTFUL)})
     return {spec.name: _with_honest_confidence(fields[spec.name]) for spec in specs}
 
 
@@ -238,7 +247,11 @@ def _with_honest_confidence(field: ExtractedField) -> ExtractedField:
 
 
 def find_labels(
-    specs: list[FieldSpec], words: list[Word], *, aspect: float = 1.0
+    specs: list[FieldSpec],
+    words: list[Word],
+    *,
+    aspect: float = 1.0,
+    inked: Callable[[BBox], bool] | None = None,
 ) -> dict[str, layout.LabelMatch]:
     """Each labelled field's label on the page (``aspect``: its height over its width).
 
@@ -257,7 +270,33 @@ def find_labels(
         if match is not None:
             found[spec.name] = match
             taken.update(id(w) for w in match.words)
+    if inked is None:
+        return found
+    # A label not found whole may have its first letters under writing run on from the
+    # box before it: found by the rest once every whole label has taken its words.
+    for spec in specs:
+        if spec.label and spec.name not in found:
+            match = layout.find_covered_label(spec.label, candidates, taken, inked)
+            if match is not None:
+                found[spec.name] = match
+                taken.update(id(w) for w in match.words)
     return found
+
+
+def _unread_ink(page: ReadPage) -> Callable[[BBox], bool]:
+    """Whether a box of the page holds ink that OCR gave no word for."""
+    image = page.image()
+    height, width = image.shape[:2]
+
+    def unread(box: BBox) -> bool:
+        if layout.words_in(page.words, box, min_overlap=0.3):
+            return False
+        x0, y0 = max(0, round(box[0] * width)), max(0, round(box[1] * height))
+        x1, y1 = round(box[2] * width), round(box[3] * height)
+        crop = image[y0:y1, x0:x1]
+        return crop.size > 0 and bool(np.count_nonzero(crop < 128) > _UNREAD_INK * crop.size)
+
+    return unread
 
 
 def read_value(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -34,16 +34,27 @@ class Phrase:
         return union(w.bbox for w in self.words)
 
 
+# A label whose first letters lie under handwriting run on from the box before it is
+# found by the rest (``find_covered_label``): at most this share of its letters covered,
+# and at least this many left, read this well.
+_COVERED_AT_MOST = 0.5
+_UNCOVERED_LEAST = 4
+_COVERED_SCORE = 90.0
+
+
 @dataclass(frozen=True)
 class LabelMatch:
     """Where a printed label was found."""
 
     words: tuple[Word, ...]
     score: float
+    # Found by its last letters only, the first lying under writing run on from the box
+    # before it: where the whole label lies, reckoned from the letters found.
+    covered: BBox | None = None
 
     @property
     def bbox(self) -> BBox:
-        return union(w.bbox for w in self.words)
+        return self.covered or union(w.bbox for w in self.words)
 
 
 def union(boxes: Iterable[BBox]) -> BBox:
@@ -231,6 +242,66 @@ def find_label(
                 if score >= LABEL_MIN_SCORE and (best is None or score > best.score):
                     best = LabelMatch(tuple(run), score)
     return best
+
+
+def find_covered_label(
+    label: str,
+    candidates: Sequence[Phrase],
+    taken: set[int],
+    inked: Callable[[BBox], bool],
+) -> LabelMatch | None:
+    """A label whose first letters OCR lost under handwriting run on past the wall of the
+    box before it: "co.uk" written over "Phone" leaves "number" of "Phone number", and
+    "Teaching Assistant" over "S" reads "Assistantavings" for "Savings".
+
+    Its last letters (at least ``_UNCOVERED_LEAST``, at most ``_COVERED_AT_MOST`` of them
+    lost) must end a run of words not ``taken`` and read as them (``_COVERED_SCORE``), and
+    something must cover the rest: more letters run into the first word, or ink that OCR
+    gave no word for where the lost letters would stand (``inked``, of a box on the
+    page). Found so in
+    more than one place, it is not found. The match's box is where the whole label
+    would lie, reckoned from the width of the letters found.
+    """
+    target = comparable(label).replace(" ", "")
+    found: dict[tuple[int, ...], LabelMatch] = {}
+    for lost in range(1, int(_COVERED_AT_MOST * len(target)) + 1):
+        tail = target[lost:]
+        if len(tail) < _UNCOVERED_LEAST:
+            break
+        for phrase in candidates:
+            for end in range(1, len(phrase.words) + 1):
+                for start in range(end - 1, -1, -1):
+                    run = phrase.words[start:end]
+                    if any(id(w) in taken for w in run):
+                        break
+                    text = comparable(" ".join(w.text for w in run)).replace(" ", "")
+                    if len(text) >= len(tail) + len(comparable(run[0].text)):
+                        break  # the first word plays no part in the tail
+                    if len(text) < len(tail) or fuzz.ratio(text[-len(tail) :], tail) < (
+                        _COVERED_SCORE
+                    ):
+                        continue
+                    match = _covered(run, text, tail, lost, inked)
+                    if match is not None:
+                        found.setdefault(tuple(id(w) for w in run), match)
+        if found:
+            break
+    return next(iter(found.values())) if len(found) == 1 else None
+
+
+def _covered(
+    run: Sequence[Word], text: str, tail: str, lost: int, inked: Callable[[BBox], bool]
+) -> LabelMatch | None:
+    """The match of a label's ``tail`` ending the ``run``, whose first ``lost`` letters are
+    covered: by more letters run into the run's first word, or by ink where they stand."""
+    x0, y0, x1, y1 = union(w.bbox for w in run)
+    per_letter = (x1 - x0) / max(1, len(text))
+    extra = len(text) - len(tail)
+    start = x0 + extra * per_letter  # where the tail's first letter stands
+    label_box = (start - lost * per_letter, y0, x1, y1)
+    if extra == 0 and not inked((label_box[0], y0, start, y1)):
+        return None
+    return LabelMatch(tuple(run), _COVERED_SCORE, covered=label_box)
 
 
 def _may_match(length: int, target: int) -> bool:

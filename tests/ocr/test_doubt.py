@@ -12,11 +12,12 @@ import cv2
 import numpy as np
 import pytest
 
-from config.form_template import FieldSpec, load_templates
+from config.form_template import FieldSpec, FormTemplate, load_templates
 from domain.errors import UnknownFormError
 from domain.forms import BBox, Word, WordSource
 from ocr import fields, layout, preprocess, ticks
 from ocr.boxes import Box, BoxKind
+from ocr.engines import OcrWord
 from ocr.fields import ValueReading
 from ocr.identify import identify_form
 from ocr.reading import ReadPage
@@ -136,6 +137,58 @@ def label_found(label: str, words: list[Word]) -> list[str]:
     """The words found for a field of that label, on an A4 page of those words."""
     spec_ = FieldSpec.model_validate({"name": "field", "label": label, "type": "text"})
     return [w.text for w in fields.find_labels([spec_], words, aspect=1.414)["field"].words]
+
+
+def _covered(label: str, words: list[Word], inked: bool) -> layout.LabelMatch | None:
+    spec_ = FieldSpec.model_validate({"name": "field", "label": label, "type": "text"})
+    found = fields.find_labels([spec_], words, aspect=1.414, inked=lambda box: inked)
+    return found.get("field")
+
+
+def test_a_label_whose_first_letters_lie_under_writing_is_found_by_the_rest() -> None:
+    """An e-mail address run on past its box over the next label, "Phone number": OCR
+    reads "number" and nothing where "Phone" lies under the ink. Or the writing runs
+    into the label's letters: "Teaching Assistant" over "S" reads "Assistantavings"."""
+    number = [word("number", 0.573, 0.645, 0.42, 0.44), word("0115", 0.674, 0.766, 0.42, 0.44)]
+    match = _covered("Phone number", number, inked=True)
+    assert match is not None
+    assert [w.text for w in match.words] == ["number"]
+    assert match.covered is not None
+    assert match.bbox[0] == pytest.approx(0.573 - 5 * 0.072 / 6)  # where "Phone" stood
+    assert match.bbox[2] == pytest.approx(0.645)
+    merged = [
+        word("Teach", 0.25, 0.33, 0.41, 0.44),
+        word("Assistantavings", 0.398, 0.56, 0.41, 0.44),
+    ]
+    match = _covered("Savings", merged, inked=False)
+    assert match is not None
+    assert match.bbox[0] == pytest.approx(0.56 - 7 * 0.162 / 15)
+    # No ink where the lost letters would stand, nothing run into the word: not covered.
+    assert _covered("Phone number", number, inked=False) is None
+    # Found in two places, it says nothing; without the covered letters, neither.
+    twice = [*number, word("number", 0.573, 0.645, 0.62, 0.64)]
+    assert _covered("Phone number", twice, inked=True) is None
+    assert _covered("Telephone number", number, inked=True) is None  # half of it and more lost
+
+
+def test_a_field_whose_label_is_half_covered_goes_to_a_person() -> None:
+    """Found by the rest of its label, a field's place may be another's: its value is
+    read there, and a person confirms it."""
+    image = np.full((300, 1200), 255, np.uint8)
+    cv2.putText(image, "0115 496", (700, 170), cv2.FONT_HERSHEY_SIMPLEX, 1.4, 0, 3)
+    cv2.line(image, (420, 150), (560, 140), 0, 6)  # ink over where "Phone" stood
+    number = word("number", 580 / 1200, 680 / 1200, 120 / 300, 170 / 300)
+    page = ReadPage(1, WordSource.OCR, [number], 300, 1200, 300, _image=image)
+    template = FormTemplate.model_validate(
+        {
+            "form_type": "t",
+            "title": "T",
+            "fields": [{"name": "phone", "label": "Phone number", "type": "text"}],
+        }
+    )
+    found = fields.extract_fields(template, page, _Reads("0115 496"))  # type: ignore[arg-type]
+    assert found["phone"].value == "0115 496"
+    assert found["phone"].confidence <= ticks.DOUBTFUL
 
 
 def test_a_wrapped_label_beside_a_taller_value_is_found() -> None:
@@ -462,6 +515,18 @@ def test_a_tick_box_scribbled_over_is_crossed_out_and_flagged() -> None:
     reader = ticks.TickReader(page, [])
     result = reader.checkbox(spec("checkbox"), layout.LabelMatch((label_word,), 100.0))
     assert result.error == "no tick box found"
+
+
+class _Reads:
+    """An engine that reads one text, surely, in every crop."""
+
+    name = "fake"
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def read(self, image: Any, *, dpi: int, mode: Any = None) -> list[OcrWord]:
+        return [OcrWord(self.text, 0.995, (0, 0, 10, 10), 0.995)]
 
 
 class _WidthOfCrop:
