@@ -39,6 +39,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from switchover.devserver import free_port
+
 REPO = Path(__file__).resolve().parents[1]
 SYSTEM = "bench-system"
 
@@ -57,12 +59,6 @@ done = function(summary, latency, requests)
     latency:percentile(50), latency:percentile(99)))
 end
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_for_port(port: int, seconds: float = 30) -> None:

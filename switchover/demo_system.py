@@ -38,16 +38,11 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import make_url
 
 from domain.workflow_ids import cutover_id, migration_id
+from switchover.devserver import free_port
 
 SYSTEM_ID = "legacy-benefits"
 SCHEMA = "benefits"
 FROZEN = "legacy system frozen"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,13 @@ def find_temporal_binary() -> Path:
     )
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on just now (the system's choice)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def port_in_use(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.5)

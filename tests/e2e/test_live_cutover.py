@@ -49,7 +49,8 @@ from db.session import session_scope
 from domain.cutover import CutoverPhase, EngineerAction, EngineerActionKind
 from domain.migration import MigrateSystemInput, MigrationStage, RunState, StreamLag
 from switchover import demo_system
-from switchover.demo_system import DemoSystem, ServiceThread, free_port
+from switchover.demo_system import DemoSystem, ServiceThread
+from switchover.devserver import free_port
 from switchover.identity import grant
 from switchover.worker import build_workers, production_activities, run_workers
 from tests.e2e.test_whole_story import target_url

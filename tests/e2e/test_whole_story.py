@@ -139,11 +139,12 @@ async def _page_shows_the_story(settings: Settings) -> None:
 
     from playwright.async_api import async_playwright
 
+    from switchover.devserver import free_port
     from switchover.web.server import build_server
     from tests.web.conftest import add_user
-    from tests.web.test_browser import ARTEFACTS, CHROMIUM, CHROMIUM_ARGS, _free_port, _sign_in
+    from tests.web.test_browser import ARTEFACTS, CHROMIUM, CHROMIUM_ARGS, _sign_in
 
-    web = settings.model_copy(update={"web_port": _free_port()})
+    web = settings.model_copy(update={"web_port": free_port()})
     add_user(web, "pm1", "manager")
     server = build_server(web)
     thread = threading.Thread(target=server.run, daemon=True)

@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from switchover.devserver import free_port
+
 USER = "mailroom"
 PASSWORD = "scanner-password-1"
 MAIL_USER = "nobody"  # dovecot refuses to keep mail as root
@@ -27,12 +29,6 @@ class ImapServer:
     user: str
     password: str
     log: Path
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _config(root: Path, port: int) -> str:
@@ -85,7 +81,7 @@ def dovecot() -> Iterator[ImapServer]:
     (root / "mail").mkdir(mode=0o777)
     (root / "mail").chmod(0o777)
     (root / "passwd").write_text(f"{USER}:{{PLAIN}}{PASSWORD}\n")
-    port = _free_port()
+    port = free_port()
     (root / "dovecot.conf").write_text(_config(root, port))
     process = subprocess.Popen(
         [binary, "-F", "-c", str(root / "dovecot.conf")],

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -23,6 +22,7 @@ import psycopg
 import pymysql
 import pytest
 
+from switchover.devserver import free_port
 from tests.conftest import IN_CI
 
 MARIADB = {"host": "127.0.0.1", "port": 3306, "user": "root"}
@@ -117,12 +117,6 @@ def run_postgres_script(sql: str) -> None:
 
 
 # --- servers of our own, configured for change streams --------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _wait_until(ready: Callable[[], bool], timeout_s: float) -> bool:

@@ -12,13 +12,7 @@ import pytest
 
 from domain.errors import ExitCode, LaunchError
 from switchover import devserver
-from switchover.devserver import start_dev_server
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from switchover.devserver import free_port, start_dev_server
 
 
 def test_port_in_use_is_refused(tmp_path: Path):

@@ -14,18 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from switchover.devserver import free_port
 from switchover.specimens import write_specimens
 from tests.switchover.tokens import reviewer_env
 
 pytestmark = pytest.mark.slow
 
 SWITCHOVER = str(Path(sys.executable).parent / "switchover")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

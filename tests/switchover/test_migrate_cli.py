@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -50,7 +49,7 @@ from domain.migration import (
     TableState,
 )
 from domain.workflow_ids import copy_id, migration_id
-from switchover.devserver import start_dev_server
+from switchover.devserver import free_port, start_dev_server
 from switchover.worker import ActivitySet
 from tests.conftest import sealing_data_converter
 from tests.fakes.workers import running_workers
@@ -309,12 +308,6 @@ async def test_a_bad_record_is_one_line_and_the_failed_run_shows_why(
     views = {v["system"]: v for v in json.loads(listed.stdout)}
     assert views[system_id]["state"] == "failed"
     assert "record 3" in views[system_id]["reason"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def test_run_wait_rides_out_a_temporal_restart(

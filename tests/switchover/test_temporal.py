@@ -4,7 +4,6 @@ for a server that is away (restarting) to answer a connection."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import uuid
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from temporalio.worker import Worker
 
 from config.settings import Settings
 from domain.errors import ServiceUnavailableError
-from switchover.devserver import start_dev_server
+from switchover.devserver import free_port, start_dev_server
 from switchover.temporal import connect, wait_for_workers
 
 
@@ -34,17 +33,11 @@ async def test_waits_until_a_worker_polls_and_says_when_none_does(
         await wait_for_workers(local_env.client, queue, 1, timeout_s=60)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def test_a_connection_waits_out_a_server_that_is_away(tmp_path: Path) -> None:
     """Without patience a server that does not answer is an error at once; with it, the
     connection is tried again until the server is back (one waiting on a run it has just
     started rides out a restart of the server)."""
-    port, ui_port = _free_port(), _free_port()
+    port, ui_port = free_port(), free_port()
     settings = Settings(home=tmp_path / "state", temporal_address=f"127.0.0.1:{port}",
                         _env_file=None)  # type: ignore[call-arg]  # fmt: skip
     with pytest.raises(ServiceUnavailableError, match=f"cannot reach Temporal at 127.0.0.1:{port}"):

@@ -10,7 +10,6 @@ form certainly needs a person. Screenshots go to .switchover/test-artefacts/.
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ from domain.digitise import (
 from domain.forms import ExtractedField, FormExtraction, ReviewReason
 from ocr import extract_files
 from ocr.validators import normalise
+from switchover.devserver import free_port
 from switchover.specimens import write_specimens
 from switchover.web.server import build_server
 from switchover.worker import ActivitySet, build_workers, run_workers
@@ -58,12 +58,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -134,7 +128,7 @@ def web_server(tmp_path: Path, local_env: WorkflowEnvironment) -> Iterator[Setti
     settings = Settings(
         home=tmp_path / "state",
         temporal_address=local_env.client.service_client.config.target_host,
-        web_port=_free_port(),
+        web_port=free_port(),
     )
     upgrade(settings.resolved_database_url)
     add_user(settings, "cw1", "caseworker")

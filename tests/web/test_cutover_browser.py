@@ -22,10 +22,11 @@ from config.settings import Settings
 from db.migrate import upgrade
 from db.session import dispose_engines
 from domain.cutover import CutoverStatus
+from switchover.devserver import free_port
 from switchover.web.server import build_server
 from tests.switchover.test_cutover_cli import running_stand_in
 from tests.web.conftest import add_user
-from tests.web.test_browser import ARTEFACTS, CHROMIUM, CHROMIUM_ARGS, _free_port, _sign_in
+from tests.web.test_browser import ARTEFACTS, CHROMIUM, CHROMIUM_ARGS, _sign_in
 from tests.web.test_cutover_pages import seed_story
 
 pytestmark = pytest.mark.slow
@@ -39,7 +40,7 @@ def web_server(tmp_path: Path, local_env: WorkflowEnvironment) -> Iterator[Setti
     settings = Settings(
         home=tmp_path / "state",
         temporal_address=local_env.client.service_client.config.target_host,
-        web_port=_free_port(),
+        web_port=free_port(),
     )
     upgrade(settings.resolved_database_url)
     add_user(settings, "eng1", "engineer")

@@ -17,14 +17,10 @@ from typing import Any
 import pytest
 import uvicorn
 
+from switchover.devserver import free_port
+
 # The engine databases of the db tests (SQLite, PostgreSQL) for the builtin proxy.
 from tests.db.conftest import db_url, postgres_url, sqlite_template  # noqa: F401 (fixtures)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_for_port(port: int, *, seconds: float = 20.0) -> None:
