@@ -113,7 +113,7 @@ class ValueReading:
     struck: bool = False
     struck_seen: bool = False
     # On a handwritten page: a stroke that may strike a letter out, not sure enough to cut
-    # (``ocr.struck.maybe_struck``): for a person.
+    # (``ocr.struck.look_for_struck``): for a person.
     struck_maybe: bool = False
 
     @property

@@ -258,9 +258,8 @@ def find_covered_label(
     lost) must end a run of words not ``taken`` and read as them (``_COVERED_SCORE``), and
     something must cover the rest: more letters run into the first word, or ink that OCR
     gave no word for where the lost letters would stand (``inked``, of a box on the
-    page). Found so in
-    more than one place, it is not found. The match's box is where the whole label
-    would lie, reckoned from the width of the letters found.
+    page). Found so in more than one place, it is not found. The match's box is where
+    the whole label would lie, reckoned from the width of the letters found.
     """
     target = comparable(label).replace(" ", "")
     found: dict[tuple[int, ...], LabelMatch] = {}
