@@ -89,7 +89,13 @@ def receiver() -> Iterator[Receiver]:
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            length = int(self.headers.get("Content-Length", "0"))
+            body = self.rfile.read(length)
+            if len(body) < length:
+                # The sender died mid-request (a killed worker): the connection broke,
+                # and a server drops what it got, as it would the connection.
+                self.close_connection = True
+                return
             status = state.handle(self.headers, body)
             self.send_response(status)
             self.send_header("Content-Length", "0")

@@ -139,3 +139,23 @@ def test_a_bad_signature_is_refused(receiver: Receiver) -> None:
         "X-Switchover-Timestamp": "1", "X-Switchover-Signature": "sha256=00"})  # fmt: skip
     assert response.status_code == 401
     assert receiver.bad_signatures == 1
+
+
+def test_a_request_cut_short_by_a_killed_sender_is_dropped_not_judged(receiver: Receiver) -> None:
+    """A worker killed mid-request leaves the receiver a body shorter than it said: the
+    connection broke, and the receiver drops it, as a server drops the connection,
+    rather than count it a forged signature."""
+    import socket
+    from urllib.parse import urlsplit
+
+    url = urlsplit(receiver.url)
+    assert url.hostname is not None
+    with socket.create_connection((url.hostname, url.port or 80), timeout=5) as sock:
+        sock.sendall(
+            b"POST /records HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n"
+            b'X-Switchover-Timestamp: 1\r\nX-Switchover-Signature: sha256=00\r\n\r\n{"cut":'
+        )
+        sock.shutdown(socket.SHUT_WR)  # the sender is gone
+        assert sock.recv(1024) == b""  # no answer: the connection is closed
+    assert receiver.bad_signatures == 0
+    assert sum(receiver.requests.values()) == 0
