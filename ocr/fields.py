@@ -196,7 +196,9 @@ def extract_fields(
             if (marked := _read_ticked(ticks, spec, labels.get(spec.name))) is not None:
                 fields[spec.name] = marked
     for name, reading in readings.items():
-        fields[name] = _judge(specs_by_name[name], reading, page.number, handwritten)
+        fields[name] = _judge(
+            specs_by_name[name], reading, page.number, handwritten_page=handwritten
+        )
     for name, match in labels.items():
         if match.covered is not None and name in fields:
             # Its label found by its last letters only: the place may be another's.
@@ -636,7 +638,7 @@ def _stroke(dpi: int) -> int:
 
 
 def _judge(
-    spec: FieldSpec, reading: ValueReading, page: int, handwritten_page: bool = False
+    spec: FieldSpec, reading: ValueReading, page: int, *, handwritten_page: bool = False
 ) -> ExtractedField:
     if not reading.text.strip() and not reading.second_text:
         if reading.saw_ink:

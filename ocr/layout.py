@@ -274,7 +274,8 @@ def find_covered_label(
                     if any(id(w) in taken for w in run):
                         break
                     text = comparable(" ".join(w.text for w in run)).replace(" ", "")
-                    if len(text) >= len(tail) + len(comparable(run[0].text)):
+                    first = comparable(run[0].text).replace(" ", "")
+                    if len(text) >= len(tail) + len(first):
                         break  # the first word plays no part in the tail
                     if len(text) < len(tail) or fuzz.ratio(text[-len(tail) :], tail) < (
                         _COVERED_SCORE
