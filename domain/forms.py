@@ -66,6 +66,25 @@ class ExtractedField(BaseModel):
     readings: list[EngineReading] = Field(
         default_factory=list, description="each engine's reading, when more than one read it"
     )
+    doubts: list[str] = Field(
+        default_factory=list,
+        description="what sent the field to a person however surely it was read (DOUBTS)",
+    )
+
+
+# What may send a field to a person however surely its letters were read: the page
+# shows something a reader should see for themselves. Said to the caseworker.
+DOUBTS = {
+    "written_past_box": (
+        "written on past its box: what lies beyond may be cut off, or another field's"
+    ),
+    "letter_struck_out": "a letter was struck out and is left out of the reading",
+    "maybe_struck_out": "a stroke may strike a letter out",
+    "label_covered": (
+        "its label was found by its last letters, the rest under writing: the place may"
+        " be another field's"
+    ),
+}
 
 
 class ReviewReason(BaseModel):

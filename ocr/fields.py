@@ -25,7 +25,15 @@ import cv2
 import numpy as np
 
 from config.form_template import FieldSpec, FieldType, FormTemplate, Position
-from domain.forms import BBox, EngineReading, ExtractedField, ReviewReason, Word, WordSource
+from domain.forms import (
+    DOUBTS,
+    BBox,
+    EngineReading,
+    ExtractedField,
+    ReviewReason,
+    Word,
+    WordSource,
+)
 from ocr import layout, preprocess
 from ocr.boxes import BoxKind, comb_cells, comb_compacted
 from ocr.ctc import CharFrames
@@ -203,7 +211,12 @@ def extract_fields(
         if match.covered is not None and name in fields:
             # Its label found by its last letters only: the place may be another's.
             field = fields[name]
-            fields[name] = field.model_copy(update={"confidence": min(field.confidence, DOUBTFUL)})
+            fields[name] = field.model_copy(
+                update={
+                    "confidence": min(field.confidence, DOUBTFUL),
+                    "doubts": [*field.doubts, "label_covered"],
+                }
+            )
     return {spec.name: _with_honest_confidence(fields[spec.name]) for spec in specs}
 
 
@@ -694,11 +707,20 @@ def _judge(
         # (see the comment on ``_NAME_WORD``). After the weighing, which would undo a
         # cap set before the vote as ``_plausibility``'s are.
         confidence = min(confidence, DISAGREEMENT_CONFIDENCE)
-    if reading.past_wall or reading.struck or (handwritten_page and reading.struck_maybe):
-        # Written on past the box: what is beyond it may be another field's, or cut off.
-        # A letter struck out and taken out of the reading: a person confirms the rest.
-        # On a handwritten page, a stroke that may strike a letter out: a person looks
-        # (a typed page's print, photographed, holds such strokes: it is read as print).
+    # Written on past the box: what is beyond it may be another field's, or cut off. A
+    # letter struck out and taken out of the reading: a person confirms the rest. On a
+    # handwritten page, a stroke that may strike a letter out: a person looks (a typed
+    # page's print, photographed, holds such strokes: it is read as print).
+    doubts = [
+        doubt
+        for doubt, seen in (
+            ("written_past_box", reading.past_wall),
+            ("letter_struck_out", reading.struck),
+            ("maybe_struck_out", handwritten_page and reading.struck_maybe),
+        )
+        if seen
+    ]
+    if doubts:
         confidence = min(confidence, DOUBTFUL)
     return ExtractedField(
         value=value,
@@ -708,6 +730,7 @@ def _judge(
         bbox=layout.rounded(reading.bbox),
         error=error,
         readings=readings,
+        doubts=doubts,
     )
 
 
@@ -751,11 +774,8 @@ def review_reasons(template: FormTemplate, fields: dict[str, ExtractedField]) ->
             detail = extracted.error or "invalid value"
             reasons.append(ReviewReason(field=spec.name, code="invalid", detail=detail))
         elif extracted.confidence < threshold:
-            reasons.append(
-                ReviewReason(
-                    field=spec.name,
-                    code="low_confidence",
-                    detail=f"confidence {extracted.confidence:.2f} below {threshold:.2f}",
-                )
-            )
+            detail = f"confidence {extracted.confidence:.2f} below {threshold:.2f}"
+            for doubt in extracted.doubts:
+                detail += f"; {DOUBTS.get(doubt, doubt)}"
+            reasons.append(ReviewReason(field=spec.name, code="low_confidence", detail=detail))
     return reasons

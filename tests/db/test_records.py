@@ -51,6 +51,7 @@ def test_fields_are_stored_as_extracted_field_dumps(db_url: str) -> None:
         "bbox": [0.31, 0.22, 0.55, 0.25],
         "error": None,
         "readings": [],
+        "doubts": [],
     }
     assert stored.fields["date_of_birth"]["value"] == "1961-03-12"
     assert stored.fields["fee"]["value"] == "12.50"

@@ -14,7 +14,7 @@ import pytest
 
 from config.form_template import FieldSpec, FormTemplate, load_templates
 from domain.errors import UnknownFormError
-from domain.forms import BBox, Word, WordSource
+from domain.forms import DOUBTS, BBox, Word, WordSource
 from ocr import fields, layout, preprocess, ticks
 from ocr.boxes import Box, BoxKind
 from ocr.engines import OcrWord
@@ -189,6 +189,9 @@ def test_a_field_whose_label_is_half_covered_goes_to_a_person() -> None:
     found = fields.extract_fields(template, page, _Reads("0115 496"))  # type: ignore[arg-type]
     assert found["phone"].value == "0115 496"
     assert found["phone"].confidence <= ticks.DOUBTFUL
+    assert found["phone"].doubts == ["label_covered"]
+    (reason,) = fields.review_reasons(template, found)
+    assert reason.detail.endswith(DOUBTS["label_covered"])
 
 
 def test_a_wrapped_label_beside_a_taller_value_is_found() -> None:
@@ -485,9 +488,32 @@ def test_in_a_box_only_a_line_from_edge_to_edge_is_a_wall() -> None:
 def test_a_stroke_that_may_strike_a_letter_out_is_doubted_on_a_handwritten_page() -> None:
     spec = FieldSpec(name="surname", label="Surname", type="name")
     sure = ValueReading("BUKS", 0.99, (0, 0, 1, 1), engine="fake", struck_maybe=True)
-    assert fields._judge(spec, sure, 1, handwritten_page=True).confidence <= ticks.DOUBTFUL
+    judged = fields._judge(spec, sure, 1, handwritten_page=True)
+    assert judged.confidence <= ticks.DOUBTFUL
+    assert judged.doubts == ["maybe_struck_out"]
     # A typed page's print, photographed, holds strokes like that: it is read as print.
-    assert fields._judge(spec, sure, 1).confidence >= 0.9
+    typed = fields._judge(spec, sure, 1)
+    assert typed.confidence >= 0.9
+    assert typed.doubts == []
+
+
+def test_a_doubt_is_named_to_the_person_who_checks_the_field() -> None:
+    """A field sent to a person though its letters were read surely says why, in the
+    review reason: the low confidence alone would send them looking for a misreading."""
+    template = FormTemplate.model_validate(
+        {"form_type": "t", "title": "T", "fields": [{"name": "surname", "label": "Surname"}]}
+    )
+    (spec,) = template.fields
+    reading = ValueReading("BUS", 0.99, (0, 0, 1, 1), engine="fake", struck=True, past_wall=True)
+    judged = fields._judge(spec, reading, 1)
+    assert judged.doubts == ["written_past_box", "letter_struck_out"]
+    (reason,) = fields.review_reasons(template, {"surname": judged})
+    assert reason.code == "low_confidence"
+    assert DOUBTS["written_past_box"] in reason.detail
+    assert DOUBTS["letter_struck_out"] in reason.detail
+    sure = fields._judge(spec, ValueReading("BUS", 0.99, (0, 0, 1, 1), engine="fake"), 1)
+    assert sure.doubts == []
+    assert fields.review_reasons(template, {"surname": sure}) == []
 
 
 def test_a_tick_box_scribbled_over_is_crossed_out_and_flagged() -> None:

@@ -26,7 +26,9 @@ def test_forms_extract_json_shape(run, digital_pdf):
     assert set(item) >= {"file", "form_type", "fields", "needs_review", "reasons"}
     assert item["form_type"] == "legal-aid-means"
     field = item["fields"]["surname"]
-    assert set(field) == {"value", "confidence", "valid", "page", "bbox", "error", "readings"}
+    assert set(field) == {
+        "value", "confidence", "valid", "page", "bbox", "error", "readings", "doubts"
+    }  # fmt: skip
     assert field["value"] == digital_pdf.truth["surname"]
     x0, y0, x1, y1 = field["bbox"]
     assert 0 <= x0 < x1 <= 1

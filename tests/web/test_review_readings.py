@@ -94,3 +94,25 @@ def test_the_readings_are_shown_to_a_caseworker_who_only_reads_the_form(
     shown = readings_of(page.text, "postcode")
     assert shown is not None
     assert "RapidOCR SW1A 1AA, 87% confidence" in shown
+
+
+def test_what_sent_a_surely_read_field_to_a_person_is_said_beside_it(
+    settings: Settings, client_for: Any
+) -> None:
+    """A field read surely but doubted for what the page shows (a letter struck out,
+    writing past the box) says so beside it, claimed or only read."""
+    doubted = {
+        **FIELDS,
+        "town": ExtractedField(value="London", confidence=0.5, valid=True, page=1,
+                               doubts=["letter_struck_out", "written_past_box"]),
+    }  # fmt: skip
+    caseworker = client_for("cw1", "caseworker")
+    for claimed_by in ("cw1", None):
+        task_id = seed_task(settings, doubted, claimed_by=claimed_by)
+        page = caseworker.get(f"/review/tasks/{task_id}")
+        assert page.status_code == 200, page.text
+        text = " ".join(unescape(re.sub(r"<[^>]+>", " ", page.text)).split())
+        assert "A letter was struck out and is left out of the reading" in text
+        assert "Written on past its box" in text
+        # The fields without a doubt say none.
+        assert text.count("struck out") == 1

@@ -29,6 +29,7 @@ from db.session import session_scope
 from db.types import utcnow
 from domain.digitise import Decision, ReviewDecision, ReviewOutcome
 from domain.errors import BadInputError, ConflictError, NotFoundError, SwitchoverError
+from domain.forms import DOUBTS
 from switchover.review import decide
 from switchover.web.auth import Caseworker, CheckedForm, CurrentUser
 from switchover.web.rendering import render
@@ -376,6 +377,7 @@ def _field_rows(
                 "page": int(field.get("page") or (spec.page if spec else 1)),
                 "bbox": field.get("bbox"),
                 "readings": _readings(field),
+                "doubts": [DOUBTS.get(str(d), str(d)) for d in field.get("doubts") or []],
             }
         )
     return rows
