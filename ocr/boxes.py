@@ -165,6 +165,14 @@ def find_boxes(image: GrayImage, dpi: int) -> list[Box]:
         # The contour runs along the walls' inner pixels: the inside starts past them.
         insides.append((x + 1, y + 1, x + w - 1, y + h - 1))
     boxes = _combs_and_rest(insides, dpi)
+    boxes = [_comb_whole(b, lines) if b.kind is BoxKind.COMB else b for b in boxes]
+    combs = [b for b in boxes if b.kind is BoxKind.COMB]
+    # A cell of a comb found whole is not also a box of its own.
+    boxes = [
+        b
+        for b in boxes
+        if b.kind is BoxKind.COMB or not any(c.contains(*_middle(b.bbox)) for c in combs)
+    ]
     return sorted(boxes, key=lambda b: (b.bbox[1], b.bbox[0]))
 
 
@@ -208,6 +216,100 @@ def _combs_and_rest(insides: list[PixelBox], dpi: int) -> list[Box]:
         if index not in used:
             boxes.append(Box(inside, _kind_of(inside, dpi)))
     return boxes
+
+
+def _comb_whole(comb: Box, lines: GrayImage) -> Box:
+    """``comb`` with the cells around it that writing hid: a letter written from a
+    cell's top to its foot leaves a stem that is taken for a wall, and one that runs
+    over a wall leaves a cell no box, so a comb may be found without its first cells,
+    its last ones, or a group of them. Its top and bottom rules still run on over them,
+    with a wall every cell's width: each such cell is taken back, left and right, and
+    across the gap between groups.
+    """
+    spans = list(comb.spans)
+    widths = sorted(b - a for a, b in spans)
+    cell = widths[len(widths) // 2]
+    walls = sorted(c - b for (_, b), (c, _) in itertools.pairwise(spans) if c - b < 0.5 * cell)
+    if not walls:
+        return comb
+    wall = walls[len(walls) // 2]
+    _, top, _, bottom = comb.bbox
+    rules = _rules_along(lines, top, bottom, wall)
+    walls_at = _walls_along(lines, top, bottom)
+    for step in (-1, 1):
+        while True:
+            beside = spans[0] if step < 0 else spans[-1]
+            found = _cell_beside(beside, step, cell, wall, rules, walls_at)
+            if found is None:
+                break
+            if step < 0:
+                spans.insert(0, found)
+            else:
+                spans.append(found)
+    if len(spans) == len(comb.spans):
+        return comb
+    return Box(
+        (spans[0][0], comb.bbox[1], spans[-1][1], comb.bbox[3]),
+        BoxKind.COMB,
+        cells=len(spans),
+        spans=tuple(spans),
+    )
+
+
+def _middle(box: PixelBox) -> tuple[float, float]:
+    return (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+
+
+def _rules_along(lines: GrayImage, top: int, bottom: int, wall: int) -> np.ndarray:
+    """The columns where a comb's top rule and its bottom rule both run, given the
+    inside's top and bottom rows and the walls' width."""
+    reach = wall + 3
+    above = lines[max(0, top - reach) : top + 1].any(axis=0)
+    below = lines[bottom : bottom + reach].any(axis=0)
+    return np.asarray(above & below)
+
+
+def _walls_along(lines: GrayImage, top: int, bottom: int) -> np.ndarray:
+    """The columns where a ruled line runs down most of the way from a comb's top to its
+    bottom (a wall, or a letter's stem taken for one)."""
+    inside = lines[top:bottom] > 0
+    return np.asarray(inside.mean(axis=0) >= 0.8)
+
+
+def _cell_beside(
+    span: tuple[int, int],
+    step: int,
+    cell: int,
+    wall: int,
+    rules: np.ndarray,
+    walls_at: np.ndarray,
+) -> tuple[int, int] | None:
+    """The inside of the comb cell beside ``span`` (left when ``step`` is -1, right when
+    1), or None: the rules run over it, with a wall on its far side. Past a gap in the
+    rules no wider than a cell (between groups), the next group's nearest cell, with a
+    wall on both sides."""
+    near = max(3, round(0.15 * cell))
+    # The outer edge of the wall beside the span, and the columns beyond it.
+    edge = span[0] - wall if step < 0 else span[1] + wall
+    beyond = rules[max(0, edge - cell) : edge][::-1] if step < 0 else rules[edge : edge + cell]
+    again = np.flatnonzero(beyond)
+    if again.size == 0:
+        return None
+    jumped = int(again[0]) >= wall  # a break narrower than a wall is noise in the rule
+    if jumped:
+        # Past the gap, the next group's nearest wall, then its cell.
+        edge += step * (int(again[0]) + wall)
+    lo, hi = (edge - cell, edge) if step < 0 else (edge, edge + cell)
+    if lo - wall < 0 or hi + wall > rules.size or rules[lo - wall : hi + wall].mean() < 0.9:
+        return None
+    far = lo - wall if step < 0 else hi
+    if not walls_at[max(0, far - near) : far + wall + near].any():
+        return None
+    if jumped:
+        close = hi if step < 0 else lo - wall
+        if not walls_at[max(0, close - near) : close + wall + near].any():
+            return None
+    return lo, hi
 
 
 def _next_cell(left: PixelBox, right: PixelBox) -> bool:

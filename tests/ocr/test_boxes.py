@@ -74,6 +74,47 @@ def test_a_comb_in_groups_is_one_comb() -> None:
     assert boxes[0].cells == 8
 
 
+def test_a_comb_whose_cells_writing_broke_up_is_found_whole() -> None:
+    """Letters written from a cell's top to its foot leave stems taken for walls, and a
+    stroke run over a wall leaves a cell no box: the comb (a postcode's two groups) is
+    still found with all its cells, from its rules and its walls."""
+    page = _page()
+    x, lefts = 200, []
+    for group in (4, 3):
+        for _ in range(group):
+            _rect(page, x, 500, x + 60, 580)
+            lefts.append(x)
+            x += 60
+        x += 35
+    for left in (lefts[0], lefts[5]):  # an N, stems from the top wall to the foot
+        cv2.line(page, (left + 15, 500), (left + 15, 580), 0, 4)
+        cv2.line(page, (left + 45, 500), (left + 45, 580), 0, 4)
+        cv2.line(page, (left + 15, 500), (left + 45, 580), 0, 4)
+    # A stroke run from the second cell over its wall into the third.
+    cv2.line(page, (lefts[1] + 20, 540), (lefts[2] + 40, 520), 0, 4)
+    boxes = find_boxes(page, DPI)
+    assert [b.kind for b in boxes] == [BoxKind.COMB]
+    (comb,) = boxes
+    assert comb.cells == 7
+    # Each cell's inside, within the walls' few pixels.
+    for (a, b), left in zip(comb.spans, lefts, strict=True):
+        assert 0 < a - left <= 6
+        assert 0 < left + 60 - b <= 6
+
+
+def test_a_comb_is_not_taken_on_into_a_box_beside_it() -> None:
+    """Rules that run on past a comb's last cell without walls at a cell's width (a
+    value box beside it on the same line) add no cell."""
+    page = _page()
+    for i in range(4):
+        _rect(page, 200 + i * 60, 500, 260 + i * 60, 580)
+    _rect(page, 300 + 4 * 60, 500, 1400, 580)
+    boxes = find_boxes(page, DPI)
+    combs = [b for b in boxes if b.kind is BoxKind.COMB]
+    assert [c.cells for c in combs] == [4]
+    assert any(b.kind is BoxKind.VALUE for b in boxes)
+
+
 def test_comb_compaction_keeps_a_word_gap_for_an_empty_cell() -> None:
     cells = np.full((80, 600), 255, np.uint8)
     for i in (0, 1, 3, 4):
