@@ -204,6 +204,15 @@ def extract_fields(
             if (marked := _read_ticked(ticks, spec, labels.get(spec.name))) is not None:
                 fields[spec.name] = marked
     for name, reading in readings.items():
+        spec = specs_by_name[name]
+        if second is not None and reading.second is None and _cannot_hold(spec, reading.text):
+            # Tesseract alone read, surely, what the field cannot hold (a lone 9 in a neat
+            # hand, on a page that passed for typed, read as "q"): the second engine too.
+            readings[name] = read_value(
+                spec, page, areas[name], value_words, engine, second,
+                handwritten_page=handwritten, consult=True,
+            )  # fmt: skip
+    for name, reading in readings.items():
         fields[name] = _judge(
             specs_by_name[name], reading, page.number, handwritten_page=handwritten
         )
@@ -218,6 +227,11 @@ def extract_fields(
                 }
             )
     return {spec.name: _with_honest_confidence(fields[spec.name]) for spec in specs}
+
+
+def _cannot_hold(spec: FieldSpec, text: str) -> bool:
+    """Whether ``text`` is something, but no value of the field's type."""
+    return bool(text.strip()) and normalise(spec, text)[1] is not None
 
 
 def _read_ticked(
@@ -323,11 +337,12 @@ def read_value(
     second: OcrEngine | None = None,
     *,
     handwritten_page: bool = False,
+    consult: bool = False,
 ) -> ValueReading:
     """The text in a value's area: the text layer's words, or the crop read again.
 
-    On a ``handwritten_page`` the second engine reads every crop, however printed it
-    looks or sure Tesseract is of it.
+    On a ``handwritten_page``, or asked to ``consult`` it, the second engine reads the
+    crop however printed it looks or sure Tesseract is of it.
     """
     words = layout.words_in(value_words, area.region)
     if page.source is WordSource.TEXT_LAYER:
@@ -342,6 +357,7 @@ def read_value(
         thorough=spec.type in _THOROUGH,
         second=second,
         handwritten_page=handwritten_page,
+        consult=consult,
     )
     if crop_reading.text or crop_reading.second_text or not words:
         return crop_reading
@@ -383,6 +399,7 @@ def read_crop(
     thorough: bool = False,
     second: OcrEngine | None = None,
     handwritten_page: bool = False,
+    consult: bool = False,
 ) -> ValueReading:
     """Crop a value's area from the cleaned page, remove box lines, and read it again.
 
@@ -393,7 +410,7 @@ def read_crop(
             disagreement between readings shows the doubt.
         second: another engine, asked when the crop looks handwritten or ``engine`` is
             unsure of it (``voting.worth_a_second_reading``), the page is handwritten,
-            or the page is a coarse scan (``ReadPage.coarse``).
+            or the page is a coarse scan (``ReadPage.coarse``), or ``consult``.
         handwritten_page: most values of the page look handwritten: this one is taken
             as handwriting too, whatever it looks like, and a letter struck out in it
             (``ocr.struck``) is cut out before it is read. Until the page is known to
@@ -469,7 +486,9 @@ def read_crop(
         struck_seen = bool(letters) and not struck
     first = _line_text(engine.read(text_crop, dpi=page.dpi, mode=mode))
     # On a coarse scan Tesseract's confidence is no guide: it is sure of misreadings.
-    if second is not None and (page.coarse or worth_a_second_reading(first[1], not handwritten)):
+    if second is not None and (
+        consult or page.coarse or worth_a_second_reading(first[1], not handwritten)
+    ):
         frames = second.char_frames(text_crop, mode)
         if frames is not None:
             other_engine = Reading(second.name, *frames.greedy())

@@ -194,6 +194,51 @@ def test_a_field_whose_label_is_half_covered_goes_to_a_person() -> None:
     assert reason.detail.endswith(DOUBTS["label_covered"])
 
 
+class _Second:
+    """A second engine that reads one text in every crop, with no frames to weigh."""
+
+    name = "second"
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.crops = 0
+
+    def read(self, image: Any, *, dpi: int, mode: Any = None) -> list[OcrWord]:
+        self.crops += 1
+        return [OcrWord(self.text, 0.97, (0, 0, 10, 10))]
+
+    def char_frames(self, image: Any, mode: Any = None) -> None:
+        return None
+
+
+def test_what_tesseract_read_surely_but_the_field_cannot_hold_is_read_again() -> None:
+    """A lone figure in a neat hand is too short to tell from print, and Tesseract was
+    sure of its "q": no second reading was asked for, on a page that passed for typed.
+    A reading the field cannot hold has the second engine read the crop too; the two
+    disagree, so a person confirms."""
+    image = np.full((300, 1200), 255, np.uint8)
+    cv2.putText(image, "9", (700, 170), cv2.FONT_HERSHEY_SIMPLEX, 1.6, 0, 3)
+    label = word("Children", 100 / 1200, 400 / 1200, 120 / 300, 170 / 300)
+    page = ReadPage(1, WordSource.OCR, [label], 300, 1200, 300, _image=image)
+    template = FormTemplate.model_validate(
+        {
+            "form_type": "t",
+            "title": "T",
+            "fields": [{"name": "children", "label": "Children", "type": "integer"}],
+        }
+    )
+    second = _Second("9")
+    found = fields.extract_fields(template, page, _Reads("q"), second=second)  # type: ignore[arg-type]
+    assert found["children"].value == 9
+    assert [r.text for r in found["children"].readings] == ["q", "9"]
+    assert found["children"].confidence < template.review.min_confidence
+    # What the field can hold, read surely, is not read twice.
+    second.crops = 0
+    found = fields.extract_fields(template, page, _Reads("9"), second=second)  # type: ignore[arg-type]
+    assert found["children"].value == 9
+    assert second.crops == 0
+
+
 def test_a_wrapped_label_beside_a_taller_value_is_found() -> None:
     """Line grouping can take a label's second line into its first when a taller value
     beside them spans both; the label is still found, row by row."""
