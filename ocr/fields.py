@@ -83,6 +83,14 @@ _ODD_IN_TEXT = re.compile(r"[^\w\s,.'’\-/&#()]|_")
 # particles some surnames keep in small letters (le, la) are not.
 _NAME_WORD = re.compile(r"[^\W\d_]+")
 _SMALL_PARTICLES = frozenset({"la", "las", "le", "les", "lo", "los"})
+# Letters whose capital is its small letter written larger (or, in some hands, the same
+# shape: an r written as a small R): in handwriting the engines read a word's case
+# letter by letter from their size, and "Murray" comes out "MuRRay". In a name or
+# other text, such a capital among small letters, or small one among capitals, is the
+# word's own case misread; Mc and Mac names keep the capital after the prefix.
+_CASE_LOOKALIKES = frozenset("ckmoprsuvwxyz")
+_CASE_WRITTEN = frozenset({FieldType.NAME, FieldType.TEXT})
+_MC = re.compile(r"M(?:a?c)(?=[A-Z])")
 
 
 @dataclass(frozen=True)
@@ -721,6 +729,9 @@ def _judge(
         if not reading.text.strip():
             # Tesseract saw nothing in ink the second engine read: a person looks.
             confidence = min(confidence, DOUBTFUL)
+    handwritten = reading.handwritten or handwritten_page
+    if handwritten and spec.type in _CASE_WRITTEN and isinstance(value, str):
+        value = _one_case_a_word(value)
     if spec.type is FieldType.NAME and isinstance(value, str) and _capital_i_as_l(value):
         # However sure both engines and the frames are: a capital I read as a small l
         # (see the comment on ``_NAME_WORD``). After the weighing, which would undo a
@@ -762,6 +773,29 @@ def _plausibility(spec: FieldSpec, value: object, error: str | None) -> float:
     if spec.type is FieldType.TEXT and _ODD_IN_TEXT.search(value):
         return DISAGREEMENT_CONFIDENCE
     return _CERTAIN
+
+
+def _one_case_a_word(text: str) -> str:
+    """``text`` with each capitalised word's letters after the first in one case, where
+    the letters out of step are ones whose case is told by size alone
+    (``_CASE_LOOKALIKES``): small when at least as many are small, else capitals. A word
+    whose mixed case those letters do not explain ("McKay", "PhD") stays as read."""
+
+    def mended(match: re.Match[str]) -> str:
+        word = match.group()
+        prefix = _MC.match(word)
+        start = prefix.end() + 1 if prefix else 1
+        head, rest = word[:start], word[start:]
+        if len(rest) < 2 or not head[0].isupper() or rest.islower() or rest.isupper():
+            return word
+        small = sum(c.islower() for c in rest) >= sum(c.isupper() for c in rest)
+        fixed = "".join(
+            (c.lower() if small else c.upper()) if c.lower() in _CASE_LOOKALIKES else c
+            for c in rest
+        )
+        return head + fixed if fixed.islower() or fixed.isupper() else word
+
+    return _NAME_WORD.sub(mended, text)
 
 
 def _capital_i_as_l(name: str) -> bool:

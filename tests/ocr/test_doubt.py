@@ -376,6 +376,26 @@ def test_a_capital_i_read_as_a_small_l_in_a_name_is_doubtful(name: str, sure: bo
     assert (result.confidence >= MIN_CONFIDENCE) is sure
 
 
+@pytest.mark.parametrize(
+    ("kind", "read", "meant"),
+    [("name", "MuRRay", "Murray"), ("name", "MaRtyn DOROthy", "Martyn Dorothy"),
+     ("text", "189 Church CRescent", "189 Church Crescent"), ("name", "SMiTH", "SMiTH"),
+     ("name", "JOsEPH", "JOSEPH"), ("name", "McKay", "McKay"),
+     ("name", "MacDonald", "MacDonald"), ("text", "Newcastle upon Tyne", "Newcastle upon Tyne"),
+     ("text", "PhD student", "PhD student")],
+)  # fmt: skip
+def test_a_handwritten_words_case_is_read_as_one(kind: str, read: str, meant: str) -> None:
+    """In a hand whose r is a small R, the engines read "Murray" as "MuRRay": a word's
+    letters whose case only their size tells take the case of the rest of the word. Mc
+    and Mac names, and a mix those letters do not explain, stay as read; print too."""
+    reading = ValueReading(read, 0.99, NO_BOX, engine="fake", handwritten=True)
+    assert fields._judge(spec(kind), reading, 1).value == meant
+    # A value that looks printed on a handwritten page is handwriting too.
+    printed = ValueReading(read, 0.99, NO_BOX, engine="fake")
+    assert fields._judge(spec(kind), printed, 1, handwritten_page=True).value == meant
+    assert fields._judge(spec(kind), printed, 1).value == read
+
+
 def test_emails_are_read_a_third_time() -> None:
     calls: list[tuple[int, int]] = []
 
