@@ -90,7 +90,7 @@ _SMALL_PARTICLES = frozenset({"la", "las", "le", "les", "lo", "los"})
 # word's own case misread; Mc and Mac names keep the capital after the prefix.
 _CASE_LOOKALIKES = frozenset("ckmoprsuvwxyz")
 _CASE_WRITTEN = frozenset({FieldType.NAME, FieldType.TEXT})
-_MC = re.compile(r"M(?:a?c)(?=[A-Z])")
+_MC = re.compile(r"Ma?c(?=[A-Z])")
 
 
 @dataclass(frozen=True)
@@ -213,7 +213,12 @@ def extract_fields(
                 fields[spec.name] = marked
     for name, reading in readings.items():
         spec = specs_by_name[name]
-        if second is not None and reading.second is None and _cannot_hold(spec, reading.text):
+        if (
+            second is not None
+            and reading.second is None
+            and not reading.typed  # a text layer's word is as typed
+            and _cannot_hold(spec, reading.text)
+        ):
             # Tesseract alone read, surely, what the field cannot hold (a lone 9 in a neat
             # hand, on a page that passed for typed, read as "q"): the second engine too.
             readings[name] = read_value(
