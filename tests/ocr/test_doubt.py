@@ -171,6 +171,12 @@ def test_a_label_whose_first_letters_lie_under_writing_is_found_by_the_rest() ->
     assert _covered("Telephone number", number, inked=True) is None  # half of it and more lost
 
 
+def _one_field(name: str, label: str, type_: str) -> FormTemplate:
+    """A template of one field, found right of its label."""
+    field = {"name": name, "label": label, "type": type_}
+    return FormTemplate.model_validate({"form_type": "t", "title": "T", "fields": [field]})
+
+
 def test_a_field_whose_label_is_half_covered_goes_to_a_person() -> None:
     """Found by the rest of its label, a field's place may be another's: its value is
     read there, and a person confirms it."""
@@ -179,13 +185,7 @@ def test_a_field_whose_label_is_half_covered_goes_to_a_person() -> None:
     cv2.line(image, (420, 150), (560, 140), 0, 6)  # ink over where "Phone" stood
     number = word("number", 580 / 1200, 680 / 1200, 120 / 300, 170 / 300)
     page = ReadPage(1, WordSource.OCR, [number], 300, 1200, 300, _image=image)
-    template = FormTemplate.model_validate(
-        {
-            "form_type": "t",
-            "title": "T",
-            "fields": [{"name": "phone", "label": "Phone number", "type": "text"}],
-        }
-    )
+    template = _one_field("phone", "Phone number", "text")
     found = fields.extract_fields(template, page, _Reads("0115 496"))  # type: ignore[arg-type]
     assert found["phone"].value == "0115 496"
     assert found["phone"].confidence <= ticks.DOUBTFUL
@@ -220,13 +220,7 @@ def test_what_tesseract_read_surely_but_the_field_cannot_hold_is_read_again() ->
     cv2.putText(image, "9", (700, 170), cv2.FONT_HERSHEY_SIMPLEX, 1.6, 0, 3)
     label = word("Children", 100 / 1200, 400 / 1200, 120 / 300, 170 / 300)
     page = ReadPage(1, WordSource.OCR, [label], 300, 1200, 300, _image=image)
-    template = FormTemplate.model_validate(
-        {
-            "form_type": "t",
-            "title": "T",
-            "fields": [{"name": "children", "label": "Children", "type": "integer"}],
-        }
-    )
+    template = _one_field("children", "Children", "integer")
     second = _Second("9")
     found = fields.extract_fields(template, page, _Reads("q"), second=second)  # type: ignore[arg-type]
     assert found["children"].value == 9
@@ -565,9 +559,7 @@ def test_a_stroke_that_may_strike_a_letter_out_is_doubted_on_a_handwritten_page(
 def test_a_doubt_is_named_to_the_person_who_checks_the_field() -> None:
     """A field sent to a person though its letters were read surely says why, in the
     review reason: the low confidence alone would send them looking for a misreading."""
-    template = FormTemplate.model_validate(
-        {"form_type": "t", "title": "T", "fields": [{"name": "surname", "label": "Surname"}]}
-    )
+    template = _one_field("surname", "Surname", "text")
     (spec,) = template.fields
     reading = ValueReading("BUS", 0.99, (0, 0, 1, 1), engine="fake", struck=True, past_wall=True)
     judged = fields._judge(spec, reading, 1)
