@@ -196,21 +196,7 @@ def extract_fields(
         other_labels = [m.bbox for name, m in labels.items() if name != spec.name]
         areas[spec.name] = value_area(spec, label_box, other_labels, boxes)
         readings[spec.name] = read_value(spec, page, areas[spec.name], value_words, engine, second)
-    handwritten = second is not None and _looks_handwritten(readings.values())
-    if handwritten:
-        # A handwritten page: what looked printed, or Tesseract was sure of, is read by
-        # the second engine too, and a value with a letter struck out without it.
-        for name, reading in readings.items():
-            if (reading.second is None and reading.saw_ink) or reading.struck_seen:
-                spec = specs_by_name[name]
-                readings[name] = read_value(
-                    spec, page, areas[name], value_words, engine, second, handwritten_page=True
-                )
-        # And its tick boxes are read again, knowing a mark may be drawn over a word.
-        ticks = TickReader(page, boxes, handwritten=True)
-        for spec in ticked:
-            if (marked := _read_ticked(ticks, spec, labels.get(spec.name))) is not None:
-                fields[spec.name] = marked
+    consulted: set[str] = set()
     for name, reading in readings.items():
         spec = specs_by_name[name]
         if (
@@ -220,11 +206,32 @@ def extract_fields(
             and _cannot_hold(spec, reading.text)
         ):
             # Tesseract alone read, surely, what the field cannot hold (a lone 9 in a neat
-            # hand, on a page that passed for typed, read as "q"): the second engine too.
+            # hand read as "q", or as "G"): the second engine reads it too. Print is
+            # Tesseract's home ground, so the value counts towards a handwritten page.
             readings[name] = read_value(
-                spec, page, areas[name], value_words, engine, second,
-                handwritten_page=handwritten, consult=True,
-            )  # fmt: skip
+                spec, page, areas[name], value_words, engine, second, consult=True
+            )
+            consulted.add(name)
+    handwritten = second is not None and _looks_handwritten(readings.values())
+    if handwritten:
+        # A handwritten page: what looked printed, or Tesseract was sure of, is read by
+        # the second engine too, and a value with a letter struck out without it; what
+        # the second engine read already, as handwriting now.
+        for name, reading in readings.items():
+            if (
+                (reading.second is None and reading.saw_ink)
+                or reading.struck_seen
+                or (name in consulted)
+            ):
+                spec = specs_by_name[name]
+                readings[name] = read_value(
+                    spec, page, areas[name], value_words, engine, second, handwritten_page=True
+                )
+        # And its tick boxes are read again, knowing a mark may be drawn over a word.
+        ticks = TickReader(page, boxes, handwritten=True)
+        for spec in ticked:
+            if (marked := _read_ticked(ticks, spec, labels.get(spec.name))) is not None:
+                fields[spec.name] = marked
     for name, reading in readings.items():
         fields[name] = _judge(
             specs_by_name[name], reading, page.number, handwritten_page=handwritten
@@ -242,9 +249,19 @@ def extract_fields(
     return {spec.name: _with_honest_confidence(fields[spec.name]) for spec in specs}
 
 
+# Fields written in figures alone: a letter read in one is a figure misread.
+_FIGURES_ONLY = frozenset({FieldType.INTEGER, FieldType.PHONE})
+
+
 def _cannot_hold(spec: FieldSpec, text: str) -> bool:
-    """Whether ``text`` is something, but no value of the field's type."""
-    return bool(text.strip()) and normalise(spec, text)[1] is not None
+    """Whether ``text`` is something, but no value of the field's type: one that fails
+    its check, or a count or a phone number read with a letter in it (taken for the
+    figure it looks like, a G for a 6, it passes)."""
+    if not text.strip():
+        return False
+    if spec.type in _FIGURES_ONLY and any(c.isalpha() for c in text):
+        return True
+    return normalise(spec, text)[1] is not None
 
 
 def _read_ticked(

@@ -211,26 +211,54 @@ class _Second:
         return None
 
 
-def test_what_tesseract_read_surely_but_the_field_cannot_hold_is_read_again() -> None:
+@pytest.mark.parametrize("misread", ["q", "G"])
+def test_what_tesseract_read_surely_but_the_field_cannot_hold_is_read_again(
+    misread: str,
+) -> None:
     """A lone figure in a neat hand is too short to tell from print, and Tesseract was
     sure of its "q": no second reading was asked for, on a page that passed for typed.
     A reading the field cannot hold has the second engine read the crop too; the two
-    disagree, so a person confirms."""
+    disagree, so a person confirms. So does a letter in a count that would pass as the
+    figure it looks like (a G for a 6): on a page taken for typed, Tesseract's 6 is shown
+    first, and the second engine's 9 beside it."""
     image = np.full((300, 1200), 255, np.uint8)
     cv2.putText(image, "9", (700, 170), cv2.FONT_HERSHEY_SIMPLEX, 1.6, 0, 3)
     label = word("Children", 100 / 1200, 400 / 1200, 120 / 300, 170 / 300)
     page = ReadPage(1, WordSource.OCR, [label], 300, 1200, 300, _image=image)
     template = _one_field("children", "Children", "integer")
     second = _Second("9")
-    found = fields.extract_fields(template, page, _Reads("q"), second=second)  # type: ignore[arg-type]
-    assert found["children"].value == 9
-    assert [r.text for r in found["children"].readings] == ["q", "9"]
+    found = fields.extract_fields(template, page, _Reads(misread), second=second)  # type: ignore[arg-type]
+    assert found["children"].value == (9 if misread == "q" else 6)
+    assert [r.text for r in found["children"].readings] == [misread, "9"]
     assert found["children"].confidence < template.review.min_confidence
     # What the field can hold, read surely, is not read twice.
     second.crops = 0
     found = fields.extract_fields(template, page, _Reads("9"), second=second)  # type: ignore[arg-type]
     assert found["children"].value == 9
     assert second.crops == 0
+
+
+def test_figures_tesseract_read_as_letters_count_towards_a_handwritten_page() -> None:
+    """Lone figures are too short to tell print from hand, and Tesseract, sure, read each
+    9 as a G (a 6, taken as a figure). Read again by the second engine before the page is
+    judged, they make it a handwritten page, where the second engine's 9s are taken."""
+    image = np.full((900, 1200), 255, np.uint8)
+    labels = []
+    for row, name in enumerate(("Children", "Adults", "Rooms")):
+        y = 150 + 250 * row
+        cv2.putText(image, "9", (700, y + 50), cv2.FONT_HERSHEY_SIMPLEX, 1.6, 0, 3)
+        labels.append(word(name, 100 / 1200, 400 / 1200, y / 900, (y + 50) / 900))
+    page = ReadPage(1, WordSource.OCR, labels, 300, 1200, 900, _image=image)
+    template = FormTemplate.model_validate({
+        "form_type": "t", "title": "T",
+        "fields": [
+            {"name": n.lower(), "label": n, "type": "integer"}
+            for n in ("Children", "Adults", "Rooms")
+        ],
+    })  # fmt: skip
+    found = fields.extract_fields(template, page, _Reads("G"), second=_Second("9"))  # type: ignore[arg-type]
+    assert {name: f.value for name, f in found.items()} == {"children": 9, "adults": 9, "rooms": 9}
+    assert all(f.confidence < template.review.min_confidence for f in found.values())
 
 
 def test_a_wrapped_label_beside_a_taller_value_is_found() -> None:
