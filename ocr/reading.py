@@ -270,7 +270,14 @@ def read_sparsely(page: ReadPage, options: OcrOptions) -> bool:
     sure = [w for w in page.words if w.confidence >= _CONFIDENT]
     added: list[Word] = []
     for x0, y0, x1, y1 in unread_ink(image, page.dpi, sure, page.boxes()):
-        found = engine.read(image[y0:y1, x0:x1], dpi=page.dpi, mode=PageSegMode.SPARSE)
+        crop = image[y0:y1, x0:x1]
+        found = engine.read(crop, dpi=page.dpi, mode=PageSegMode.SPARSE)
+        if not any(_LEGIBLE.search(w.text) for w in found):
+            # Nothing legible: read again without the walls of the box it may stand in (a
+            # caption printed in a box's corner was read as nothing with the walls at the
+            # crop's edges).
+            crop = preprocess.remove_lines(crop)
+            found = engine.read(crop, dpi=page.dpi, mode=PageSegMode.SPARSE)
         placed = (
             OcrWord(w.text, w.confidence, _shifted(w.box, x0, y0), w.weakest_char) for w in found
         )

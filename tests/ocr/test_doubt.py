@@ -554,7 +554,7 @@ def test_lines_running_into_the_crop_s_edge_go_and_a_tall_letter_stays() -> None
     crop = np.full((100, 400), 255, np.uint8)
     cv2.line(crop, (5, 0), (5, 99), 0, 3)  # a box's wall: from edge to edge
     cv2.line(crop, (200, 12), (200, 88), 0, 5)  # a capital I written large
-    cleaned = fields.remove_lines(crop)
+    cleaned = preprocess.remove_lines(crop)
     assert cleaned[:, :10].min() == 255
     assert cleaned[40:60, 195:205].min() < 100
 
@@ -566,10 +566,10 @@ def test_in_a_box_only_a_line_from_edge_to_edge_is_a_wall() -> None:
     crop = np.full((100, 400), 255, np.uint8)
     cv2.line(crop, (5, 0), (5, 99), 0, 3)  # the wall writing ran on past
     cv2.line(crop, (200, 15), (200, 99), 0, 5)  # a g's tail, down to the box's foot
-    boxed = fields.remove_lines(crop, boxed=True)
+    boxed = preprocess.remove_lines(crop, boxed=True)
     assert boxed[:, :10].min() == 255
     assert boxed[40:60, 195:205].min() < 100
-    assert fields.remove_lines(crop)[40:60, 195:205].min() == 255
+    assert preprocess.remove_lines(crop)[40:60, 195:205].min() == 255
 
 
 def test_a_stroke_that_may_strike_a_letter_out_is_doubted_on_a_handwritten_page() -> None:

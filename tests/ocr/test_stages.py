@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import cv2
 import numpy as np
 import pytest
 
@@ -127,6 +128,25 @@ def test_a_line_the_page_reading_dropped_is_read_again_where_it_is(
 
     assert reading.read_sparsely(read, OcrOptions())
     assert {"Monthly", "income"} <= {w.text for w in read.words}
+
+
+@pytest.mark.parametrize("paper", [255, 225], ids=["white", "scan grey"])
+def test_a_caption_in_a_box_s_corner_is_read_again_without_the_walls(paper: int) -> None:
+    """A small caption printed in a box's top-left corner ("Last name") that the page's
+    reading dropped: the ink left unread takes in the box's walls with it, and read as
+    it was, the walls at its edges, it gave nothing. Read without them, on white, it
+    gives the caption."""
+    page = np.full((900, 1400), paper, np.uint8)
+    cv2.rectangle(page, (100, 300), (1300, 520), 40, 3)
+    cv2.putText(page, "Last name", (108, 332), cv2.FONT_HERSHEY_SIMPLEX, 0.9, 40, 2)
+    read = ReadPage(1, WordSource.OCR, [], 300, 1400, 900, _image=page)
+    assert reading.read_sparsely(read, OcrOptions())
+    (last, name) = read.words
+    assert (last.text, name.text) == ("Last", "name")
+    # Where they lie on the page, not in the crop read.
+    assert layout.holds(
+        (105 / 1400, 300 / 900, 300 / 1400, 345 / 900), layout.union(w.bbox for w in read.words)
+    )
 
 
 def test_an_unsure_misreading_is_replaced_by_a_surer_one(
