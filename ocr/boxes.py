@@ -12,7 +12,7 @@ Works on the cleaned, deskewed page (``ReadPage.image()``) at its own resolution
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 import cv2
@@ -38,6 +38,8 @@ _RECTANGULAR = 0.8
 _COMB_MIN_CELLS = 3
 _COMB_GAP = 0.9
 _COMB_HEIGHT = 0.15
+# A box struck through has a wall along at least this share of each side of its inside.
+_WALLED = 0.9
 # Boxes of more than this share of the page are the page's own frame, not a field.
 _MAX_PAGE_SHARE = 0.25
 
@@ -57,12 +59,15 @@ class Box:
         kind: what the box is for.
         cells: the character cells of a comb; 1 for other boxes.
         spans: the x0, x1 (pixels) of the inside of each of a comb's cells, left to right.
+        struck: a tick box found split by strokes drawn across it from wall to wall
+            (``_struck_through``): what it holds was taken back.
     """
 
     bbox: PixelBox
     kind: BoxKind
     cells: int = 1
     spans: tuple[tuple[int, int], ...] = ()
+    struck: bool = False
 
     @property
     def width(self) -> int:
@@ -154,17 +159,28 @@ def find_boxes(image: GrayImage, dpi: int) -> list[Box]:
     min_side = _MIN_SIDE_IN * dpi
     page_area = image.shape[0] * image.shape[1]
     insides: list[PixelBox] = []
+    holes_in: dict[int, list[PixelBox]] = {}  # by the outer edge they lie in
     for contour, (_, _, _, parent) in zip(contours, hierarchy[0], strict=True):
         if parent < 0:
             continue  # an outer edge of a line; the holes inside lines are the boxes
         x, y, w, h = cv2.boundingRect(contour)
+        # The contour runs along the walls' inner pixels: the inside starts past them.
+        hole = (x + 1, y + 1, x + w - 1, y + h - 1)
+        holes_in.setdefault(int(parent), []).append(hole)
         if w < min_side or h < min_side or w * h > _MAX_PAGE_SHARE * page_area:
             continue
         if cv2.contourArea(contour) < _RECTANGULAR * w * h:
             continue
-        # The contour runs along the walls' inner pixels: the inside starts past them.
-        insides.append((x + 1, y + 1, x + w - 1, y + h - 1))
-    boxes = _combs_and_rest(insides, dpi)
+        insides.append(hole)
+    struck = set()
+    for holes in holes_in.values():
+        whole = _struck_through(lines, holes, dpi)
+        if whole is not None:
+            insides = [i for i in insides if not _within(i, whole)] + [whole]
+            struck.add(whole)
+    boxes = [
+        replace(b, struck=True) if b.bbox in struck else b for b in _combs_and_rest(insides, dpi)
+    ]
     boxes = [_comb_whole(b, lines) if b.kind is BoxKind.COMB else b for b in boxes]
     combs = [b for b in boxes if b.kind is BoxKind.COMB]
     # A cell of a comb found whole is not also a box of its own.
@@ -174,6 +190,42 @@ def find_boxes(image: GrayImage, dpi: int) -> list[Box]:
         if b.kind is BoxKind.COMB or not any(c.contains(*_middle(b.bbox)) for c in combs)
     ]
     return sorted(boxes, key=lambda b: (b.bbox[1], b.bbox[0]))
+
+
+def _struck_through(lines: GrayImage, holes: list[PixelBox], dpi: int) -> PixelBox | None:
+    """The inside of a tick box struck through, or None: a stroke drawn across the box,
+    straight and long enough to pass for a ruled line, splits its inside in two or more
+    (a tick taken back, scribbled over). The holes of one outline together make a tick
+    box's inside, with a wall all round it."""
+    if len(holes) < 2:
+        return None
+    whole = (
+        min(h[0] for h in holes),
+        min(h[1] for h in holes),
+        max(h[2] for h in holes),
+        max(h[3] for h in holes),
+    )
+    width, height = whole[2] - whole[0], whole[3] - whole[1]
+    if min(width, height) < _MIN_SIDE_IN * dpi or _kind_of(whole, dpi) is not BoxKind.TICK:
+        return None
+    x0, y0, x1, y1 = whole
+    near = 3  # pixels out from the inside, where the wall lies
+    walls = (
+        lines[max(0, y0 - near) : y0, x0:x1].any(axis=0),
+        lines[y1 : y1 + near, x0:x1].any(axis=0),
+        lines[y0:y1, max(0, x0 - near) : x0].any(axis=1),
+        lines[y0:y1, x1 : x1 + near].any(axis=1),
+    )
+    return whole if all(w.size and w.mean() >= _WALLED for w in walls) else None
+
+
+def _within(inner: PixelBox, outer: PixelBox) -> bool:
+    return (
+        inner[0] >= outer[0]
+        and inner[1] >= outer[1]
+        and inner[2] <= outer[2]
+        and inner[3] <= outer[3]
+    )
 
 
 def _combs_and_rest(insides: list[PixelBox], dpi: int) -> list[Box]:

@@ -31,6 +31,7 @@ class PageBox:
     bbox: BBox
     kind: BoxKind
     spans: tuple[tuple[float, float], ...] = ()
+    struck: bool = False
 
     @classmethod
     def of(cls, box: Box, width: int, height: int) -> PageBox:
@@ -39,6 +40,7 @@ class PageBox:
             (x0 / width, y0 / height, x1 / width, y1 / height),
             box.kind,
             tuple((a / width, b / width) for a, b in box.spans),
+            box.struck,
         )
 
     @property

@@ -171,14 +171,16 @@ def tick_confidence(density: float) -> float:
     return round(0.9 + 0.1 * min(1.0, distance / low), 3)
 
 
-def read_mark(image: GrayImage, box: tuple[int, int, int, int]) -> Mark:
+def read_mark(image: GrayImage, box: tuple[int, int, int, int], *, struck: bool = False) -> Mark:
     """The mark in the tick box at ``box`` (pixels of ``image``: x0, y0, x1, y1).
 
     Little ink is no mark, and ink in ``UNSURE_INK``'s band is for a person. Otherwise a
     mark is taken back (``CROSSED_OUT``) when rows or columns of the box cross three
     strokes, when three strokes or more run out of it, or when it is coloured in; a
     cross when its columns cross two strokes, else a tick. Signs short of that but past
-    a tick's or a cross's leave the mark to a person.
+    a tick's or a cross's leave the mark to a person, as does a box found ``struck``
+    through from wall to wall (``boxes.Box.struck``: a tick's or a cross's strokes seldom
+    run level across it, a scribble's do).
     """
     x0, y0, x1, y1 = box
     crop = image[y0:y1, x0:x1]
@@ -195,7 +197,7 @@ def read_mark(image: GrayImage, box: tuple[int, int, int, int]) -> Mark:
     )
     if any(value >= bounds[1] for value, bounds in signs):
         return Mark(MarkKind.CROSSED_OUT, ink, DOUBTFUL)
-    if any(value >= bounds[0] for value, bounds in signs):
+    if struck or any(value >= bounds[0] for value, bounds in signs):
         sure = min(sure, DOUBTFUL)
     return Mark(MarkKind.CROSS if columns >= 2 else MarkKind.TICK, ink, sure)
 
@@ -357,7 +359,7 @@ class TickReader:
         image = self.page.image()
         height, width = image.shape[:2]
         pixels = _in_pixels(box.bbox, width, height)
-        mark = read_mark(image, pixels)
+        mark = read_mark(image, pixels, struck=box.struck)
         if mark.ticked and _side(box, width, height) < _PART_OF_A_BOX * self._usual_side():
             mark = replace(mark, confidence=min(mark.confidence, DOUBTFUL))
         if mark.kind is MarkKind.EMPTY and any(

@@ -148,3 +148,32 @@ def test_a_stroke_inside_a_box_that_meets_one_wall_only_is_not_a_wall() -> None:
     cv2.line(page, (800, 190), (800, 120), 0, 4)
     boxes = find_boxes(page, DPI)
     assert [b.kind for b in boxes] == [BoxKind.VALUE]
+
+
+def test_a_tick_box_struck_through_is_one_box() -> None:
+    """A tick taken back by strokes drawn across the box, wall to wall and straight
+    enough to pass for ruled lines (one running out past the wall): the box is still
+    one tick box, its whole inside, not slivers or a short value box."""
+    page = _page()
+    _rect(page, 100, 300, 150, 350)
+    cv2.line(page, (98, 318), (151, 316), 40, 4)
+    cv2.line(page, (98, 334), (168, 333), 40, 4)
+    cv2.line(page, (104, 346), (146, 304), 40, 4)
+    (box,) = find_boxes(page, DPI)
+    assert box.kind is BoxKind.TICK
+    assert box.struck  # what it holds is for a person
+    assert 101 <= box.bbox[0] <= 105
+    assert 301 <= box.bbox[1] <= 305
+    assert 145 <= box.bbox[2] <= 149
+    assert 345 <= box.bbox[3] <= 349
+
+
+def test_two_boxes_sharing_a_wall_stay_two() -> None:
+    """Two tick-sized cells of a grid, one above the other, share a wall as a strike
+    would split a box: they are as big as two boxes, and stay two."""
+    page = _page()
+    _rect(page, 100, 300, 150, 350)
+    _rect(page, 100, 350, 150, 400)
+    boxes = find_boxes(page, DPI)
+    assert len(boxes) == 2
+    assert not any(b.struck for b in boxes)

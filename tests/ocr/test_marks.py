@@ -85,7 +85,7 @@ def test_pen_drawn_marks_are_told_apart_and_none_taken_back_reads_as_a_sure_tick
             if not found:
                 read.setdefault(kind, Counter())["walls lost"] += 1
                 continue
-            mark = ticks.read_mark(grey, found[0].bbox)
+            mark = ticks.read_mark(grey, found[0].bbox, struck=found[0].struck)
             sure = mark.confidence >= MIN_CONFIDENCE
             read.setdefault(kind, Counter())[f"{mark.kind} {'sure' if sure else 'doubtful'}"] += 1
 
