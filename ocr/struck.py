@@ -58,6 +58,19 @@ _LETTER = 0.75
 _STUB = 0.35
 # The letter struck lies this share of the strike's length or less from its middle.
 _CENTRE = 0.2
+# A letter told from neighbours whose columns overlap its own (``_struck_piece``): the
+# strike is at least this many letters' heights long, and the letter at least this share
+# of the letters' height wide (a narrow letter's stem and an arm of the strike beyond it
+# look as much like a 4, an A or a t with its bar); in joined writing, where a letter's
+# ink runs on into the next, the pieces are wider than this share of the letters' height
+# (a join between letters is as long and as straight as a strike), and none is looked for.
+_PIECE_STRIKE = 1.2
+_PIECE_WIDTH = 0.55
+_JOINED = 0.9
+# Nor among small letters, whose own strokes (an s's, a b's) pass for strikes as often:
+# block capitals and figures nearly all start and end within this share of the letters'
+# height of the line's top and foot (small letters' ascenders and descenders do not).
+_CAPITALS = 0.25
 
 
 @dataclass(frozen=True)
@@ -68,6 +81,9 @@ class Struck:
     x1: int
     stroke: np.ndarray  # the strike's ink to whiten, a mask the size of the crop
     whole: np.ndarray  # all of the strike's ink, that in its neighbours' strokes too
+    # The struck letter's own ink, where a neighbour's ink shares its columns: only it
+    # goes, with the strike across it, and the neighbour stays whole.
+    ink: np.ndarray | None = None
 
 
 def find_struck(crop: GrayImage) -> list[Struck]:
@@ -98,20 +114,24 @@ def look_for_struck(crop: GrayImage) -> tuple[list[Struck], bool]:
     found: list[Struck] = []
     for stroke, scribble in strokes:
         if scribble:
-            letter: tuple[int, int] | None = _scribbled_letter(stroke)
+            letter: _Letter | None = _Letter(*_scribbled_letter(stroke))
         else:
             letter = _struck_letter(stroke, ink, rest, inked, line)
         if letter is None:
             continue
         whole = cv2.dilate(stroke, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5)))
         stroke = _to_whiten(stroke, rest, inked, line)
-        if found and letter[0] < found[-1].x1:  # a second stroke through the same letter
+        if found and letter.x0 < found[-1].x1:  # a second stroke through the same letter
             last = found[-1]
             found[-1] = Struck(
-                last.x0, max(last.x1, letter[1]), last.stroke | stroke, last.whole | whole
+                last.x0,
+                max(last.x1, letter.x1),
+                last.stroke | stroke,
+                last.whole | whole,
+                _either(last.ink, letter.ink),
             )
         else:
-            found.append(Struck(*letter, stroke, whole))
+            found.append(Struck(letter.x0, letter.x1, stroke, whole, letter.ink))
     if found:
         return found, False
     for stroke, scribble in strokes:
@@ -147,11 +167,18 @@ def without_struck(crop: GrayImage, struck: list[Struck]) -> GrayImage:
     out = crop.copy()
     for s in struck:
         out[s.stroke > 0] = paper[s.stroke > 0]
+        if s.ink is not None:
+            # The letter, and the strike across its columns, where the strike touches it.
+            gone = cv2.dilate(s.ink.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+            gone[:, s.x0 : s.x1] |= s.whole[:, s.x0 : s.x1] > 0
+            out[gone] = paper[gone]
     used = np.asarray((out < threshold).any(axis=0))
     keep = np.ones(crop.shape[1], bool)
     for s in struck:
         after = np.flatnonzero(used[s.x1 :])
-        keep[s.x0 : s.x1 + (int(after[0]) if after.size else 0)] = False
+        end = s.x1 + (int(after[0]) if after.size else 0)
+        # A neighbour's ink in the struck letter's columns keeps them.
+        keep[s.x0 : end] = False if s.ink is None else keep[s.x0 : end] & used[s.x0 : end]
     strikes = np.zeros(crop.shape, bool)
     for s in struck:
         strikes |= s.whole > 0
@@ -309,9 +336,24 @@ def _line_kernel(length: int, degrees: float) -> np.ndarray:
     return kernel
 
 
+@dataclass(frozen=True)
+class _Letter:
+    """The columns of a letter struck out, and its own ink when told apart."""
+
+    x0: int
+    x1: int
+    ink: np.ndarray | None = None
+
+
+def _either(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
+    if a is None or b is None:
+        return a if b is None else b
+    return a | b
+
+
 def _struck_letter(
     stroke: np.ndarray, ink: np.ndarray, rest: np.ndarray, inked: np.ndarray, line: _Line
-) -> tuple[int, int] | None:
+) -> _Letter | None:
     """The columns of the letter a long stroke strikes through, or None when it is not a
     strike: it does not lie across the middle of the line, or crosses no letter (a dash),
     or does not reach past both sides of the letter it crosses (an H's bar ends at its
@@ -319,7 +361,9 @@ def _struck_letter(
 
     ``rest`` is the ink with every long stroke taken out, and ``inked`` tells its columns
     that hold a letter: the letter struck is the runs of them the stroke reaches past,
-    one of them under its middle (a writer strikes a letter through its middle)."""
+    one of them under its middle (a writer strikes a letter through its middle). Where
+    the letter's columns run on into a neighbour's (a slanting hand), the letter is
+    looked for by its ink instead (``_struck_piece``)."""
     rows, columns = np.nonzero(stroke)
     middle = (float(rows.mean()) - line.top) / line.height
     if not _MIDDLE[0] <= middle <= _MIDDLE[1]:
@@ -336,10 +380,76 @@ def _struck_letter(
     inside = [(a, b) for a, b in _runs(bridged) if a >= x0 + past and b <= x1 - past]
     centre, near = (x0 + x1) / 2, _CENTRE * (x1 - x0)
     if not any(a - near <= centre <= b + near for a, b in inside):
-        return None
+        return _struck_piece(stroke, rest, line, (x0, x1), past)
     a, b = min(a for a, _ in inside), max(b for _, b in inside)
     # A letter, not what is left of a wide H once its bar is taken for a strike.
     tall = np.flatnonzero(rest[:, a:b].any(axis=1))
     if tall.size == 0 or int(tall[-1]) - int(tall[0]) < _LETTER * line.height:
         return None
-    return a, b
+    return _Letter(a, b)
+
+
+def _struck_piece(
+    stroke: np.ndarray,
+    rest: np.ndarray,
+    line: _Line,
+    reach: tuple[int, int],
+    past: float,
+) -> _Letter | None:
+    """The letter a long stroke strikes through, told from its neighbours by its own ink
+    where their columns overlap: the piece of ink (pieces one above another, a stem the
+    strike's removal cut in two, are one) that the strike (its columns ``reach``) runs
+    ``past`` on both sides, that lies under its middle, and that it crosses (of several,
+    the one nearest the middle). None in joined writing, or for a stroke too short or a
+    letter too narrow to tell from a letter's own bar (``_PIECE_STRIKE``)."""
+    if reach[1] - reach[0] < _PIECE_STRIKE * line.height:
+        return None
+    within = (reach[0] + past, reach[1] - past)
+    centre = (reach[0] + reach[1]) / 2
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(
+        (rest > 0).astype(np.uint8), connectivity=8
+    )
+    pieces = [i for i in range(1, count) if stats[i, cv2.CC_STAT_AREA] > 4 * line.pen]
+    letters: list[tuple[int, int, list[int]]] = []  # x0, x1 and the pieces, left to right
+    for index in sorted(pieces, key=lambda i: int(stats[i, cv2.CC_STAT_LEFT])):
+        a = int(stats[index, cv2.CC_STAT_LEFT])
+        b = a + int(stats[index, cv2.CC_STAT_WIDTH])
+        for number, (la, lb, members) in enumerate(letters):
+            if min(b, lb) - max(a, la) > 0.6 * min(b - a, lb - la):
+                letters[number] = (min(a, la), max(b, lb), [*members, index])
+                break
+        else:
+            letters.append((a, b, [index]))
+    widths = sorted(b - a for a, b, _ in letters)
+    if not widths or widths[len(widths) // 2] > _JOINED * line.height:
+        return None
+    # Letters, not points and commas: their tops, and how tall they are.
+    spans = [
+        (
+            min(int(stats[i, cv2.CC_STAT_TOP]) for i in members),
+            max(int(stats[i, cv2.CC_STAT_TOP] + stats[i, cv2.CC_STAT_HEIGHT]) for i in members),
+        )
+        for _, _, members in letters
+    ]
+    spans = [(top, foot) for top, foot in spans if foot - top >= _STUB * line.height]
+    capitals = sum(
+        abs(top - line.top) <= _CAPITALS * line.height
+        and abs(foot - line.bottom) <= _CAPITALS * line.height
+        for top, foot in spans
+    )
+    if capitals < 0.8 * len(spans):
+        return None
+    crossed = cv2.dilate(stroke, np.ones((3, 3), np.uint8), iterations=round(line.pen) + 1) > 0
+    best: _Letter | None = None
+    for a, b, members in letters:
+        if a < within[0] or b > within[1] or not a <= centre <= b:
+            continue
+        if b - a < _PIECE_WIDTH * line.height:
+            continue
+        letter = np.isin(labels, members)
+        rows = np.flatnonzero(letter.any(axis=1))
+        if not (letter & crossed).any() or rows[-1] - rows[0] < _LETTER * line.height:
+            continue
+        if best is None or abs((a + b) / 2 - centre) < abs((best.x0 + best.x1) / 2 - centre):
+            best = _Letter(a, b, letter)
+    return best

@@ -120,6 +120,39 @@ def test_a_strike_over_letters_that_touch_is_no_sure_strike_but_a_doubt() -> Non
     assert look_for_struck(image) == ([], True)
 
 
+def _write_close(text: str) -> tuple[GrayImage, list[tuple[int, int]], int, int]:
+    """``text`` set so close that each letter's columns run into its neighbours' though
+    their ink does not touch, as in a slanting hand: the image, each letter's columns, and
+    the ink's top and foot rows."""
+    image = np.full((120, 40 + 45 * len(text)), 255, np.uint8)
+    x, baseline = 30, 80
+    spans = []
+    for char in text:
+        (width, _), _ = cv2.getTextSize(char, _FONT, _SCALE, _PEN)
+        cv2.putText(image, char, (x, baseline), _FONT, _SCALE, 0, _PEN, cv2.LINE_AA)
+        spans.append((x, x + width))
+        x += width - 2
+    rows = np.flatnonzero((image < 128).any(axis=1))
+    return image, spans, int(rows[0]), int(rows[-1])
+
+
+def test_a_strike_over_a_letter_set_close_takes_out_its_ink_alone() -> None:
+    """Set close, as a slanting hand sets them, the struck D's columns run into the A's
+    before it and the R's after it: no run of columns is the D's alone. Its ink is, and
+    the strike reaches past it: the D goes, with the strike across it, its neighbours
+    stay whole, and HOWADRD reads as HOWARD."""
+    image, spans, top, foot = _write_close("HOWADRD")
+    assert all(a[1] > b[0] for a, b in itertools.pairwise(spans))  # columns overlap
+    _strike(image, spans[4], top, foot, 0.1)
+    (struck,) = find_struck(image)
+    assert struck.ink is not None
+    assert abs(struck.x0 - spans[4][0]) <= 6
+    assert abs(struck.x1 - spans[4][1]) <= 6
+    cut = without_struck(image, [struck])
+    read = engine_for("tesseract").read(cut, dpi=300, mode=PageSegMode.SINGLE_LINE)
+    assert "".join(w.text for w in read) == "HOWARD"
+
+
 def test_a_dash_between_letters_or_a_rule_under_them_is_no_strike() -> None:
     image, spans, top, foot = _write("AB CD")
     middle = (top + foot) // 2
