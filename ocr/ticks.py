@@ -86,6 +86,10 @@ _DESCENDER = 0.4
 _WIDEST_LETTER = 1.4
 # A word this share of a box's side from its wall or nearer starts or ends at it.
 _MARK_READ_GAP = 0.1
+# A "word" that starts or ends at a box's wall and is this many times as tall as the box
+# is a mark drawn beside it, read as letters: print on the box's row is no taller than
+# the box.
+_MARK_TALLER = 1.3
 # A stroke crosses a box's wall when it runs from this share of the side inside the box
 # to twice as far outside it (past the wall's ink and blur).
 _ACROSS_WALL = 0.1
@@ -527,16 +531,18 @@ class TickReader:
     def _a_mark_read(self, word: Word) -> bool:
         """Whether a word is a tick box's mark read as letters: it starts or ends at the
         box's wall, and a stroke crosses the wall there (a tick drawn across the wall
-        reads as "Ty" or "LK"; a printed word stands clear of its box's wall)."""
+        reads as "Ty" or "LK"; a printed word stands clear of its box's wall), or it is
+        far taller than the box (a tick drawn just past the wall read as "By")."""
         x0, y0, x1, y1 = word.bbox
         for box in self.ticks:
             bx0, by0, bx1, by1 = box.bbox
             if min(y1, by1) <= max(y0, by0):
                 continue  # not on the box's row
             near = _MARK_READ_GAP * (bx1 - bx0)
-            if abs(x0 - bx1) <= near and self._crossed_wall(box, right=True):
+            tall = y1 - y0 > _MARK_TALLER * (by1 - by0)
+            if abs(x0 - bx1) <= near and (tall or self._crossed_wall(box, right=True)):
                 return True
-            if abs(bx0 - x1) <= near and self._crossed_wall(box, right=False):
+            if abs(bx0 - x1) <= near and (tall or self._crossed_wall(box, right=False)):
                 return True
         return False
 

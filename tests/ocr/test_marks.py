@@ -290,6 +290,26 @@ def test_a_tick_across_the_wall_read_as_a_word_does_not_take_the_box() -> None:
     assert (field.value, field.confidence <= ticks.DOUBTFUL, field.error) == (True, True, None)
 
 
+def test_a_tick_drawn_just_past_the_wall_read_as_a_tall_word_is_a_mark() -> None:
+    """A tick drawn just past its box's right wall, not across it, read by page OCR as a
+    word ("By") that starts at the wall: far taller than the box, it is no printed word
+    nearer the box than its label, but the mark beside it."""
+    width, height = 1200, 400
+    image = np.full((height, width), 255, np.uint8)
+    cv2.putText(image, "Label", (100, 140), cv2.FONT_HERSHEY_SIMPLEX, 1.2, 0, 3)
+    cv2.rectangle(image, (300, 100), (355, 155), 0, 3)
+    cv2.line(image, (360, 125), (372, 150), 0, 4)
+    cv2.line(image, (372, 150), (400, 80), 0, 4)
+    label = Word(text="Label", confidence=0.9, bbox=(100 / width, 0.25, 230 / width, 0.3625))
+    mark = Word(text="By", confidence=0.5, bbox=(354 / width, 0.195, 402 / width, 0.38))
+    page = ReadPage(1, WordSource.OCR, [label, mark], 300, width, height, _image=image)
+    boxes = [PageBox.of(b, width, height) for b in page.boxes()]
+    reader = ticks.TickReader(page, boxes, handwritten=True)
+    spec = FieldSpec(name="f", label="Label", type="checkbox")
+    field = reader.checkbox(spec, layout.LabelMatch((label,), 100.0))
+    assert (field.value, field.confidence <= ticks.DOUBTFUL, field.error) == (True, True, None)
+
+
 def test_options_printed_without_boxes_are_no_ticked_choice() -> None:
     """A choice whose options are printed with no box on the page (a list to write one
     of in): not read from boxes, and nothing raised."""
