@@ -60,7 +60,7 @@ class Box:
         cells: the character cells of a comb; 1 for other boxes.
         spans: the x0, x1 (pixels) of the inside of each of a comb's cells, left to right.
         struck: a tick box found split by strokes drawn across it from wall to wall
-            (``_struck_through``): what it holds was taken back.
+            (``_struck_through``): what it holds is for a person.
     """
 
     bbox: PixelBox
@@ -172,7 +172,7 @@ def find_boxes(image: GrayImage, dpi: int) -> list[Box]:
         if cv2.contourArea(contour) < _RECTANGULAR * w * h:
             continue
         insides.append(hole)
-    struck = set()
+    struck: set[PixelBox] = set()
     for holes in holes_in.values():
         whole = _struck_through(lines, holes, dpi)
         if whole is not None:

@@ -221,7 +221,7 @@ def extract_fields(
             if (
                 (reading.second is None and reading.saw_ink)
                 or reading.struck_seen
-                or (name in consulted)
+                or name in consulted
             ):
                 spec = specs_by_name[name]
                 readings[name] = read_value(

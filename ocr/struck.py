@@ -68,9 +68,14 @@ _PIECE_STRIKE = 1.2
 _PIECE_WIDTH = 0.55
 _JOINED = 0.9
 # Nor among small letters, whose own strokes (an s's, a b's) pass for strikes as often:
-# block capitals and figures nearly all start and end within this share of the letters'
-# height of the line's top and foot (small letters' ascenders and descenders do not).
+# block capitals and figures nearly all (this share of the letters) start and end within
+# ``_CAPITALS`` of the letters' height of the line's top and foot (small letters'
+# ascenders and descenders do not).
 _CAPITALS = 0.25
+_CAPITALS_SHARE = 0.8
+# Pieces of ink whose columns overlap by more than this share of the narrower one's are
+# one letter (a stem the strike's removal cut in two).
+_STACKED = 0.6
 
 
 @dataclass(frozen=True)
@@ -415,7 +420,7 @@ def _struck_piece(
         a = int(stats[index, cv2.CC_STAT_LEFT])
         b = a + int(stats[index, cv2.CC_STAT_WIDTH])
         for number, (la, lb, members) in enumerate(letters):
-            if min(b, lb) - max(a, la) > 0.6 * min(b - a, lb - la):
+            if min(b, lb) - max(a, la) > _STACKED * min(b - a, lb - la):
                 letters[number] = (min(a, la), max(b, lb), [*members, index])
                 break
         else:
@@ -437,7 +442,7 @@ def _struck_piece(
         and abs(foot - line.bottom) <= _CAPITALS * line.height
         for top, foot in spans
     )
-    if capitals < 0.8 * len(spans):
+    if capitals < _CAPITALS_SHARE * len(spans):
         return None
     crossed = cv2.dilate(stroke, np.ones((3, 3), np.uint8), iterations=round(line.pen) + 1) > 0
     best: _Letter | None = None
