@@ -282,11 +282,7 @@ def test_a_tick_across_the_wall_read_as_a_word_does_not_take_the_box() -> None:
     cv2.line(image, (478, 142), (515, 92), 0, 5)
     label = Word(text="Contact me", confidence=0.9, bbox=(100 / width, 0.3, 330 / width, 0.48))
     mark = Word(text="Ty", confidence=0.67, bbox=(482 / width, 0.29, 518 / width, 0.49))
-    page = ReadPage(1, WordSource.OCR, [label, mark], 300, width, height, _image=image)
-    boxes = [PageBox.of(b, width, height) for b in page.boxes()]
-    reader = ticks.TickReader(page, boxes, handwritten=True)
-    spec = FieldSpec(name="contact", label="Contact me", type="checkbox")
-    field = reader.checkbox(spec, layout.LabelMatch((label,), 100.0))
+    field = _checkbox_on_a_handwritten_page(image, label, mark)
     assert (field.value, field.confidence <= ticks.DOUBTFUL, field.error) == (True, True, None)
 
 
@@ -302,12 +298,19 @@ def test_a_tick_drawn_just_past_the_wall_read_as_a_tall_word_is_a_mark() -> None
     cv2.line(image, (372, 150), (400, 80), 0, 4)
     label = Word(text="Label", confidence=0.9, bbox=(100 / width, 0.25, 230 / width, 0.3625))
     mark = Word(text="By", confidence=0.5, bbox=(354 / width, 0.195, 402 / width, 0.38))
+    field = _checkbox_on_a_handwritten_page(image, label, mark)
+    assert (field.value, field.confidence <= ticks.DOUBTFUL, field.error) == (True, True, None)
+
+
+def _checkbox_on_a_handwritten_page(image: GrayImage, label: Word, mark: Word) -> ExtractedField:
+    """The checkbox labelled by ``label`` on a handwritten page of ``image``, its tick
+    read by page OCR as the word ``mark``."""
+    height, width = image.shape
     page = ReadPage(1, WordSource.OCR, [label, mark], 300, width, height, _image=image)
     boxes = [PageBox.of(b, width, height) for b in page.boxes()]
     reader = ticks.TickReader(page, boxes, handwritten=True)
-    spec = FieldSpec(name="f", label="Label", type="checkbox")
-    field = reader.checkbox(spec, layout.LabelMatch((label,), 100.0))
-    assert (field.value, field.confidence <= ticks.DOUBTFUL, field.error) == (True, True, None)
+    spec = FieldSpec(name="field", label=label.text, type="checkbox")
+    return reader.checkbox(spec, layout.LabelMatch((label,), 100.0))
 
 
 def test_options_printed_without_boxes_are_no_ticked_choice() -> None:

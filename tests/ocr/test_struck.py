@@ -22,9 +22,10 @@ _SCALE, _PEN = 1.6, 4
 _GAP = 12  # pixels between letters
 
 
-def _write(text: str) -> tuple[GrayImage, list[tuple[int, int]], int, int]:
-    """``text`` written one letter at a time on white: the image, each letter's columns
-    (a space's too), and the letters' top and foot rows."""
+def _write(text: str, gap: int = _GAP) -> tuple[GrayImage, list[tuple[int, int]], int, int]:
+    """``text`` written one letter at a time on white, ``gap`` pixels apart (less than
+    none sets them so close that each letter's columns run into its neighbours'): the
+    image, each letter's columns (a space's too), and the letters' top and foot rows."""
     image = np.full((120, 40 + 45 * len(text)), 255, np.uint8)
     x, baseline = 30, 80
     spans = []
@@ -32,7 +33,7 @@ def _write(text: str) -> tuple[GrayImage, list[tuple[int, int]], int, int]:
         (width, _), _ = cv2.getTextSize(char, _FONT, _SCALE, _PEN)
         cv2.putText(image, char, (x, baseline), _FONT, _SCALE, 0, _PEN, cv2.LINE_AA)
         spans.append((x, x + width))
-        x += width + _GAP
+        x += width + gap
     cap, _ = cv2.getTextSize("H", _FONT, _SCALE, _PEN)
     return image, spans, baseline - cap[1], baseline
 
@@ -120,29 +121,17 @@ def test_a_strike_over_letters_that_touch_is_no_sure_strike_but_a_doubt() -> Non
     assert look_for_struck(image) == ([], True)
 
 
-def _write_close(text: str) -> tuple[GrayImage, list[tuple[int, int]], int, int]:
-    """``text`` set so close that each letter's columns run into its neighbours' though
-    their ink does not touch, as in a slanting hand: the image, each letter's columns, and
-    the ink's top and foot rows."""
-    image = np.full((120, 40 + 45 * len(text)), 255, np.uint8)
-    x, baseline = 30, 80
-    spans = []
-    for char in text:
-        (width, _), _ = cv2.getTextSize(char, _FONT, _SCALE, _PEN)
-        cv2.putText(image, char, (x, baseline), _FONT, _SCALE, 0, _PEN, cv2.LINE_AA)
-        spans.append((x, x + width))
-        x += width - 2
-    rows = np.flatnonzero((image < 128).any(axis=1))
-    return image, spans, int(rows[0]), int(rows[-1])
-
-
 def test_a_strike_over_a_letter_set_close_takes_out_its_ink_alone() -> None:
     """Set close, as a slanting hand sets them, the struck D's columns run into the A's
     before it and the R's after it: no run of columns is the D's alone. Its ink is, and
     the strike reaches past it: the D goes, with the strike across it, its neighbours
     stay whole, and HOWADRD reads as HOWARD."""
-    image, spans, top, foot = _write_close("HOWADRD")
+    image, spans, _, _ = _write("HOWADRD", gap=-2)
     assert all(a[1] > b[0] for a, b in itertools.pairwise(spans))  # columns overlap
+    # Struck through the middle of the ink itself: set close, the letters stand a
+    # little lower than a capital's cap height says.
+    rows = np.flatnonzero((image < 128).any(axis=1))
+    top, foot = int(rows[0]), int(rows[-1])
     _strike(image, spans[4], top, foot, 0.1)
     (struck,) = find_struck(image)
     assert struck.ink is not None
