@@ -455,7 +455,7 @@ class TickReader:
             if sum(c.isalnum() for c in word.text) >= 2:
                 wx0, wy0, wx1, wy1 = _in_pixels(word.bbox, width, height)
                 on_row = y0 < (wy0 + wy1) / 2 < y1
-                if on_row and self._marked_over(word):
+                if on_row and (self._marked_over(word) or self._holds_a_mark(word, y0, y1)):
                     left_in.append((wx0, wx1))
                     continue
                 clear(wx0, max(wy0, row_top + pad) if on_row else wy0, wx1, wy1, pad)
@@ -586,6 +586,38 @@ class TickReader:
             _gap(box.bbox, word.bbox) < box.bbox[2] - box.bbox[0]
             and min(box.bbox[3], word.bbox[3]) > max(box.bbox[1], word.bbox[1])
             for box in self._marked
+        )
+
+    def _holds_a_mark(self, word: Word, y0: int, y1: int) -> bool:
+        """Whether a word on the row of boxes from pixel row ``y0`` to ``y1``, on a
+        handwritten page, holds ink that no printed letter of the row could be: taller
+        or lower than the row's printed line, or wider than its widest capital. A tick
+        drawn against a word is read with it; on a 1-bit scan OCR may be as sure of the
+        word as of one printed alone (``_SURE_WORD``)."""
+        if not self.handwritten:
+            return False
+        line = self._printed_line(y0, y1)
+        if line is None:
+            return False
+        image = self.page.image()
+        height, width = image.shape[:2]
+        wx0, wy0, wx1, wy1 = _in_pixels(word.bbox, width, height)
+        crop = image[wy0:wy1, wx0:wx1]
+        if crop.size == 0:
+            return False
+        ink = crop < 128
+        for box in self.ticks:  # a box's wall OCR took into the word is no mark
+            bx0, by0, bx1, by1 = _in_pixels(box.bbox, width, height)
+            gap = max(2, round((bx1 - bx0) * _RING_OFFSET))
+            ink[
+                max(0, by0 - gap - wy0) : max(0, by1 + gap - wy0),
+                max(0, bx0 - gap - wx0) : max(0, bx1 + gap - wx0),
+            ] = False
+        count, _, stats = ink_pieces(ink.astype(np.uint8))
+        return any(
+            h >= _LETTER_PIECE * (y1 - y0)
+            and not _a_letter((wx0 + x, wy0 + y, wx0 + x + w, wy0 + y + h), line, [(wx0, wx1)])
+            for x, y, w, h, _area in stats[1:count]
         )
 
     def _usual_side(self) -> float:

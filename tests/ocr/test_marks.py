@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import random
 from collections import Counter
+from typing import Any
 
 import cv2
 import numpy as np
@@ -163,22 +164,33 @@ def test_the_kind_of_mark_is_told() -> None:
 
 
 def _yes_no_choice(
-    beside: str,
+    beside: str | None, inside: str | None = None, **drawn: Any
+) -> ExtractedField | None:
+    """The question of ``_yes_no_reader`` (``drawn`` its keywords), read."""
+    reader = _yes_no_reader(beside, inside, **drawn)
+    spec = FieldSpec(name="q", label="Question", type="choice", choices=["Yes", "No"])
+    return reader.choice(spec, layout.LabelMatch((reader.page.words[0],), 100.0))
+
+
+def _yes_no_reader(
+    beside: str | None,
     inside: str | None = None,
     *,
     clear_by: int = 10,
     no_as_read: tuple[str, int, float] = ("No", 740, 0.95),
+    no_ends: int = 790,
     reach: int = 40,
-) -> ExtractedField | None:
-    """Yes [ ]  No [ ], a tick drawn ``clear_by`` pixels clear of the ``beside`` option's
-    box (55 a side), to its right (before or over the next option's word, or past the
-    row's last box), and one in the ``inside`` option's box; each tick ``reach`` pixels
-    wide. ``no_as_read``: the text OCR read for the No, where its box starts, and how
-    sure it was (a tick drawn over the word is read with it)."""
+) -> ticks.TickReader:
+    """Question  Yes [ ]  No [ ] on a handwritten page: a tick drawn ``clear_by`` pixels
+    clear of the ``beside`` option's box (55 a side), to its right (before or over the
+    next option's word, or past the row's last box), and one in the ``inside`` option's
+    box; each tick ``reach`` pixels wide. ``no_as_read``: the text OCR read for the No,
+    where its box starts, and how sure it was (a tick drawn over the word is read with
+    it); ``no_ends``, where OCR's box round it ends."""
     width, height = 1400, 300
     image = np.full((height, width), 255, np.uint8)
     words = []
-    for text, x0, x1 in (("Question", 60, 260), ("Yes", 500, 570), ("No", 740, 790)):
+    for text, x0, x1 in (("Question", 60, 260), ("Yes", 500, 570), ("No", 740, no_ends)):
         cv2.putText(image, text, (x0, 140), cv2.FONT_HERSHEY_SIMPLEX, 1.2, 0, 3)
         confidence = 0.95
         if text == "No":
@@ -195,9 +207,7 @@ def _yes_no_choice(
             cv2.line(image, (x + 12, 142), (x + reach, 142 - round(1.6 * (reach - 12))), 0, 5)
     page = ReadPage(1, WordSource.OCR, words, 300, width, height, _image=image)
     boxes_found = [PageBox.of(b, width, height) for b in page.boxes()]
-    reader = ticks.TickReader(page, boxes_found, handwritten=True)
-    spec = FieldSpec(name="q", label="Question", type="choice", choices=["Yes", "No"])
-    return reader.choice(spec, layout.LabelMatch((words[0],), 100.0))
+    return ticks.TickReader(page, boxes_found, handwritten=True)
 
 
 @pytest.mark.parametrize("meant", ["Yes", "No"])
@@ -228,6 +238,29 @@ def test_a_tick_over_the_next_option_s_word_is_the_option_before_its() -> None:
     field = _yes_no_choice(beside="Yes", clear_by=5, no_as_read=stretched)
     assert field is not None
     assert (field.value, field.confidence <= ticks.DOUBTFUL) == ("Yes", True)
+
+
+def test_a_tick_against_the_next_option_s_word_read_surely_with_it_is_still_a_mark() -> None:
+    """Yes [ ] ✓No [ ] on a 1-bit scan: OCR reads the tick with the No as surely as a
+    word printed alone, so the word is not taken for one with a mark over it. Its ink
+    still holds a piece no printed letter of the row could be (the tick, taller than the
+    row's capitals and wider than its widest): the piece is looked at, and the tick is
+    the Yes's, for a person to confirm (it was not seen, and the question left blank)."""
+    sure_of_it = ("/No", 650, 0.65)
+    field = _yes_no_choice(beside="Yes", clear_by=5, no_as_read=sure_of_it)
+    assert field is not None
+    assert (field.value, field.confidence <= ticks.DOUBTFUL) == ("Yes", True)
+
+
+def test_a_box_s_wall_read_with_the_word_before_it_is_no_mark_over_the_word() -> None:
+    """OCR's box round the No runs on over the No box's wall: the wall, a stroke as tall
+    as the box, is no printed letter, but it is the box's, not a mark over the word (on
+    the tuning scans such words were looked at for marks, and right answers sent to a
+    person). A tick against the word is one."""
+    plain = _yes_no_reader(None, no_as_read=("No", 740, 0.65), no_ends=812)
+    ticked = _yes_no_reader("Yes", clear_by=5, no_as_read=("/No", 650, 0.65), no_ends=812)
+    held = [r._holds_a_mark(r.page.words[2], 95, 150) for r in (plain, ticked)]
+    assert held == [False, True]
 
 
 def test_a_printed_letter_past_the_area_is_not_followed_into_a_tick() -> None:
