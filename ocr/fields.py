@@ -162,7 +162,8 @@ def extract_fields(
         label is not found has no value and an error saying so. On a page whose values
         mostly look handwritten (``_looks_handwritten``) every value is read by both
         engines, and its tick boxes are read knowing that a mark may stand over a
-        printed word beside them (``TickReader``).
+        printed word beside them (``TickReader``); on one in doubt (``_half_by_hand``)
+        every value is read by both engines too, and weighed as print.
     """
     specs = [s for s in template.fields if s.page == page.number]
     aspect = page.height_px / max(1, page.width_px)
@@ -232,6 +233,16 @@ def extract_fields(
         for spec in ticked:
             if (marked := _read_ticked(ticks, spec, labels.get(spec.name))) is not None:
                 fields[spec.name] = marked
+    elif second is not None and _half_by_hand(readings.values()):
+        # A page in doubt, read as typed: what Tesseract alone read is read by the second
+        # engine too, and the two weighed (as print: where they agree, as sure as
+        # Tesseract was; where they differ, for a person).
+        for name, reading in readings.items():
+            if reading.second is None and reading.saw_ink and not reading.typed:
+                spec = specs_by_name[name]
+                readings[name] = read_value(
+                    spec, page, areas[name], value_words, engine, second, consult=True
+                )
     for name, reading in readings.items():
         fields[name] = _judge(
             specs_by_name[name], reading, page.number, handwritten_page=handwritten
@@ -286,6 +297,22 @@ def _looks_handwritten(readings: Iterable[ValueReading]) -> bool:
     of a neat hand nobody tuned on a typed page, and Tesseract alone misread a name on it
     (ELLIE as ELLTE at 0.989). A value only the second engine could read counts as
     handwritten (a figure Tesseract saw nothing in, on a 150-dpi scan)."""
+    hand, told = _values_by_hand(readings)
+    return hand >= _HANDWRITTEN_VALUES and 2 * hand > told
+
+
+def _half_by_hand(readings: Iterable[ValueReading]) -> bool:
+    """Whether exactly half a page's values (three or more) look handwritten or left
+    Tesseract unsure (``_looks_handwritten``): a page in doubt. On a 1-bit scan of a neat
+    hand, four values of eight passed for print, and Tesseract alone read a name with a
+    space in it ("LY NN"), sure of it; typed photos come to half as well."""
+    hand, told = _values_by_hand(readings)
+    return hand >= _HANDWRITTEN_VALUES and 2 * hand == told
+
+
+def _values_by_hand(readings: Iterable[ValueReading]) -> tuple[int, int]:
+    """How many of a page's values look handwritten or left Tesseract unsure, of how many
+    that can tell (``_looks_handwritten``)."""
     read = [
         r
         for r in readings
@@ -293,8 +320,7 @@ def _looks_handwritten(readings: Iterable[ValueReading]) -> bool:
         and not r.typed
         and (r.printed is not None or r.second is not None)
     ]
-    hand = sum(1 for r in read if r.handwritten or r.second is not None)
-    return hand >= _HANDWRITTEN_VALUES and 2 * hand > len(read)
+    return sum(1 for r in read if r.handwritten or r.second is not None), len(read)
 
 
 def _with_honest_confidence(field: ExtractedField) -> ExtractedField:

@@ -261,6 +261,35 @@ def test_figures_tesseract_read_as_letters_count_towards_a_handwritten_page() ->
     assert all(f.confidence < template.review.min_confidence for f in found.values())
 
 
+def test_on_a_page_half_of_whose_values_look_handwritten_each_is_read_by_both_engines() -> None:
+    """Three values in a wandering hand and three that pass for print, as a neat hand's
+    capitals did on a 1-bit scan: the page is in doubt. Read as typed, what Tesseract
+    alone read surely ("LY NN" for LYNN) is read by the second engine too, and where the
+    two differ a person looks."""
+    names = ("First", "Second", "Third", "Fourth", "Fifth", "Sixth")
+    image = np.full((1500, 1200), 255, np.uint8)
+    labels = []
+    for row, name in enumerate(names):
+        y = 100 + 230 * row
+        if row < 3:  # each letter on its own baseline, at its own size
+            for n, (letter, lift, size) in enumerate(
+                zip("LYNN", (0, 9, -6, 12), (1.5, 1.8, 1.4, 1.7), strict=True)
+            ):
+                at = (700 + 45 * n, y + 60 + lift)
+                cv2.putText(image, letter, at, cv2.FONT_HERSHEY_SIMPLEX, size, 0, 3)
+        else:
+            cv2.putText(image, "LYNN", (700, y + 60), cv2.FONT_HERSHEY_SIMPLEX, 1.6, 0, 3)
+        labels.append(word(name, 100 / 1200, 400 / 1200, y / 1500, (y + 60) / 1500))
+    page = ReadPage(1, WordSource.OCR, labels, 300, 1200, 1500, _image=image)
+    template = FormTemplate.model_validate({
+        "form_type": "t", "title": "T",
+        "fields": [{"name": n.lower(), "label": n, "type": "name"} for n in names],
+    })  # fmt: skip
+    found = fields.extract_fields(template, page, _Reads("LY NN"), second=_Second("LYNN"))  # type: ignore[arg-type]
+    assert [len(f.readings) for f in found.values()] == [2] * 6
+    assert all(f.confidence < template.review.min_confidence for f in found.values())
+
+
 def test_a_wrapped_label_beside_a_taller_value_is_found() -> None:
     """Line grouping can take a label's second line into its first when a taller value
     beside them spans both; the label is still found, row by row."""
