@@ -84,7 +84,7 @@ async def copy_with(
     try:
         client = await bench_client(env, folder)
         # The clock starts once every worker polls.
-        await wait_for_workers(client, TASK_QUEUE_IO, setup.workers)
+        await wait_for_workers(client, TASK_QUEUE_IO, [w.pid for w in workers])
         start = time.perf_counter()
         result = await client.execute_workflow(
             MigrateSystemWorkflow.run,

@@ -11,8 +11,9 @@ import asyncio
 import datetime as dt
 import functools
 import logging
+import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -184,22 +185,33 @@ async def outlast_restarts(
             delay = min(delay * 2, 5.0)
 
 
-async def wait_for_workers(client: Client, queue: str, count: int, timeout_s: float = 120) -> None:
-    """Wait until ``count`` workers poll ``queue`` for activities: a worker process takes
-    seconds to come up (many under load), and one that has not polled yet gets no work.
+async def wait_for_workers(
+    client: Client, queue: str, pids: Collection[int], timeout_s: float = 120
+) -> None:
+    """Wait until the worker processes ``pids`` (on this host) poll ``queue`` for
+    activities: a worker process takes seconds to come up (many under load), and one that
+    has not polled yet gets no work.
+
+    The processes are named, not counted: the server lists every poller it has seen for
+    minutes after it stopped, so a count is met at once by workers already gone (those
+    of an earlier run on the same server).
 
     Raises:
-        TimeoutError: fewer polled within ``timeout_s``.
+        TimeoutError: some did not poll within ``timeout_s``.
     """
+    host = socket.gethostname()
+    wanted = {f"{pid}@{host}" for pid in pids}  # the SDK's default identity
     request = DescribeTaskQueueRequest(
         namespace=client.namespace,
         task_queue=TaskQueue(name=queue),
         task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
     )
     deadline = time.monotonic() + timeout_s
+    missing = sorted(wanted)
     while time.monotonic() < deadline:
         described = await client.workflow_service.describe_task_queue(request)
-        if len({poller.identity for poller in described.pollers}) >= count:
+        missing = sorted(wanted - {poller.identity for poller in described.pollers})
+        if not missing:
             return
         await asyncio.sleep(0.2)
-    raise TimeoutError(f"fewer than {count} workers polled {queue} within {timeout_s:g} s")
+    raise TimeoutError(f"workers {', '.join(missing)} did not poll {queue} within {timeout_s:g} s")

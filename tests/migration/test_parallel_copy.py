@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import uuid
 from decimal import Decimal
 from pathlib import Path
@@ -21,6 +22,7 @@ import psycopg
 import pytest
 import yaml
 from temporalio.client import Client, WorkflowFailureError
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from config.settings import TASK_QUEUE_IO, get_settings
@@ -72,13 +74,20 @@ def target_count(url: str, schema: str) -> int:
 
 async def copy_workers(client: Client, workflow_id: str) -> set[str]:
     """The identities of the workers that ran the parts' copy activities, in every run
-    of each part (a copy continues as new every few batches)."""
+    of each part (a copy continues as new every few batches); a part not started yet
+    has none."""
     identities = set()
     for part in range(1, PARTS + 1):
         part_id = f"{copy_id(workflow_id, 'PEOPLE')}/part-{part}"
         run_id: str | None = None
         while True:
-            history = await client.get_workflow_handle(part_id, run_id=run_id).fetch_history()
+            handle = client.get_workflow_handle(part_id, run_id=run_id)
+            try:
+                history = await handle.fetch_history()
+            except RPCError as e:
+                if e.status is RPCStatusCode.NOT_FOUND:
+                    break
+                raise
             for event in history.events:
                 if event.HasField("activity_task_started_event_attributes"):
                     identities.add(event.activity_task_started_event_attributes.identity)
@@ -127,12 +136,18 @@ async def test_two_workers_copy_four_ranges_exactly_through_a_kill(
     try:
         # A worker that comes up late (under load) would get no range, and the kill
         # would hit one that did nothing.
-        await wait_for_workers(local_env.client, TASK_QUEUE_IO, len(workers))
+        await wait_for_workers(local_env.client, TASK_QUEUE_IO, [w.pid for w in workers])
         started = await start_run(get_settings(), plan_file, until=MigrationStage.COPY,
                                   parallel=1)  # fmt: skip
         plan_file.unlink()  # the workers read the stored plan
-        for _ in range(600):  # kill the first worker once the copy is under way
-            if await asyncio.to_thread(target_count, target_url, schema) > ROWS // 10:
+        # Kill the first worker once the copy is under way and it has copied a batch of
+        # its own: under load one worker can copy the first tenth alone, and a worker
+        # killed before it finished any batch leaves no trace of having run one.
+        first = f"{workers[0].pid}@{socket.gethostname()}"  # the SDK's identity
+        client = local_env.client
+        for _ in range(1200):
+            copied = await asyncio.to_thread(target_count, target_url, schema)
+            if copied > ROWS // 10 and first in await copy_workers(client, started.workflow_id):
                 break
             await asyncio.sleep(0.1)
         workers[0].send_signal(signal.SIGKILL)
