@@ -502,7 +502,11 @@ def read_crop(
         hx0, hy0 = round(hidden[0] * width) - x0 - 3, round(hidden[1] * height) - y0 - 3
         hx1, hy1 = round(hidden[2] * width) - x0 + 3, round(hidden[3] * height) - y0 + 3
         crop[max(0, hy0) : max(0, hy1), max(0, hx0) : max(0, hx1)] = 255
-    cleaned = preprocess.remove_lines(crop, boxed=area.box is not None)
+    boxed = area.box is not None
+    cleaned = preprocess.remove_lines(crop, boxed=boxed)
+    if handwritten_page or (second is not None and looks_printed(cleaned, page.dpi) is False):
+        # Handwriting crosses walls: its strokes keep their ink where they do.
+        cleaned = preprocess.remove_lines(crop, boxed=boxed, handwritten=True)
     characters = None
     if _is_comb(area):
         assert area.box is not None

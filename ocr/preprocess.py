@@ -383,7 +383,7 @@ def is_blank(image: GrayImage) -> bool:
     return bool(dark < 0.0005 * small.size)
 
 
-def remove_lines(crop: GrayImage, *, boxed: bool = False) -> GrayImage:
+def remove_lines(crop: GrayImage, *, boxed: bool = False, handwritten: bool = False) -> GrayImage:
     """White out long straight lines (box edges, underlines) that Tesseract reads as
     letters.
 
@@ -392,7 +392,9 @@ def remove_lines(crop: GrayImage, *, boxed: bool = False) -> GrayImage:
     but stands clear of both edges. In a ``boxed`` crop (the inside of a box, rows and
     all) a wall runs from the top edge to the bottom one: letters written large, or run
     on past the wall a size larger, reach one edge with their stems and tails (an h, a
-    g, a t), and stay.
+    g, a t), and stay. In ``handwritten`` crops, where a stroke crosses a line the
+    line stays under it, and where one only touches a wall the wall's rim beside it
+    stays.
     """
     _, ink = cv2.threshold(crop, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
     height, width = crop.shape[:2]
@@ -418,7 +420,44 @@ def remove_lines(crop: GrayImage, *, boxed: bool = False) -> GrayImage:
         clear = (top > edge, top + tall < height - edge)
         if any(clear) if boxed else all(clear):
             vertical[labels == index] = 0
-    lines = cv2.dilate(cv2.bitwise_or(horizontal, vertical), np.ones((3, 3), np.uint8))
+    grow = np.ones((3, 3), np.uint8)
+    lines = cv2.dilate(cv2.bitwise_or(horizontal, vertical), grow) > 0
+    others = (ink > 0) & ~lines
+    crossings = np.zeros_like(lines)
+    if handwritten:
+        walls = cv2.dilate(vertical, grow) > 0
+        # Where a stroke crosses a wall or a rule, it stays: a letter written over a
+        # wall, or run on past it, is not cut in two (a 9 read as a 0), nor a g's tail
+        # through the line under it. (In print, what meets a line on both sides is more
+        # often a shaded cell's grey, or a rule found only in part: what was left of the
+        # wall there was read as a "|".)
+        crossings |= _crossings(walls, others)
+        crossings |= _crossings((cv2.dilate(horizontal, grow) > 0).T, others.T).T
+        # Where a stroke only touches a wall, the wall goes but not its rim beside the
+        # stroke, which is the stroke's edge as much.
+        rim = (cv2.dilate(others.astype(np.uint8), grow) > 0) & (vertical == 0)
+        crossings |= _crossings(walls, others, beside=True) & rim
     cleaned = crop.copy()
-    cleaned[lines > 0] = 255
+    cleaned[lines & ~crossings] = 255
     return cleaned
+
+
+def _crossings(band: np.ndarray, others: np.ndarray, *, beside: bool = False) -> np.ndarray:
+    """Where a stroke crosses a vertical line (``band``, the line and its rim): the
+    stretches of its rows with ink that is no line (``others``) just left of them and
+    just right; or, ``beside``, on either side."""
+    height, width = band.shape
+    inside = np.pad(band, ((0, 0), (1, 1)))
+    starts = (band & ~inside[:, :-2]).ravel()  # a stretch's first pixel in its row
+    ends = (band & ~inside[:, 2:]).ravel()
+    near = np.pad(others, ((0, 0), (2, 2)))
+    left = (near[:, 1:-3] | near[:, :-4]).ravel()  # ink one or two pixels to the left
+    right = (near[:, 3:-1] | near[:, 4:]).ravel()
+    stretch = np.cumsum(starts)  # each pixel's stretch, numbered along the rows
+    met = np.zeros(int(stretch[-1]) + 1 if stretch.size else 1, bool)
+    met[stretch[starts]] = left[starts]
+    if beside:
+        met[stretch[ends]] |= right[ends]
+    else:
+        met[stretch[ends]] &= right[ends]
+    return (band.ravel() & met[stretch]).reshape(height, width)

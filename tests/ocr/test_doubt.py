@@ -601,6 +601,42 @@ def test_in_a_box_only_a_line_from_edge_to_edge_is_a_wall() -> None:
     assert preprocess.remove_lines(crop)[40:60, 195:205].min() == 255
 
 
+def test_a_stroke_written_across_a_wall_keeps_its_ink_where_it_crosses() -> None:
+    """A value run on past its box's wall crosses it: the wall goes, but not the
+    stretch of it the letter's stroke runs through, or the letter is cut in two (a 9
+    read as a 0). So with a descender across a rule. In print the wall goes whole, as
+    before: what meets it on both sides there is more often a shaded cell."""
+    crop = np.full((100, 400), 255, np.uint8)
+    cv2.line(crop, (300, 0), (300, 99), 0, 3)  # the wall
+    cv2.line(crop, (270, 50), (330, 58), 0, 6)  # a stroke across it
+    cv2.line(crop, (0, 90), (399, 90), 0, 3)  # a rule
+    cv2.line(crop, (100, 60), (104, 99), 0, 6)  # a g's tail across it
+    for boxed in (False, True):
+        cleaned = preprocess.remove_lines(crop, boxed=boxed, handwritten=True)
+        assert cleaned[:40, 295:306].min() == 255  # the wall goes
+        assert cleaned[60:85, 295:306].min() == 255
+        assert cleaned[50:58, 295:306].min(axis=0).max() < 100  # the stroke stays whole
+        assert cleaned[85:96, 160:400].min() == 255  # the rule goes
+        assert cleaned[86:95, 97:108].min(axis=1).max() < 100  # the tail stays whole
+    assert preprocess.remove_lines(crop)[:, 299:302].min() == 255
+
+
+def test_a_pen_stroke_that_runs_into_a_wall_keeps_its_edge() -> None:
+    """A written stroke that lies against a wall, or over its edge, loses the wall but not
+    its own edge beside it (a 2's foot read as a 1's once cut back); in print, what lies
+    against a wall is as often a shaded cell, and its wall goes whole."""
+    crop = np.full((80, 300), 255, np.uint8)
+    cv2.line(crop, (100, 0), (100, 79), 0, 1)  # the wall
+    crop[30:50, 100:116] = 0  # a stroke from the wall's line on to the right
+    crop[30:50, 150:166] = 0  # others of the same pen
+    crop[30:50, 200:216] = 0
+    written = preprocess.remove_lines(crop, boxed=True, handwritten=True)
+    assert written[:25, 98:103].min() == 255  # the wall goes
+    assert written[32:48, 101].max() < 100  # the stroke's edge stays
+    printed = preprocess.remove_lines(crop, boxed=True)
+    assert printed[32:48, 101].min() == 255
+
+
 def test_a_stroke_that_may_strike_a_letter_out_is_doubted_on_a_handwritten_page() -> None:
     spec = FieldSpec(name="surname", label="Surname", type="name")
     sure = ValueReading("BUKS", 0.99, (0, 0, 1, 1), engine="fake", struck_maybe=True)
