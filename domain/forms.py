@@ -80,6 +80,9 @@ DOUBTS = {
     ),
     "letter_struck_out": "a letter was struck out and is left out of the reading",
     "maybe_struck_out": "a stroke may strike a letter out",
+    "spaces_left_out": (
+        "the spaces read in it are left out: no gap in the writing is wide enough for one"
+    ),
     "label_covered": (
         "its label was found by its last letters, the rest under writing: the place may"
         " be another field's"

@@ -46,6 +46,7 @@ from ocr.validators import normalise
 from ocr.voting import (
     Reading,
     looks_printed,
+    one_word,
     vote,
     weigh_readings,
     weighed_confidence,
@@ -131,6 +132,9 @@ class ValueReading:
     # On a handwritten page: a stroke that may strike a letter out, not sure enough to cut
     # (``ocr.struck.look_for_struck``): for a person.
     struck_maybe: bool = False
+    # Handwritten words with no gap between their letters wide enough for a space
+    # (``ocr.voting.one_word``): a space read in them is a letter's gap.
+    one_word: bool = False
 
     @property
     def second_text(self) -> str:
@@ -544,6 +548,7 @@ def read_crop(
             if characters is not None:
                 characters = max(0, characters - len(letters))
         struck_seen = bool(letters) and not struck
+    words = handwritten and one_word(text_crop)
     first = _line_text(engine.read(text_crop, dpi=page.dpi, mode=mode))
     # On a coarse scan Tesseract's confidence is no guide: it is sure of misreadings.
     if second is not None and (
@@ -569,6 +574,7 @@ def read_crop(
             struck=struck,
             struck_seen=struck_seen,
             struck_maybe=struck_maybe,
+            one_word=words,
         )
     # Read again slightly smoothed (scanner grain misleads Tesseract into extra or
     # changed characters). Where the readings disagree, a person should look.
@@ -597,6 +603,7 @@ def read_crop(
         struck=struck,
         struck_seen=struck_seen,
         struck_maybe=struck_maybe,
+        one_word=words,
     )
 
 
@@ -741,6 +748,13 @@ def _judge(
             # Tesseract saw nothing in ink the second engine read: a person looks.
             confidence = min(confidence, DOUBTFUL)
     handwritten = reading.handwritten or handwritten_page
+    spaced = (
+        reading.one_word and spec.type in _CASE_WRITTEN and isinstance(value, str) and " " in value
+    )
+    if spaced:
+        # Spaces read where the writing has none wide enough: a letter's gap. The engines
+        # read them, so a person confirms the word.
+        value = str(value).replace(" ", "")
     if handwritten and spec.type in _CASE_WRITTEN and isinstance(value, str):
         value = _one_case_a_word(value)
     if spec.type is FieldType.NAME and isinstance(value, str) and _capital_i_as_l(value):
@@ -758,6 +772,7 @@ def _judge(
             ("written_past_box", reading.past_wall),
             ("letter_struck_out", reading.struck),
             ("maybe_struck_out", handwritten_page and reading.struck_maybe),
+            ("spaces_left_out", spaced),
         )
         if seen
     ]

@@ -50,7 +50,7 @@ _SCRIBBLE_HEIGHT = 0.6
 _SCRIBBLE_WIDTH = 1.15
 _SCRIBBLE_INK = 0.45
 # Ink taller than this many letters' heights is more than one line.
-_ONE_LINE = 2.2
+ONE_LINE = 2.2
 # What a strike crosses is a letter when it is at least this share of the line's height.
 _LETTER = 0.75
 # A piece of ink at a cut smaller than this share of the letters' height each way is a
@@ -153,7 +153,7 @@ def _measured(crop: GrayImage) -> tuple[np.ndarray, _Line, list[tuple[np.ndarray
     ink = _ink(crop)
     line = _line(ink)
     rows = np.flatnonzero(ink.any(axis=1))
-    if line is None or int(rows[-1]) - int(rows[0]) > _ONE_LINE * line.height:
+    if line is None or int(rows[-1]) - int(rows[0]) > ONE_LINE * line.height:
         return None
     strokes = _long_strokes(ink, line)
     return (ink, line, strokes) if strokes else None

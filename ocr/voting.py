@@ -29,6 +29,7 @@ from domain.forms import EngineReading
 from ocr.ctc import CharFrames
 from ocr.email_domains import domain_proposals, has_common_domain
 from ocr.engines import GrayImage
+from ocr.struck import ONE_LINE
 from ocr.ticks import DOUBTFUL
 from ocr.validators import normalise
 
@@ -46,6 +47,13 @@ _SURE_SECOND = 0.95
 # same height, to a pixel. On the tuning designs typed crops had 0.75 (median) and 91%
 # were at 0.3 or more; handwritten ones 0.0, and 14% at 0.3 or more.
 _PRINTED_SHARE = 0.3
+# A gap between handwritten words is at least this share of the letters' height: on the
+# tuning designs of session 20 (seeds 3000000-29, both sets of hands), the narrowest gap
+# between words was 0.38 (between a hand's letters, gaps reached 0.6, so a wider gap
+# does not tell a space). Pieces of ink smaller than this share of it each way are
+# points and commas, not letters.
+_WORD_GAP = 0.35
+_LETTER_PART = 0.3
 
 
 @dataclass(frozen=True)
@@ -81,6 +89,36 @@ def looks_printed(crop: GrayImage, dpi: int) -> bool | None:
     heights = np.array([s[cv2.CC_STAT_HEIGHT] for s in letters], float)
     alike = (np.abs(np.diff(bottoms)) <= 1) & (np.abs(np.diff(heights)) <= 1)
     return bool(alike.mean() >= _PRINTED_SHARE)
+
+
+def one_word(crop: GrayImage) -> bool:
+    """Whether a handwritten value's crop holds a single word: one line, with no gap
+    between its letters (points and commas aside) as wide as ``_WORD_GAP`` of their
+    height. A hand that spaces its capitals evenly leaves gaps the engines take for
+    spaces ("HO W ART H"); the gap between two words is wider. False when it cannot
+    tell."""
+    _, ink = cv2.threshold(crop, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    heights = stats[1:count, cv2.CC_STAT_HEIGHT]
+    if heights.size == 0:
+        return False
+    tall = heights >= 0.5 * heights.max()
+    height = float(np.median(heights[tall]))
+    big = (stats[:, cv2.CC_STAT_HEIGHT] >= _LETTER_PART * height) | (
+        stats[:, cv2.CC_STAT_WIDTH] >= _LETTER_PART * height
+    )
+    big[0] = False  # the paper
+    if int(big.sum()) < 2:
+        return False
+    rows = np.flatnonzero(big[labels].any(axis=1))
+    if rows[-1] - rows[0] > ONE_LINE * height:
+        return False
+    columns = np.flatnonzero(big[labels].any(axis=0))
+    inked = np.zeros(int(columns[-1]) - int(columns[0]) + 1, bool)
+    inked[columns - columns[0]] = True
+    edges = np.flatnonzero(np.diff(np.concatenate(([1], inked.astype(np.int8), [1]))))
+    widest = max((b - a for a, b in zip(edges[::2], edges[1::2], strict=True)), default=0)
+    return bool(widest < _WORD_GAP * height)
 
 
 def worth_a_second_reading(confidence: float, printed: bool | None) -> bool:

@@ -4,6 +4,7 @@ Tesseract is unsure of; the two engines' readings vote, and a disagreement is sh
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,45 @@ def test_print_and_handwriting_are_told_apart() -> None:
     assert voting.looks_printed(printed("PEARSON 1972"), 300) is True
     assert voting.looks_printed(jotted("PEARSON"), 300) is False
     assert voting.looks_printed(printed("4", 100), 300) is None  # too few letters to tell
+
+
+def _letters(gaps: list[int], height: int = 40) -> np.ndarray:
+    """A line of letter-sized strokes (O-shapes 24 pixels wide), ``gaps`` apart."""
+    crop = np.full((2 * height, 40 + 24 * (len(gaps) + 1) + sum(gaps)), 255, np.uint8)
+    x = 20
+    for gap in [*gaps, 0]:
+        cv2.rectangle(crop, (x, height // 2), (x + 23, height // 2 + height), 0, 5)
+        x += 24 + gap
+    return crop
+
+
+def test_a_word_is_told_by_the_gaps_between_its_letters() -> None:
+    """Evenly spaced capitals, however far apart the engines find them, are one word; a
+    gap as wide as most of a letter's height is a space."""
+    assert voting.one_word(_letters([12, 14, 12, 13])) is True  # 0.3-0.35 of the height
+    assert voting.one_word(_letters([12, 14, 28, 13])) is False  # 0.7: two words
+    comma = _letters([12, 14, 28, 13])
+    cv2.circle(comma, (20 + 3 * 24 + 26 + 4, 58), 3, 0, -1)  # a comma in the gap
+    assert voting.one_word(comma) is False
+    two_lines = np.vstack([_letters([12, 12]), _letters([12, 12])])
+    assert voting.one_word(two_lines) is False  # two lines: not said
+    assert voting.one_word(np.full((40, 100), 255, np.uint8)) is False
+
+
+def test_spaces_read_in_one_handwritten_word_are_left_out_for_a_person() -> None:
+    reading = ValueReading(
+        "HO W ART H", 0.99, (0, 0, 1, 1), engine="tesserocr", handwritten=True, one_word=True
+    )
+    field = fields._judge(spec("name"), reading, 1)
+    assert field.value == "HOWARTH"
+    assert field.doubts == ["spaces_left_out"]
+    assert field.confidence < MIN_CONFIDENCE
+    # Only in words: a date's spaces are its own business.
+    date = fields._judge(spec("date"), replace(reading, text="3 MAR 2025"), 1)
+    assert date.doubts == []
+    # And where the writing has a gap wide enough, the space stays.
+    spaced = fields._judge(spec("name"), replace(reading, text="ANN LEE", one_word=False), 1)
+    assert (spaced.value, spaced.doubts) == ("ANN LEE", [])
 
 
 def test_agreeing_engines_raise_confidence() -> None:
