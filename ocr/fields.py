@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import cv2
@@ -219,6 +219,7 @@ def extract_fields(
             consulted.add(name)
     handwritten = second is not None and _looks_handwritten(readings.values())
     if handwritten:
+        by_hand = _by_eye(readings.values())
         # A handwritten page: what looked printed, or Tesseract was sure of, is read by
         # the second engine too, and a value with a letter struck out without it; what
         # the second engine read already, as handwriting now.
@@ -232,6 +233,25 @@ def extract_fields(
                 readings[name] = read_value(
                     spec, page, areas[name], value_words, engine, second, handwritten_page=True
                 )
+            elif reading.saw_ink and not reading.typed and not reading.handwritten:
+                # Read as print, so no letter struck out in it was looked for (a neat
+                # hand's figures pass for print): it is looked for now. Where most values
+                # look handwritten, a letter found struck is cut out; elsewhere (a coarse
+                # scan of print leaves Tesseract unsure enough to make a page look
+                # handwritten, and two bold 4s' bars make a strike) it is only doubted.
+                again = read_value(
+                    specs_by_name[name],
+                    page,
+                    areas[name],
+                    value_words,
+                    engine,
+                    second,
+                    handwritten_page=True,
+                )
+                if again.struck and by_hand:
+                    readings[name] = again
+                elif again.struck or again.struck_maybe:
+                    readings[name] = replace(reading, struck_maybe=True)
         # And its tick boxes are read again, knowing a mark may be drawn over a word.
         ticks = TickReader(page, boxes, handwritten=True)
         for spec in ticked:
@@ -325,6 +345,13 @@ def _values_by_hand(readings: Iterable[ValueReading]) -> tuple[int, int]:
         and (r.printed is not None or r.second is not None)
     ]
     return sum(1 for r in read if r.handwritten or r.second is not None), len(read)
+
+
+def _by_eye(readings: Iterable[ValueReading]) -> bool:
+    """Whether most of a page's values that can tell look handwritten to the eye
+    (``looks_printed``), not only left Tesseract unsure (``_looks_handwritten``)."""
+    told = [r.printed for r in readings if r.printed is not None and not r.typed]
+    return 2 * sum(printed is False for printed in told) > len(told)
 
 
 def _with_honest_confidence(field: ExtractedField) -> ExtractedField:

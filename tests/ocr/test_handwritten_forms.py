@@ -138,3 +138,32 @@ def test_print_that_looks_struck_on_a_typed_photo_is_read_whole(tmp_path: Path) 
     assert isinstance(result, FormExtraction), result
     assert result.fields["email"].value == copy.truth["email"]
     assert "email" not in {r.field for r in result.reasons}
+
+
+def test_a_figure_struck_out_in_a_neat_hand_is_looked_for_though_it_looks_printed(
+    tmp_path: Path,
+) -> None:
+    """Design 3200021's second copy is filled in a neat hand (Klee One) whose sums of
+    money pass for print one value at a time, and two of them hold a figure struck out
+    and written again. Read as print, no strike was looked for: both engines read the
+    struck figure as one more (55853.00 for 5853.00), and one of them went out sure.
+    Once the page is known to be handwritten, what looked printed is looked at for
+    strikes too."""
+    written = write_design_specimens(
+        tmp_path, [3200021], 2, ("scan",), handwritten=True, slips=frozenset(SLIPS)
+    )
+    copy = written[1]
+    template = copy.design.template
+    truth = json.loads(copy.specimen.truth_path.read_text(encoding="utf-8"))
+    assert truth["handwriting"]["typeface"] == "KleeOne"
+    struck = {e["field"] for e in truth["handwriting"]["slips"] if e["slip"] == "corrected_letter"}
+    assert {"gross_income", "savings"} <= struck
+    (result,) = extract_files(
+        [copy.files["scan"]], {template.form_type: template}, template.form_type
+    )
+    assert isinstance(result, FormExtraction), result
+    flagged = {r.field for r in result.reasons}
+    for name in ("gross_income", "savings"):
+        assert result.fields[name].value == copy.truth[name], name
+        assert "letter_struck_out" in result.fields[name].doubts, name
+        assert name in flagged
