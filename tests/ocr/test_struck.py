@@ -67,10 +67,13 @@ def test_a_letter_struck_through_is_found_and_cut_out(slope: float) -> None:
     assert lost <= 0.01 * (clean[:, before] < 128).sum()
 
 
-def test_a_letter_scribbled_out_is_found_and_cut_out() -> None:
+@pytest.mark.parametrize("reach", [0.15, 0.0], ids=["past the letter", "no wider than it"])
+def test_a_letter_scribbled_out_is_found_and_cut_out(reach: float) -> None:
+    """A scribble back and forth over a letter, past its sides or (a narrow hand's, or
+    one over a letter that touches its neighbours) no wider than the letter itself."""
     image, spans, top, foot = _write("BUKS")
     k0, k1 = spans[2]
-    reach = 0.15 * (k1 - k0)
+    reach *= k1 - k0
     turns = [
         (round(k1 + reach if i % 2 else k0 - reach), round(top + (foot - top) * i / 6))
         for i in range(7)
