@@ -47,6 +47,8 @@ class CharFrames:
 
     probabilities: Frames
     alphabet: tuple[str, ...]
+    # How many of the image's pixel columns each frame covers; 0 when not known.
+    step: float = 0.0
 
     @cached_property
     def _index(self) -> dict[str, int]:
@@ -102,6 +104,16 @@ class CharFrames:
             return "", 0.0
         text = "".join(self.alphabet[best[t]] for t in kept)
         return text, float(np.mean([self.probabilities[t, best[t]] for t in kept]))
+
+    def greedy_columns(self) -> list[tuple[str, float]]:
+        """``greedy``'s characters, each with the image column at the middle of the
+        frame that gave it (``step`` must be known)."""
+        best = self.probabilities.argmax(axis=1)
+        return [
+            (self.alphabet[best[t]], (t + 0.5) * self.step)
+            for t in range(best.size)
+            if best[t] != BLANK and (t == 0 or best[t] != best[t - 1])
+        ]
 
     def best_texts(
         self,

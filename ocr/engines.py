@@ -445,7 +445,9 @@ class _LineRecogniser:
         batch = np.zeros((1, 3, self._HEIGHT, padded), np.float32)
         batch[0, :, :, :scaled] = line.transpose(2, 0, 1) / 127.5 - 1.0
         (probabilities,) = self._session.run(None, {self._input: batch})[0]
-        return CharFrames(np.asarray(probabilities, np.float32), self.alphabet)
+        # The frames span the padded width; the line's own columns are scaled to part.
+        step = padded / len(probabilities) * width / scaled
+        return CharFrames(np.asarray(probabilities, np.float32), self.alphabet, step)
 
 
 def _bounding(corners: Any, width: int, height: int) -> PixelBox:

@@ -40,7 +40,7 @@ from ocr.ctc import CharFrames
 from ocr.engines import GrayImage, OcrEngine, OcrWord, PageSegMode
 from ocr.reading import ReadPage
 from ocr.regions import PageBox, ValueArea, value_area
-from ocr.struck import look_for_struck, without_struck
+from ocr.struck import Struck, cut_too_much, dropped, look_for_struck, without_struck
 from ocr.ticks import DOUBTFUL, TickReader
 from ocr.validators import normalise
 from ocr.voting import (
@@ -565,6 +565,7 @@ def read_crop(
         box = ((x0 + ix0) / width, (y0 + iy0) / height, (x0 + ix1) / width, (y0 + iy1) / height)
     other_engine, handwritten, printed, frames = None, False, None, None
     struck = struck_seen = struck_maybe = False
+    whole = text_crop  # as written, struck letters and all
     if second is not None:
         printed = looks_printed(text_crop, page.dpi)
         handwritten = handwritten_page or printed is False
@@ -584,6 +585,10 @@ def read_crop(
         frames = second.char_frames(text_crop, mode)
         if frames is not None:
             other_engine = Reading(second.name, *frames.greedy())
+            if struck and mode is PageSegMode.SINGLE_LINE:
+                whole_read = _read_round_struck(second, whole, letters, other_engine.text)
+                if whole_read is not None:
+                    other_engine, frames = whole_read, None
         else:
             read = second.read(text_crop, dpi=page.dpi, mode=mode)
             other_engine = Reading(second.name, *_line_text(read))
@@ -632,6 +637,24 @@ def read_crop(
         struck_maybe=struck_maybe,
         one_word=words,
     )
+
+
+def _read_round_struck(
+    engine: OcrEngine, whole: GrayImage, letters: list[Struck], cut: str
+) -> Reading | None:
+    """The engine's reading of the ``whole`` crop with the characters it read in the
+    struck ``letters`` left out, when the reading of the crop they were cut out of
+    (``cut``) lost more than they were (``ocr.struck.cut_too_much``): a struck letter
+    that touches the next, written again, takes that one's columns with it when cut
+    ("CLEANE" for CLEANE~~V~~R). None when the cut lost nothing more."""
+    frames = engine.char_frames(whole, PageSegMode.SINGLE_LINE)
+    if frames is None or not frames.step:
+        return None
+    # A frame's middle stands for where the character was read, to half a frame.
+    text, gone = dropped(frames.greedy_columns(), letters, frames.step / 2)
+    if not cut_too_much(cut, text, gone):
+        return None
+    return Reading(engine.name, text, frames.greedy()[1])
 
 
 def _writing_past_wall(rows: GrayImage, wall: int, stop: int, dpi: int) -> int | None:

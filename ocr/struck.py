@@ -78,6 +78,8 @@ _CAPITALS_SHARE = 0.8
 # Pieces of ink whose columns overlap by more than this share of the narrower one's are
 # one letter (a stem the strike's removal cut in two).
 _STACKED = 0.6
+# What the engines read a strike through a letter as, beside the letter itself.
+_STRIKE_READ_AS = "-+=~_"
 
 
 @dataclass(frozen=True)
@@ -460,3 +462,57 @@ def _struck_piece(
         if best is None or abs((a + b) / 2 - centre) < abs((best.x0 + best.x1) / 2 - centre):
             best = _Letter(a, b, letter)
     return best
+
+
+def dropped(
+    columns: list[tuple[str, float]], struck: list[Struck], slack: float = 0.0
+) -> tuple[str, str]:
+    """A reading of the whole crop, struck letters and all, with the letters struck
+    left out: of the characters read inside each struck letter's columns (each read at
+    a crop column, known to ``slack`` columns either way), the letter or figure nearest
+    its middle, and any dash or plus the strike itself was read as, where it runs; with
+    no letter there, the character nearest its middle. Returns the text and the
+    characters left out."""
+    gone: set[int] = set()
+    for letter in struck:
+        middle = (letter.x0 + letter.x1) / 2
+        inside = [
+            i
+            for i, (char, x) in enumerate(columns)
+            if letter.x0 - slack <= x <= letter.x1 + slack and char != " " and i not in gone
+        ]
+        letters = [i for i in inside if columns[i][0].isalnum()]
+        nearest = letters or inside
+        if nearest:
+            gone.add(min(nearest, key=lambda i: abs(columns[i][1] - middle)))
+        if letters:
+            reach = np.flatnonzero(letter.whole.any(axis=0))
+            x0 = min(letter.x0, int(reach[0])) if reach.size else letter.x0
+            x1 = max(letter.x1, int(reach[-1]) + 1) if reach.size else letter.x1
+            gone.update(
+                i
+                for i, (char, x) in enumerate(columns)
+                if x0 <= x <= x1 and char in _STRIKE_READ_AS
+            )
+    text = "".join(char for i, (char, _) in enumerate(columns) if i not in gone)
+    return text, "".join(columns[i][0] for i in sorted(gone))
+
+
+def cut_too_much(cut: str, without: str, gone: str) -> bool:
+    """Whether the reading of the crop with the struck letters cut out (``cut``) lost
+    more than they were, against the reading of the whole crop with the characters read
+    in them left out (``without``, ``gone``, from ``dropped``): it holds fewer letters and
+    figures (the cut took a neighbour's columns too, where the struck letter touched
+    it), or more marks (stubs of the strike, read as points and dashes)."""
+
+    def letters(text: str) -> int:
+        return sum(c.isalnum() for c in text)
+
+    def marks(text: str) -> int:
+        return sum(not c.isalnum() and not c.isspace() for c in text)
+
+    if not gone:
+        return False  # nothing was read where the letters were struck
+    if any(c.isalnum() for c in gone) and letters(cut) < letters(without):
+        return True
+    return marks(cut) > marks(without)

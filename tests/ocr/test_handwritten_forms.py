@@ -167,3 +167,34 @@ def test_a_figure_struck_out_in_a_neat_hand_is_looked_for_though_it_looks_printe
         assert result.fields[name].value == copy.truth[name], name
         assert "letter_struck_out" in result.fields[name].doubts, name
         assert name in flagged
+
+
+def test_a_struck_letter_touching_the_one_written_after_it_takes_nothing_with_it(
+    tmp_path: Path,
+) -> None:
+    """In design 3200022's first copy, in a hand nobody tuned on (Femke Klaver), the
+    occupation is CLEANE~~V~~R with the struck V touching the R written after it. Cut
+    out by its columns, the V took the R with it and CLEANE was read; the second
+    engine's reading of the line as written, with the character it read in the V's place
+    left out, is CLEANER, and that one is kept, for a person to confirm."""
+    written = write_design_specimens(
+        tmp_path,
+        [3200022],
+        1,
+        ("scan",),
+        handwritten=True,
+        faces=UNSEEN_FACES,
+        slips=frozenset(SLIPS),
+    )
+    (copy,) = written
+    template = copy.design.template
+    truth = json.loads(copy.specimen.truth_path.read_text(encoding="utf-8"))
+    assert truth["handwriting"]["typeface"] == "FemkeKlaver"
+    (result,) = extract_files(
+        [copy.files["scan"]], {template.form_type: template}, template.form_type
+    )
+    assert isinstance(result, FormExtraction), result
+    occupation = result.fields["occupation"]
+    assert occupation.value == copy.truth["occupation"] == "CLEANER"
+    assert "letter_struck_out" in occupation.doubts
+    assert "occupation" in {r.field for r in result.reasons}

@@ -15,7 +15,14 @@ import numpy as np
 import pytest
 
 from ocr.engines import GrayImage, PageSegMode, engine_for
-from ocr.struck import Struck, find_struck, look_for_struck, without_struck
+from ocr.struck import (
+    Struck,
+    cut_too_much,
+    dropped,
+    find_struck,
+    look_for_struck,
+    without_struck,
+)
 
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 _SCALE, _PEN = 1.6, 4
@@ -143,6 +150,51 @@ def test_a_strike_over_a_letter_set_close_takes_out_its_ink_alone() -> None:
     cut = without_struck(image, [struck])
     read = engine_for("tesseract").read(cut, dpi=300, mode=PageSegMode.SINGLE_LINE)
     assert "".join(w.text for w in read) == "HOWARD"
+
+
+def test_the_recogniser_reads_each_letter_in_its_own_columns() -> None:
+    """Its frames say where it read each character: inside that letter's columns."""
+    image, spans, _, _ = _write("BUKS")
+    frames = engine_for("rapidocr").char_frames(image, PageSegMode.SINGLE_LINE)
+    assert frames is not None
+    columns = frames.greedy_columns()
+    assert "".join(char for char, _ in columns) == "BUKS"
+    for (_, x), (x0, x1) in zip(columns, spans, strict=True):
+        assert x0 - 4 <= x <= x1 + 4, (columns, spans)
+
+
+def _struck_at(x0: int, x1: int) -> Struck:
+    return Struck(x0, x1, np.zeros((1, 1), np.uint8), np.zeros((1, 1), np.uint8))
+
+
+def test_a_struck_letter_is_left_out_of_a_reading_of_the_whole_crop() -> None:
+    """Read whole, the struck V of CLEANEVR is one more letter; left out where it was
+    read, CLEANER remains. Only characters read inside the struck letter's columns go,
+    the one nearest its middle, and never a space."""
+    columns = [(c, 10.0 + 20 * i) for i, c in enumerate("CLEANEVR")]
+    assert dropped(columns, [_struck_at(125, 140)]) == ("CLEANER", "V")
+    assert dropped(columns, [_struck_at(0, 5)]) == ("CLEANEVR", "")
+    spaced = [("A", 10.0), (" ", 30.0), ("B", 50.0)]
+    assert dropped(spaced, [_struck_at(25, 35)]) == ("A B", "")
+    # The strike read as a dash beside the figure it struck: both go. Read as the
+    # letter's only character, the mark goes alone.
+    dashed = [(c, 10.0 + 10 * i) for i, c in enumerate("2-441.34")]
+    assert dropped(dashed, [_struck_at(15, 35)]) == ("241.34", "-4")
+    plus = [(c, 10.0 + 20 * i) for i, c in enumerate("JO+DIE")]
+    assert dropped(plus, [_struck_at(45, 55)]) == ("JODIE", "+")
+
+
+def test_a_cut_that_lost_more_than_the_struck_letter_is_told() -> None:
+    # The cut took the R the V touched: fewer letters than the whole less the V.
+    assert cut_too_much("CLEANE", "CLEANER", "V")
+    # Stubs of the strike read as marks.
+    assert cut_too_much("P.ARTICK", "PARTICK", "R")
+    # As many letters, or the whole read the strike as a dash: the cut stands.
+    assert not cut_too_much("CLEANER", "CLEANER", "V")
+    assert not cut_too_much("161.76", "161.746", "-")
+    assert not cut_too_much("BRISTOL", "BRISTU", "E")
+    # Nothing read where the letter was struck: no reading without it to weigh.
+    assert not cut_too_much("H-OTMAIL", "HFOTMAIL", "")
 
 
 def test_a_dash_between_letters_or_a_rule_under_them_is_no_strike() -> None:
