@@ -163,8 +163,12 @@ def test_the_recogniser_reads_each_letter_in_its_own_columns() -> None:
         assert x0 - 4 <= x <= x1 + 4, (columns, spans)
 
 
-def _struck_at(x0: int, x1: int) -> Struck:
-    return Struck(x0, x1, np.zeros((1, 1), np.uint8), np.zeros((1, 1), np.uint8))
+def _struck_at(x0: int, x1: int, strike: tuple[int, int] | None = None) -> Struck:
+    """A letter struck at columns ``x0``-``x1``, by a strike over ``strike``'s columns."""
+    whole = np.zeros((10, 200), np.uint8)
+    if strike is not None:
+        whole[5, strike[0] : strike[1]] = 1
+    return Struck(x0, x1, np.zeros((10, 200), np.uint8), whole)
 
 
 def test_a_struck_letter_is_left_out_of_a_reading_of_the_whole_crop() -> None:
@@ -176,10 +180,11 @@ def test_a_struck_letter_is_left_out_of_a_reading_of_the_whole_crop() -> None:
     assert dropped(columns, [_struck_at(0, 5)]) == ("CLEANEVR", "")
     spaced = [("A", 10.0), (" ", 30.0), ("B", 50.0)]
     assert dropped(spaced, [_struck_at(25, 35)]) == ("A B", "")
-    # The strike read as a dash beside the figure it struck: both go. Read as the
-    # letter's only character, the mark goes alone.
+    # The strike read as a dash beside the figure it struck, where the strike runs out
+    # past the figure: both go. Read as the letter's only character, the mark goes alone.
     dashed = [(c, 10.0 + 10 * i) for i, c in enumerate("2-441.34")]
-    assert dropped(dashed, [_struck_at(15, 35)]) == ("241.34", "-4")
+    assert dropped(dashed, [_struck_at(25, 35, strike=(15, 40))]) == ("241.34", "-4")
+    assert dropped(dashed, [_struck_at(25, 35)]) == ("2-41.34", "4")
     plus = [(c, 10.0 + 20 * i) for i, c in enumerate("JO+DIE")]
     assert dropped(plus, [_struck_at(45, 55)]) == ("JODIE", "+")
 
