@@ -93,27 +93,29 @@ class CharFrames:
         total = np.logaddexp(alpha[-1], alpha[-2]) if size > 1 else alpha[-1]
         return float(total)
 
+    @cached_property
+    def _greedy(self) -> list[tuple[int, int]]:
+        """The frames the recogniser's own answer takes a character from, with its index
+        in the alphabet: each frame's likeliest, repeats and blanks dropped."""
+        best = self.probabilities.argmax(axis=1)
+        return [
+            (t, int(best[t]))
+            for t in range(best.size)
+            if best[t] != BLANK and (t == 0 or best[t] != best[t - 1])
+        ]
+
     def greedy(self) -> tuple[str, float]:
         """The recogniser's own answer: each frame's likeliest character, repeats and
         blanks dropped, with the mean probability of the characters kept."""
-        best = self.probabilities.argmax(axis=1)
-        kept = [
-            t for t in range(best.size) if best[t] != BLANK and (t == 0 or best[t] != best[t - 1])
-        ]
-        if not kept:
+        if not self._greedy:
             return "", 0.0
-        text = "".join(self.alphabet[best[t]] for t in kept)
-        return text, float(np.mean([self.probabilities[t, best[t]] for t in kept]))
+        text = "".join(self.alphabet[c] for _, c in self._greedy)
+        return text, float(np.mean([self.probabilities[t, c] for t, c in self._greedy]))
 
     def greedy_columns(self) -> list[tuple[str, float]]:
         """``greedy``'s characters, each with the image column at the middle of the
         frame that gave it (``step`` must be known)."""
-        best = self.probabilities.argmax(axis=1)
-        return [
-            (self.alphabet[best[t]], (t + 0.5) * self.step)
-            for t in range(best.size)
-            if best[t] != BLANK and (t == 0 or best[t] != best[t - 1])
-        ]
+        return [(self.alphabet[c], (t + 0.5) * self.step) for t, c in self._greedy]
 
     def best_texts(
         self,
