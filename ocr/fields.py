@@ -44,9 +44,11 @@ from ocr.struck import Struck, cut_too_much, dropped, look_for_struck, without_s
 from ocr.ticks import DOUBTFUL, TickReader
 from ocr.validators import normalise
 from ocr.voting import (
+    Gaps,
     Reading,
+    gaps_between_letters,
     looks_printed,
-    one_word,
+    spaces_between_words,
     vote,
     weigh_readings,
     weighed_confidence,
@@ -135,6 +137,10 @@ class ValueReading:
     # Handwritten words with no gap between their letters wide enough for a space
     # (``ocr.voting.one_word``): a space read in them is a letter's gap.
     one_word: bool = False
+    # The gaps between a one-line value's letters, in its crop's columns, where a second
+    # engine may read it (``ocr.voting.gaps_between_letters``): on a handwritten page, a
+    # space read at a letter's gap is left out (``ocr.voting.spaces_between_words``).
+    gaps: Gaps | None = None
 
     @property
     def second_text(self) -> str:
@@ -576,7 +582,10 @@ def read_crop(
             if characters is not None:
                 characters = max(0, characters - len(letters))
         struck_seen = bool(letters) and not struck
-    words = handwritten and one_word(text_crop)
+    gaps = gaps_between_letters(text_crop) if second is not None else None
+    words = handwritten and gaps is not None and gaps.one_word
+    if mode is not PageSegMode.SINGLE_LINE:
+        gaps = None  # the recogniser's columns are of a line it found, not of the crop
     first = _line_text(engine.read(text_crop, dpi=page.dpi, mode=mode))
     # On a coarse scan Tesseract's confidence is no guide: it is sure of misreadings.
     if second is not None and (
@@ -607,6 +616,7 @@ def read_crop(
             struck_seen=struck_seen,
             struck_maybe=struck_maybe,
             one_word=words,
+            gaps=gaps,
         )
     # Read again slightly smoothed (scanner grain misleads Tesseract into extra or
     # changed characters). Where the readings disagree, a person should look.
@@ -636,6 +646,7 @@ def read_crop(
         struck_seen=struck_seen,
         struck_maybe=struck_maybe,
         one_word=words,
+        gaps=gaps,
     )
 
 
@@ -805,6 +816,18 @@ def _judge(
         # Spaces read where the writing has none wide enough: a letter's gap. The engines
         # read them, so a person confirms the word.
         value = str(value).replace(" ", "")
+    elif (
+        handwritten
+        and spec.type in _CASE_WRITTEN
+        and isinstance(value, str)
+        and reading.gaps is not None
+        and reading.frames is not None
+        and reading.frames.step > 0
+    ):
+        # Words spaced apart, and letters too: a space where the gap is a letter's.
+        columns, texts = reading.frames.greedy_columns(), [reading.text, reading.second_text]
+        closed = spaces_between_words(value, columns, reading.gaps, texts)
+        spaced, value = closed != value, closed
     if handwritten and spec.type in _CASE_WRITTEN and isinstance(value, str):
         value = _one_case_a_word(value)
     if spec.type is FieldType.NAME and isinstance(value, str) and _capital_i_as_l(value):

@@ -16,8 +16,10 @@ block of several lines).
 
 from __future__ import annotations
 
+import difflib
 import functools
 import string
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -55,6 +57,21 @@ _PRINTED_SHARE = 0.3
 # points and commas, not letters.
 _WORD_GAP = 0.35
 _LETTER_PART = 0.3
+# A gap at least this share of a value's widest gap (where that is as wide as a word's)
+# may be a gap between words: on the tuning designs of session 22 (seeds 3400000-29,
+# both sets of hands, 82 values of more than one word, measured as
+# ``gaps_between_letters`` measures, a value's n widest gaps taken for its n spaces),
+# the narrowest gap between words was 0.5 of the widest (FLAT 2, 214 YORK ROAD); in
+# values read with a space too many, gaps between a word's letters reached 0.56 of the
+# widest (VICTORIA LYNDA).
+_LETTER_GAP_SHARE = 0.45
+# A space the engines disagree on stands only at a gap at least this share of the
+# letters' height: on the same designs, of 27 spaces the engines disagreed on, the 22
+# between a word's letters stood at gaps of 0.51 of the letters' height or less
+# (NOTTINGHAM, read by one engine as NOT TI N G HAM in a hand that spaces its capitals
+# wide), and 4 of the 5 between words at 0.59 or more. The fifth, 0.28 in a joined
+# hand's ALBERT MARC, was not in the value; spaces are only ever taken out.
+_DISPUTED_GAP = 0.55
 
 
 @dataclass(frozen=True)
@@ -92,17 +109,39 @@ def looks_printed(crop: GrayImage, dpi: int) -> bool | None:
     return bool(alike.mean() >= _PRINTED_SHARE)
 
 
-def one_word(crop: GrayImage) -> bool:
-    """Whether a handwritten value's crop holds a single word: one line, with no gap
-    between its letters (points and commas aside) as wide as ``_WORD_GAP`` of their
-    height. A hand that spaces its capitals evenly leaves gaps the engines take for
-    spaces ("HO W ART H"); the gap between two words is wider. False when it cannot
-    tell."""
+@dataclass(frozen=True)
+class Gaps:
+    """The blank columns between a handwritten value's letters (points and commas
+    aside), as (first, past the last) columns of its crop, and the letters' height."""
+
+    height: float
+    spans: tuple[tuple[int, int], ...]
+
+    @property
+    def widest(self) -> int:
+        return max((b - a for a, b in self.spans), default=0)
+
+    @property
+    def one_word(self) -> bool:
+        """No gap is as wide as ``_WORD_GAP`` of the letters' height."""
+        return self.widest < _WORD_GAP * self.height
+
+    def widest_near(self, column: float, reach: float) -> int:
+        """The widest gap that comes within ``reach`` of ``column``."""
+        return max(
+            (b - a for a, b in self.spans if a < column + reach and b > column - reach),
+            default=0,
+        )
+
+
+def gaps_between_letters(crop: GrayImage) -> Gaps | None:
+    """The gaps between the letters of a handwritten value's crop (``Gaps``); None when
+    it holds fewer than two letters or more than one line."""
     _, ink = cv2.threshold(crop, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
     heights = stats[1:count, cv2.CC_STAT_HEIGHT]
     if heights.size == 0:
-        return False
+        return None
     tall = heights >= 0.5 * heights.max()
     height = float(np.median(heights[tall]))
     big = (stats[:, cv2.CC_STAT_HEIGHT] >= _LETTER_PART * height) | (
@@ -110,16 +149,106 @@ def one_word(crop: GrayImage) -> bool:
     )
     big[0] = False  # the paper
     if int(big.sum()) < 2:
-        return False
+        return None
     rows = np.flatnonzero(big[labels].any(axis=1))
     if rows[-1] - rows[0] > ONE_LINE * height:
-        return False
-    columns = np.flatnonzero(big[labels].any(axis=0))
-    inked = np.zeros(int(columns[-1]) - int(columns[0]) + 1, bool)
-    inked[columns - columns[0]] = True
+        return None
+    inked = big[labels].any(axis=0)
+    columns = np.flatnonzero(inked)
+    first, last = int(columns[0]), int(columns[-1]) + 1
+    spans = [(first + a, first + b) for a, b in _blank_runs(inked[first:last])]
+    return Gaps(height, tuple(spans))
+
+
+def _blank_runs(inked: np.ndarray) -> list[tuple[int, int]]:
     edges = np.flatnonzero(np.diff(np.concatenate(([1], inked.astype(np.int8), [1]))))
-    widest = max((b - a for a, b in zip(edges[::2], edges[1::2], strict=True)), default=0)
-    return bool(widest < _WORD_GAP * height)
+    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
+
+
+def one_word(crop: GrayImage) -> bool:
+    """Whether a handwritten value's crop holds a single word: one line, with no gap
+    between its letters (points and commas aside) as wide as ``_WORD_GAP`` of their
+    height. A hand that spaces its capitals evenly leaves gaps the engines take for
+    spaces ("HO W ART H"); the gap between two words is wider. False when it cannot
+    tell."""
+    gaps = gaps_between_letters(crop)
+    return gaps is not None and gaps.one_word
+
+
+def spaces_between_words(
+    value: str, columns: Sequence[tuple[str, float]], gaps: Gaps, readings: Sequence[str]
+) -> str:
+    """``value`` without the spaces that its writing shows no gap between words for: a
+    hand that spaces its letters wide leaves gaps the engines take for spaces ("NAT
+    ALIE HANNAH", "NOT TI N G HAM"). Two rules, the first before the second:
+
+    * a space the engines' ``readings`` disagree on (both read ``value``'s letters, one
+      with the space and one without) stands only where the widest gap near it (half
+      the letters' height either way) is at least ``_DISPUTED_GAP`` of their height;
+    * no more spaces stand than the writing has gaps at least ``_LETTER_GAP_SHARE`` of
+      its widest (one as wide as a word's): each such gap keeps the space nearest it.
+
+    A space stands midway between the letters either side of it, placed by the
+    recogniser's ``columns`` (``CharFrames.greedy_columns``) of them, matched to
+    ``value``'s letters. The recogniser gives a letter's column only roughly (a frame
+    or two late), so a space is matched to the gaps near it rather than measured in
+    one. A space beside a letter the recogniser did not read stands. Values with no gap
+    as wide as a word's are ``one_word``'s."""
+    spaces = [i for i, char in enumerate(value) if char == " "]
+    if not spaces or gaps.one_word:
+        return value
+    where = _space_columns(value, spaces, columns)
+    letters = value.replace(" ", "").upper()
+    agreeing = [_space_places(r) for r in readings if r.replace(" ", "").upper() == letters]
+    kept = set(spaces)
+    for index, column in where.items():
+        place = index - spaces.index(index)  # the letters before it
+        disputed = len({place in places for places in agreeing}) == 2
+        near = gaps.widest_near(column, gaps.height / 2)
+        if disputed and near < _DISPUTED_GAP * gaps.height:
+            kept.discard(index)
+    words = [(a + b) / 2 for a, b in gaps.spans if b - a >= _LETTER_GAP_SHARE * gaps.widest]
+    if len(kept) > len(words):
+        placed = [index for index in kept if index in where]
+        kept -= set(placed)
+        for centre in words:
+            free = [index for index in placed if index not in kept]
+            if free:
+                kept.add(min(free, key=lambda index: abs(where[index] - centre)))
+    return "".join(char for i, char in enumerate(value) if char != " " or i in kept)
+
+
+def _space_columns(
+    value: str, spaces: list[int], columns: Sequence[tuple[str, float]]
+) -> dict[int, float]:
+    """Each space of ``value`` (by index) midway between the recogniser's ``columns`` of
+    the letters either side of it, where it read both."""
+    read = [(char, column) for char, column in columns if not char.isspace()]
+    placed: dict[int, float] = {}  # a letter of value, spaces left out: its column
+    matcher = difflib.SequenceMatcher(
+        None, value.replace(" ", "").upper(), "".join(c for c, _ in read).upper(), autojunk=False
+    )
+    for block in matcher.get_matching_blocks():
+        for offset in range(block.size):
+            placed[block.a + offset] = read[block.b + offset][1]
+    where: dict[int, float] = {}
+    for before, index in enumerate(spaces):
+        letters = index - before
+        left, right = placed.get(letters - 1), placed.get(letters)
+        if left is not None and right is not None:
+            where[index] = (left + right) / 2
+    return where
+
+
+def _space_places(text: str) -> set[int]:
+    """Where a text's spaces stand: how many letters come before each."""
+    places, letters = set(), 0
+    for char in text:
+        if char == " ":
+            places.add(letters)
+        else:
+            letters += 1
+    return places
 
 
 def worth_a_second_reading(confidence: float, printed: bool | None) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,6 +21,7 @@ from ocr import extract_files
 from switchover.specimens import (
     SLIPS,
     UNSEEN_FACES,
+    DesignSpecimen,
     FieldScore,
     HandFace,
     write_design_specimens,
@@ -149,19 +151,10 @@ def test_a_figure_struck_out_in_a_neat_hand_is_looked_for_though_it_looks_printe
     struck figure as one more (55853.00 for 5853.00), and one of them went out sure.
     Once the page is known to be handwritten, what looked printed is looked at for
     strikes too."""
-    written = write_design_specimens(
-        tmp_path, [3200021], 2, ("scan",), handwritten=True, slips=frozenset(SLIPS)
-    )
-    copy = written[1]
-    template = copy.design.template
-    truth = json.loads(copy.specimen.truth_path.read_text(encoding="utf-8"))
+    copy, truth, result = _read_copy(tmp_path, 3200021, 2)
     assert truth["handwriting"]["typeface"] == "KleeOne"
     struck = {e["field"] for e in truth["handwriting"]["slips"] if e["slip"] == "corrected_letter"}
     assert {"gross_income", "savings"} <= struck
-    (result,) = extract_files(
-        [copy.files["scan"]], {template.form_type: template}, template.form_type
-    )
-    assert isinstance(result, FormExtraction), result
     flagged = {r.field for r in result.reasons}
     for name in ("gross_income", "savings"):
         assert result.fields[name].value == copy.truth[name], name
@@ -177,24 +170,42 @@ def test_a_struck_letter_touching_the_one_written_after_it_takes_nothing_with_it
     out by its columns, the V took the R with it and CLEANE was read; the second
     engine's reading of the line as written, with the character it read in the V's place
     left out, is CLEANER, and that one is kept, for a person to confirm."""
-    written = write_design_specimens(
-        tmp_path,
-        [3200022],
-        1,
-        ("scan",),
-        handwritten=True,
-        faces=UNSEEN_FACES,
-        slips=frozenset(SLIPS),
-    )
-    (copy,) = written
-    template = copy.design.template
-    truth = json.loads(copy.specimen.truth_path.read_text(encoding="utf-8"))
+    copy, truth, result = _read_copy(tmp_path, 3200022, 1, faces=UNSEEN_FACES)
     assert truth["handwriting"]["typeface"] == "FemkeKlaver"
-    (result,) = extract_files(
-        [copy.files["scan"]], {template.form_type: template}, template.form_type
-    )
-    assert isinstance(result, FormExtraction), result
     occupation = result.fields["occupation"]
     assert occupation.value == copy.truth["occupation"] == "CLEANER"
     assert "letter_struck_out" in occupation.doubts
     assert "occupation" in {r.field for r in result.reasons}
+
+
+def test_spaces_read_between_the_letters_of_a_widely_spaced_hand_are_left_out(
+    tmp_path: Path,
+) -> None:
+    """In design 3400022's second copy, NOTTINGHAM is written in a hand that spaces its
+    capitals wide (Klee One), and the second engine read NOT TI N G HAM: Tesseract read
+    the same letters with no space, and no gap there is over half the letters' height,
+    so the spaces are left out, for a person to confirm."""
+    copy, truth, result = _read_copy(tmp_path, 3400022, 2)
+    assert truth["handwriting"]["typeface"] == "KleeOne"
+    town = result.fields["town"]
+    assert town.value == copy.truth["town"] == "NOTTINGHAM"
+    assert "spaces_left_out" in town.doubts
+    assert any(" " in reading.text for reading in town.readings)
+
+
+def _read_copy(
+    tmp_path: Path, seed: int, number: int, faces: tuple[HandFace, ...] | None = None
+) -> tuple[DesignSpecimen, dict[str, Any], FormExtraction]:
+    """Copy ``number`` of design ``seed``, filled in by hand with the writers' slips and
+    scanned: the copy, its truth document and what was read from it."""
+    written = write_design_specimens(
+        tmp_path, [seed], number, ("scan",), handwritten=True, faces=faces, slips=frozenset(SLIPS)
+    )
+    copy = written[number - 1]
+    template = copy.design.template
+    (result,) = extract_files(
+        [copy.files["scan"]], {template.form_type: template}, template.form_type
+    )
+    assert isinstance(result, FormExtraction), result
+    truth = json.loads(copy.specimen.truth_path.read_text(encoding="utf-8"))
+    return copy, truth, result

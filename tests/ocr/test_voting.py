@@ -129,6 +129,80 @@ def test_spaces_read_in_one_handwritten_word_are_left_out_for_a_person() -> None
     assert (spaced.value, spaced.doubts) == ("ANN LEE", [])
 
 
+def test_the_gaps_between_letters_are_measured_in_the_crop_s_columns() -> None:
+    gaps = voting.gaps_between_letters(_letters([12, 28, 13]))
+    assert gaps is not None
+    # Letters from column 20, 24 apart and drawn with a pen 5 wide: each gap is the
+    # space between them less the pen's reach either side.
+    assert gaps.spans == ((47, 53), (83, 105), (135, 142))
+    assert gaps.height == 47  # the letters' height, the pen's width with it
+    assert (gaps.widest, gaps.one_word) == (22, False)
+    assert gaps.widest_near(56, 5) == 6
+    assert gaps.widest_near(68, 16) == 22  # both within reach: the wider
+    two_lines = np.vstack([_letters([12, 12]), _letters([12, 12])])
+    assert voting.gaps_between_letters(two_lines) is None
+
+
+def _columns(text: str, left: float, step: float) -> list[tuple[str, float]]:
+    """A recogniser's columns: each character ``step`` after the last."""
+    return [(char, left + step * i) for i, char in enumerate(text)]
+
+
+def test_a_space_at_a_letter_s_gap_is_left_out_where_the_words_have_wider_ones() -> None:
+    """A hand that spaces its letters wide: NATALIE HANNAH, the gap after NAT a third of
+    the letters' height and the one between the words four fifths. One engine read
+    "NAT ALIE HANNAH": no more spaces stand than gaps as wide as a word's, and the one
+    nearest the word's gap is it."""
+    # Letters 40 high, 30 apart; the gaps between them 6 wide, after NAT 14, and
+    # between the words 32.
+    spans = [(24 + 30 * i, 30 + 30 * i) for i in range(12)]
+    spans[2], spans[6] = (82, 96), (194, 226)
+    gaps = voting.Gaps(40.0, tuple(spans))
+    columns = _columns("NATALIEHANNAH", 12, 30)
+    readings = ["NATALIE HANNAH", "NAT ALIE HANNAH"]
+    value = voting.spaces_between_words("NAT ALIE HANNAH", columns, gaps, readings)
+    assert value == "NATALIE HANNAH"
+    # Read by the other engine alone: nothing to take out.
+    assert voting.spaces_between_words("NATALIE HANNAH", columns, gaps, readings) == (
+        "NATALIE HANNAH"
+    )
+    # Not disputed, the count of wide gaps alone takes it out; but a space beside a
+    # letter the recogniser did not read stands.
+    alone = ["NAT ALIE HANNAH"]
+    assert voting.spaces_between_words("NAT ALIE HANNAH", columns, gaps, alone) == (
+        "NATALIE HANNAH"
+    )
+    unread = [c for c in columns if c[0] != "T"]
+    assert voting.spaces_between_words("NAT ALIE HANNAH", unread, gaps, alone) == (
+        "NAT ALIE HANNAH"
+    )
+
+
+def test_a_space_the_engines_disagree_on_stands_only_at_a_word_s_gap() -> None:
+    """NOTTINGHAM in a hand that spaces its capitals evenly and wide (0.4 of their
+    height): no gap stands out as a word's, and the second engine read NOT TI N G HAM.
+    Tesseract read the same letters with no space: a space they disagree on stands only
+    at a gap over half the letters' height. STEWART AMANDA's gap, which the second
+    engine missed, is wider."""
+    gaps = voting.Gaps(40.0, tuple((26 + 30 * i, 42 + 30 * i) for i in range(9)))
+    columns = _columns("NOTTINGHAM", 12, 30)
+    readings = ["NOTTINGHAM", "NOT TI N G HAM"]
+    assert voting.spaces_between_words("NOT TI N G HAM", columns, gaps, readings) == ("NOTTINGHAM")
+    # Not disputed (the other engine read other letters), and as many gaps as wide as
+    # a word's as there are spaces: they stand.
+    assert voting.spaces_between_words("NOT TI N G HAM", columns, gaps, ["NOTT1NGHAM"]) == (
+        "NOT TI N G HAM"
+    )
+    spans = [(27 + 30 * i, 40 + 30 * i) for i in range(12)]
+    spans[6] = (200, 226)
+    columns = _columns("STEWARTAMANDA", 12, 30)
+    readings = ["STEWART AMANDA", "STEWARTAMANDA"]
+    value = voting.spaces_between_words(
+        "STEWART AMANDA", columns, voting.Gaps(40.0, tuple(spans)), readings
+    )
+    assert value == "STEWART AMANDA"
+
+
 def test_agreeing_engines_raise_confidence() -> None:
     first = Reading("tesserocr", "SW1A 1AA", 0.9)
     value, error, confidence, readings = voting.vote(
