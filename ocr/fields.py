@@ -380,7 +380,8 @@ def find_labels(
     Longer labels are placed first and their words taken, so "Previous surname" is not
     also found as "Surname".
     """
-    candidates = layout.phrases(words, aspect=aspect) if words else []
+    phrases = layout.phrases(words, aspect=aspect) if words else []
+    candidates = phrases + layout.run_on(phrases, aspect=aspect)
     candidates += layout.wrapped(candidates)
     taken: set[int] = set()
     found = {}
@@ -395,10 +396,13 @@ def find_labels(
     if inked is None:
         return found
     # A label not found whole may have its first letters under writing run on from the
-    # box before it: found by the rest once every whole label has taken its words.
+    # box before it: found by the rest once every whole label has taken its words. Only
+    # in one place, so not among phrases run on (``layout.run_on``), which hold a
+    # phrase's words again with more before them.
+    lines = phrases + layout.wrapped(phrases)
     for spec in specs:
         if spec.label and spec.name not in found:
-            match = layout.find_covered_label(spec.label, candidates, taken, inked)
+            match = layout.find_covered_label(spec.label, lines, taken, inked)
             if match is not None:
                 found[spec.name] = match
                 taken.update(id(w) for w in match.words)

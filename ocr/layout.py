@@ -18,6 +18,10 @@ from domain.forms import BBox, Word
 
 # A gap wider than this many line heights splits a line into phrases (label | value).
 _PHRASE_GAP = 1.5
+# Phrases of one line this many of their heights apart or less may yet be one label's
+# words (``run_on``), up to this many phrases.
+_RUN_ON_GAP = 3.0
+_RUN_ON_PHRASES = 4
 # Lowest fuzzy score (0..100) for a run of words to count as a label.
 LABEL_MIN_SCORE = 80.0
 _NOT_COMPARED = re.compile(r"(?:[^\w£@]|_)+")
@@ -157,6 +161,47 @@ def wrapped(found: Sequence[Phrase]) -> list[Phrase]:
                         longer.append(Phrase(head.words + second.words))
         joined += longer
         firsts = longer
+    return joined
+
+
+def run_on(found: Sequence[Phrase], *, aspect: float = 1.0) -> list[Phrase]:
+    """Phrases joined with the phrases after them on their line, so a label can be found
+    across a gap wider than ``phrases`` allows: a typewriter face's space is ("Email" |
+    "(if you have one)"), and small print over a value's boxes (DD MM YYYY), a line of
+    its own, can draw some of a label's words into it ("Date you" | "moved" | "in to").
+
+    Each phrase is joined with the next phrase on its line (the nearest to the right,
+    overlapping its last word's rows by half, ``_RUN_ON_GAP`` of their height away or
+    less), and that with the next, up to ``_RUN_ON_PHRASES`` phrases.
+
+    Args:
+        found: the page's phrases (``phrases``).
+        aspect: the page's height over its width, as for ``phrases``.
+    """
+
+    def after(phrase: Phrase) -> Phrase | None:
+        last = phrase.words[-1].bbox
+        best: tuple[float, Phrase] | None = None
+        for other in found:
+            first = other.words[0].bbox
+            height = min(last[3] - last[1], first[3] - first[1])
+            overlap = min(last[3], first[3]) - max(last[1], first[1])
+            gap = first[0] - last[2]
+            tall = aspect * max(last[3] - last[1], first[3] - first[1])
+            on_line = overlap > 0.5 * height and 0 <= gap <= _RUN_ON_GAP * tall
+            if on_line and (best is None or gap < best[0]):
+                best = (gap, other)
+        return best[1] if best else None
+
+    joined = []
+    for phrase in found:
+        current = phrase
+        for _ in range(_RUN_ON_PHRASES - 1):
+            nxt = after(current)
+            if nxt is None:
+                break
+            current = Phrase(current.words + nxt.words)
+            joined.append(current)
     return joined
 
 

@@ -356,6 +356,46 @@ def test_a_wrapped_label_run_on_into_a_tall_value_is_found() -> None:
     ]
 
 
+def test_a_label_in_a_typewriter_face_is_found_across_its_wide_spaces() -> None:
+    """A typewriter face's space is wider than a phrase allows: "Email" and "(if you
+    have one)" were two phrases, and only the second was found (with the e-mail's first
+    letters read as the rest of the label's, as "emailshirley..."). Design 3400017's
+    words, the e-mail written below them in the box."""
+    words = [
+        word("Email", 0.085, 0.115, 0.443, 0.448),
+        word("(if", 0.127, 0.142, 0.444, 0.448),
+        word("you", 0.151, 0.169, 0.445, 0.449),
+        word("have", 0.177, 0.202, 0.444, 0.448),
+        word("one)", 0.21, 0.233, 0.445, 0.449),
+        word("shicleywilson@btintecnet,", 0.087, 0.335, 0.448, 0.477),
+    ]
+    found = label_found("Email (if you have one)", words)
+    assert found == ["Email", "(if", "you", "have", "one)"]
+
+
+def test_a_label_line_broken_by_small_print_beside_it_is_found() -> None:
+    """Small print over a date's boxes (DD, MM, read as "ma" too) stands a little
+    higher than the label beside it, and made a line of its own that drew in some of
+    the label's words: the label's line came apart in four phrases, and "Date you moved
+    in to the address given above" was not found. Design 3400026's words."""
+    words = [
+        word("Date", 0.069, 0.108, 0.295, 0.304),
+        word("you", 0.114, 0.144, 0.297, 0.306),
+        word("moved", 0.151, 0.206, 0.294, 0.304),
+        word("in", 0.212, 0.227, 0.295, 0.304),
+        word("to", 0.233, 0.249, 0.295, 0.304),
+        word("the", 0.256, 0.282, 0.294, 0.304),
+        word("address", 0.288, 0.354, 0.294, 0.304),
+        word("DD", 0.382, 0.397, 0.292, 0.297),
+        word("MM", 0.453, 0.472, 0.292, 0.297),
+        word("ma", 0.523, 0.547, 0.292, 0.297),
+        word("given", 0.069, 0.113, 0.31, 0.321),
+        word("above", 0.122, 0.17, 0.309, 0.319),
+    ]
+    label = "Date you moved in to the address given above"
+    assert label_found(label, words) == label.split()
+
+
 def test_a_speck_read_inside_a_label_does_not_split_it() -> None:
     """A speck read as ":" inside "Given" made a line of its own that the words
     beside it, far taller, joined without stretching, so "names" fell on another line;
