@@ -37,6 +37,12 @@ _LEGIBLE = re.compile(r"[A-Za-z0-9]{2,}")
 # longer than this (inches): ruled lines, not letters.
 _UNREAD_REDUCTION = 3
 _UNREAD_LINE_IN = 0.3
+# A word this many times as tall as the page's usual word, read surely but less surely
+# than print (``_SURE_PRINT``), is handwriting: its box may hold a caption it swallowed.
+# What is read there is the caption when it is at most this share of the word's height.
+_TALL_WORD = 1.8
+_SURE_PRINT = 0.95
+_CAPTION = 0.5
 
 
 @dataclass(frozen=True)
@@ -258,7 +264,9 @@ def read_sparsely(page: ReadPage, options: OcrOptions) -> bool:
     Reading for scattered text (sparse mode) finds most such lines. Only ink where
     nothing was surely read before is read again, at full resolution: a few lines of
     the page rather than all of it. A word read where nothing was is added; one read
-    where the first reading was unsure replaces that reading if it is surer.
+    where the first reading was unsure replaces that reading if it is surer. Captions
+    that a line of handwriting below them swallowed are looked for too
+    (``_captions_under``).
 
     Returns:
         Whether any word was added.
@@ -286,6 +294,7 @@ def read_sparsely(page: ReadPage, options: OcrOptions) -> bool:
             for word in (_as_word(w, page.width_px, page.height_px) for w in placed)
             if _LEGIBLE.search(word.text) and not any(_overlap(word, w) for w in sure)
         ]
+    added += _captions_under(page, engine, added)
     # A word read again more surely replaces the unsure reading it overlaps.
     unsure = [w for w in page.words if w.confidence < _CONFIDENT]
     replaced = {
@@ -295,6 +304,47 @@ def read_sparsely(page: ReadPage, options: OcrOptions) -> bool:
     added = [a for a in added if not any(_overlap(a, w) for w in left)]
     page.words = [w for w in page.words if id(w) not in replaced] + added
     return bool(added)
+
+
+def _captions_under(page: ReadPage, engine: OcrEngine, added: list[Word]) -> list[Word]:
+    """Captions printed small in a box's corner that a line of handwriting just below
+    them swallowed: Tesseract read the two as one line and gave a word for the
+    handwriting only, its box over the caption too, so no ink there is unread. Each
+    tall word read surely (as print is not) is read again sparsely, and the words much
+    smaller than it that stand where no word was read are the caption's."""
+    heights = sorted(_height(w) for w in page.words)
+    if not heights:
+        return []
+    usual = heights[len(heights) // 2]
+    image = page.image()
+    height_px, width_px = image.shape[:2]
+    pad = round(0.03 * page.dpi)
+    found: list[Word] = []
+    for tall in page.words:
+        if not (_CONFIDENT <= tall.confidence < _SURE_PRINT and _height(tall) > _TALL_WORD * usual):
+            continue
+        x0, y0, x1, y1 = tall.bbox
+        left, top = max(0, round(x0 * width_px) - pad), max(0, round(y0 * height_px) - pad)
+        right, bottom = round(x1 * width_px) + pad, round(y1 * height_px) + pad
+        read = engine.read(image[top:bottom, left:right], dpi=page.dpi, mode=PageSegMode.SPARSE)
+        for ocr_word in read:
+            word = _as_word(
+                OcrWord(ocr_word.text, ocr_word.confidence, _shifted(ocr_word.box, left, top)),
+                width_px,
+                height_px,
+            )
+            others = (w for w in [*page.words, *added, *found] if w is not tall)
+            if (
+                _LEGIBLE.search(word.text)
+                and _height(word) <= _CAPTION * _height(tall)
+                and not any(_overlap(word, w) for w in others)
+            ):
+                found.append(word)
+    return found
+
+
+def _height(word: Word) -> float:
+    return word.bbox[3] - word.bbox[1]
 
 
 def unread_ink(

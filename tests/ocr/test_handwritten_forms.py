@@ -193,6 +193,21 @@ def test_spaces_read_between_the_letters_of_a_widely_spaced_hand_are_left_out(
     assert any(" " in reading.text for reading in town.readings)
 
 
+def test_a_caption_over_large_handwriting_in_its_box_is_found(tmp_path: Path) -> None:
+    """In design 3400002's first copy, "Your date of birth" is printed small in the
+    corner of its box and the date is written large just below it. Tesseract read the
+    two as one line and gave a word for the date only, its box over the caption too, so
+    looking again where no word was read never looked there, and the label was not
+    found. The boxes of tall words read less surely than print are looked in again."""
+    copy, _, result = _read_copy(tmp_path, 3400002, 1)
+    template = copy.design.template
+    spec = next(s for s in template.fields if s.name == "date_of_birth")
+    assert (spec.label, spec.position) == ("Your date of birth", "inside")
+    date_of_birth = result.fields["date_of_birth"]
+    assert date_of_birth.error is None
+    assert date_of_birth.value == copy.truth["date_of_birth"]
+
+
 def _read_copy(
     tmp_path: Path, seed: int, number: int, faces: tuple[HandFace, ...] | None = None
 ) -> tuple[DesignSpecimen, dict[str, Any], FormExtraction]:
