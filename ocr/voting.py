@@ -57,13 +57,15 @@ _PRINTED_SHARE = 0.3
 # points and commas, not letters.
 _WORD_GAP = 0.35
 _LETTER_PART = 0.3
-# A gap at least this share of a value's widest gap (where that is as wide as a word's)
-# may be a gap between words: on the tuning designs of session 22 (seeds 3400000-29,
-# both sets of hands, 82 values of more than one word, measured as
-# ``gaps_between_letters`` measures, a value's n widest gaps taken for its n spaces),
-# the narrowest gap between words was 0.5 of the widest (FLAT 2, 214 YORK ROAD); in
-# values read with a space too many, gaps between a word's letters reached 0.56 of the
-# widest (VICTORIA LYNDA).
+# A space stands at a gap narrower than a word's (``_WORD_GAP``) only where that is at
+# least this share of the value's widest gap: on the tuning designs of session 22
+# (seeds 3400000-29, both sets of hands), the narrowest gap between words stood at 0.30
+# of the letters' height, 0.65 of its value's widest (a joined hand's 231 Mill Street);
+# three spaces read between a word's letters stood at 0.12-0.30 of the letters'
+# height, 0.16-0.38 of the widest (64 Brid ge Close, 187 VIC TORIA WAY, NAT ALIE
+# HANNAH). The widest may hold a comma, so a gap under half of it can be a word's:
+# FLAT 21, 217 CHESTNUT AVENUE's words stand 0.55 and 0.48 of the letters' height
+# apart, its widest gap (with the comma) 1.24.
 _LETTER_GAP_SHARE = 0.45
 # A space the engines disagree on stands only at a gap at least this share of the
 # letters' height: on the same designs, of 27 spaces the engines disagreed on, the 22
@@ -180,13 +182,14 @@ def spaces_between_words(
 ) -> str:
     """``value`` without the spaces that its writing shows no gap between words for: a
     hand that spaces its letters wide leaves gaps the engines take for spaces ("NAT
-    ALIE HANNAH", "NOT TI N G HAM"). Two rules, the first before the second:
+    ALIE HANNAH", "NOT TI N G HAM"). A space is left out where the widest gap near it
+    (half the letters' height either way) is
 
-    * a space the engines' ``readings`` disagree on (both read ``value``'s letters, one
-      with the space and one without) stands only where the widest gap near it (half
-      the letters' height either way) is at least ``_DISPUTED_GAP`` of their height;
-    * no more spaces stand than the writing has gaps at least ``_LETTER_GAP_SHARE`` of
-      its widest (one as wide as a word's): each such gap keeps the space nearest it.
+    * narrower than a word's gap (``_WORD_GAP`` of the letters' height) and than
+      ``_LETTER_GAP_SHARE`` of the value's widest gap; or
+    * narrower than ``_DISPUTED_GAP`` of the letters' height, and the engines'
+      ``readings`` disagree on it (both read ``value``'s letters, one with the space
+      and one without).
 
     A space stands midway between the letters either side of it, placed by the
     recogniser's ``columns`` (``CharFrames.greedy_columns``) of them, matched to
@@ -197,24 +200,16 @@ def spaces_between_words(
     spaces = [i for i, char in enumerate(value) if char == " "]
     if not spaces or gaps.one_word:
         return value
-    where = _space_columns(value, spaces, columns)
     letters = value.replace(" ", "").upper()
     agreeing = [_space_places(r) for r in readings if r.replace(" ", "").upper() == letters]
     kept = set(spaces)
-    for index, column in where.items():
+    for index, column in _space_columns(value, spaces, columns).items():
         place = index - spaces.index(index)  # the letters before it
         disputed = len({place in places for places in agreeing}) == 2
         near = gaps.widest_near(column, gaps.height / 2)
-        if disputed and near < _DISPUTED_GAP * gaps.height:
+        narrow = near < _WORD_GAP * gaps.height and near < _LETTER_GAP_SHARE * gaps.widest
+        if narrow or (disputed and near < _DISPUTED_GAP * gaps.height):
             kept.discard(index)
-    words = [(a + b) / 2 for a, b in gaps.spans if b - a >= _LETTER_GAP_SHARE * gaps.widest]
-    if len(kept) > len(words):
-        placed = [index for index in kept if index in where]
-        kept -= set(placed)
-        for centre in words:
-            free = [index for index in placed if index not in kept]
-            if free:
-                kept.add(min(free, key=lambda index: abs(where[index] - centre)))
     return "".join(char for i, char in enumerate(value) if char != " " or i in kept)
 
 
