@@ -366,13 +366,14 @@ def _compared_score(text: str, target: str) -> float:
     return max(
         fuzz.ratio(text, target),
         fuzz.ratio(squeezed, target_squeezed),
-        # Letters OCR runs into one ("Sumame" for "Surname"), read alike on both sides.
+        # Letters OCR runs into one ("Sumame" for "Surname"), and a 1 read as an l
+        # ("Address linel"), read alike on both sides.
         fuzz.ratio(_run_together(squeezed), _run_together(target_squeezed)),
     )
 
 
 def _run_together(text: str) -> str:
-    return text.replace("rn", "m").replace("vv", "w")
+    return text.replace("rn", "m").replace("vv", "w").replace("1", "l")
 
 
 def words_in(words: Iterable[Word], region: BBox, *, min_overlap: float = 0.5) -> list[Word]:

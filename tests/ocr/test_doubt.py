@@ -396,6 +396,32 @@ def test_a_label_line_broken_by_small_print_beside_it_is_found() -> None:
     assert label_found(label, words) == label.split()
 
 
+def test_a_label_s_number_read_as_a_letter_is_not_taken_for_the_next_label_s() -> None:
+    """ "Address line 1" read as "Address linel", the 1 run into the word, with "Address
+    line 2" printed under it: "Address line" of the second label read nearer the first
+    label than "Address linel" did, so the two fields took each other's rows, and the
+    printed 2 was read as the first line's value, surely. A 1 and an l read alike on
+    both sides. Design 3500016's words."""
+    words = [
+        word("Address", 0.081, 0.151, 0.384, 0.394),
+        word("linel", 0.16, 0.205, 0.38, 0.402),
+        word("|", 0.223, 0.236, 0.38, 0.402),
+        word("FLAT", 0.236, 0.318, 0.382, 0.396),
+        word("Address", 0.081, 0.152, 0.413, 0.422),
+        word("line", 0.16, 0.19, 0.413, 0.422),
+        word("2", 0.197, 0.205, 0.413, 0.422),
+    ]
+    specs = [
+        FieldSpec.model_validate(
+            {"name": f"line_{n}", "label": f"Address line {n}", "type": "text"}
+        )
+        for n in (1, 2)
+    ]
+    found = fields.find_labels(specs, words, aspect=1.414)
+    assert [w.text for w in found["line_1"].words] == ["Address", "linel"]
+    assert [w.text for w in found["line_2"].words] == ["Address", "line", "2"]
+
+
 def test_a_speck_read_inside_a_label_does_not_split_it() -> None:
     """A speck read as ":" inside "Given" made a line of its own that the words
     beside it, far taller, joined without stretching, so "names" fell on another line;
