@@ -381,15 +381,20 @@ def find_labels(
     also found as "Surname".
     """
     phrases = layout.phrases(words, aspect=aspect) if words else []
-    candidates = phrases + layout.run_on(phrases, aspect=aspect)
-    candidates += layout.wrapped(candidates)
+    lines = phrases + layout.wrapped(phrases)
+    # Phrases run on across wider gaps, for labels read well there only.
+    run_on = phrases + layout.run_on(phrases, aspect=aspect)
+    run_on += layout.wrapped(run_on)
     taken: set[int] = set()
     found = {}
     for spec in sorted(
         (s for s in specs if s.label), key=lambda s: len(s.label or ""), reverse=True
     ):
         assert spec.label is not None
-        match = layout.find_label(spec.label, candidates, taken)
+        match = layout.find_label(spec.label, lines, taken)
+        across = layout.find_label(spec.label, run_on, taken, least=layout.RUN_ON_SCORE)
+        if across is not None and (match is None or across.score > match.score):
+            match = across
         if match is not None:
             found[spec.name] = match
             taken.update(id(w) for w in match.words)
@@ -399,7 +404,6 @@ def find_labels(
     # box before it: found by the rest once every whole label has taken its words. Only
     # in one place, so not among phrases run on (``layout.run_on``), which hold a
     # phrase's words again with more before them.
-    lines = phrases + layout.wrapped(phrases)
     for spec in specs:
         if spec.label and spec.name not in found:
             match = layout.find_covered_label(spec.label, lines, taken, inked)

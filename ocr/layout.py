@@ -22,6 +22,10 @@ _PHRASE_GAP = 1.5
 # words (``run_on``), up to this many phrases.
 _RUN_ON_GAP = 3.0
 _RUN_ON_PHRASES = 4
+# A label found only across such a gap reads at least this well (a handwritten value
+# beside a label whose last word was lost reads nearly as well as that word: "Surname
+# or family STONE" for "Surname or family name").
+RUN_ON_SCORE = 90.0
 # Lowest fuzzy score (0..100) for a run of words to count as a label.
 LABEL_MIN_SCORE = 80.0
 _NOT_COMPARED = re.compile(r"(?:[^\w£@]|_)+")
@@ -238,7 +242,10 @@ def _comparable(text: str) -> str:
 
 
 def find_label(
-    label: str, candidates: Sequence[Phrase], taken: set[int] | None = None
+    label: str,
+    candidates: Sequence[Phrase],
+    taken: set[int] | None = None,
+    least: float = LABEL_MIN_SCORE,
 ) -> LabelMatch | None:
     """The best run of consecutive words in a phrase that reads as ``label``.
 
@@ -246,7 +253,7 @@ def find_label(
     Words whose ``id`` is in ``taken`` belong to another label and are skipped.
 
     Returns:
-        The match, or None when nothing scores at least ``LABEL_MIN_SCORE``.
+        The match, or None when nothing scores at least ``least``.
     """
     target = comparable(label)
     size = len(target.split())
@@ -284,7 +291,7 @@ def find_label(
                 # ("Surname" rather than the end of "Previous surname").
                 if lettered[-1] > count:
                     score -= 2.0
-                if score >= LABEL_MIN_SCORE and (best is None or score > best.score):
+                if score >= least and (best is None or score > best.score):
                     best = LabelMatch(tuple(run), score)
     return best
 

@@ -396,6 +396,26 @@ def test_a_label_line_broken_by_small_print_beside_it_is_found() -> None:
     assert label_found(label, words) == label.split()
 
 
+def test_a_label_is_not_run_on_into_the_value_beside_it() -> None:
+    """ "Surname or family" / "name" in a grid cell, the last word read as "lame", and
+    the surname written in the next cell on the first line's row: run on across the
+    gap, "Surname or family STONE" read a little nearer the label than the label's own
+    words, and took the value in. A label found only across such a gap must read well.
+    Design 3600003's words."""
+    words = [
+        word("ALEXAN", 0.266, 0.424, 0.187, 0.204),
+        word("D", 0.432, 0.453, 0.187, 0.205),
+        word("R", 0.462, 0.48, 0.189, 0.203),
+        word("As", 0.49, 0.519, 0.182, 0.22),
+        word("Surname", 0.509, 0.571, 0.19, 0.198),
+        word("or", 0.576, 0.59, 0.192, 0.198),
+        word("family", 0.594, 0.636, 0.19, 0.2),
+        word("STONE", 0.676, 0.778, 0.193, 0.206),
+        word("lame", 0.509, 0.546, 0.206, 0.212),
+    ]
+    assert "STONE" not in label_found("Surname or family name", words)
+
+
 def test_a_label_s_number_read_as_a_letter_is_not_taken_for_the_next_label_s() -> None:
     """ "Address line 1" read as "Address linel", the 1 run into the word, with "Address
     line 2" printed under it: "Address line" of the second label read nearer the first
