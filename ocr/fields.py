@@ -55,6 +55,8 @@ from ocr.voting import (
     worth_a_second_reading,
 )
 
+# A label's score when read exactly as printed, standing alone.
+_READ_AS_PRINTED = 100.0
 # Confidence given to a value whose readings disagree: below any sensible review bar.
 DISAGREEMENT_CONFIDENCE = DOUBTFUL
 # Confidence of a value read from a text layer, or of an empty box seen as empty.
@@ -382,9 +384,9 @@ def find_labels(
     """
     phrases = layout.phrases(words, aspect=aspect) if words else []
     lines = phrases + layout.wrapped(phrases)
-    # Phrases run on across wider gaps, for labels read well there only.
-    run_on = phrases + layout.run_on(phrases, aspect=aspect)
-    run_on += layout.wrapped(run_on)
+    # Phrases run on across wider gaps, for labels not read as printed without them,
+    # and read well with them only.
+    run_on: list[layout.Phrase] | None = None
     taken: set[int] = set()
     found = {}
     for spec in sorted(
@@ -392,9 +394,13 @@ def find_labels(
     ):
         assert spec.label is not None
         match = layout.find_label(spec.label, lines, taken)
-        across = layout.find_label(spec.label, run_on, taken, least=layout.RUN_ON_SCORE)
-        if across is not None and (match is None or across.score > match.score):
-            match = across
+        if match is None or match.score < _READ_AS_PRINTED:
+            if run_on is None:
+                run_on = layout.run_on(phrases, aspect=aspect)
+                run_on += layout.wrapped(phrases, starts=run_on)
+            across = layout.find_label(spec.label, run_on, taken, least=layout.RUN_ON_SCORE)
+            if across is not None and (match is None or across.score > match.score):
+                match = across
         if match is not None:
             found[spec.name] = match
             taken.update(id(w) for w in match.words)

@@ -133,18 +133,19 @@ def phrases(words: Sequence[Word], *, aspect: float = 1.0) -> list[Phrase]:
     return found
 
 
-def wrapped(found: Sequence[Phrase]) -> list[Phrase]:
+def wrapped(found: Sequence[Phrase], starts: Sequence[Phrase] | None = None) -> list[Phrase]:
     """Phrases continued on the next line: a label too long for its column wraps, its
     second line starting under its first.
 
-    Each phrase joined with the phrase straight below it (within a line's height of it,
-    starting within a line's height of where it starts), as one phrase of both lines'
-    words, so a label can be found across the break.
+    Each phrase (of ``starts``, when given: phrases ``run_on``) joined with the phrase
+    of ``found`` straight below it (within a line's height of it, starting within a
+    line's height of where it starts), as one phrase of both lines' words, so a label
+    can be found across the break.
     """
+    firsts = list(found if starts is None else starts)
     # A wrapped label beside a taller value may have been grouped as one line with its
     # second line ("Total investments savings and"): read such a phrase row by row too.
-    joined: list[Phrase] = [p for p in map(_row_by_row, found) if p is not None]
-    firsts = list(found)
+    joined: list[Phrase] = [p for p in map(_row_by_row, firsts) if p is not None]
     # Two lines, then three (a label in a narrow grid cell).
     for lines in (2, 3):
         longer = []
