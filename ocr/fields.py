@@ -137,7 +137,7 @@ class ValueReading:
     # (``ocr.struck.look_for_struck``): for a person.
     struck_maybe: bool = False
     # Handwritten words with no gap between their letters wide enough for a space
-    # (``ocr.voting.one_word``): a space read in them is a letter's gap.
+    # (``ocr.voting.Gaps.one_word``): a space read in them is a letter's gap.
     one_word: bool = False
     # The gaps between a one-line value's letters, in its crop's columns, where a second
     # engine may read it (``ocr.voting.gaps_between_letters``): on a handwritten page, a

@@ -51,7 +51,7 @@ _SURE_SECOND = 0.95
 _PRINTED_SHARE = 0.3
 # A gap between handwritten words is at least this share of the letters' height: on the
 # tuning designs of session 20 (seeds 3000000-29, both sets of hands, 58 values of two
-# words and 241 of one, measured as ``one_word`` measures), the narrowest gap between
+# words and 241 of one, measured as ``Gaps.one_word`` measures), the narrowest gap between
 # words was 0.37 (between one word's letters, gaps reached 0.6, once 0.82, so a wider
 # gap does not tell a space). Pieces of ink smaller than this share of it each way are
 # points and commas, not letters.
@@ -125,7 +125,10 @@ class Gaps:
 
     @property
     def one_word(self) -> bool:
-        """No gap is as wide as ``_WORD_GAP`` of the letters' height."""
+        """Whether the value is a single word: no gap between its letters is as wide as
+        ``_WORD_GAP`` of their height. A hand that spaces its capitals evenly leaves gaps
+        the engines take for spaces ("HO W ART H"); the gap between two words is
+        wider."""
         return self.widest < _WORD_GAP * self.height
 
     def widest_near(self, column: float, reach: float) -> int:
@@ -167,16 +170,6 @@ def _blank_runs(inked: np.ndarray) -> list[tuple[int, int]]:
     return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
 
 
-def one_word(crop: GrayImage) -> bool:
-    """Whether a handwritten value's crop holds a single word: one line, with no gap
-    between its letters (points and commas aside) as wide as ``_WORD_GAP`` of their
-    height. A hand that spaces its capitals evenly leaves gaps the engines take for
-    spaces ("HO W ART H"); the gap between two words is wider. False when it cannot
-    tell."""
-    gaps = gaps_between_letters(crop)
-    return gaps is not None and gaps.one_word
-
-
 def spaces_between_words(
     value: str, columns: Sequence[tuple[str, float]], gaps: Gaps, readings: Sequence[str]
 ) -> str:
@@ -196,7 +189,7 @@ def spaces_between_words(
     ``value``'s letters. The recogniser gives a letter's column only roughly (a frame
     or two late), so a space is matched to the gaps near it rather than measured in
     one. A space beside a letter the recogniser did not read stands. Values with no gap
-    as wide as a word's are ``one_word``'s."""
+    as wide as a word's are ``Gaps.one_word``'s."""
     spaces = [i for i, char in enumerate(value) if char == " "]
     if not spaces or gaps.one_word:
         return value
