@@ -540,11 +540,33 @@ class TickReader:
                 continue  # not on the box's row
             near = _MARK_READ_GAP * (bx1 - bx0)
             tall = y1 - y0 > _MARK_TALLER * (by1 - by0)
-            if abs(x0 - bx1) <= near and (tall or self._crossed_wall(box, right=True)):
+            if abs(x0 - bx1) <= near and (
+                (tall and self._inked_taller(word, box)) or self._crossed_wall(box, right=True)
+            ):
                 return True
-            if abs(bx0 - x1) <= near and (tall or self._crossed_wall(box, right=False)):
+            if abs(bx0 - x1) <= near and (
+                (tall and self._inked_taller(word, box)) or self._crossed_wall(box, right=False)
+            ):
                 return True
         return False
+
+    def _inked_taller(self, word: Word, box: PageBox) -> bool:
+        """Whether the ink in a word's columns, clear of the box's wall, is taller than
+        ``_MARK_TALLER`` boxes. OCR's box round a word read with the wall of the box
+        beside it ("No|") is as tall as the wall, and stays so once the box is cut off
+        (``_without_boxes``): the word's own letters are as short as print."""
+        image = self.page.image()
+        height, width = image.shape[:2]
+        x0, y0, x1, y1 = _in_pixels(word.bbox, width, height)
+        bx0, by0, bx1, by1 = _in_pixels(box.bbox, width, height)
+        # The wall stands just outside the box's found edges.
+        band = max(2, round(_ACROSS_WALL * (bx1 - bx0)))
+        if abs(x0 - bx1) <= band:
+            x0 = bx1 + band  # the word starts at the box's right wall
+        if abs(x1 - bx0) <= band:
+            x1 = bx0 - band  # or ends at its left wall
+        rows = np.flatnonzero((image[y0:y1, x0:x1] < 128).sum(axis=1) >= 2)
+        return rows.size > 0 and rows[-1] - rows[0] + 1 > _MARK_TALLER * (by1 - by0)
 
     def _crossed_wall(self, box: PageBox, *, right: bool) -> bool:
         """Whether a stroke crosses the box's right (or left) wall between its top and

@@ -179,6 +179,7 @@ def _yes_no_reader(
     clear_by: int = 10,
     no_as_read: tuple[str, int, float] = ("No", 740, 0.95),
     no_ends: int = 790,
+    no_rows: tuple[float, float] = (0.33, 0.48),
     reach: int = 40,
 ) -> ticks.TickReader:
     """Question  Yes [ ]  No [ ] on a handwritten page: a tick drawn ``clear_by`` pixels
@@ -186,16 +187,19 @@ def _yes_no_reader(
     next option's word, or past the row's last box), and one in the ``inside`` option's
     box; each tick ``reach`` pixels wide. ``no_as_read``: the text OCR read for the No,
     where its box starts, and how sure it was (a tick drawn over the word is read with
-    it); ``no_ends``, where OCR's box round it ends."""
+    it); ``no_ends`` and ``no_rows``, where OCR's box round it ends, and its top and
+    foot (page fractions)."""
     width, height = 1400, 300
     image = np.full((height, width), 255, np.uint8)
     words = []
     for text, x0, x1 in (("Question", 60, 260), ("Yes", 500, 570), ("No", 740, no_ends)):
         cv2.putText(image, text, (x0, 140), cv2.FONT_HERSHEY_SIMPLEX, 1.2, 0, 3)
         confidence = 0.95
+        top, foot = 0.33, 0.48
         if text == "No":
             text, x0, confidence = no_as_read
-        bbox = (x0 / width, 0.33, x1 / width, 0.48)
+            top, foot = no_rows
+        bbox = (x0 / width, top, x1 / width, foot)
         words.append(Word(text=text, confidence=confidence, bbox=bbox))
     boxes = {"Yes": 590, "No": 810}
     for left in boxes.values():
@@ -261,6 +265,22 @@ def test_a_box_s_wall_read_with_the_word_before_it_is_no_mark_over_the_word() ->
     ticked = _yes_no_reader("Yes", clear_by=5, no_as_read=("/No", 650, 0.65), no_ends=812)
     held = [r._holds_a_mark(r.page.words[2], 95, 150) for r in (plain, ticked)]
     assert held == [False, True]
+
+
+def test_a_word_read_with_the_wall_of_the_box_after_it_is_no_mark() -> None:
+    """Yes [✓]  No [ ] on a handwritten page, the No read with the No box's left wall
+    ("No|"): OCR's box round it is as tall as the wall, taller than the box, and once
+    the box is cut off it ends at the wall, as a tick read as a word would. It was taken
+    for a mark and left out, and the options of the question under it were read for this
+    one (a Yes read surely as No). Its letters are as short as print: it is a word."""
+    reader = _yes_no_reader(
+        None, "Yes", no_as_read=("No|", 740, 0.9), no_ends=815, no_rows=(0.3, 0.54)
+    )
+    assert [w.text for w in reader.words] == ["Question", "Yes", "No"]
+    spec = FieldSpec(name="q", label="Question", type="choice", choices=["Yes", "No"])
+    field = reader.choice(spec, layout.LabelMatch((reader.page.words[0],), 100.0))
+    assert field is not None
+    assert (field.value, field.confidence >= 0.8) == ("Yes", True)
 
 
 def test_a_printed_letter_past_the_area_is_not_followed_into_a_tick() -> None:
