@@ -117,6 +117,7 @@ def _box_right(label: BBox, other_labels: list[BBox], boxes: list[PageBox]) -> P
     _x0, y0, x1, y1 = label
     height = y1 - y0
     middle = (y0 + y1) / 2
+    cell = _smallest([b for b in boxes if b.holds(label)])
     best: PageBox | None = None
     for box in boxes:
         bx0, by0, _, by1 = box.bbox
@@ -125,8 +126,12 @@ def _box_right(label: BBox, other_labels: list[BBox], boxes: list[PageBox]) -> P
         if not by0 - 0.3 * height <= middle <= by1 + 0.3 * height:
             continue
         # The box must not be taller than a few lines unless the label is: a big box
-        # beside a one-line label is a section's frame, not its value.
-        if by1 - by0 > max(6 * height, 2.5 * (y1 - y0) + 4 * height):
+        # beside a one-line label is a section's frame, not its value. The next cell of
+        # the label's own row is not: a label of three lines further along the row makes
+        # the row as tall as it needs.
+        if by1 - by0 > max(6 * height, 2.5 * (y1 - y0) + 4 * height) and not _same_row(
+            cell, box, height
+        ):
             continue
         if any(_between_on_line(other, x1, bx0, middle) for other in other_labels):
             continue
@@ -156,6 +161,17 @@ def _box_below(label: BBox, other_labels: list[BBox], boxes: list[PageBox]) -> P
         if best is None or (by0, abs(bx0 - x0)) < (best.bbox[1], abs(best.bbox[0] - x0)):
             best = box
     return best
+
+
+def _same_row(cell: PageBox | None, box: PageBox, height: float) -> bool:
+    """Whether ``box`` is a cell of the row ``cell`` (the label's own) is in: the same
+    top and foot, within half the label's ``height``."""
+    if cell is None:
+        return False
+    return (
+        abs(cell.bbox[1] - box.bbox[1]) <= 0.5 * height
+        and abs(cell.bbox[3] - box.bbox[3]) <= 0.5 * height
+    )
 
 
 def _between_on_line(other: BBox, left: float, right: float, middle: float) -> bool:

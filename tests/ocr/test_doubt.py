@@ -21,7 +21,7 @@ from ocr.engines import OcrWord
 from ocr.fields import ValueReading
 from ocr.identify import identify_form
 from ocr.reading import ReadPage
-from ocr.regions import PageBox
+from ocr.regions import PageBox, value_area
 
 MIN_CONFIDENCE = 0.80  # both bundled templates' review bar
 NO_BOX: BBox = (0.0, 0.0, 0.1, 0.1)
@@ -288,6 +288,21 @@ def test_on_a_page_half_of_whose_values_look_handwritten_each_is_read_by_both_en
     found = fields.extract_fields(template, page, _Reads("LY NN"), second=_Second("LYNN"))  # type: ignore[arg-type]
     assert [len(f.readings) for f in found.values()] == [2] * 6
     assert all(f.confidence < template.review.min_confidence for f in found.values())
+
+
+def test_a_label_s_value_is_the_next_cell_of_its_row_however_tall() -> None:
+    """Post town | LEEDS | Date you moved / to this / address | ...: the label of three
+    lines in the row makes every cell of it more than six times as tall as "Post town".
+    The next cell was taken for a section's frame, the value looked for in the rest of
+    the label's own cell, and read as empty, surely. A box that tall beside a label in
+    no cell of that row is still a frame."""
+    town = FieldSpec(name="town", label="Post town", type="text", position="right")
+    label: BBox = (0.0944, 0.3797, 0.1839, 0.3871)
+    row = [(0.0879, 0.2512), (0.2532, 0.4992), (0.5012, 0.6645), (0.6665, 0.9125)]
+    cells = [PageBox((x0, 0.3572, x1, 0.4076), BoxKind.VALUE) for x0, x1 in row]
+    others: list[BBox] = [(0.5073, 0.3637, 0.6472, 0.4014)]
+    assert value_area(town, label, others, cells).box == cells[1]
+    assert value_area(town, label, others, cells[1:]).box is None
 
 
 def test_a_wrapped_label_beside_a_taller_value_is_found() -> None:
