@@ -383,7 +383,7 @@ def find_labels(
     also found as "Surname".
     """
     phrases = layout.phrases(words, aspect=aspect) if words else []
-    lines = phrases + layout.wrapped(phrases)
+    lines = phrases + layout.wrapped(phrases, aspect=aspect)
     # Phrases run on across wider gaps, for labels not read as printed without them,
     # and read well with them only.
     run_on: list[layout.Phrase] | None = None
@@ -397,7 +397,7 @@ def find_labels(
         if match is None or match.score < _READ_AS_PRINTED:
             if run_on is None:
                 run_on = layout.run_on(phrases, aspect=aspect)
-                run_on += layout.wrapped(phrases, starts=run_on)
+                run_on += layout.wrapped(phrases, starts=run_on, aspect=aspect)
             across = layout.find_label(spec.label, run_on, taken, least=layout.RUN_ON_SCORE)
             if across is not None and (match is None or across.score > match.score):
                 match = across

@@ -133,14 +133,17 @@ def phrases(words: Sequence[Word], *, aspect: float = 1.0) -> list[Phrase]:
     return found
 
 
-def wrapped(found: Sequence[Phrase], starts: Sequence[Phrase] | None = None) -> list[Phrase]:
+def wrapped(
+    found: Sequence[Phrase], starts: Sequence[Phrase] | None = None, *, aspect: float = 1.0
+) -> list[Phrase]:
     """Phrases continued on the next line: a label too long for its column wraps, its
     second line starting under its first.
 
     Each phrase (of ``starts``, when given: phrases ``run_on``) joined with the phrase
     of ``found`` straight below it (within a line's height of it, starting within a
     line's height of where it starts), as one phrase of both lines' words, so a label
-    can be found across the break.
+    can be found across the break. ``aspect`` is the page's height over its width
+    (``phrases``).
     """
     firsts = list(found if starts is None else starts)
     # A wrapped label beside a taller value may have been grouped as one line with its
@@ -156,7 +159,15 @@ def wrapped(found: Sequence[Phrase], starts: Sequence[Phrase] | None = None) -> 
                 # near enough to be one phrase with it ("Monthly Council 212.16" over
                 # "Tax"): each shorter head of it continues too, placed by its own
                 # words (a tall handwritten value reaches down past the next line's top).
-                heads += [Phrase(first.words[:k]) for k in range(1, len(first.words))]
+                # Only a head the rest stands apart from, as a cell's wall keeps them:
+                # the "I" of "I get Universal Credit" is no first line of "I agree to be
+                # contacted" under it.
+                spaced = aspect * _line_height(first) * _WRAPS_BEFORE
+                heads += [
+                    Phrase(first.words[:k])
+                    for k in range(1, len(first.words))
+                    if first.words[k].bbox[0] - first.words[k - 1].bbox[2] >= spaced
+                ]
             for head in heads:
                 x0, _, _, y1 = head.bbox
                 height = _line_height(head)
@@ -167,6 +178,12 @@ def wrapped(found: Sequence[Phrase], starts: Sequence[Phrase] | None = None) -> 
         joined += longer
         firsts = longer
     return joined
+
+
+# A wrapped label's first line may end before a gap this many line heights wide or
+# wider (``wrapped``): a value in the next cell stands that far from it, the next word of
+# the same phrase nearer.
+_WRAPS_BEFORE = 0.8
 
 
 def run_on(found: Sequence[Phrase], *, aspect: float = 1.0) -> list[Phrase]:

@@ -339,6 +339,28 @@ def test_a_wrapped_label_s_first_line_is_not_run_on_into_the_value_beside_it() -
     assert label_found("Monthly Council Tax", words) == ["Monthly", "Council", "Tax"]
 
 
+def test_a_label_does_not_take_the_first_word_of_the_line_above() -> None:
+    """[✓] I get Universal Credit / [ ] I agree to be contacted, "I agree" read as
+    "Lagree": the ticked box and the "I" above, the head of their line, were read as the
+    first line of a wrapped label, and the label's row took in the box above, whose tick
+    was read as the answer. A line's head is a wrapped label's first line only where the rest of its
+    line stands apart from it, as a value in the next cell does."""
+
+    words = [
+        word("[A", 0.0782, 0.1028, 0.793, 0.8099),  # the ticked box
+        word("I", 0.1129, 0.1177, 0.7976, 0.8062),
+        word("get", 0.1242, 0.1492, 0.7979, 0.8082),
+        word("Universal", 0.1556, 0.2315, 0.797, 0.8062),
+        word("Credit", 0.2383, 0.2887, 0.797, 0.8062),
+        word("|]", 0.0782, 0.0992, 0.8193, 0.8347),
+        word("Lagree", 0.1129, 0.1685, 0.8221, 0.8335),
+        word("to", 0.1754, 0.1899, 0.8233, 0.8312),
+        word("be", 0.196, 0.2145, 0.8221, 0.8312),
+        word("contacted", 0.2214, 0.3, 0.8221, 0.8312),
+    ]
+    assert label_found("I agree to be contacted", words) == ["Lagree", "to", "be", "contacted"]
+
+
 def test_a_wrapped_label_run_on_into_a_tall_value_is_found() -> None:
     """ "Date you moved to" / "this address", a date written large beside it: the
     value's words join the label's first line as one phrase, and reach below the top of
