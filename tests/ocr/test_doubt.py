@@ -343,8 +343,8 @@ def test_a_label_does_not_take_the_first_word_of_the_line_above() -> None:
     """[✓] I get Universal Credit / [ ] I agree to be contacted, "I agree" read as
     "Lagree": the ticked box and the "I" above, the head of their line, were read as the
     first line of a wrapped label, and the label's row took in the box above, whose tick
-    was read as the answer. A line's head is a wrapped label's first line only where the rest of its
-    line stands apart from it, as a value in the next cell does."""
+    was read as the answer. A line's head is a wrapped label's first line only where the
+    rest of its line stands apart from it, as a value in the next cell does."""
 
     words = [
         word("[A", 0.0782, 0.1028, 0.793, 0.8099),  # the ticked box
