@@ -26,6 +26,10 @@ _RUN_ON_PHRASES = 4
 # beside a label whose last word was lost reads nearly as well as that word: "Surname
 # or family STONE" for "Surname or family name").
 RUN_ON_SCORE = 90.0
+# A wrapped label's first line may end before a gap this many line heights wide or
+# wider (``wrapped``): a value in the next cell stands that far from it, the next word of
+# the same phrase nearer.
+_WRAPS_BEFORE = 0.8
 # Lowest fuzzy score (0..100) for a run of words to count as a label.
 LABEL_MIN_SCORE = 80.0
 _NOT_COMPARED = re.compile(r"(?:[^\w£@]|_)+")
@@ -178,12 +182,6 @@ def wrapped(
         joined += longer
         firsts = longer
     return joined
-
-
-# A wrapped label's first line may end before a gap this many line heights wide or
-# wider (``wrapped``): a value in the next cell stands that far from it, the next word of
-# the same phrase nearer.
-_WRAPS_BEFORE = 0.8
 
 
 def run_on(found: Sequence[Phrase], *, aspect: float = 1.0) -> list[Phrase]:

@@ -539,13 +539,14 @@ class TickReader:
             if min(y1, by1) <= max(y0, by0):
                 continue  # not on the box's row
             near = _MARK_READ_GAP * (bx1 - bx0)
+            starts_at, ends_at = abs(x0 - bx1) <= near, abs(bx0 - x1) <= near
+            if not (starts_at or ends_at):
+                continue
             tall = y1 - y0 > _MARK_TALLER * (by1 - by0)
-            if abs(x0 - bx1) <= near and (
-                (tall and self._inked_taller(word, box)) or self._crossed_wall(box, right=True)
-            ):
+            if tall and self._inked_taller(word, box):
                 return True
-            if abs(bx0 - x1) <= near and (
-                (tall and self._inked_taller(word, box)) or self._crossed_wall(box, right=False)
+            if (starts_at and self._crossed_wall(box, right=True)) or (
+                ends_at and self._crossed_wall(box, right=False)
             ):
                 return True
         return False

@@ -280,7 +280,7 @@ def test_a_word_read_with_the_wall_of_the_box_after_it_is_no_mark() -> None:
     spec = FieldSpec(name="q", label="Question", type="choice", choices=["Yes", "No"])
     field = reader.choice(spec, layout.LabelMatch((reader.page.words[0],), 100.0))
     assert field is not None
-    assert (field.value, field.confidence >= 0.8) == ("Yes", True)
+    assert (field.value, field.confidence >= MIN_CONFIDENCE) == ("Yes", True)
 
 
 def test_a_printed_letter_past_the_area_is_not_followed_into_a_tick() -> None:
