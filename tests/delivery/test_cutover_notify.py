@@ -24,7 +24,7 @@ from config.settings import TASK_QUEUE_IO, TASK_QUEUE_WORKFLOWS
 from domain.cutover import CutoverPhase, CutoverStatus, EngineerActionKind
 from domain.delivery import NotificationKind
 from switchover.worker import ActivitySet
-from tests.conftest import time_skipping_server
+from tests.conftest import ended, skip_time, time_skipping_server
 from tests.delivery.notify_server import NotifyServer, notify_server
 from tests.delivery.test_notify import TEMPLATES, settings_for
 from tests.fakes.workers import running_workers
@@ -37,8 +37,9 @@ KIND_OF = {template: kind for kind, template in TEMPLATES.items()}
 @pytest_asyncio.fixture
 async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     """A server for each test here, not one per module: once in a full run the second
-    test's skip of six days never returned, and the run hung. Why was not found; with a
-    server of its own, nothing the first test leaves behind can hold the second's time."""
+    test's skip of six days never returned, and the run hung (a clock stuck as
+    ``ClockStuck`` tells). With a server of its own, nothing the first test leaves
+    behind can hold the second's time."""
     async with time_skipping_server() as env:
         yield env
 
@@ -125,12 +126,12 @@ async def test_a_checklist_left_alone_for_a_week_is_notified(
     async with running(env.client, fake, notify):
         handle = await start(env.client)
         await until(env, handle, lambda s: s.decommission_step == "checklist")
-        await env.sleep(timedelta(days=6))
+        await skip_time(env, timedelta(days=6))
         assert kinds(notify)[NotificationKind.CHECKLIST_STALE] == 0
-        await env.sleep(timedelta(days=2))
+        await skip_time(env, timedelta(days=2))
         await sent(notify, {NotificationKind.CHECKLIST_STALE: 1})
         fake.closed = 3
         await handle.signal(CutoverWorkflow.checklist_changed)
-        await handle.result()
+        await ended(env, handle)
     (stale,) = of_kind(notify, NotificationKind.CHECKLIST_STALE)
     assert stale["personalisation"]["count"] == 3

@@ -59,6 +59,7 @@ from domain.migration import (
     ResyncKeysResult,
 )
 from switchover.worker import ActivitySet
+from tests.conftest import ended, on_a_fresh_server, skip_time
 from tests.fakes.workers import running_workers
 from workflows.cutover import CutoverRunInput, CutoverWorkflow
 
@@ -230,9 +231,9 @@ async def start(
 
 
 async def _asked_again(ask: Callable[[], Awaitable[T]], attempts: int = 5) -> T:
-    """``ask()``, asked again when the test server lets it time out. A query, or a skip of
-    time, sent as the workflow continues as new (each stage starts a fresh run) waits on
-    the new run's first task; on a loaded machine the server gives up on it at times."""
+    """``ask()``, asked again when the test server lets it time out. A query sent as the
+    workflow continues as new (each stage starts a fresh run) waits on the new run's
+    first task; on a loaded machine the server gives up on it at times."""
     for _ in range(attempts - 1):
         try:
             return await ask()
@@ -259,7 +260,7 @@ async def until(
         state = await status(handle)
         if check(state):
             return state
-        await _asked_again(lambda: env.sleep(timedelta(minutes=1)))
+        await skip_time(env, timedelta(minutes=1))
     raise AssertionError(f"never reached: {state}")
 
 
@@ -276,6 +277,7 @@ async def close_checklist(
         await handle.signal(CutoverWorkflow.checklist_changed)
 
 
+@on_a_fresh_server
 async def test_stages_in_order_then_modern_becomes_system_of_record_and_legacy_retires(
     time_skipping_env: WorkflowEnvironment,
 ) -> None:
@@ -284,7 +286,7 @@ async def test_stages_in_order_then_modern_becomes_system_of_record_and_legacy_r
     async with running(client, fake):
         handle = await start(client)
         await close_checklist(time_skipping_env, handle, fake)
-        result = await handle.result()
+        result = await ended(time_skipping_env, handle)
     assert [(s.modern_percent, s.shadow, s.system_of_record) for s in fake.applied] == [
         (0, True, Side.LEGACY),
         (5, True, Side.LEGACY),
@@ -311,6 +313,7 @@ async def test_stages_in_order_then_modern_becomes_system_of_record_and_legacy_r
     assert fake.holds == ["hold", "release to modern"]
 
 
+@on_a_fresh_server
 async def test_a_failed_gate_rolls_back_and_waits_then_passes_once_the_fault_is_fixed(
     time_skipping_env: WorkflowEnvironment,
 ) -> None:
@@ -335,7 +338,7 @@ async def test_a_failed_gate_rolls_back_and_waits_then_passes_once_the_fault_is_
             CutoverWorkflow.act, act(EngineerActionKind.ADVANCE, reason="fixed the pool size")
         )
         assert "advance" in answer
-        result = await handle.result()
+        result = await ended(env, handle)
     assert fake.kinds() == [
         ("shadow_started", 0), ("gate_passed", 0),
         ("stage_started", 5), ("gate_passed", 5),
@@ -349,6 +352,7 @@ async def test_a_failed_gate_rolls_back_and_waits_then_passes_once_the_fault_is_
     assert fake.decommission == []
 
 
+@on_a_fresh_server
 async def test_each_stage_waits_for_an_engineers_approval(
     time_skipping_env: WorkflowEnvironment,
 ) -> None:
@@ -375,12 +379,13 @@ async def test_each_stage_waits_for_an_engineers_approval(
         )
         assert "approval to move to 100%" in (second.waiting_for or "")
         await handle.execute_update(CutoverWorkflow.act, act(EngineerActionKind.APPROVE))
-        result = await handle.result()
+        result = await ended(env, handle)
     approvals = [(p, a) for k, p, a in fake.events if k is CutoverEventKind.APPROVED]
     assert approvals == [(50, "erin"), (100, "erin")]
     assert result.phase is CutoverPhase.COMPLETE
 
 
+@on_a_fresh_server
 async def test_an_action_that_does_not_fit_the_phase_is_refused(
     time_skipping_env: WorkflowEnvironment,
 ) -> None:
@@ -396,9 +401,10 @@ async def test_an_action_that_does_not_fit_the_phase_is_refused(
             assert isinstance(refused.value.cause, ApplicationError)
             assert refused.value.cause.type == "ConflictError"
         await handle.execute_update(CutoverWorkflow.act, act(EngineerActionKind.APPROVE))
-        await handle.result()
+        await ended(env, handle)
 
 
+@on_a_fresh_server
 async def test_freeze_on_gate_failure_holds_the_stage_and_rollback_goes_back(
     time_skipping_env: WorkflowEnvironment,
 ) -> None:
@@ -419,7 +425,7 @@ async def test_freeze_on_gate_failure_holds_the_stage_and_rollback_goes_back(
         assert back.held
         fake.faulty_from = 101
         await handle.execute_update(CutoverWorkflow.act, act(EngineerActionKind.ADVANCE))
-        result = await handle.result()
+        result = await ended(env, handle)
     kinds = fake.kinds()
     assert kinds[kinds.index(("gate_failed", 25)) :][:4] == [
         ("gate_failed", 25), ("frozen", 25), ("rolled_back", 5), ("advanced", 5),
@@ -427,6 +433,7 @@ async def test_freeze_on_gate_failure_holds_the_stage_and_rollback_goes_back(
     assert result.phase is CutoverPhase.COMPLETE
 
 
+@on_a_fresh_server
 async def test_the_engineer_can_end_a_soak_early_or_hold_a_stage(
     time_skipping_env: WorkflowEnvironment,
 ) -> None:
@@ -443,11 +450,12 @@ async def test_the_engineer_can_end_a_soak_early_or_hold_a_stage(
         held = await until(env, handle, lambda s: s.phase is CutoverPhase.AWAITING_ENGINEER)
         assert held.setting.modern_percent == 50
         await handle.execute_update(CutoverWorkflow.act, act(EngineerActionKind.ADVANCE))
-        result = await handle.result()
+        result = await ended(env, handle)
     assert ("frozen", 50) in fake.kinds()
     assert result.phase is CutoverPhase.COMPLETE
 
 
+@on_a_fresh_server
 async def test_a_write_hold_that_runs_out_before_the_switch_is_taken_again(
     time_skipping_env: WorkflowEnvironment,
 ) -> None:
@@ -455,12 +463,13 @@ async def test_a_write_hold_that_runs_out_before_the_switch_is_taken_again(
     client = time_skipping_env.client
     async with running(client, fake):
         handle = await start(client, decommission=False)
-        result = await handle.result()
+        result = await ended(time_skipping_env, handle)
     assert fake.holds == ["hold", "release to modern", "hold", "release to modern"]
     assert result.setting.system_of_record is Side.MODERN
     assert [kind for kind, _ in fake.kinds()].count("gate_failed") == 1
 
 
+@on_a_fresh_server
 async def test_a_router_that_cannot_hold_writes_switches_as_before(
     time_skipping_env: WorkflowEnvironment,
 ) -> None:
@@ -468,7 +477,7 @@ async def test_a_router_that_cannot_hold_writes_switches_as_before(
     client = time_skipping_env.client
     async with running(client, fake):
         handle = await start(client, decommission=False)
-        result = await handle.result()
+        result = await ended(time_skipping_env, handle)
     assert fake.holds == ["hold"]
     assert result.phase is CutoverPhase.COMPLETE
     assert result.setting.system_of_record is Side.MODERN

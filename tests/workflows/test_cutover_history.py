@@ -17,6 +17,7 @@ from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
 from domain.cutover import CutoverEventKind, CutoverPhase, EngineerActionKind
+from tests.conftest import ended, on_a_fresh_server, skip_time
 from tests.workflows.test_cutover import FakeCutover, act, running, start, until
 from workflows.cutover import CutoverWorkflow
 
@@ -44,6 +45,7 @@ def count(history: WorkflowHistory, kind: EventType.ValueType) -> int:
 
 
 @pytest.mark.slow
+@on_a_fresh_server
 async def test_a_week_long_soak_over_ten_tables_stays_small_in_every_run(
     time_skipping_env: WorkflowEnvironment,
 ) -> None:
@@ -53,7 +55,7 @@ async def test_a_week_long_soak_over_ten_tables_stays_small_in_every_run(
     client = time_skipping_env.client
     async with running(client, fake):
         handle = await start(client, decommission=False)
-        result = await handle.result()
+        result = await ended(time_skipping_env, handle)
         histories = await run_histories(client, handle)
     print(f"week-long soak, 10 tables: {len(histories)} runs of {sizes(histories)} events")
     assert result.phase is CutoverPhase.COMPLETE
@@ -69,6 +71,7 @@ async def test_a_week_long_soak_over_ten_tables_stays_small_in_every_run(
 
 
 @pytest.mark.slow
+@on_a_fresh_server
 async def test_no_run_over_2000_events_with_six_tables_caught_up_every_second(
     time_skipping_env: WorkflowEnvironment,
 ) -> None:
@@ -77,7 +80,7 @@ async def test_no_run_over_2000_events_with_six_tables_caught_up_every_second(
     client = time_skipping_env.client
     async with running(client, fake):
         handle = await start(client, decommission=False)
-        result = await handle.result()
+        result = await ended(time_skipping_env, handle)
         histories = await run_histories(client, handle)
     print(f"4-minute soaks, 6 tables, 1 s: {len(histories)} runs of {sizes(histories)} events")
     assert result.phase is CutoverPhase.COMPLETE
@@ -93,6 +96,7 @@ async def test_no_run_over_2000_events_with_six_tables_caught_up_every_second(
     ]  # fmt: skip
 
 
+@on_a_fresh_server
 async def test_an_approval_is_carried_into_the_run_that_starts_the_stage(
     time_skipping_env: WorkflowEnvironment,
 ) -> None:
@@ -107,7 +111,7 @@ async def test_an_approval_is_carried_into_the_run_that_starts_the_stage(
             answer = await handle.execute_update(CutoverWorkflow.act,
                                                  act(EngineerActionKind.APPROVE))  # fmt: skip
             assert answer == "approve accepted for legacy-test"
-        result = await handle.result()
+        result = await ended(env, handle)
         histories = await run_histories(client, handle)
     assert result.phase is CutoverPhase.COMPLETE
     approvals = [(p, a) for k, p, a in fake.events if k is CutoverEventKind.APPROVED]
@@ -124,6 +128,7 @@ async def test_an_approval_is_carried_into_the_run_that_starts_the_stage(
         assert history.events[-1].event_type == continued
 
 
+@on_a_fresh_server
 async def test_an_action_sent_as_a_soak_continues_as_new_is_carried_out(
     time_skipping_env: WorkflowEnvironment,
 ) -> None:
@@ -137,7 +142,7 @@ async def test_an_action_sent_as_a_soak_continues_as_new_is_carried_out(
         handle = await start(client, decommission=False)
         deadline = time.monotonic() + 120
         while len(await run_histories(client, handle)) < 3 and time.monotonic() < deadline:
-            await time_skipping_env.sleep(timedelta(seconds=5))
+            await skip_time(time_skipping_env, timedelta(seconds=5))
         freeze = act(EngineerActionKind.FREEZE, reason="month-end")
         answer = await handle.execute_update(CutoverWorkflow.act, freeze)
         assert answer == "freeze accepted for legacy-test"
@@ -149,7 +154,7 @@ async def test_an_action_sent_as_a_soak_continues_as_new_is_carried_out(
         assert held.phase is CutoverPhase.AWAITING_ENGINEER
         assert held.setting.modern_percent == 100
         await handle.execute_update(CutoverWorkflow.act, act(EngineerActionKind.ADVANCE))
-        result = await handle.result()
+        result = await ended(time_skipping_env, handle)
         histories = await run_histories(client, handle)
     print(f"freeze in a soak: {len(histories)} runs of {sizes(histories)} events")
     assert result.phase is CutoverPhase.COMPLETE

@@ -34,6 +34,7 @@ from domain.cutover import (
     Side,
     WayBackInput,
 )
+from tests.conftest import ended, on_a_fresh_server
 from tests.workflows.test_cutover import (
     FakeCutover,
     act,
@@ -126,6 +127,7 @@ def carrying_back(status: CutoverStatus) -> bool:
     )
 
 
+@on_a_fresh_server
 async def test_rollback_in_the_final_soak_makes_legacy_the_system_of_record_losing_nothing(
     time_skipping_env: WorkflowEnvironment,
 ) -> None:
@@ -165,7 +167,7 @@ async def test_rollback_in_the_final_soak_makes_legacy_the_system_of_record_losi
         assert fake.steps[:3] == ["hold", "install", "release to modern at 100%"]
         await handle.execute_update(CutoverWorkflow.act, act(EngineerActionKind.ADVANCE))
         await close_checklist(env, handle, fake)
-        result = await handle.result()
+        result = await ended(env, handle)
     assert fake.steps[-2:] == ["close", "freeze"]
     assert fake.decommission == ["freeze", "archive", "checklist", "retire"]
     assert fake.waiting == 0
@@ -175,6 +177,7 @@ async def test_rollback_in_the_final_soak_makes_legacy_the_system_of_record_losi
     assert [kind for kind, _ in fake.kinds()].count("completed") == 2
 
 
+@on_a_fresh_server
 async def test_the_final_soak_runs_out_then_legacy_is_frozen(
     time_skipping_env: WorkflowEnvironment,
 ) -> None:
@@ -183,7 +186,7 @@ async def test_the_final_soak_runs_out_then_legacy_is_frozen(
     async with running(env.client, fake):
         handle = await start(env.client)
         await close_checklist(env, handle, fake)
-        result = await handle.result()
+        result = await ended(env, handle)
     assert fake.steps == ["hold", "install", "release to modern at 100%",
                           *["apply"] * 5, "close", "freeze"]  # fmt: skip
     assert result.way_back is not None
@@ -191,6 +194,7 @@ async def test_the_final_soak_runs_out_then_legacy_is_frozen(
     assert not result.way_back.open
 
 
+@on_a_fresh_server
 async def test_a_plan_whose_mapping_cannot_be_inverted_switches_as_before_and_says_why(
     time_skipping_env: WorkflowEnvironment,
 ) -> None:
@@ -199,24 +203,26 @@ async def test_a_plan_whose_mapping_cannot_be_inverted_switches_as_before_and_sa
     fake = FakeWayBack(stages=[100], shadow=False, no_way_back=why)
     async with running(env.client, fake):
         handle = await start(env.client, decommission=False)
-        result = await handle.result()
+        result = await ended(env, handle)
     assert fake.steps == ["hold", "release to modern at 100%"]
     assert result.way_back is not None
     assert result.way_back.reason == why
     assert not result.way_back.open
 
 
+@on_a_fresh_server
 async def test_no_final_soak_is_todays_cutover(time_skipping_env: WorkflowEnvironment) -> None:
     env = time_skipping_env
     fake = FakeWayBack(stages=[100], shadow=False, final_soak_minutes=0)
     async with running(env.client, fake):
         handle = await start(env.client)
         await close_checklist(env, handle, fake)
-        result = await handle.result()
+        result = await ended(env, handle)
     assert fake.steps == ["hold", "release to modern at 100%", "freeze"]
     assert result.way_back is None
 
 
+@on_a_fresh_server
 async def test_a_long_final_soak_continues_as_new_and_keeps_its_way_back(
     time_skipping_env: WorkflowEnvironment,
 ) -> None:
@@ -225,7 +231,7 @@ async def test_a_long_final_soak_continues_as_new_and_keeps_its_way_back(
                        catch_up_every_s=1)  # fmt: skip
     async with running(env.client, fake):
         handle = await start(env.client, decommission=False)
-        result = await handle.result()
+        result = await ended(env, handle)
         histories = await run_histories(env.client, handle)
     assert len(histories) > 1
     assert max(sizes(histories)) < 2_000
