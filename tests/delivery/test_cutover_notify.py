@@ -37,9 +37,9 @@ KIND_OF = {template: kind for kind, template in TEMPLATES.items()}
 @pytest_asyncio.fixture
 async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     """A server for each test here, not one per module: once in a full run the second
-    test's skip of six days never returned, and the run hung (a clock stuck as
-    ``ClockStuck`` tells). With a server of its own, nothing the first test leaves
-    behind can hold the second's time."""
+    test's skip of six days never returned, and the run hung: the stuck clock that
+    ``ClockStuck`` describes, now named when it happens. With a server of its own,
+    nothing the first test leaves behind can hold the second's time."""
     async with time_skipping_server() as env:
         yield env
 
