@@ -94,8 +94,14 @@ async def time_skipping_server() -> AsyncIterator[WorkflowEnvironment]:
         await env.shutdown()
 
 
+def timed_out(err: RPCError) -> bool:
+    """Whether the test server let a call time out (it reports that as cancelled)."""
+    return err.status in (RPCStatusCode.CANCELLED, RPCStatusCode.DEADLINE_EXCEEDED)
+
+
 class ClockStuck(Exception):
-    """The test server's clock no longer moves: a skip of time timed out twice.
+    """The test server's clock no longer moves: a skip of time timed out twice
+    (:func:`skip_time`), or no time was skipped while waiting for a result (:func:`ended`).
 
     Seen on a loaded machine (three runs of ``test_cutover_way_back`` in eight, with the
     cores kept busy) just after a workflow continued as new while the test asked its
@@ -111,8 +117,8 @@ async def skip_time(env: WorkflowEnvironment, duration: timedelta) -> None:
         try:
             await env.sleep(duration)
             return
-        except RPCError as err:  # the server reports its time-out as cancelled
-            if err.status not in (RPCStatusCode.CANCELLED, RPCStatusCode.DEADLINE_EXCEEDED):
+        except RPCError as err:
+            if not timed_out(err):
                 raise
             if attempt:
                 raise ClockStuck(f"a skip of {duration} timed out twice") from err

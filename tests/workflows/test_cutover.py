@@ -21,7 +21,7 @@ import pytest
 from temporalio import activity
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from activities import names
@@ -59,7 +59,7 @@ from domain.migration import (
     ResyncKeysResult,
 )
 from switchover.worker import ActivitySet
-from tests.conftest import ended, on_a_fresh_server, skip_time
+from tests.conftest import ended, on_a_fresh_server, skip_time, timed_out
 from tests.fakes.workers import running_workers
 from workflows.cutover import CutoverRunInput, CutoverWorkflow
 
@@ -237,8 +237,8 @@ async def _asked_again(ask: Callable[[], Awaitable[T]], attempts: int = 5) -> T:
     for _ in range(attempts - 1):
         try:
             return await ask()
-        except RPCError as err:  # the server reports its time-out as cancelled
-            if err.status not in (RPCStatusCode.CANCELLED, RPCStatusCode.DEADLINE_EXCEEDED):
+        except RPCError as err:
+            if not timed_out(err):
                 raise
             await asyncio.sleep(1)
     return await ask()

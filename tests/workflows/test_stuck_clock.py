@@ -1,6 +1,7 @@
-"""The helpers for a test server whose clock has stuck (``tests/conftest.py``): a wait
-for a result that no skip of time brings is said, not left to hang, and a test whose
-clock sticks runs again whole on a fresh server, while any other failure stands."""
+"""The helpers for a test server whose clock has stuck (``tests/conftest.py``): a skip
+of time, or a wait for a result, that the held clock cannot bring is said, not left to
+hang, and a test whose clock sticks runs again whole on a fresh server, while any other
+failure stands."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from temporalio.api.testservice.v1 import LockTimeSkippingRequest, UnlockTimeSki
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from tests.conftest import ClockStuck, ended, on_a_fresh_server
+from tests.conftest import ClockStuck, ended, on_a_fresh_server, skip_time
 
 
 @workflow.defn(name="SleepsAnHour")
@@ -39,6 +40,21 @@ async def test_a_result_no_skip_of_time_brings_is_said_not_left_to_hang(
             await ended(env, handle, look_every_s=2)
         await env.client.test_service.unlock_time_skipping(UnlockTimeSkippingRequest())
         await ended(env, handle, look_every_s=2)  # released, the hour is skipped
+
+
+@pytest.mark.slow
+async def test_a_skip_of_time_on_a_held_clock_is_said_not_asked_for_ever(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    env = time_skipping_env
+    await env.client.test_service.lock_time_skipping(LockTimeSkippingRequest())
+    try:
+        # An hour: longer than the server's own time-out (about 30 s a try) at real speed.
+        with pytest.raises(ClockStuck, match="timed out twice"):
+            await skip_time(env, timedelta(hours=1))
+    finally:
+        await env.client.test_service.unlock_time_skipping(UnlockTimeSkippingRequest())
+    await skip_time(env, timedelta(hours=1))  # released, the hour is skipped
 
 
 async def test_a_test_whose_clock_sticks_runs_again_whole_on_a_fresh_server() -> None:
