@@ -165,13 +165,17 @@ def wrapped(
                 # words (a tall handwritten value reaches down past the next line's top).
                 # Only a head the rest stands apart from, as a cell's wall keeps them:
                 # the "I" of "I get Universal Credit" is no first line of "I agree to be
-                # contacted" under it.
+                # contacted" under it. So does each tail that stands apart from what is
+                # before it: a value written up to the wall of the label's cell runs on
+                # into the label ("12 Feb 2025 Years at this" over "address").
                 spaced = aspect * _line_height(first) * _WRAPS_BEFORE
-                heads += [
-                    Phrase(first.words[:k])
+                apart = [
+                    k
                     for k in range(1, len(first.words))
                     if first.words[k].bbox[0] - first.words[k - 1].bbox[2] >= spaced
                 ]
+                heads += [Phrase(first.words[:k]) for k in apart]
+                heads += [Phrase(first.words[k:]) for k in apart]
             for head in heads:
                 x0, _, _, y1 = head.bbox
                 height = _line_height(head)

@@ -393,6 +393,37 @@ def test_a_wrapped_label_run_on_into_a_tall_value_is_found() -> None:
     ]
 
 
+def test_a_wrapped_label_whose_first_line_the_value_before_it_runs_into_is_found() -> None:
+    """ "Years at this" / "address" in the grid cell after a date written up to the
+    cell's wall: the date's last figures stand as close to "Years" as a word's neighbour,
+    and the line was one phrase, "12 Feb 2025 Years at this". Its first words continued
+    on the next line, but "address" lies under "Years", not under "12", and the label was
+    not found (design 4000006's words). A line's tail that stands apart from what comes
+    before it is a first line too: here the tail of the phrase run on from the cell
+    before ("in to the address 12 Feb 2025 Years at this"), whose small print is the
+    measure of apart."""
+
+    words = [
+        word("Date", 0.086, 0.123, 0.307, 0.316),  # the cell before: "Date you moved /
+        word("you", 0.129, 0.158, 0.309, 0.319),  # in to the address / given above"
+        word("moved", 0.165, 0.219, 0.307, 0.316),
+        word("in", 0.086, 0.098, 0.323, 0.332),
+        word("to", 0.105, 0.119, 0.324, 0.333),
+        word("the", 0.125, 0.15, 0.323, 0.333),
+        word("address", 0.156, 0.221, 0.323, 0.333),
+        word("given", 0.085, 0.128, 0.339, 0.351),
+        word("above", 0.135, 0.184, 0.339, 0.349),
+        word("12", 0.258, 0.289, 0.315, 0.333),  # "12 FEB 2025", handwritten
+        word("Feb", 0.315, 0.373, 0.314, 0.334),
+        word("2025", 0.396, 0.494, 0.314, 0.334),
+        word("Years", 0.507, 0.555, 0.314, 0.324),
+        word("at", 0.56, 0.575, 0.315, 0.324),
+        word("this", 0.581, 0.609, 0.314, 0.324),
+        word("address", 0.507, 0.572, 0.331, 0.341),
+    ]
+    assert label_found("Years at this address", words) == ["Years", "at", "this", "address"]
+
+
 def test_a_label_in_a_typewriter_face_is_found_across_its_wide_spaces() -> None:
     """A typewriter face's space is wider than a phrase allows: "Email" and "(if you
     have one)" were two phrases, and only the second was found (with the e-mail's first
