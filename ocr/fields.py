@@ -548,11 +548,15 @@ def read_crop(
     crop = image[y0:y1, x0:x1].copy()
     if crop.size == 0:
         return ValueReading("", _CERTAIN, region, saw_ink=False)
+    # A caption is covered with the paper's own shade, not white: on a form scanned grey
+    # (or a shaded box) a white patch is the palest thing in the crop, and the paper
+    # round it is taken for ink.
+    paper = int(np.median(crop)) if area.hide else 255
     for hidden in area.hide:
         # A caption printed in the box, and a little around it.
         hx0, hy0 = round(hidden[0] * width) - x0 - 3, round(hidden[1] * height) - y0 - 3
         hx1, hy1 = round(hidden[2] * width) - x0 + 3, round(hidden[3] * height) - y0 + 3
-        crop[max(0, hy0) : max(0, hy1), max(0, hx0) : max(0, hx1)] = 255
+        crop[max(0, hy0) : max(0, hy1), max(0, hx0) : max(0, hx1)] = paper
     boxed = area.box is not None
     cleaned = preprocess.remove_lines(crop, boxed=boxed)
     if handwritten_page or (second is not None and looks_printed(cleaned, page.dpi) is False):

@@ -17,7 +17,7 @@ from domain.errors import UnknownFormError
 from domain.forms import DOUBTS, BBox, Word, WordSource
 from ocr import fields, layout, preprocess, ticks
 from ocr.boxes import Box, BoxKind
-from ocr.engines import OcrWord
+from ocr.engines import OcrWord, engine_for
 from ocr.fields import ValueReading
 from ocr.identify import identify_form
 from ocr.reading import ReadPage
@@ -914,3 +914,30 @@ def test_writing_run_on_is_followed_no_further_than_the_next_label() -> None:
     reading = fields.read_crop(page, area, engine, multiline=False)  # type: ignore[arg-type]
     assert reading.past_wall
     assert engine.widths[0] < 600 - 100 + 2 * 30  # up to the label, with the margins
+
+
+def test_a_caption_on_grey_paper_is_covered_with_the_paper_not_white() -> None:
+    """A box on a form scanned grey (buff paper, or a scanner's grey), its caption
+    ("Children under 16") printed in its corner and a lone 1 written in it: the caption
+    is covered before the value is read. Covered with white, the patch was the palest
+    thing in the crop and the paper round it passed for ink: here nothing was read, and
+    on design 4000020 (paper at 237 of 255) the patch's edge was taken for a strike and
+    cut out with the 1 ("ink found but not read"). Covered with the paper's own grey, the
+    1 is read."""
+    image = np.full((300, 1200), 200, np.uint8)
+    cv2.rectangle(image, (98, 58), (701, 261), 60, 2)
+    cv2.putText(image, "Children under 16", (110, 90), cv2.FONT_HERSHEY_SIMPLEX, 0.8, 40, 2)
+    cv2.line(image, (140, 150), (132, 215), 40, 4, cv2.LINE_AA)
+    box = PageBox.of(Box((100, 60, 700, 260), BoxKind.VALUE), 1200, 300)
+    caption = (105 / 1200, 65 / 300, 345 / 1200, 98 / 300)
+    page = ReadPage(1, WordSource.OCR, [], 300, 1200, 300, _image=image)
+    reading = fields.read_crop(
+        page,
+        fields.ValueArea(box.bbox, box, hide=(caption,)),
+        engine_for("tesserocr"),
+        multiline=False,
+        second=engine_for("rapidocr"),
+        handwritten_page=True,
+    )
+    assert reading.saw_ink
+    assert reading.second_text == "1", reading
