@@ -117,6 +117,17 @@ class CharFrames:
         frame that gave it (``step`` must be known)."""
         return [(self.alphabet[c], (t + 0.5) * self.step) for t, c in self._greedy]
 
+    def chance_near(self, column: float, reach: float) -> float | None:
+        """The probability the recogniser gave the character of its own answer
+        (``greedy``) nearest the image's ``column``, ``reach`` columns away at most; None
+        where none is (``step`` must be known)."""
+        near = [
+            (abs((t + 0.5) * self.step - column), float(self.probabilities[t, c]))
+            for t, c in self._greedy
+        ]
+        near = [n for n in near if n[0] <= reach]
+        return min(near)[1] if near else None
+
     def best_texts(
         self,
         allowed: Iterable[str] | None = None,

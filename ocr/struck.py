@@ -51,6 +51,12 @@ _OVERSHOOT = 0.06
 _SCRIBBLE_HEIGHT = 0.6
 _SCRIBBLE_WIDTH = 1.0
 _SCRIBBLE_INK = 0.45
+# A scribble over a narrow letter (``narrow_scribbles``) is made of strokes at least
+# this share of the letters' height long, and is at least this share of it wide: the
+# writer scribbles a little past the letter, and a letter is at least half as wide as
+# it is high.
+_NARROW_STROKE = 0.5
+_NARROW_SCRIBBLE_WIDTH = 0.55
 # Ink taller than this many letters' heights is more than one line.
 ONE_LINE = 2.2
 # What a strike crosses is a letter when it is at least this share of the line's height.
@@ -273,25 +279,104 @@ def _long_strokes(ink: np.ndarray, line: _Line) -> list[tuple[np.ndarray, bool]]
     that is none of these is a bold letter's broad one, which holds a long thin line at
     many slopes."""
     length = max(8, round(_STRIKE_LENGTH * line.height))
+    labels, stats = _straight_pieces(ink, length)
+    strokes = []
+    for index in range(len(stats)):
+        w, area = int(stats[index, cv2.CC_STAT_WIDTH]), int(stats[index, cv2.CC_STAT_AREA])
+        mask = np.asarray(labels == index + 1, np.uint8)
+        if area / w <= _THICKEST * line.pen:
+            strokes.append((mask, False))
+        elif _scribble_shaped(ink, line, stats[index], _SCRIBBLE_WIDTH):
+            strokes.append((mask, True))
+    return strokes
+
+
+def _straight_pieces(ink: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:
+    """The pieces of the ink's straight strokes at least ``length`` long, level or
+    sloping a little (``_SLOPES``), left to right: a label image with piece ``i`` marked
+    ``i + 1``, and each piece's stats as OpenCV gives them. A piece less wide than
+    nearly ``length`` is left out."""
     lines = np.zeros_like(ink)
     for degrees in _SLOPES:
         lines |= cv2.morphologyEx(ink, cv2.MORPH_OPEN, _line_kernel(length, degrees))
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(lines, connectivity=8)
-    strokes = []
-    for index in sorted(range(1, count), key=lambda i: int(stats[i, cv2.CC_STAT_LEFT])):
-        x, y, w, h, area = (int(v) for v in stats[index])
-        if w < 0.95 * length:
+    count, found, stats, _ = cv2.connectedComponentsWithStats(lines, connectivity=8)
+    kept = sorted(
+        (i for i in range(1, count) if stats[i, cv2.CC_STAT_WIDTH] >= 0.95 * length),
+        key=lambda i: int(stats[i, cv2.CC_STAT_LEFT]),
+    )
+    labels = np.zeros_like(found)
+    for number, index in enumerate(kept, start=1):
+        labels[found == index] = number
+    return labels, stats[kept].reshape(-1, 5)
+
+
+def _scribble_shaped(ink: np.ndarray, line: _Line, stats: np.ndarray, wide: float) -> bool:
+    """Whether a piece of straight strokes (its ``stats``, as OpenCV gives them) is shaped
+    as a scribble: thicker than a pen, about as tall as the letters, at least ``wide``
+    times their height wide, and its box mostly ink."""
+    x, y, w, h, area = (int(v) for v in stats)
+    return (
+        area / w > _THICKEST * line.pen
+        and h >= _SCRIBBLE_HEIGHT * line.height
+        and w >= wide * line.height
+        and (ink[y : y + h, x : x + w] > 0).mean() >= _SCRIBBLE_INK
+    )
+
+
+def narrow_scribbles(crop: GrayImage) -> list[Struck]:
+    """Scribbles over a narrow letter (an I, an E, a figure) in a line of block capitals
+    and figures: made of strokes too short for ``find_struck``, about as long as the
+    letter is wide. Their shape alone does not tell them from a bold hand's E or B, whose
+    bars, as thick as the gaps between them, make as dense a block: each is only a
+    candidate, for the recogniser to confirm (it reads a scribbled letter unsurely, a
+    bold E surely). None in lower case or joined writing, where loops and an @ make such
+    blocks too."""
+    ink = _ink(crop)
+    line = _line(ink)
+    rows = np.flatnonzero(ink.any(axis=1))
+    if line is None or int(rows[-1]) - int(rows[0]) > ONE_LINE * line.height:
+        return []
+    labels, stats = _straight_pieces(ink, max(6, round(_NARROW_STROKE * line.height)))
+    found = []
+    for index in range(len(stats)):
+        if not _scribble_shaped(ink, line, stats[index], _NARROW_SCRIBBLE_WIDTH):
             continue
-        mask = np.asarray(labels == index, np.uint8)
-        if area / w <= _THICKEST * line.pen:
-            strokes.append((mask, False))
-        elif (
-            h >= _SCRIBBLE_HEIGHT * line.height
-            and w >= _SCRIBBLE_WIDTH * line.height
-            and (ink[y : y + h, x : x + w] > 0).mean() >= _SCRIBBLE_INK
-        ):
-            strokes.append((mask, True))
-    return strokes
+        scribble = np.asarray(labels == index + 1, np.uint8)
+        x0, x1 = _scribbled_letter(scribble)
+        whole = cv2.dilate(scribble, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5)))
+        found.append(Struck(x0, x1, whole, whole))
+    if not found:
+        return []
+    # The other letters tell the case: a scribble may reach above or below its letter.
+    others = ink.copy()
+    for letter in found:
+        others[:, letter.x0 : letter.x1] = 0
+    spans = _pieces_spans(others, line)
+    return found if spans and _mostly_capitals(spans, line) else []
+
+
+def _pieces_spans(ink: np.ndarray, line: _Line) -> list[tuple[int, int]]:
+    """The top and foot of each piece of ink at least ``_STUB`` of the letters' height
+    tall (letters and figures, not points and commas)."""
+    count, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    return [
+        (int(top), int(top + height))
+        for top, height in stats[1:count, [cv2.CC_STAT_TOP, cv2.CC_STAT_HEIGHT]]
+        if height >= _STUB * line.height
+    ]
+
+
+def _mostly_capitals(spans: list[tuple[int, int]], line: _Line) -> bool:
+    """Whether the letters (their tops and feet, ``spans``) are block capitals and
+    figures: nearly all (``_CAPITALS_SHARE``) start and end within ``_CAPITALS`` of the
+    letters' height of the line's top and foot, as small letters' ascenders and
+    descenders do not."""
+    capitals = sum(
+        abs(top - line.top) <= _CAPITALS * line.height
+        and abs(foot - line.bottom) <= _CAPITALS * line.height
+        for top, foot in spans
+    )
+    return capitals >= _CAPITALS_SHARE * len(spans)
 
 
 def _scribbled_letter(scribble: np.ndarray) -> tuple[int, int]:
@@ -441,12 +526,7 @@ def _struck_piece(
         for _, _, members in letters
     ]
     spans = [(top, foot) for top, foot in spans if foot - top >= _STUB * line.height]
-    capitals = sum(
-        abs(top - line.top) <= _CAPITALS * line.height
-        and abs(foot - line.bottom) <= _CAPITALS * line.height
-        for top, foot in spans
-    )
-    if capitals < _CAPITALS_SHARE * len(spans):
+    if not _mostly_capitals(spans, line):
         return None
     crossed = cv2.dilate(stroke, np.ones((3, 3), np.uint8), iterations=round(line.pen) + 1) > 0
     best: _Letter | None = None

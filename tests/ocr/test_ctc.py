@@ -47,6 +47,14 @@ def test_the_likelihood_of_a_text_sums_every_alignment() -> None:
     assert seen.log_likelihood("AZ") == -math.inf  # Z is not in the alphabet
 
 
+def test_the_chance_of_the_character_read_nearest_a_column_is_told() -> None:
+    # Frames 10 columns wide: A read at frame 0 (column 5), B at frame 2 (column 25).
+    seen = CharFrames(frames({"A": 0.9}, {}, {"B": 0.6}).probabilities, ALPHABET, step=10.0)
+    assert seen.chance_near(24.0, 8.0) == pytest.approx(0.6)
+    assert seen.chance_near(8.0, 8.0) == pytest.approx(0.9)
+    assert seen.chance_near(15.0, 4.0) is None  # nothing read within reach
+
+
 def test_the_best_texts_are_the_likeliest_and_keep_to_the_alphabet() -> None:
     seen = frames({"S": 0.5, "5": 0.4}, {}, {"0": 0.5, "A": 0.4})
     best = seen.best_texts()

@@ -15,12 +15,14 @@ import numpy as np
 import pytest
 
 from ocr.engines import GrayImage, PageSegMode, engine_for
+from ocr.fields import _scribbled_over
 from ocr.struck import (
     Struck,
     cut_too_much,
     dropped,
     find_struck,
     look_for_struck,
+    narrow_scribbles,
     without_struck,
 )
 
@@ -29,20 +31,39 @@ _SCALE, _PEN = 1.6, 4
 _GAP = 12  # pixels between letters
 
 
-def _write(text: str, gap: int = _GAP) -> tuple[GrayImage, list[tuple[int, int]], int, int]:
+def _write(
+    text: str, gap: int = _GAP, pen: int = _PEN
+) -> tuple[GrayImage, list[tuple[int, int]], int, int]:
     """``text`` written one letter at a time on white, ``gap`` pixels apart (less than
-    none sets them so close that each letter's columns run into its neighbours'): the
-    image, each letter's columns (a space's too), and the letters' top and foot rows."""
+    none sets them so close that each letter's columns run into its neighbours'), with a
+    pen ``pen`` pixels wide: the image, each letter's columns (a space's too), and the
+    letters' top and foot rows."""
     image = np.full((120, 40 + 45 * len(text)), 255, np.uint8)
     x, baseline = 30, 80
     spans = []
     for char in text:
-        (width, _), _ = cv2.getTextSize(char, _FONT, _SCALE, _PEN)
-        cv2.putText(image, char, (x, baseline), _FONT, _SCALE, 0, _PEN, cv2.LINE_AA)
+        (width, _), _ = cv2.getTextSize(char, _FONT, _SCALE, pen)
+        cv2.putText(image, char, (x, baseline), _FONT, _SCALE, 0, pen, cv2.LINE_AA)
         spans.append((x, x + width))
         x += width + gap
-    cap, _ = cv2.getTextSize("H", _FONT, _SCALE, _PEN)
+    cap, _ = cv2.getTextSize("H", _FONT, _SCALE, pen)
     return image, spans, baseline - cap[1], baseline
+
+
+def _scribble(image: GrayImage, span: tuple[int, int], top: int, foot: int, turns: int) -> None:
+    """Back and forth over the letter at ``span``, from its top to its foot, a little
+    wider than the letter (and at least half as wide as the letters are high)."""
+    height = foot - top
+    width = 1.2 * max(span[1] - span[0], 0.5 * height)
+    centre = (span[0] + span[1]) / 2
+    points = [
+        (
+            round(centre + width / 2 if i % 2 else centre - width / 2),
+            round(top + 0.08 * height + 0.84 * height * i / (turns - 1)),
+        )
+        for i in range(turns)
+    ]
+    cv2.polylines(image, [np.array(points, np.int32)], False, 0, _PEN - 1, cv2.LINE_AA)
 
 
 def _strike(image: GrayImage, span: tuple[int, int], top: int, foot: int, slope: float) -> None:
@@ -256,3 +277,37 @@ def test_odd_crops_hold_no_strike_and_raise_nothing() -> None:
     ]
     for crop in crops:
         assert find_struck(crop) == [], crop.shape
+
+
+def test_a_narrow_letter_scribbled_out_is_a_candidate_the_recogniser_confirms() -> None:
+    """Over an I, a scribble is made of strokes shorter than a strike: ``find_struck``
+    sees none, ``narrow_scribbles`` offers it (with other dense letters, a B and an S),
+    and the recogniser, unsure of what it read there, confirms it alone."""
+    image, spans, top, foot = _write("BUIS")
+    _scribble(image, spans[2], top, foot, 6)
+    assert find_struck(image) == []
+    i0, i1 = spans[2]
+    candidates = narrow_scribbles(image)
+    assert any(s.x0 <= i0 and s.x1 >= i1 for s in candidates), (candidates, spans)
+    (confirmed,) = _scribbled_over(engine_for("rapidocr"), image)
+    assert confirmed.x0 <= i0, (confirmed, spans)
+    assert confirmed.x1 >= i1, (confirmed, spans)
+    assert confirmed.x0 > spans[1][1], (confirmed, spans)  # not the U
+    assert confirmed.x1 < spans[3][0], (confirmed, spans)  # nor the S
+
+
+@pytest.mark.parametrize("text", ["BERRY", "EBB8", "GERALD"])
+def test_a_bold_hands_letters_pass_for_scribbles_but_are_read_surely(text: str) -> None:
+    """A bold E, B or 8, its bars as thick as the gaps between them, is as dense a block
+    as a scribble: a candidate by shape, but the recogniser reads it surely, and no letter
+    is taken for scribbled out."""
+    image, _, _, _ = _write(text, pen=9)
+    assert narrow_scribbles(image), "the bold letters no longer pass for scribbles"
+    assert _scribbled_over(engine_for("rapidocr"), image) == []
+
+
+def test_no_narrow_scribble_is_looked_for_in_small_letters() -> None:
+    """Lower case: an e, an a or an @ in a round hand is as dense a block."""
+    image, spans, top, foot = _write("bdiog", pen=9)
+    _scribble(image, spans[2], top, foot, 6)
+    assert narrow_scribbles(image) == []
