@@ -224,3 +224,21 @@ def _read_copy(
     assert isinstance(result, FormExtraction), result
     truth = json.loads(copy.specimen.truth_path.read_text(encoding="utf-8"))
     return copy, truth, result
+
+
+def test_a_narrow_letter_scribbled_out_in_a_bold_hand_is_cut_out(tmp_path: Path) -> None:
+    """In design 4000008's first copy, in a bold hand (Because We Connect), the surname is
+    PAR~~E~~KER with the E scribbled over: the scribble is no wider than the E and made
+    of strokes too short for a strike, so it was never looked at, and both engines read
+    PAREKER. Its shape passes for a bold E's too; the second engine read the letter
+    under it unsurely, which a bold E is not, so it is cut out, for a person to confirm.
+    The other values of the page, in the same bold capitals, keep every letter."""
+    copy, truth, result = _read_copy(tmp_path, 4000008, 1)
+    assert truth["handwriting"]["typeface"] == "BecauseWeConnect"
+    surname = result.fields["surname"]
+    assert surname.value == copy.truth["surname"] == "PARKER"
+    assert "letter_struck_out" in surname.doubts
+    slipped = {entry["field"] for entry in truth["handwriting"]["slips"]}
+    for name, field in result.fields.items():
+        if name not in slipped:
+            assert "letter_struck_out" not in field.doubts, name
