@@ -480,6 +480,7 @@ def read_value(
         second=second,
         handwritten_page=handwritten_page,
         consult=consult,
+        narrow=spec.type is not FieldType.EMAIL,
     )
     if crop_reading.text or crop_reading.second_text or not words:
         return crop_reading
@@ -522,6 +523,7 @@ def read_crop(
     second: OcrEngine | None = None,
     handwritten_page: bool = False,
     consult: bool = False,
+    narrow: bool = True,
 ) -> ValueReading:
     """Crop a value's area from the cleaned page, remove box lines, and read it again.
 
@@ -537,6 +539,9 @@ def read_crop(
             as handwriting too, whatever it looks like, and a letter struck out in it
             (``ocr.struck``) is cut out before it is read. Until the page is known to
             be handwritten a strike is only noted (``ValueReading.struck_seen``).
+        narrow: look for scribbles over a narrow letter too (``narrow_scribbles``): not
+            in an e-mail address, whose @ and bold capitals run together make as dense
+            blocks.
     """
     if not isinstance(area, ValueArea):
         area = ValueArea(area)
@@ -609,7 +614,7 @@ def read_crop(
         printed = looks_printed(text_crop, page.dpi)
         handwritten = handwritten_page or printed is False
         letters, struck_maybe = look_for_struck(text_crop) if handwritten else ([], False)
-        if handwritten and not letters and not past_wall and characters is None:
+        if handwritten and narrow and not letters and not past_wall and characters is None:
             # Nor in a comb, where its walls' stubs make blocks.
             letters = _scribbled_over(second, text_crop)
         if letters and handwritten_page:

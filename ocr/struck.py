@@ -52,9 +52,9 @@ _SCRIBBLE_HEIGHT = 0.6
 _SCRIBBLE_WIDTH = 1.0
 _SCRIBBLE_INK = 0.45
 # A scribble over a narrow letter (``narrow_scribbles``) is made of strokes at least
-# this share of the letters' height long, and is at least this share of it wide: the
-# writer scribbles a little past the letter, and a letter is at least half as wide as
-# it is high.
+# this share of the letters' height long, and is at least this share of it wide (and
+# narrower than a wide letter's scribble, ``_SCRIBBLE_WIDTH``): the writer scribbles a
+# little past the letter, and a letter is at least half as wide as it is high.
 _NARROW_STROKE = 0.5
 _NARROW_SCRIBBLE_WIDTH = 0.55
 # Ink taller than this many letters' heights is more than one line.
@@ -340,6 +340,11 @@ def narrow_scribbles(crop: GrayImage) -> list[Struck]:
     found = []
     for index in range(len(stats)):
         if not _scribble_shaped(ink, line, stats[index], _NARROW_SCRIBBLE_WIDTH):
+            continue
+        if stats[index, cv2.CC_STAT_WIDTH] >= _SCRIBBLE_WIDTH * line.height:
+            # Wider, it is a wide letter's scribble (``find_struck`` looks for those) or
+            # runs into a neighbour: a strike's stroke through an O and on into the L
+            # after it, or a scribble joined to the next figure, would cut both.
             continue
         scribble = np.asarray(labels == index + 1, np.uint8)
         x0, x1 = _scribbled_letter(scribble)

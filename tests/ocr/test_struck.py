@@ -296,6 +296,26 @@ def test_a_narrow_letter_scribbled_out_is_a_candidate_the_recogniser_confirms() 
     assert confirmed.x1 < spans[3][0], (confirmed, spans)  # nor the S
 
 
+def test_a_scribble_wider_than_the_letters_are_high_is_left_to_find_struck() -> None:
+    """A scribble as wide as the letters are high or wider (over a wide letter, or run
+    into its neighbour) is no narrow scribble: ``find_struck`` takes it, or nothing does,
+    rather than cut a neighbour with it."""
+    image, spans, top, foot = _write("BUIS")
+    height = foot - top
+    i0, i1 = spans[2]
+    centre = (i0 + i1) / 2
+    points = [
+        (round(centre + 0.6 * height if i % 2 else centre - 0.6 * height), round(top + 6 * i))
+        for i in range(6)
+    ]
+    cv2.polylines(image, [np.array(points, np.int32)], False, 0, _PEN - 1, cv2.LINE_AA)
+    assert all(s.x1 - s.x0 < height for s in narrow_scribbles(image)), spans
+    assert not any(s.x0 <= i0 and s.x1 >= i1 for s in narrow_scribbles(image)), spans
+    (struck,) = find_struck(image)
+    assert struck.x0 <= i0, (struck, spans)
+    assert struck.x1 >= i1, (struck, spans)
+
+
 @pytest.mark.parametrize("text", ["BERRY", "EBB8", "GERALD"])
 def test_a_bold_hands_letters_pass_for_scribbles_but_are_read_surely(text: str) -> None:
     """A bold E, B or 8, its bars as thick as the gaps between them, is as dense a block
