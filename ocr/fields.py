@@ -78,9 +78,9 @@ _THIRD_READING_SCALE = 0.7
 # this. On the tuning designs (seeds 4000000-23, default and unseen hands) it read
 # scribbled letters at 0.14 to 0.92, and letters taken for scribbles by their shape
 # alone (a bold E or B) at 0.96 or more: a narrow margin, so a letter confirmed is
-# still cut out only for a person to see (``letter_struck_out``). E-mail addresses (in
-# lower case), combs and writing past a box's wall, where letters under no scribble
-# were read at 0.37 to 0.88, are not looked at.
+# still cut out only for a person to see (``letter_struck_out``). E-mail addresses,
+# combs and writing past a box's wall, where letters under no scribble were read at
+# 0.37 to 0.88, are not looked at.
 _SURE_UNDER_SCRIBBLE = 0.95
 # Writing run on past a box's right wall: looked for in a strip this far clear of the
 # wall and this wide (wider than the gap between two letters), and followed this far
