@@ -327,7 +327,8 @@ def test_a_bold_hands_letters_pass_for_scribbles_but_are_read_surely(text: str) 
 
 
 def test_no_narrow_scribble_is_looked_for_in_small_letters() -> None:
-    """Lower case: an e, an a or an @ in a round hand is as dense a block."""
+    """In lower case (bdiog, its i scribbled over) none is looked for: a bold hand's b,
+    d or o, or an @, makes as dense a block."""
     image, spans, top, foot = _write("bdiog", pen=9)
     _scribble(image, spans[2], top, foot, 6)
     assert narrow_scribbles(image) == []
