@@ -265,18 +265,21 @@ def test_without_nothing_struck_the_crop_is_unchanged() -> None:
 
 
 def test_odd_crops_hold_no_strike_and_raise_nothing() -> None:
-    """A speck, a blank, a solid block, a sliver, noise: nothing to measure a strike
-    against, and no error for the form's reading to stop on."""
+    """A speck, a blank, a solid block (a wide one and one no wider than a letter), a
+    sliver, noise: nothing to measure a strike or a scribble against, and no error for
+    the form's reading to stop on."""
     rng = np.random.default_rng(1)
     crops = [
         np.full((1, 1), 255, np.uint8),
         np.zeros((40, 200), np.uint8),
+        np.zeros((40, 30), np.uint8),
         np.full((3, 500), 255, np.uint8),
         rng.integers(0, 256, (60, 300), dtype=np.uint8),
         ((rng.random((80, 400)) < 0.3) * 255).astype(np.uint8),
     ]
     for crop in crops:
         assert find_struck(crop) == [], crop.shape
+        assert narrow_scribbles(crop) == [], crop.shape
 
 
 def test_a_narrow_letter_scribbled_out_is_a_candidate_the_recogniser_confirms() -> None:
