@@ -150,8 +150,10 @@ class ValueReading:
     struck: bool = False
     struck_seen: bool = False
     # On a handwritten page: a stroke that may strike a letter out, not sure enough to cut
-    # (``ocr.struck.look_for_struck``): for a person.
+    # (``ocr.struck.look_for_struck``): for a person. Where it lies, in the columns of
+    # the crop the frames are of, when known.
     struck_maybe: bool = False
+    maybe_struck_at: tuple[tuple[int, int], ...] = ()
     # Handwritten words with no gap between their letters wide enough for a space
     # (``ocr.voting.Gaps.one_word``): a space read in them is a letter's gap.
     one_word: bool = False
@@ -610,17 +612,20 @@ def read_crop(
         box = ((x0 + ix0) / width, (y0 + iy0) / height, (x0 + ix1) / width, (y0 + iy1) / height)
     other_engine, handwritten, printed, frames = None, False, None, None
     struck = struck_seen = struck_maybe = False
+    maybe_struck_at: tuple[tuple[int, int], ...] = ()
     whole = text_crop  # as written, struck letters and all
     if second is not None:
         printed = looks_printed(text_crop, page.dpi)
         handwritten = handwritten_page or printed is False
-        letters, struck_maybe = look_for_struck(text_crop) if handwritten else ([], False)
+        letters, maybe_struck_at = look_for_struck(text_crop) if handwritten else ([], ())
+        struck_maybe = bool(maybe_struck_at)
         if handwritten and narrow and not letters and not past_wall and characters is None:
             # Nor in a comb, where its walls' stubs make blocks.
             letters = _scribbled_over(second, text_crop)
         if letters and handwritten_page:
             # A letter struck out and written again: read the value without it.
             text_crop, struck = without_struck(text_crop, letters), True
+            maybe_struck_at = ()  # of the crop before the cut
             if characters is not None:
                 characters = max(0, characters - len(letters))
         struck_seen = bool(letters) and not struck
@@ -657,6 +662,7 @@ def read_crop(
             struck=struck,
             struck_seen=struck_seen,
             struck_maybe=struck_maybe,
+            maybe_struck_at=maybe_struck_at,
             one_word=words,
             gaps=gaps,
         )
@@ -687,6 +693,7 @@ def read_crop(
         struck=struck,
         struck_seen=struck_seen,
         struck_maybe=struck_maybe,
+        maybe_struck_at=maybe_struck_at,
         one_word=words,
         gaps=gaps,
     )
@@ -862,7 +869,13 @@ def _judge(
         value, error, confidence, readings = voted
         if reading.frames is not None:
             tesseract = [reading.text, *(text for text, _ in reading.others)]
-            weighed = weigh_readings(spec, tesseract, reading.frames, characters=reading.characters)
+            weighed = weigh_readings(
+                spec,
+                tesseract,
+                reading.frames,
+                characters=reading.characters,
+                maybe_struck_at=reading.maybe_struck_at if handwritten_page else (),
+            )
             if weighed is not None:
                 value, error = weighed.value, None
                 confidence = weighed_confidence(weighed, handwritten=reading.handwritten)

@@ -107,16 +107,17 @@ def find_struck(crop: GrayImage) -> list[Struck]:
     return look_for_struck(crop)[0]
 
 
-def look_for_struck(crop: GrayImage) -> tuple[list[Struck], bool]:
-    """``find_struck``'s letters, and whether, none found, the crop still holds a stroke
-    that may strike a letter out though not surely enough to cut one: a scribble, or a
-    long straight stroke across the middle of the line through a letter's strokes. One
-    over a letter that touches its neighbours, or over a joined word, does not reach
-    past the letter as a sure strike must, and both engines read the struck letter as
-    one more: such a value is for a person. A letter's own bars are too short."""
+def look_for_struck(crop: GrayImage) -> tuple[list[Struck], tuple[tuple[int, int], ...]]:
+    """``find_struck``'s letters, and, none found, the columns (first, past the last) of
+    each stroke that may strike a letter out though not surely enough to cut one: a
+    scribble, or a long straight stroke across the middle of the line through a letter's
+    strokes. One over a letter that touches its neighbours, or over a joined word, does
+    not reach past the letter as a sure strike must, and both engines read the struck
+    letter as one more: such a value is for a person. A letter's own bars are too
+    short."""
     measured = _measured(crop)
     if measured is None:
-        return [], False
+        return [], ()
     ink, line, strokes = measured
     # The letters as they would be without any long stroke: a scribble is several.
     rest = ink.copy()
@@ -148,12 +149,14 @@ def look_for_struck(crop: GrayImage) -> tuple[list[Struck], bool]:
         else:
             found.append(Struck(letter.x0, letter.x1, stroke, whole, letter.ink))
     if found:
-        return found, False
+        return found, ()
+    maybe = []
     for stroke, scribble in strokes:
         middle = (float(np.nonzero(stroke)[0].mean()) - line.top) / line.height
         if scribble or (_MIDDLE[0] <= middle <= _MIDDLE[1] and _crossed(stroke, ink, line).any()):
-            return [], True
-    return [], False
+            columns = np.flatnonzero(stroke.any(axis=0))
+            maybe.append((int(columns[0]), int(columns[-1]) + 1))
+    return [], tuple(maybe)
 
 
 def _measured(crop: GrayImage) -> tuple[np.ndarray, _Line, list[tuple[np.ndarray, bool]]] | None:

@@ -28,6 +28,7 @@ import regex
 
 from config.form_template import FieldSpec, FieldType
 from domain.forms import EngineReading
+from ocr import lexicon
 from ocr.ctc import CharFrames
 from ocr.email_domains import domain_proposals, has_common_domain
 from ocr.engines import GrayImage
@@ -374,6 +375,22 @@ _TESSERACT_WEIGHT = 2.0
 # 3 and 11 at 5, none wrongly sure at either; the smaller is kept, as the domains of
 # the tuning addresses are all on the list.
 _COMMON_DOMAIN_WEIGHT = 3.0
+# The word list as a prior (``ocr.lexicon``) on a reading of words: how much likelier
+# (natural log) it is when all its words are on the list (``lexicon.all_words``), and
+# from how many of the likeliest readings words one slip from the list are proposed.
+# All or nothing, so that readings of a name off the list weigh alike whatever their
+# letters or spaces. Counted word by word instead (each word off the list 6 less), the
+# tuning designs (seeds 4600000-23) gained more, but on names off the list (Yoruba
+# ones, seeds 4800000-23) it ran two of them together (TITILAYOOBANIJESU) and lost 11
+# values; letter by letter, it left letters out of them (AJAI). bench/RESULTS.md,
+# session 26.
+_ALL_WORDS_WEIGHT = 6.0
+_LEXICON_FROM = 3
+_IN_WORDS = frozenset({FieldType.NAME, FieldType.TEXT})
+# How much less likely (natural log) a reading is with a letter left out that a stroke
+# may strike out (``_struck_readings``) than with it: less, so that the word list alone
+# makes it the value.
+_STRUCK_COST = 1.0
 
 
 @dataclass(frozen=True)
@@ -394,6 +411,7 @@ def weigh_readings(
     frames: CharFrames,
     *,
     characters: int | None = None,
+    maybe_struck_at: Sequence[tuple[int, int]] = (),
 ) -> Weighed | None:
     """The likeliest valid value of a crop, given what PP-OCRv6 saw and Tesseract read.
 
@@ -404,7 +422,15 @@ def weigh_readings(
     more. Readings that fail the field's check (``normalise``) are not values. In a
     comb, where ``characters`` cells are written in, readings of that many characters
     are also made, and readings of another length count ``_COMB_LENGTH_WEIGHT`` less.
-    None when no reading is valid.
+    A name's or a text's readings are weighed with the word list too: readings one slip
+    from words on it are proposed (``ocr.lexicon.proposals``), and a reading all of
+    whose words are on it counts ``_ALL_WORDS_WEIGHT`` more (a word of three letters
+    only where the reading is spaced as an engine read it: two in five strings of three
+    letters are on the list); where a stroke may strike a letter out (``maybe_struck_at``,
+    columns of the crop), the reading with a letter under it left out is weighed as
+    well (``_struck_readings``). The list only chooses: the margin is the frames' (and
+    Tesseract's), so a value it chose against a likelier reading is doubtful. None when
+    no reading is valid.
     """
     alphabet = _ALPHABETS.get(spec.type)
     grammars: list[regex.Pattern[str] | None] = [None]
@@ -429,6 +455,18 @@ def weigh_readings(
             for proposal in domain_proposals(text):
                 if proposal not in likelihoods:
                     likelihoods[proposal] = frames.log_likelihood(proposal)
+    in_words = spec.type in _IN_WORDS
+    if in_words and maybe_struck_at:
+        for text, likelihood in _struck_readings(frames, maybe_struck_at, alphabet):
+            likelihoods[text] = max(likelihoods.get(text, -np.inf), likelihood)
+    if in_words:
+        best = sorted(likelihoods, key=lambda t: likelihoods[t] + _TESSERACT_WEIGHT * (t == first))
+        for text in best[-_LEXICON_FROM:]:
+            for proposal in lexicon.proposals(text):
+                if proposal not in likelihoods:
+                    likelihoods[proposal] = frames.log_likelihood(proposal)
+    # A word of three letters counts as one in a reading spaced as an engine read it.
+    spaced_as_read = {lexicon.word_count(t) for t in (first, frames.greedy()[0]) if t}
     scored = []
     for text, likelihood in likelihoods.items():
         value, error = normalise(spec, _as_written(spec, text))
@@ -438,18 +476,43 @@ def weigh_readings(
             score += _COMMON_DOMAIN_WEIGHT
         if characters and len(text.replace(" ", "")) != characters:
             score -= _COMB_LENGTH_WEIGHT
-        scored.append((score, text, repr(value) if valid else None))
+        short = lexicon.word_count(text) in spaced_as_read
+        prior = _ALL_WORDS_WEIGHT if in_words and lexicon.all_words(text, short=short) else 0.0
+        scored.append((score + prior, text, repr(value) if valid else None, score))
     scored.sort(reverse=True)
     chosen = next((s for s in scored if s[2] is not None), None)
     if chosen is None:
         return None
-    score, text, key = chosen
+    _, text, key, score = chosen
     # Any other reading, valid or not, competes: one valid reading among likelier
-    # invalid ones is no sure value.
-    rival = max((s[0] for s in scored if s[2] != key), default=-np.inf)
+    # invalid ones is no sure value. The word list chooses, but makes no value surer: a
+    # word on it that the frames find less likely than a rival is doubtful.
+    rival = max((s[3] for s in scored if s[2] != key), default=-np.inf)
     value = normalise(spec, _as_written(spec, text)).value
     agrees = bool(first) and normalise(spec, _as_written(spec, first)).value == value
     return Weighed(text, value, float(score - rival), agrees)
+
+
+def _struck_readings(
+    frames: CharFrames, struck_at: Sequence[tuple[int, int]], alphabet: str | None
+) -> list[tuple[str, float]]:
+    """The recogniser's reading with a letter left out that a stroke that may strike one
+    out crosses (``struck_at``, columns of the crop), one reading for each such letter:
+    the letter is there, struck, so each is as likely as the whole reading, less
+    ``_STRUCK_COST``. The word list then tells which, if any, is a word."""
+    text, _ = frames.greedy()
+    if not frames.step or not text:
+        return []
+    likelihood = frames.log_likelihood(text) - _STRUCK_COST
+    found = []
+    for i, (char, column) in enumerate(frames.greedy_columns()):
+        left = text[:i] + text[i + 1 :]
+        # Only a letter goes, and nothing else: a reading with a character the field
+        # cannot hold (K1M, a name's I read as a figure) would lose that too.
+        under = any(a <= column < b for a, b in struck_at)
+        if char.isalpha() and under and _spelled(left, alphabet) == left:
+            found.append((left, likelihood))
+    return found
 
 
 @functools.cache

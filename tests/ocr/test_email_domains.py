@@ -4,25 +4,18 @@ decide; a domain clearly written otherwise is read as written."""
 
 from __future__ import annotations
 
-import numpy as np
-
 from config.form_template import FieldSpec, FieldType
-from ocr.ctc import BLANK, CharFrames
+from ocr.ctc import CharFrames
 from ocr.email_domains import COMMON_DOMAINS, domain_proposals, has_common_domain
 from ocr.voting import weigh_readings
+from tests.ocr.recogniser_frames import spaced_frames
 
 ALPHABET = ("<blank>", "a", "@", "m", "e", "o", ".", "c", "s", "k", "y", "E", "M", "O", "C")
 EMAIL = FieldSpec(name="email", label="Email", type=FieldType.EMAIL)
 
 
 def frames(*rows: dict[str, float]) -> CharFrames:
-    table = np.zeros((2 * len(rows), len(ALPHABET)), np.float32)
-    for t, row in enumerate(rows):
-        for char, p in row.items():
-            table[2 * t, ALPHABET.index(char)] = p
-        table[2 * t, BLANK] = 1.0 - sum(row.values())
-        table[2 * t + 1, BLANK] = 1.0  # a blank between characters, so letters may repeat
-    return CharFrames(table, ALPHABET)
+    return spaced_frames(ALPHABET, rows)
 
 
 def sure(text: str) -> list[dict[str, float]]:

@@ -138,7 +138,7 @@ def test_a_letters_own_bars_are_no_strike(text: str) -> None:
     """An H's or an A's bar ends at its strokes, an E's and an F's at its stem, a T's and a
     Z's lie at the top or foot of the line, a dash crosses no letter: not even a doubt."""
     image, _, _, _ = _write(text)
-    assert look_for_struck(image) == ([], False)
+    assert look_for_struck(image) == ([], ())
 
 
 def test_a_strike_over_letters_that_touch_is_no_sure_strike_but_a_doubt() -> None:
@@ -149,7 +149,12 @@ def test_a_strike_over_letters_that_touch_is_no_sure_strike_but_a_doubt() -> Non
     for (_, left_end), (right_start, _) in itertools.pairwise(spans):
         cv2.line(image, (left_end - 2, foot - 2), (right_start + 2, foot - 2), 0, _PEN)
     _strike(image, spans[2], top, foot, 0.1)
-    assert look_for_struck(image) == ([], True)
+    letters, maybe = look_for_struck(image)
+    assert letters == []
+    # Where the stroke lies is given: across the K's middle, within its neighbours.
+    ((start, end),) = maybe
+    (u0, _), (k0, k1), (_, s1) = spans[1:4]
+    assert u0 < start < (k0 + k1) / 2 < end < s1
 
 
 def test_a_strike_over_a_letter_set_close_takes_out_its_ink_alone() -> None:
