@@ -497,9 +497,10 @@ def _struck_readings(
     frames: CharFrames, struck_at: Sequence[tuple[int, int]], alphabet: str | None
 ) -> list[tuple[str, float]]:
     """The recogniser's reading with a letter left out that a stroke that may strike one
-    out crosses (``struck_at``, columns of the crop), one reading for each such letter:
-    the letter is there, struck, so each is as likely as the whole reading, less
-    ``_STRUCK_COST``. The word list then tells which, if any, is a word."""
+    out crosses (``struck_at``, columns of the crop), one reading for each such letter
+    that leaves words on the list (``lexicon.all_words``): the letter is there, struck,
+    so each is as likely as the whole reading, less ``_STRUCK_COST``. Only the list tells
+    which letter was struck, if any: a reading it does not know is not made."""
     text, _ = frames.greedy()
     if not frames.step or not text:
         return []
@@ -509,8 +510,8 @@ def _struck_readings(
         left = text[:i] + text[i + 1 :]
         # Only a letter goes, and nothing else: a reading with a character the field
         # cannot hold (K1M, a name's I read as a figure) would lose that too.
-        under = any(a <= column < b for a, b in struck_at)
-        if char.isalpha() and under and _spelled(left, alphabet) == left:
+        under = char.isalpha() and any(a <= column < b for a, b in struck_at)
+        if under and _spelled(left, alphabet) == left and lexicon.all_words(left):
             found.append((left, likelihood))
     return found
 

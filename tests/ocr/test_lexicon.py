@@ -12,7 +12,7 @@ import pytest
 from config.form_template import FieldSpec, FieldType
 from ocr import lexicon
 from ocr.ctc import CharFrames
-from ocr.voting import SURE_MARGIN, weigh_readings
+from ocr.voting import SURE_MARGIN, _struck_readings, weigh_readings
 from tests.ocr.recogniser_frames import spaced_frames
 
 ALPHABET = ("<blank>", *"ADEHLNORSUVXZ ")
@@ -136,3 +136,13 @@ def test_no_more_than_the_letter_under_the_stroke_is_left_out() -> None:
     weighed = weigh_readings(SURNAME, [], seen, maybe_struck_at=[(0, 10)])
     assert weighed is not None
     assert weighed.value == "KIM"
+
+
+def test_only_readings_the_word_list_knows_are_made_with_a_letter_left_out() -> None:
+    """A stroke over the U and the L after it: of HOLLAND (the U left out) and HOULAND
+    (an L), only the word is weighed. The stroke alone does not say which letter went,
+    and a name off the list gets no reading with one of its letters taken out."""
+    seen = frames(*sure("HOULLAND"))  # the U at column 45, the first L at 65
+    assert [text for text, _ in _struck_readings(seen, [(40, 70)], None)] == ["HOLLAND"]
+    seen = frames(*sure("ZOUXAN"))
+    assert _struck_readings(seen, [(40, 70)], None) == []
