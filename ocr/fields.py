@@ -875,6 +875,7 @@ def _judge(
                 reading.frames,
                 characters=reading.characters,
                 maybe_struck_at=reading.maybe_struck_at if handwritten_page else (),
+                handwritten=reading.handwritten or handwritten_page,
             )
             if weighed is not None:
                 value, error = weighed.value, None

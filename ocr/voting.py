@@ -412,6 +412,7 @@ def weigh_readings(
     *,
     characters: int | None = None,
     maybe_struck_at: Sequence[tuple[int, int]] = (),
+    handwritten: bool = True,
 ) -> Weighed | None:
     """The likeliest valid value of a crop, given what PP-OCRv6 saw and Tesseract read.
 
@@ -422,7 +423,8 @@ def weigh_readings(
     more. Readings that fail the field's check (``normalise``) are not values. In a
     comb, where ``characters`` cells are written in, readings of that many characters
     are also made, and readings of another length count ``_COMB_LENGTH_WEIGHT`` less.
-    A name's or a text's readings are weighed with the word list too: readings one slip
+    A handwritten name's or text's readings are weighed with the word list too (print is
+    Tesseract's home ground, and its own decoder has the list): readings one slip
     from words on it are proposed (``ocr.lexicon.proposals``), and a reading all of
     whose words are on it counts ``_ALL_WORDS_WEIGHT`` more (a word of three letters
     only where the reading is spaced as an engine read it: two in five strings of three
@@ -455,7 +457,7 @@ def weigh_readings(
             for proposal in domain_proposals(text):
                 if proposal not in likelihoods:
                     likelihoods[proposal] = frames.log_likelihood(proposal)
-    in_words = spec.type in _IN_WORDS
+    in_words = handwritten and spec.type in _IN_WORDS
     if in_words and maybe_struck_at:
         for text, likelihood in _struck_readings(frames, maybe_struck_at, alphabet):
             likelihoods[text] = max(likelihoods.get(text, -np.inf), likelihood)

@@ -102,6 +102,10 @@ def test_a_letter_the_frames_doubt_is_read_as_the_word_and_stays_doubtful() -> N
     assert weighed is not None
     assert weighed.value == "NURSE"
     assert weighed.margin < 0  # chosen by the list against the frames: for a person
+    # Print is Tesseract's home ground (its decoder has the list): read as print, no list.
+    printed = weigh_readings(OCCUPATION, ["NVRSE"], seen, handwritten=False)
+    assert printed is not None
+    assert printed.value == "NVRSE"
 
 
 def test_a_name_the_list_lacks_is_read_as_written() -> None:
