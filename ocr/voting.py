@@ -382,7 +382,7 @@ _COMMON_DOMAIN_WEIGHT = 3.0
 # letters or spaces. Counted word by word instead (each word off the list 6 less), the
 # tuning designs (seeds 4600000-23) gained more, but on names off the list (Yoruba
 # ones, seeds 4800000-23) it ran two of them together (TITILAYOOBANIJESU) and lost 11
-# values; letter by letter, it left letters out of them (AJAI). bench/RESULTS.md,
+# values; letter by letter, it left letters out of them (BBTUNDE). bench/RESULTS.md,
 # session 26.
 _ALL_WORDS_WEIGHT = 6.0
 _LEXICON_FROM = 3
