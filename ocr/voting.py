@@ -468,7 +468,9 @@ def weigh_readings(
                 if proposal not in likelihoods:
                     likelihoods[proposal] = frames.log_likelihood(proposal)
     # A word of three letters counts as one in a reading spaced as an engine read it.
-    spaced_as_read = {lexicon.word_count(t) for t in (first, frames.greedy()[0]) if t}
+    spaced_as_read = (
+        {lexicon.word_count(t) for t in (first, frames.greedy()[0]) if t} if in_words else set()
+    )
     scored = []
     for text, likelihood in likelihoods.items():
         value, error = normalise(spec, _as_written(spec, text))
@@ -478,8 +480,10 @@ def weigh_readings(
             score += _COMMON_DOMAIN_WEIGHT
         if characters and len(text.replace(" ", "")) != characters:
             score -= _COMB_LENGTH_WEIGHT
-        short = lexicon.word_count(text) in spaced_as_read
-        prior = _ALL_WORDS_WEIGHT if in_words and lexicon.all_words(text, short=short) else 0.0
+        prior = 0.0
+        if in_words:
+            short = lexicon.word_count(text) in spaced_as_read
+            prior = _ALL_WORDS_WEIGHT if lexicon.all_words(text, short=short) else 0.0
         scored.append((score + prior, text, repr(value) if valid else None, score))
     scored.sort(reverse=True)
     chosen = next((s for s in scored if s[2] is not None), None)
